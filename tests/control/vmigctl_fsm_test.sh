@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `vmigctl fsm path` as an operator runs it: exact output and exit codes.
+set -u
+vmigctl=$1
+fails=0
+# expect CODE STDOUT -- ARGS...
+expect() {
+  local want_rc=$1 want_out=$2
+  shift 3
+  local out rc
+  out=$("$vmigctl" "$@" 2>/tmp/vmigctl_err.$$)
+  rc=$?
+  if [ "$rc" != "$want_rc" ] || [ "$out" != "$want_out" ]; then
+    echo "FAIL: vmigctl $*: rc=$rc (want $want_rc) out='$out' (want '$want_out')"
+    cat /tmp/vmigctl_err.$$
+    fails=$((fails + 1))
+  fi
+  if [ "$want_rc" = 2 ] && [ "$(wc -l </tmp/vmigctl_err.$$)" -lt 1 ]; then
+    echo "FAIL: vmigctl $*: no reason on stderr"
+    fails=$((fails + 1))
+  fi
+}
+expect 0 "RUNNING -> RUNNING_P2P -> STOP" -- fsm path --flags stop_copy,p2p,pre_copy RUNNING STOP
+expect 0 "RUNNING -> STOP" -- fsm path --flags stop_copy running stop
+expect 0 "PRE_COPY -> PRE_COPY_P2P -> STOP_COPY" -- fsm path --flags STOP_COPY,P2P,PRE_COPY Pre_Copy stop_copy
+expect 0 "PRE_COPY -> STOP_COPY" -- fsm path --flags 'stop_copy|pre_copy' PRE_COPY STOP_COPY
+expect 0 "RESUMING -> STOP -> RUNNING_P2P -> RUNNING" -- fsm path RESUMING RUNNING
+expect 0 "STOP" -- fsm path --flags stop_copy stop stop
+expect 2 "" -- fsm path STOP_COPY PRE_COPY
+expect 2 "" -- fsm path --flags stop_copy RUNNING RUNNING_P2P
+expect 2 "" -- fsm path --flags stop_copy PRE_COPY PRE_COPY
+expect 2 "" -- fsm path RUNNING ERROR
+expect 2 "" -- fsm path --flags p2p,pre_copy RUNNING STOP
+expect 2 "" -- fsm path --flags stop_copy,bogus RUNNING STOP
+expect 2 "" -- fsm path RUNNING
+expect 2 "" -- fsm path RUNNING NOWHERE
+expect 2 "" -- fsm
+expect 2 "" -- nosuchcommand
+rm -f /tmp/vmigctl_err.$$
+"$vmigctl" fsm path --help | grep -q "usage: vmigctl fsm path" || { echo "FAIL: --help"; fails=$((fails + 1)); }
+"$vmigctl" --help | grep -q "fsm path" || { echo "FAIL: top-level --help"; fails=$((fails + 1)); }
+if [ "$fails" -ne 0 ]; then
+  echo "$fails checks failed"
+  exit 1
+fi
+echo "all vmigctl fsm checks passed"

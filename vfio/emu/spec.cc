@@ -1,0 +1,145 @@
+#include "vfio/emu/spec.h"
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "common/units.h"
+
+namespace vmig::vfio::emu {
+namespace {
+
+absl::Status FieldError(absl::string_view key, absl::string_view value,
+                        absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "emulated device spec: field '", key, "' = '", value, "': ", why));
+}
+
+absl::Status ParseField(absl::string_view key, absl::string_view value,
+                        EmuSpec& spec) {
+  auto wrap = [&](const absl::Status& s) {
+    return FieldError(key, value, s.message());
+  };
+  if (key == "name") {
+    if (value.empty() || value.size() > 64) {
+      return FieldError(key, value, "must be 1 to 64 characters");
+    }
+    for (char c : value) {
+      if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.') {
+        return FieldError(key, value,
+                          "may hold only letters, digits, '-', '_' and '.'");
+      }
+    }
+    spec.name = std::string(value);
+  } else if (key == "state") {
+    absl::StatusOr<uint64_t> v = ParseBytes(value);
+    if (!v.ok()) return wrap(v.status());
+    if (*v == 0 || *v > (1ull << 46)) {
+      return FieldError(key, value, "must be between 1 byte and 64 TiB");
+    }
+    spec.state_bytes = *v;
+  } else if (key == "block") {
+    absl::StatusOr<uint64_t> v = ParseBytes(value);
+    if (!v.ok()) return wrap(v.status());
+    if (*v < 512 || *v > (16u << 20) || *v % 8 != 0) {
+      return FieldError(key, value,
+                        "must be a multiple of 8 between 512 B and 16 MiB");
+    }
+    spec.block_bytes = static_cast<uint32_t>(*v);
+  } else if (key == "dirty" || key == "read_bw" || key == "write_bw") {
+    absl::StatusOr<double> v = ParseRate(value);
+    if (!v.ok()) return wrap(v.status());
+    (key == "dirty"     ? spec.dirty_bytes_per_s
+     : key == "read_bw" ? spec.read_bytes_per_s
+                        : spec.write_bytes_per_s) = *v;
+  } else if (key == "flags") {
+    absl::StatusOr<MigrationFlags> v = ParseMigrationFlags(value);
+    if (!v.ok()) return wrap(v.status());
+    spec.flags = *v;
+  } else if (key == "transition_ms") {
+    double ms = 0;
+    if (!absl::SimpleAtod(value, &ms) || ms < 0 || ms > 600000) {
+      return FieldError(key, value,
+                        "must be a number of milliseconds, 0 to 600000");
+    }
+    spec.transition = absl::Microseconds(static_cast<int64_t>(ms * 1000));
+  } else if (key == "seed") {
+    if (!absl::SimpleAtoi(value, &spec.seed)) {
+      return FieldError(key, value, "must be an unsigned 64-bit integer");
+    }
+  } else if (key == "fail_arc") {
+    std::pair<absl::string_view, absl::string_view> arc =
+        absl::StrSplit(value, absl::MaxSplits('>', 1));
+    absl::StatusOr<DeviceState> from = ParseDeviceState(arc.first);
+    absl::StatusOr<DeviceState> to = ParseDeviceState(arc.second);
+    if (!from.ok() || !to.ok()) {
+      return FieldError(key, value, "must be FROM>TO with uAPI state names");
+    }
+    spec.fail_arc = {*from, *to};
+  } else if (key == "corrupt_at" || key == "reinit_after") {
+    absl::StatusOr<uint64_t> v = ParseBytes(value);
+    if (!v.ok()) return wrap(v.status());
+    (key == "corrupt_at" ? spec.corrupt_at : spec.reinit_after) = *v;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "emulated device spec: unknown field '", key,
+        "' (known: name, state, block, dirty, read_bw, write_bw, flags, "
+        "transition_ms, seed, fail_arc, corrupt_at, reinit_after)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<EmuSpec> ParseEmuSpec(absl::string_view text) {
+  absl::string_view body = absl::StripAsciiWhitespace(text);
+  if (!absl::ConsumePrefix(&body, "emu:") && body != "emu") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "emulated device spec '", text, "' must start with 'emu:'"));
+  }
+  EmuSpec spec;
+  std::set<std::string, std::less<>> seen;
+  for (absl::string_view item :
+       absl::StrSplit(body, ',', absl::SkipWhitespace())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(item, absl::MaxSplits('=', 1));
+    absl::string_view key = absl::StripAsciiWhitespace(kv.first);
+    absl::string_view value = absl::StripAsciiWhitespace(kv.second);
+    if (item.find('=') == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "emulated device spec: field '", key, "' has no '=value'"));
+    }
+    if (!seen.insert(std::string(key)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("emulated device spec: field '", key, "' given twice"));
+    }
+    if (absl::Status s = ParseField(key, value, spec); !s.ok()) return s;
+  }
+  if (spec.block_bytes > spec.state_bytes) {
+    spec.block_bytes = static_cast<uint32_t>((spec.state_bytes + 7) / 8 * 8);
+  }
+  return spec;
+}
+
+std::string EmuSpec::ToString() const {
+  std::string out = absl::StrFormat(
+      "emu:name=%s,state=%d,block=%d,dirty=%.0f/s,read_bw=%.0f/s,write_bw=%.0f/"
+      "s,"
+      "flags=%s,transition_ms=%g,seed=%d",
+      name, state_bytes, block_bytes, dirty_bytes_per_s, read_bytes_per_s,
+      write_bytes_per_s, flags.ToString(),
+      absl::ToDoubleMilliseconds(transition), seed);
+  if (fail_arc) {
+    absl::StrAppend(&out, ",fail_arc=", DeviceStateName(fail_arc->first), ">",
+                    DeviceStateName(fail_arc->second));
+  }
+  if (corrupt_at) absl::StrAppend(&out, ",corrupt_at=", *corrupt_at);
+  if (reinit_after) absl::StrAppend(&out, ",reinit_after=", *reinit_after);
+  return out;
+}
+
+}  // namespace vmig::vfio::emu

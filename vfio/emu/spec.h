@@ -1,0 +1,52 @@
+// The emulated device's configuration, from a spec string such as
+// "emu:name=nic0,state=256MiB,dirty=32MiB/s,read_bw=2GiB/s,write_bw=2GiB/s,
+//  flags=stop_copy|p2p|pre_copy,transition_ms=5,seed=7".
+#ifndef VMIGD_VFIO_EMU_SPEC_H_
+#define VMIGD_VFIO_EMU_SPEC_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "vfio/state.h"
+
+namespace vmig::vfio::emu {
+
+struct EmuSpec {
+  std::string name = "emu0";
+  uint64_t state_bytes = 64ull << 20;  // state=
+  uint32_t block_bytes = 64u << 10;    // block=  (unit of dirtying/streaming)
+  double dirty_bytes_per_s = 0;        // dirty=  re-dirtied while running
+  double read_bytes_per_s = 0;         // read_bw=  0: as fast as memory
+  double write_bytes_per_s = 0;        // write_bw= 0: as fast as memory
+  MigrationFlags flags = kAllMigrationFlags;         // flags=
+  absl::Duration transition = absl::ZeroDuration();  // transition_ms= per arc
+  uint64_t seed = 1;                                 // seed=
+
+  // Fault injection.
+  // fail_arc=FROM>TO: that arc fails once, leaving the device in ERROR.
+  std::optional<std::pair<DeviceState, DeviceState>> fail_arc;
+  // corrupt_at=OFFSET: the saving stream's byte at OFFSET is flipped once.
+  std::optional<uint64_t> corrupt_at;
+  // reinit_after=BYTES: REINIT is raised once after BYTES were read in
+  // pre-copy; the initial data must then be streamed again.
+  std::optional<uint64_t> reinit_after;
+
+  uint64_t num_blocks() const {
+    return (state_bytes + block_bytes - 1) / block_bytes;
+  }
+  // The canonical spec string (every field, in a fixed order).
+  std::string ToString() const;
+};
+
+// Parses "emu:key=value,...". Every field is optional; unknown or repeated
+// keys and bad values are InvalidArgument errors that name the field.
+absl::StatusOr<EmuSpec> ParseEmuSpec(absl::string_view spec);
+
+}  // namespace vmig::vfio::emu
+
+#endif  // VMIGD_VFIO_EMU_SPEC_H_

@@ -1,0 +1,43 @@
+#include "vfio/emu/transition_log.h"
+
+#include <time.h>
+
+namespace vmig::vfio::emu {
+
+int64_t MonotonicNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+TransitionLog& TransitionLog::Global() {
+  static TransitionLog* log = new TransitionLog();
+  return *log;
+}
+
+void TransitionLog::Record(ArcRecord r) {
+  absl::MutexLock lock(&mu_);
+  if (records_.size() >= capacity_) {
+    records_.pop_front();
+    ++dropped_;
+  }
+  records_.push_back(std::move(r));
+}
+
+std::vector<ArcRecord> TransitionLog::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return {records_.begin(), records_.end()};
+}
+
+void TransitionLog::Clear() {
+  absl::MutexLock lock(&mu_);
+  records_.clear();
+  dropped_ = 0;
+}
+
+uint64_t TransitionLog::dropped() const {
+  absl::MutexLock lock(&mu_);
+  return dropped_;
+}
+
+}  // namespace vmig::vfio::emu

@@ -1,0 +1,52 @@
+// Every arc every emulated device in this process takes, with timestamps, in
+// one log, so that tests can check ordering across devices (the lockstep
+// invariants of a multi-device switchover).
+#ifndef VMIGD_VFIO_EMU_TRANSITION_LOG_H_
+#define VMIGD_VFIO_EMU_TRANSITION_LOG_H_
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "vfio/state.h"
+
+namespace vmig::vfio::emu {
+
+struct ArcRecord {
+  std::string device;
+  DeviceState from;
+  DeviceState to;
+  int64_t start_ns;  // CLOCK_MONOTONIC when the arc began
+  int64_t end_ns;    // ... and when the device was in `to` (or failed)
+  bool ok;           // false: the arc failed (the device went to ERROR)
+  bool reset;        // true: VFIO_DEVICE_RESET, not an arc of the FSM
+};
+
+class TransitionLog {
+ public:
+  // The process-wide log shared by all emulated devices.
+  static TransitionLog& Global();
+
+  explicit TransitionLog(size_t capacity = 1 << 16) : capacity_(capacity) {}
+
+  void Record(ArcRecord r);
+  std::vector<ArcRecord> Snapshot() const;
+  void Clear();
+  // Records dropped because the log was full (the oldest go first).
+  uint64_t dropped() const;
+
+ private:
+  const size_t capacity_;
+  mutable absl::Mutex mu_;
+  std::deque<ArcRecord> records_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// CLOCK_MONOTONIC in nanoseconds: the clock of the log and of the emulation.
+int64_t MonotonicNanos();
+
+}  // namespace vmig::vfio::emu
+
+#endif  // VMIGD_VFIO_EMU_TRANSITION_LOG_H_
