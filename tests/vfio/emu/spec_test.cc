@@ -1,0 +1,79 @@
+#include "vfio/emu/spec.h"
+
+#include "gtest/gtest.h"
+
+namespace vmig::vfio::emu {
+namespace {
+
+TEST(EmuSpecTest, ParsesTheDocumentedExample) {
+  auto spec = ParseEmuSpec(
+      "emu:name=nic0,state=256MiB,dirty=32MiB/s,read_bw=2GiB/s,write_bw=2GiB/s,"
+      "flags=stop_copy|p2p|pre_copy,transition_ms=5,seed=7");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name, "nic0");
+  EXPECT_EQ(spec->state_bytes, 256u << 20);
+  EXPECT_DOUBLE_EQ(spec->dirty_bytes_per_s, 32.0 * (1 << 20));
+  EXPECT_DOUBLE_EQ(spec->read_bytes_per_s, 2.0 * (1 << 30));
+  EXPECT_DOUBLE_EQ(spec->write_bytes_per_s, 2.0 * (1 << 30));
+  EXPECT_EQ(spec->flags, kAllMigrationFlags);
+  EXPECT_EQ(spec->transition, absl::Milliseconds(5));
+  EXPECT_EQ(spec->seed, 7u);
+  EXPECT_EQ(spec->num_blocks(), 4096u);
+}
+
+TEST(EmuSpecTest, EveryFieldHasADefault) {
+  auto spec = ParseEmuSpec("emu:");
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->name, "emu0");
+  EXPECT_EQ(spec->state_bytes, 64u << 20);
+  EXPECT_EQ(spec->flags, kAllMigrationFlags);
+  EXPECT_FALSE(spec->fail_arc.has_value());
+}
+
+TEST(EmuSpecTest, FaultFields) {
+  auto spec = ParseEmuSpec(
+      "emu:fail_arc=PRE_COPY_P2P>STOP_COPY,corrupt_at=4096,reinit_after=1MiB");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->fail_arc->first, DeviceState::kPreCopyP2P);
+  EXPECT_EQ(spec->fail_arc->second, DeviceState::kStopCopy);
+  EXPECT_EQ(*spec->corrupt_at, 4096u);
+  EXPECT_EQ(*spec->reinit_after, 1u << 20);
+}
+
+TEST(EmuSpecTest, ToStringRoundTrips) {
+  auto spec = ParseEmuSpec(
+      "emu:name=a,state=1MiB,flags=stop_copy|p2p,seed=3,"
+      "fail_arc=STOP>STOP_COPY");
+  ASSERT_TRUE(spec.ok());
+  auto again = ParseEmuSpec(spec->ToString());
+  ASSERT_TRUE(again.ok()) << again.status() << " " << spec->ToString();
+  EXPECT_EQ(again->ToString(), spec->ToString());
+}
+
+// A malformed spec is an error that names the field.
+TEST(EmuSpecTest, ErrorsNameTheField) {
+  struct Case {
+    const char* spec;
+    const char* field;
+  } cases[] = {
+      {"emu:state=lots", "state"},  {"emu:state=0", "state"},
+      {"emu:dirty=5MiB", "dirty"},  {"emu:read_bw=fast", "read_bw"},
+      {"emu:flags=p2p", "flags"},   {"emu:transition_ms=-1", "transition_ms"},
+      {"emu:seed=x", "seed"},       {"emu:name=bad name", "name"},
+      {"emu:block=100", "block"},   {"emu:fail_arc=RUNNING", "fail_arc"},
+      {"emu:colour=red", "colour"}, {"emu:state=1MiB,state=2MiB", "state"},
+      {"emu:state", "state"},
+  };
+  for (const Case& c : cases) {
+    auto spec = ParseEmuSpec(c.spec);
+    ASSERT_FALSE(spec.ok()) << c.spec;
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(spec.status().message().find(std::string("'") + c.field + "'"),
+              absl::string_view::npos)
+        << c.spec << ": " << spec.status();
+  }
+  EXPECT_FALSE(ParseEmuSpec("kernel:/dev/vfio/1").ok());
+}
+
+}  // namespace
+}  // namespace vmig::vfio::emu
