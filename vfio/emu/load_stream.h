@@ -5,12 +5,11 @@
 #ifndef VMIGD_VFIO_EMU_LOAD_STREAM_H_
 #define VMIGD_VFIO_EMU_LOAD_STREAM_H_
 
-#include <xxhash.h>
-
 #include <cstdint>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "vfio/emu/hash.h"
 #include "vfio/emu/stream_format.h"
 
 namespace vmig::vfio::emu {

@@ -5,8 +5,6 @@
 #ifndef VMIGD_VFIO_EMU_SAVE_STREAM_H_
 #define VMIGD_VFIO_EMU_SAVE_STREAM_H_
 
-#include <xxhash.h>
-
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -14,6 +12,7 @@
 
 #include "vfio/emu/block_table.h"
 #include "vfio/emu/content.h"
+#include "vfio/emu/hash.h"
 
 namespace vmig::vfio::emu {
 

@@ -1,0 +1,35 @@
+// vmig-bench: end-to-end measurements of vmigd.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "bench/roundtrip_command.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: vmig-bench COMMAND [ARGS...]\n"
+    "\n"
+    "Commands:\n"
+    "  roundtrip   migrate one emulated device into another in-process, "
+    "verified\n"
+    "\n"
+    "Run 'vmig-bench COMMAND --help' for a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "--help" || args[0] == "-h") {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (args[0] == "roundtrip") return vmig::bench::RunRoundtrip(rest);
+  std::cerr << "vmig-bench: unknown command '" << args[0] << "'\n" << kUsage;
+  return 2;
+}
