@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "control/client.h"
+#include "control/commands.h"
 #include "control/fsm_command.h"
 
 namespace {
@@ -11,7 +13,12 @@ constexpr char kUsage[] =
     "usage: vmigctl COMMAND [ARGS...]\n"
     "\n"
     "Commands:\n"
+    "  device attach|detach|list|get      devices on the daemon\n"
+    "  migrate prepare|start|switchover|cancel|status|list|watch\n"
+    "                                     migration sessions\n"
+    "  health [SERVICE]                   grpc.health.v1 check\n"
     "  fsm path [--flags FLAGS] FROM TO   the kernel's arcs from FROM to TO\n"
+    "                                     (offline, no daemon)\n"
     "\n"
     "Run 'vmigctl COMMAND --help' for a command's options.\n"
     "Exit codes: 0 success, 1 the operation failed, 2 usage error.\n";
@@ -20,6 +27,13 @@ constexpr char kUsage[] =
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  // Global options may stand anywhere: before or after the command.
+  absl::StatusOr<vmig::control::GlobalOptions> g =
+      vmig::control::ExtractGlobalOptions(args);
+  if (!g.ok()) {
+    std::cerr << "vmigctl: " << g.status().message() << "\n";
+    return 2;
+  }
   if (args.empty()) {
     std::cerr << kUsage;
     return 2;
@@ -27,11 +41,14 @@ int main(int argc, char** argv) {
   const std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::cout << kUsage;
+    std::cout << kUsage << "\n" << vmig::control::kGlobalOptionsHelp;
     return 0;
   }
   if (cmd == "fsm")
     return vmig::control::RunFsmCommand(rest, std::cout, std::cerr);
+  if (cmd == "device") return vmig::control::RunDeviceCommand(*g, rest);
+  if (cmd == "migrate") return vmig::control::RunMigrateCommand(*g, rest);
+  if (cmd == "health") return vmig::control::RunHealthCommand(*g, rest);
   std::cerr << "vmigctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }

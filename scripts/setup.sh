@@ -7,6 +7,8 @@ packages=(
   cmake ninja-build ccache g++ pkg-config clang-format
   libabsl-dev libspdlog-dev libfmt-dev libxxhash-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libsystemd-dev openssl systemd
 )
 
 missing=()

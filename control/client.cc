@@ -1,0 +1,152 @@
+#include "control/client.h"
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace vmig::control {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const char* CodeName(grpc::StatusCode c) {
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
+  int i = static_cast<int>(c);
+  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
+}
+
+}  // namespace
+
+bool Flags::Take(const std::string& name, std::string* value) {
+  bool found = false;
+  for (size_t i = 0; i < args_.size();) {
+    if (args_[i] == name) {
+      if (i + 1 >= args_.size()) {
+        error_ = name + " needs a value";
+        args_.erase(args_.begin() + i);
+        return false;
+      }
+      *value = args_[i + 1];
+      args_.erase(args_.begin() + i, args_.begin() + i + 2);
+      found = true;
+    } else if (args_[i].rfind(name + "=", 0) == 0) {
+      *value = args_[i].substr(name.size() + 1);
+      args_.erase(args_.begin() + i);
+      found = true;
+    } else {
+      ++i;
+    }
+  }
+  return found;
+}
+
+std::vector<std::string> Flags::TakeAll(const std::string& name) {
+  std::vector<std::string> out;
+  std::string v;
+  // Take() keeps only the last; collect one at a time.
+  for (;;) {
+    auto it = std::find(args_.begin(), args_.end(), name);
+    if (it == args_.end() || it + 1 == args_.end()) break;
+    out.push_back(*(it + 1));
+    args_.erase(it, it + 2);
+  }
+  return out;
+}
+
+bool Flags::TakeBool(const std::string& name) {
+  auto it = std::find(args_.begin(), args_.end(), name);
+  if (it == args_.end()) return false;
+  args_.erase(it);
+  return true;
+}
+
+bool Flags::help() const {
+  return std::find(args_.begin(), args_.end(), "--help") != args_.end() ||
+         std::find(args_.begin(), args_.end(), "-h") != args_.end();
+}
+
+absl::StatusOr<GlobalOptions> ExtractGlobalOptions(
+    std::vector<std::string>& args) {
+  GlobalOptions g;
+  Flags f(args);
+  f.Take("--addr", &g.addr);
+  f.Take("--tls-ca", &g.tls_ca);
+  f.Take("--tls-cert", &g.tls_cert);
+  f.Take("--tls-key", &g.tls_key);
+  f.Take("--output", &g.output);
+  std::string timeout;
+  if (f.Take("--timeout", &timeout) &&
+      !absl::ParseDuration(timeout, &g.timeout)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--timeout: bad duration '", timeout, "'"));
+  }
+  if (!f.error().empty()) return absl::InvalidArgumentError(f.error());
+  if (g.output != "table" && g.output != "json") {
+    return absl::InvalidArgumentError("--output: table or json");
+  }
+  if (g.tls_cert.empty() != g.tls_key.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  args = f.rest();
+  return g;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
+    const GlobalOptions& g) {
+  std::shared_ptr<grpc::ChannelCredentials> creds =
+      grpc::InsecureChannelCredentials();
+  if (!g.tls_ca.empty()) {
+    grpc::SslCredentialsOptions opts;
+    auto ca = ReadFile(g.tls_ca);
+    if (!ca.ok()) return ca.status();
+    opts.pem_root_certs = *ca;
+    if (!g.tls_cert.empty()) {
+      auto cert = ReadFile(g.tls_cert);
+      auto key = ReadFile(g.tls_key);
+      if (!cert.ok()) return cert.status();
+      if (!key.ok()) return key.status();
+      opts.pem_cert_chain = *cert;
+      opts.pem_private_key = *key;
+    }
+    creds = grpc::SslCredentials(opts);
+  }
+  return grpc::CreateChannel(g.addr, creds);
+}
+
+void SetDeadline(grpc::ClientContext& ctx, const GlobalOptions& g) {
+  ctx.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(g.timeout)));
+}
+
+int RpcFailed(const grpc::Status& s, const std::string& what) {
+  std::cerr << "vmigctl: " << what << ": " << CodeName(s.error_code()) << ": "
+            << s.error_message() << "\n";
+  return 1;
+}
+
+}  // namespace vmig::control

@@ -1,0 +1,19 @@
+// vmigctl's subcommands that talk to a daemon. Each returns the exit code:
+// 0 success, 1 the operation failed, 2 usage error.
+#ifndef VMIGD_CONTROL_COMMANDS_H_
+#define VMIGD_CONTROL_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+#include "control/client.h"
+
+namespace vmig::control {
+
+int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args);
+int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args);
+int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args);
+
+}  // namespace vmig::control
+
+#endif  // VMIGD_CONTROL_COMMANDS_H_

@@ -1,0 +1,124 @@
+#include "control/output.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "common/units.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace vmig::control {
+namespace {
+
+std::string Ms(const google::protobuf::Duration& d) {
+  return absl::StrFormat("%.1f ms", d.seconds() * 1e3 + d.nanos() / 1e6);
+}
+
+}  // namespace
+
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) {
+      width[i] = std::max(width[i], r[i].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string s;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      s += cells[i];
+      if (i + 1 < cells.size())
+        s += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    out << s << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string ToJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = true;
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+std::string StateName(v1::DeviceState s) {
+  std::string n = v1::DeviceState_Name(s);
+  absl::string_view v = n;
+  absl::ConsumePrefix(&v, "DEVICE_STATE_");
+  return std::string(v);
+}
+
+std::string PhaseName(v1::Phase p) {
+  std::string n = v1::Phase_Name(p);
+  absl::string_view v = n;
+  absl::ConsumePrefix(&v, "PHASE_");
+  return std::string(v);
+}
+
+std::string FlagsText(const v1::MigrationFlags& f) {
+  std::vector<std::string> parts;
+  if (f.stop_copy()) parts.push_back("stop_copy");
+  if (f.p2p()) parts.push_back("p2p");
+  if (f.pre_copy()) parts.push_back("pre_copy");
+  return parts.empty() ? "-" : absl::StrJoin(parts, "|");
+}
+
+std::vector<std::string> DeviceHeader() {
+  return {"NAME", "BACKEND", "STATE", "FLAGS", "STOP_COPY", "SESSION"};
+}
+
+std::vector<std::string> DeviceRow(const v1::Device& d) {
+  std::string backend = d.backend() == v1::BACKEND_EMULATED ? "emulated"
+                        : d.backend() == v1::BACKEND_KERNEL ? "kernel"
+                                                            : "-";
+  return {d.name(),
+          backend,
+          StateName(d.state()),
+          FlagsText(d.flags()),
+          FormatBytes(static_cast<double>(d.stop_copy_length())),
+          d.session().empty() ? "-" : d.session()};
+}
+
+std::vector<std::string> SessionHeader() {
+  return {"NAME", "ROLE", "PHASE", "DEVICES", "PREDICTED", "DOWNTIME", "ERROR"};
+}
+
+std::vector<std::string> SessionRow(const v1::Session& s) {
+  std::string role = s.role() == v1::ROLE_SOURCE ? "source" : "destination";
+  return {s.name(),
+          role,
+          PhaseName(s.phase()),
+          absl::StrCat(s.devices_size()),
+          s.has_predicted_downtime() ? Ms(s.predicted_downtime()) : "-",
+          s.has_report() ? Ms(s.report().downtime()) : "-",
+          s.error().empty() ? "-" : s.error()};
+}
+
+void PrintReport(std::ostream& out, const v1::Session& s) {
+  out << s.name() << ": " << PhaseName(s.phase());
+  if (!s.error().empty()) out << ": " << s.error();
+  out << "\n";
+  if (!s.has_report()) return;
+  const auto& r = s.report();
+  out << "  downtime            " << Ms(r.downtime()) << " (predicted "
+      << Ms(r.predicted()) << ", budget " << Ms(s.downtime_budget()) << ")\n"
+      << "  quiesce             " << Ms(r.quiesce()) << "\n"
+      << "  stop-copy transfer  " << Ms(r.stop_copy_transfer()) << "\n"
+      << "  destination load    " << Ms(r.destination_load()) << "\n"
+      << "  resume              " << Ms(r.resume()) << "\n";
+  for (const auto& d : r.devices()) {
+    out << "    " << d.device() << ": "
+        << FormatBytes(static_cast<double>(d.bytes())) << " in "
+        << Ms(d.transfer()) << "\n";
+  }
+}
+
+}  // namespace vmig::control

@@ -1,0 +1,34 @@
+// How vmigctl prints API objects: aligned tables or JSON.
+#ifndef VMIGD_CONTROL_OUTPUT_H_
+#define VMIGD_CONTROL_OUTPUT_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "google/protobuf/message.h"
+#include "vmig/v1/device.pb.h"
+#include "vmig/v1/migration.pb.h"
+
+namespace vmig::control {
+
+// Columns of equal width, a header line first.
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows);
+// proto3 JSON, one object, indented.
+std::string ToJson(const google::protobuf::Message& m);
+
+std::vector<std::string> DeviceHeader();
+std::vector<std::string> DeviceRow(const v1::Device& d);
+std::vector<std::string> SessionHeader();
+std::vector<std::string> SessionRow(const v1::Session& s);
+// Short names: "RUNNING", "PRECOPY", "stop_copy|p2p".
+std::string StateName(v1::DeviceState s);
+std::string PhaseName(v1::Phase p);
+std::string FlagsText(const v1::MigrationFlags& f);
+// The downtime breakdown, for humans.
+void PrintReport(std::ostream& out, const v1::Session& s);
+
+}  // namespace vmig::control
+
+#endif  // VMIGD_CONTROL_OUTPUT_H_

@@ -1,0 +1,118 @@
+#include "control/services.h"
+
+#include "absl/strings/str_cat.h"
+#include "control/grpc_status.h"
+#include "daemon/proto_convert.h"
+
+namespace vmig::control {
+namespace {
+
+template <typename T>
+grpc::Status Reply(absl::StatusOr<T> r, T* resp) {
+  if (!r.ok()) return ToGrpc(r.status());
+  *resp = std::move(*r);
+  return grpc::Status::OK;
+}
+
+// Deadlines are honoured before work starts; gRPC itself fails a call whose
+// deadline passes while it runs.
+grpc::Status CheckDeadline(grpc::ServerContext* ctx) {
+  if (ctx->IsCancelled() ||
+      ctx->deadline() < std::chrono::system_clock::now()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "deadline exceeded");
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status DeviceServiceImpl::AttachDevice(grpc::ServerContext* ctx,
+                                             const v1::AttachDeviceRequest* req,
+                                             v1::Device* resp) {
+  if (auto d = CheckDeadline(ctx); !d.ok()) return d;
+  return Reply(devices_.Attach(*req), resp);
+}
+
+grpc::Status DeviceServiceImpl::DetachDevice(grpc::ServerContext*,
+                                             const v1::DetachDeviceRequest* req,
+                                             v1::DetachDeviceResponse*) {
+  absl::StatusOr<std::string> id =
+      daemon::ParseResourceName(req->name(), "devices", "name");
+  if (!id.ok()) return ToGrpc(id.status());
+  return ToGrpc(devices_.Detach(*id));
+}
+
+grpc::Status DeviceServiceImpl::GetDevice(grpc::ServerContext*,
+                                          const v1::GetDeviceRequest* req,
+                                          v1::Device* resp) {
+  absl::StatusOr<std::string> id =
+      daemon::ParseResourceName(req->name(), "devices", "name");
+  if (!id.ok()) return ToGrpc(id.status());
+  return Reply(devices_.Get(*id), resp);
+}
+
+grpc::Status DeviceServiceImpl::ListDevices(grpc::ServerContext*,
+                                            const v1::ListDevicesRequest*,
+                                            v1::ListDevicesResponse* resp) {
+  for (auto& d : devices_.List()) *resp->add_devices() = std::move(d);
+  return grpc::Status::OK;
+}
+
+grpc::Status MigrationServiceImpl::PrepareIncoming(
+    grpc::ServerContext* ctx, const v1::PrepareIncomingRequest* req,
+    v1::Session* resp) {
+  if (auto d = CheckDeadline(ctx); !d.ok()) return d;
+  return Reply(sessions_.PrepareIncoming(*req), resp);
+}
+
+grpc::Status MigrationServiceImpl::StartMigration(
+    grpc::ServerContext* ctx, const v1::StartMigrationRequest* req,
+    v1::Session* resp) {
+  if (auto d = CheckDeadline(ctx); !d.ok()) return d;
+  return Reply(sessions_.StartMigration(*req), resp);
+}
+
+grpc::Status MigrationServiceImpl::Switchover(grpc::ServerContext*,
+                                              const v1::SwitchoverRequest* req,
+                                              v1::Session* resp) {
+  return Reply(sessions_.Switchover(req->name()), resp);
+}
+
+grpc::Status MigrationServiceImpl::Cancel(grpc::ServerContext*,
+                                          const v1::CancelRequest* req,
+                                          v1::Session* resp) {
+  return Reply(sessions_.Cancel(req->name()), resp);
+}
+
+grpc::Status MigrationServiceImpl::GetSession(grpc::ServerContext*,
+                                              const v1::GetSessionRequest* req,
+                                              v1::Session* resp) {
+  return Reply(sessions_.Get(req->name()), resp);
+}
+
+grpc::Status MigrationServiceImpl::ListSessions(
+    grpc::ServerContext*, const v1::ListSessionsRequest*,
+    v1::ListSessionsResponse* resp) {
+  for (auto& s : sessions_.List()) *resp->add_sessions() = std::move(s);
+  return grpc::Status::OK;
+}
+
+grpc::Status MigrationServiceImpl::WatchSession(
+    grpc::ServerContext* ctx, const v1::WatchSessionRequest* req,
+    grpc::ServerWriter<v1::SessionEvent>* writer) {
+  absl::Duration interval = absl::Milliseconds(200);
+  if (req->has_interval()) {
+    interval = daemon::FromProto(req->interval());
+    if (interval < absl::Milliseconds(10) || interval > absl::Minutes(10)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "interval: must be 10ms to 10min");
+    }
+  }
+  return ToGrpc(sessions_.Watch(
+      req->name(), interval,
+      [&](const v1::SessionEvent& ev) { return writer->Write(ev); },
+      [&] { return ctx->IsCancelled(); }));
+}
+
+}  // namespace vmig::control

@@ -1,0 +1,64 @@
+// The vmig.v1 gRPC services, thin adapters over the daemon's registries.
+#ifndef VMIGD_CONTROL_SERVICES_H_
+#define VMIGD_CONTROL_SERVICES_H_
+
+#include "daemon/device_registry.h"
+#include "daemon/session_manager.h"
+#include "vmig/v1/device.grpc.pb.h"
+#include "vmig/v1/migration.grpc.pb.h"
+
+namespace vmig::control {
+
+class DeviceServiceImpl final : public v1::DeviceService::Service {
+ public:
+  explicit DeviceServiceImpl(daemon::DeviceRegistry& devices)
+      : devices_(devices) {}
+  grpc::Status AttachDevice(grpc::ServerContext* ctx,
+                            const v1::AttachDeviceRequest* req,
+                            v1::Device* resp) override;
+  grpc::Status DetachDevice(grpc::ServerContext* ctx,
+                            const v1::DetachDeviceRequest* req,
+                            v1::DetachDeviceResponse* resp) override;
+  grpc::Status GetDevice(grpc::ServerContext* ctx,
+                         const v1::GetDeviceRequest* req,
+                         v1::Device* resp) override;
+  grpc::Status ListDevices(grpc::ServerContext* ctx,
+                           const v1::ListDevicesRequest* req,
+                           v1::ListDevicesResponse* resp) override;
+
+ private:
+  daemon::DeviceRegistry& devices_;
+};
+
+class MigrationServiceImpl final : public v1::MigrationService::Service {
+ public:
+  explicit MigrationServiceImpl(daemon::SessionManager& sessions)
+      : sessions_(sessions) {}
+  grpc::Status PrepareIncoming(grpc::ServerContext* ctx,
+                               const v1::PrepareIncomingRequest* req,
+                               v1::Session* resp) override;
+  grpc::Status StartMigration(grpc::ServerContext* ctx,
+                              const v1::StartMigrationRequest* req,
+                              v1::Session* resp) override;
+  grpc::Status Switchover(grpc::ServerContext* ctx,
+                          const v1::SwitchoverRequest* req,
+                          v1::Session* resp) override;
+  grpc::Status Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
+                      v1::Session* resp) override;
+  grpc::Status GetSession(grpc::ServerContext* ctx,
+                          const v1::GetSessionRequest* req,
+                          v1::Session* resp) override;
+  grpc::Status ListSessions(grpc::ServerContext* ctx,
+                            const v1::ListSessionsRequest* req,
+                            v1::ListSessionsResponse* resp) override;
+  grpc::Status WatchSession(
+      grpc::ServerContext* ctx, const v1::WatchSessionRequest* req,
+      grpc::ServerWriter<v1::SessionEvent>* writer) override;
+
+ private:
+  daemon::SessionManager& sessions_;
+};
+
+}  // namespace vmig::control
+
+#endif  // VMIGD_CONTROL_SERVICES_H_

@@ -1,0 +1,260 @@
+#include "daemon/config.h"
+
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+
+namespace vmig::daemon {
+namespace {
+
+// Collects the text-format parser's complaints with their line numbers.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit ErrorCollector(std::string where) : where_(std::move(where)) {}
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) {
+      first_ =
+          absl::StrCat(where_, ":", line + 1, ":", column + 1, ": ", message);
+    }
+  }
+  void AddWarning(int, int, const std::string&) override {}
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string where_;
+  std::string first_;
+};
+
+absl::Status Merge(const std::string& text, const std::string& where,
+                   v1::DaemonConfig& config) {
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors(where);
+  parser.RecordErrorsTo(&errors);
+  if (!parser.MergeFromString(text, &config)) {
+    return absl::InvalidArgumentError(
+        errors.first().empty() ? absl::StrCat(where, ": cannot parse")
+                               : errors.first());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status OptionError(absl::string_view option, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("option ", option, ": ", why));
+}
+
+bool ParseHostPort(absl::string_view text, std::string* host, uint32_t* port) {
+  size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  *host = std::string(text.substr(0, colon));
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  return absl::SimpleAtoi(text.substr(colon + 1), port) && *port > 0 &&
+         *port < 65536;
+}
+
+bool IsLoopback(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr a4;
+  if (inet_pton(AF_INET, host.c_str(), &a4) == 1) {
+    return (ntohl(a4.s_addr) >> 24) == 127;
+  }
+  in6_addr a6;
+  return inet_pton(AF_INET6, host.c_str(), &a6) == 1 &&
+         IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+}  // namespace
+
+bool IsValidId(absl::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-')
+      return false;
+  }
+  return true;
+}
+
+void ApplyDefaults(v1::DaemonConfig& c) {
+  auto* l = c.mutable_listen();
+  if (l->unix_socket().empty()) l->set_unix_socket("/run/vmigd/vmigd.sock");
+  if (l->unix_socket_mode() == 0) l->set_unix_socket_mode(0660);
+  if (c.log_level() == v1::DaemonConfig::LOG_LEVEL_UNSPECIFIED) {
+    c.set_log_level(v1::DaemonConfig::LOG_LEVEL_INFO);
+  }
+  auto* lim = c.mutable_limits();
+  if (lim->max_sessions() == 0) lim->set_max_sessions(16);
+  if (lim->max_devices() == 0) lim->set_max_devices(64);
+  if (lim->max_watchers() == 0) lim->set_max_watchers(32);
+  if (lim->max_message_bytes() == 0) lim->set_max_message_bytes(4 << 20);
+  if (lim->max_memory_bytes() == 0) lim->set_max_memory_bytes(1ull << 30);
+  auto* dp = c.mutable_dataplane();
+  if (dp->lcores().empty()) dp->set_lcores("1");
+  if (dp->mbufs() == 0) dp->set_mbufs(16384);
+  if (dp->credit_window_bytes() == 0) dp->set_credit_window_bytes(8 << 20);
+  for (auto& p : *dp->mutable_ports()) {
+    if (p.ipv4().empty()) p.set_ipv4("169.254.77.1");
+    if (p.udp_port() == 0) p.set_udp_port(7700);
+  }
+}
+
+absl::Status ValidateConfig(const v1::DaemonConfig& c) {
+  const auto& l = c.listen();
+  if (l.unix_socket().front() != '/') {
+    return OptionError("listen.unix_socket", "must be an absolute path");
+  }
+  if (l.unix_socket().size() >= 108) {
+    return OptionError("listen.unix_socket",
+                       "is longer than a Unix socket path may be");
+  }
+  if (l.unix_socket_mode() > 0777) {
+    return OptionError("listen.unix_socket_mode",
+                       "must be a file mode up to 0777");
+  }
+  if (!l.tcp_address().empty()) {
+    std::string host;
+    uint32_t port;
+    if (!ParseHostPort(l.tcp_address(), &host, &port)) {
+      return OptionError(
+          "listen.tcp_address",
+          absl::StrCat("'", l.tcp_address(), "' is not host:port"));
+    }
+    const bool tls =
+        !l.tls().cert_file().empty() || !l.tls().key_file().empty();
+    if (tls && (l.tls().cert_file().empty() || l.tls().key_file().empty())) {
+      return OptionError("listen.tls", "cert_file and key_file go together");
+    }
+    if (l.tls().require_client_cert() && l.tls().ca_file().empty()) {
+      return OptionError("listen.tls.ca_file",
+                         "is required with require_client_cert");
+    }
+    if (!tls && !IsLoopback(host) && !l.allow_insecure_tcp()) {
+      return OptionError(
+          "listen.tcp_address",
+          absl::StrCat("plaintext TCP on non-loopback address '", host,
+                       "' is refused: configure listen.tls or set "
+                       "listen.allow_insecure_tcp"));
+    }
+    for (const auto* f :
+         {&l.tls().cert_file(), &l.tls().key_file(), &l.tls().ca_file()}) {
+      if (!f->empty() && !std::ifstream(*f).good()) {
+        return OptionError("listen.tls",
+                           absl::StrCat("cannot read '", *f, "'"));
+      }
+    }
+  } else if (!l.tls().cert_file().empty()) {
+    return OptionError("listen.tls", "is set but listen.tcp_address is empty");
+  }
+  const auto& lim = c.limits();
+  if (lim.max_sessions() > 4096)
+    return OptionError("limits.max_sessions", "at most 4096");
+  if (lim.max_devices() > 4096)
+    return OptionError("limits.max_devices", "at most 4096");
+  if (lim.max_watchers() > 4096)
+    return OptionError("limits.max_watchers", "at most 4096");
+  if (lim.max_message_bytes() < 4096 ||
+      lim.max_message_bytes() > (256u << 20)) {
+    return OptionError("limits.max_message_bytes", "must be 4 KiB to 256 MiB");
+  }
+  if (lim.max_memory_bytes() < (16ull << 20)) {
+    return OptionError("limits.max_memory_bytes", "must be at least 16 MiB");
+  }
+  std::set<std::string> ids;
+  for (int i = 0; i < c.devices_size(); ++i) {
+    const auto& d = c.devices(i);
+    const std::string opt = absl::StrCat("devices[", i, "]");
+    if (!IsValidId(d.device_id())) {
+      return OptionError(absl::StrCat(opt, ".device_id"),
+                         "must be 1-64 characters of [A-Za-z0-9._-]");
+    }
+    if (!ids.insert(d.device_id()).second) {
+      return OptionError(absl::StrCat(opt, ".device_id"),
+                         absl::StrCat("'", d.device_id(), "' is given twice"));
+    }
+    if (d.source_case() == v1::AttachDeviceRequest::SOURCE_NOT_SET) {
+      return OptionError(opt, "needs emulated_spec, kernel or fd_socket");
+    }
+  }
+  if (c.devices_size() > static_cast<int>(lim.max_devices())) {
+    return OptionError("devices", "more devices than limits.max_devices");
+  }
+  const auto& dp = c.dataplane();
+  std::set<std::string> ports;
+  for (int i = 0; i < dp.ports_size(); ++i) {
+    const auto& p = dp.ports(i);
+    const std::string opt = absl::StrCat("dataplane.ports[", i, "]");
+    if (!IsValidId(p.name()) || !ports.insert(p.name()).second) {
+      return OptionError(absl::StrCat(opt, ".name"), "must be a unique id");
+    }
+    if (p.kind_case() == v1::DataplanePort::KIND_NOT_SET) {
+      return OptionError(opt, "needs memif, af_packet or pci");
+    }
+    in_addr a;
+    if (inet_pton(AF_INET, p.ipv4().c_str(), &a) != 1) {
+      return OptionError(
+          absl::StrCat(opt, ".ipv4"),
+          absl::StrCat("'", p.ipv4(), "' is not an IPv4 address"));
+    }
+    if (p.udp_port() > 65535)
+      return OptionError(absl::StrCat(opt, ".udp_port"), "> 65535");
+    if (p.mtu() != 0 && (p.mtu() < 576 || p.mtu() > 9600)) {
+      return OptionError(absl::StrCat(opt, ".mtu"), "must be 576 to 9600");
+    }
+  }
+  if (dp.credit_window_bytes() < (64u << 10) ||
+      dp.credit_window_bytes() > lim.max_memory_bytes()) {
+    return OptionError("dataplane.credit_window_bytes",
+                       "must be 64 KiB to limits.max_memory_bytes");
+  }
+  if (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20)) {
+    return OptionError("dataplane.mbufs", "must be 1024 to 1048576");
+  }
+  for (absl::string_view part : absl::StrSplit(dp.lcores(), ',')) {
+    std::pair<absl::string_view, absl::string_view> r =
+        absl::StrSplit(part, '-');
+    uint32_t a, b = 0;
+    if (!absl::SimpleAtoi(r.first, &a) ||
+        (!r.second.empty() && (!absl::SimpleAtoi(r.second, &b) || b < a))) {
+      return OptionError("dataplane.lcores",
+                         absl::StrCat("'", dp.lcores(),
+                                      "' is not a list of cores like 1,3-4"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::DaemonConfig> LoadConfig(
+    const std::string& path, const std::vector<std::string>& overrides) {
+  v1::DaemonConfig config;
+  if (!path.empty()) {
+    std::ifstream in(path);
+    if (!in) {
+      return absl::NotFoundError(
+          absl::StrCat("cannot read configuration file '", path, "'"));
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    if (absl::Status s = Merge(text.str(), path, config); !s.ok()) return s;
+  }
+  for (size_t i = 0; i < overrides.size(); ++i) {
+    if (absl::Status s =
+            Merge(overrides[i], absl::StrCat("--set #", i + 1), config);
+        !s.ok()) {
+      return s;
+    }
+  }
+  ApplyDefaults(config);
+  if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
+  return config;
+}
+
+}  // namespace vmig::daemon

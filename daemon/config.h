@@ -1,0 +1,30 @@
+// Loading, defaulting and validating the daemon's configuration.
+#ifndef VMIGD_DAEMON_CONFIG_H_
+#define VMIGD_DAEMON_CONFIG_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "vmig/v1/config.pb.h"
+
+namespace vmig::daemon {
+
+// Reads `path` (protobuf text format; empty path: no file), merges each
+// override (also text format, e.g. "log_level: LOG_LEVEL_DEBUG" or
+// "listen { unix_socket: \"/tmp/v.sock\" }") on top, fills defaults and
+// validates. Errors name the option.
+absl::StatusOr<v1::DaemonConfig> LoadConfig(
+    const std::string& path, const std::vector<std::string>& overrides);
+
+// Fills every zero-valued option with its default.
+void ApplyDefaults(v1::DaemonConfig& config);
+// Checks a defaulted configuration; the error names the first bad option.
+absl::Status ValidateConfig(const v1::DaemonConfig& config);
+
+// "1-64 characters of [A-Za-z0-9._-]": device and session ids.
+bool IsValidId(absl::string_view id);
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_CONFIG_H_

@@ -1,0 +1,213 @@
+#include "daemon/device_registry.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/fmt_absl.h"
+#include "daemon/config.h"
+#include "daemon/proto_convert.h"
+#include "spdlog/spdlog.h"
+#include "vfio/emu/emu_device.h"
+#include "vfio/kernel/device_open.h"
+
+namespace vmig::daemon {
+namespace {
+
+struct Opened {
+  std::shared_ptr<vfio::MigrationDevice> device;
+  v1::Backend backend;
+  std::string source;
+};
+
+absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req) {
+  using vfio::kernel::Syscalls;
+  switch (req.source_case()) {
+    case v1::AttachDeviceRequest::kEmulatedSpec: {
+      absl::StatusOr<vfio::emu::EmuSpec> spec =
+          vfio::emu::ParseEmuSpec(req.emulated_spec());
+      if (!spec.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("emulated_spec: ", spec.status().message()));
+      }
+      spec->name = req.device_id();
+      return Opened{vfio::emu::EmuDevice::Create(*spec), v1::BACKEND_EMULATED,
+                    spec->ToString()};
+    }
+    case v1::AttachDeviceRequest::kKernel: {
+      const auto& k = req.kernel();
+      absl::StatusOr<std::unique_ptr<vfio::kernel::KernelDevice>> dev;
+      std::string source;
+      if (k.path_case() == v1::KernelDeviceSource::kCdev) {
+        source = k.cdev();
+        dev = vfio::kernel::OpenCdevDevice(req.device_id(), k.cdev(),
+                                           Syscalls::Real());
+      } else if (k.path_case() == v1::KernelDeviceSource::kGroup) {
+        if (k.pci_device().empty()) {
+          return absl::InvalidArgumentError(
+              "kernel.pci_device: required with kernel.group");
+        }
+        source = absl::StrCat(k.group(), ":", k.pci_device());
+        dev = vfio::kernel::OpenGroupDevice(req.device_id(), k.group(),
+                                            k.pci_device(), Syscalls::Real());
+      } else {
+        return absl::InvalidArgumentError(
+            "kernel: one of cdev or group is required");
+      }
+      if (!dev.ok())
+        return absl::FailedPreconditionError(dev.status().message());
+      return Opened{std::move(*dev), v1::BACKEND_KERNEL, source};
+    }
+    case v1::AttachDeviceRequest::kFdSocket: {
+      absl::StatusOr<vfio::kernel::ReceivedFd> got =
+          vfio::kernel::ReceiveDeviceFdFrom(req.fd_socket());
+      if (!got.ok()) {
+        return absl::UnavailableError(
+            absl::StrCat("fd_socket: ", got.status().message()));
+      }
+      Syscalls& sys = Syscalls::Real();
+      return Opened{std::make_shared<vfio::kernel::KernelDevice>(
+                        req.device_id(),
+                        vfio::kernel::SysFd(sys, got->fd.release()), sys),
+                    v1::BACKEND_KERNEL,
+                    absl::StrCat("fd from ", req.fd_socket())};
+    }
+    case v1::AttachDeviceRequest::SOURCE_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "source: one of emulated_spec, kernel or fd_socket is required");
+}
+
+}  // namespace
+
+absl::StatusOr<v1::Device> DeviceRegistry::Attach(
+    const v1::AttachDeviceRequest& req) {
+  if (req.device_id().empty()) {
+    return absl::InvalidArgumentError("device_id: required");
+  }
+  if (!IsValidId(req.device_id())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device_id: '", req.device_id(),
+                     "' must be 1-64 characters of [A-Za-z0-9._-]"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (devices_.count(req.device_id()) || opening_.count(req.device_id())) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("device devices/", req.device_id(), " already exists"));
+    }
+    if (devices_.size() + opening_.size() >= max_devices_) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the daemon holds its limit of ", max_devices_, " devices"));
+    }
+    opening_[req.device_id()] = true;
+  }
+  absl::StatusOr<Opened> opened = Open(req);
+  if (opened.ok()) {
+    // A device that cannot migrate is of no use here.
+    absl::StatusOr<vfio::MigrationFlags> flags =
+        opened->device->GetMigrationFlags();
+    if (!flags.ok())
+      opened = absl::FailedPreconditionError(flags.status().message());
+  }
+  absl::MutexLock lock(&mu_);
+  opening_.erase(req.device_id());
+  if (!opened.ok()) return opened.status();
+  Entry& e = devices_[req.device_id()];
+  e = Entry{opened->backend, opened->source, opened->device, ""};
+  spdlog::info("attached device devices/{} ({})", req.device_id(), e.source);
+  return Describe(req.device_id(), e);
+}
+
+absl::Status DeviceRegistry::Detach(absl::string_view id) {
+  std::shared_ptr<vfio::MigrationDevice> dev;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = devices_.find(std::string(id));
+    if (it == devices_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("device devices/", id, " not found"));
+    }
+    if (!it->second.session.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device devices/", id, " is used by ", it->second.session));
+    }
+    dev = std::move(it->second.device);
+    devices_.erase(it);
+  }
+  spdlog::info("detached device devices/{}", id);
+  return absl::OkStatus();
+}
+
+v1::Device DeviceRegistry::Describe(const std::string& id, const Entry& e) {
+  v1::Device d;
+  d.set_name(absl::StrCat("devices/", id));
+  d.set_backend(e.backend);
+  d.set_source(e.source);
+  if (auto f = e.device->GetMigrationFlags(); f.ok())
+    *d.mutable_flags() = ToProto(*f);
+  if (auto s = e.device->GetState(); s.ok()) d.set_state(ToProto(*s));
+  if (auto l = e.device->GetStopCopyLength(); l.ok())
+    d.set_stop_copy_length(*l);
+  d.set_session(e.session);
+  return d;
+}
+
+absl::StatusOr<v1::Device> DeviceRegistry::Get(absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  auto it = devices_.find(std::string(id));
+  if (it == devices_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("device devices/", id, " not found"));
+  }
+  return Describe(it->first, it->second);
+}
+
+std::vector<v1::Device> DeviceRegistry::List() {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::Device> out;
+  for (const auto& [id, e] : devices_) out.push_back(Describe(id, e));
+  return out;
+}
+
+absl::StatusOr<std::shared_ptr<vfio::MigrationDevice>> DeviceRegistry::Find(
+    absl::string_view id) {
+  absl::MutexLock lock(&mu_);
+  auto it = devices_.find(std::string(id));
+  if (it == devices_.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("device devices/", id, " not found"));
+  }
+  return it->second.device;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<vfio::MigrationDevice>>>
+DeviceRegistry::Claim(const std::vector<std::string>& ids,
+                      const std::string& session) {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::shared_ptr<vfio::MigrationDevice>> out;
+  for (const std::string& id : ids) {
+    auto it = devices_.find(id);
+    if (it == devices_.end()) {
+      return absl::NotFoundError(
+          absl::StrCat("device devices/", id, " not found"));
+    }
+    if (!it->second.session.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "device devices/", id, " is used by ", it->second.session));
+    }
+    out.push_back(it->second.device);
+  }
+  for (const std::string& id : ids) devices_[id].session = session;
+  return out;
+}
+
+void DeviceRegistry::Release(const std::vector<std::string>& ids,
+                             const std::string& session) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& id : ids) {
+    auto it = devices_.find(id);
+    if (it != devices_.end() && it->second.session == session)
+      it->second.session.clear();
+  }
+}
+
+}  // namespace vmig::daemon

@@ -1,0 +1,54 @@
+// The devices attached to this daemon, and which session holds each.
+#ifndef VMIGD_DAEMON_DEVICE_REGISTRY_H_
+#define VMIGD_DAEMON_DEVICE_REGISTRY_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "vfio/device.h"
+#include "vmig/v1/device.pb.h"
+
+namespace vmig::daemon {
+
+class DeviceRegistry {
+ public:
+  explicit DeviceRegistry(uint32_t max_devices) : max_devices_(max_devices) {}
+
+  // Opens the device (parsing an emulated spec, opening a kernel path, or
+  // receiving an fd) and registers it. Errors name the request field.
+  absl::StatusOr<v1::Device> Attach(const v1::AttachDeviceRequest& req);
+  absl::Status Detach(absl::string_view id);
+  absl::StatusOr<v1::Device> Get(absl::string_view id);
+  std::vector<v1::Device> List();
+
+  // Gives `session` exclusive use of the devices: all of them or none.
+  absl::StatusOr<std::vector<std::shared_ptr<vfio::MigrationDevice>>> Claim(
+      const std::vector<std::string>& ids, const std::string& session);
+  void Release(const std::vector<std::string>& ids, const std::string& session);
+  // A device by id, without claiming it (NOT_FOUND if absent).
+  absl::StatusOr<std::shared_ptr<vfio::MigrationDevice>> Find(
+      absl::string_view id);
+
+ private:
+  struct Entry {
+    v1::Backend backend;
+    std::string source;
+    std::shared_ptr<vfio::MigrationDevice> device;
+    std::string session;
+  };
+  static v1::Device Describe(const std::string& id, const Entry& e);
+
+  const uint32_t max_devices_;
+  absl::Mutex mu_;
+  std::map<std::string, Entry> devices_ ABSL_GUARDED_BY(mu_);
+  // Ids being opened (outside the lock), so that a duplicate is refused.
+  std::map<std::string, bool> opening_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_DEVICE_REGISTRY_H_

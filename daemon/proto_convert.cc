@@ -1,0 +1,55 @@
+#include "daemon/proto_convert.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "daemon/config.h"
+
+namespace vmig::daemon {
+
+v1::DeviceState ToProto(vfio::DeviceState s) {
+  // The API's numbering is the uAPI's plus one (0 is "unspecified").
+  return static_cast<v1::DeviceState>(static_cast<int>(s) + 1);
+}
+
+v1::MigrationFlags ToProto(vfio::MigrationFlags f) {
+  v1::MigrationFlags out;
+  out.set_stop_copy(f.has(vfio::kMigStopCopy));
+  out.set_p2p(f.has(vfio::kMigP2P));
+  out.set_pre_copy(f.has(vfio::kMigPreCopy));
+  return out;
+}
+
+void ToProto(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t ns = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t ns = absl::ToUnixNanos(t);
+  out->set_seconds(ns / 1000000000);
+  out->set_nanos(static_cast<int32_t>(ns % 1000000000));
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+absl::StatusOr<std::string> ParseResourceName(absl::string_view name,
+                                              absl::string_view collection,
+                                              absl::string_view field) {
+  if (name.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
+  }
+  absl::string_view id = name;
+  if (!absl::ConsumePrefix(&id, collection) || !absl::ConsumePrefix(&id, "/") ||
+      !IsValidId(id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, ": '", name, "' is not a resource name of the form ", collection,
+        "/{id}"));
+  }
+  return std::string(id);
+}
+
+}  // namespace vmig::daemon

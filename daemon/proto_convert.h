@@ -1,0 +1,29 @@
+// Conversions between the device layer's types and the vmig.v1 API's.
+#ifndef VMIGD_DAEMON_PROTO_CONVERT_H_
+#define VMIGD_DAEMON_PROTO_CONVERT_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "vfio/state.h"
+#include "vmig/v1/device.pb.h"
+
+namespace vmig::daemon {
+
+v1::DeviceState ToProto(vfio::DeviceState s);
+v1::MigrationFlags ToProto(vfio::MigrationFlags f);
+void ToProto(absl::Duration d, google::protobuf::Duration* out);
+void ToProto(absl::Time t, google::protobuf::Timestamp* out);
+absl::Duration FromProto(const google::protobuf::Duration& d);
+
+// "devices/nic0" -> "nic0". INVALID_ARGUMENT naming `field` otherwise.
+absl::StatusOr<std::string> ParseResourceName(absl::string_view name,
+                                              absl::string_view collection,
+                                              absl::string_view field);
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_PROTO_CONVERT_H_

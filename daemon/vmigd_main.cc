@@ -1,0 +1,161 @@
+// vmigd: the per-host VFIO live-migration agent.
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+
+#include <cstdio>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/fmt_absl.h"
+#include "control/server.h"
+#include "control/services.h"
+#include "daemon/config.h"
+#include "daemon/device_registry.h"
+#include "daemon/logging.h"
+#include "daemon/session_manager.h"
+#include "google/protobuf/text_format.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+constexpr char kUsage[] =
+    "usage: vmigd [--config FILE] [--set TEXT]... \n"
+    "       vmigd --check-config FILE [--set TEXT]...\n"
+    "\n"
+    "  --config FILE        configuration (protobuf text format, see\n"
+    "                       /etc/vmigd/vmigd.conf.example)\n"
+    "  --set TEXT           override options, in the same format, e.g.\n"
+    "                       --set 'log_level: LOG_LEVEL_DEBUG'\n"
+    "                       --set 'listen { unix_socket: \"/tmp/v.sock\" }'\n"
+    "  --check-config FILE  validate, print the effective configuration, exit\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT shut down gracefully (active migrations are\n"
+    "cancelled and source devices return to RUNNING); SIGHUP re-reads the\n"
+    "configuration's log_level.\n";
+
+struct Args {
+  std::string config;
+  std::vector<std::string> overrides;
+  bool check = false;
+};
+
+int ParseArgs(int argc, char** argv, Args& a) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&](const char* flag) -> const char* {
+      if (i + 1 >= argc) {
+        std::cerr << "vmigd: " << flag << " needs a value\n" << kUsage;
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    if (arg == "--help" || arg == "-h") {
+      std::cout << kUsage;
+      return 0;
+    } else if (arg == "--config" || arg == "--check-config") {
+      const char* v = value(arg.c_str());
+      if (!v) return 2;
+      a.config = v;
+      a.check = a.check || arg == "--check-config";
+    } else if (arg == "--set") {
+      const char* v = value("--set");
+      if (!v) return 2;
+      a.overrides.push_back(v);
+    } else {
+      std::cerr << "vmigd: unknown argument '" << arg << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  return -1;
+}
+
+void Notify(const std::string& msg) { sd_notify(0, msg.c_str()); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args;
+  if (int rc = ParseArgs(argc, argv, args); rc >= 0) return rc;
+
+  absl::StatusOr<vmig::v1::DaemonConfig> config =
+      vmig::daemon::LoadConfig(args.config, args.overrides);
+  if (!config.ok()) {
+    std::cerr << "vmigd: " << config.status().message() << "\n";
+    return 1;
+  }
+  if (args.check) {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(*config, &text);
+    std::cout << "# configuration is valid; effective values:\n" << text;
+    return 0;
+  }
+
+  // Signals are taken synchronously by the main thread, so block them
+  // before any other thread (gRPC's) starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&sigs, s);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  vmig::daemon::InitLogging(config->log_level());
+  vmig::daemon::DeviceRegistry devices(config->limits().max_devices());
+  vmig::daemon::SessionManager sessions(devices, config->limits());
+  for (const auto& d : config->devices()) {
+    if (auto r = devices.Attach(d); !r.ok()) {
+      spdlog::critical("configuration: device {}: {}", d.device_id(),
+                       r.status().message());
+      return 1;
+    }
+  }
+  vmig::control::DeviceServiceImpl device_service(devices);
+  vmig::control::MigrationServiceImpl migration_service(sessions);
+  auto server = vmig::control::StartServer(
+      *config, {&device_service, &migration_service});
+  if (!server.ok()) {
+    spdlog::critical("{}", server.status().message());
+    return 1;
+  }
+  const std::string where =
+      absl::StrCat("unix:", config->listen().unix_socket(),
+                   config->listen().tcp_address().empty()
+                       ? ""
+                       : absl::StrCat(", ", config->listen().tcp_address()));
+  spdlog::info("vmigd serving on {} with {} devices", where,
+               config->devices_size());
+  Notify(absl::StrCat("READY=1\nSTATUS=serving on ", where));
+
+  uint64_t watchdog_usec = 0;
+  const bool watchdog =
+      sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
+  const int64_t tick_ms =
+      watchdog ? std::min<int64_t>(1000, watchdog_usec / 2000) : 1000;
+  for (;;) {
+    timespec ts = {static_cast<time_t>(tick_ms / 1000),
+                   static_cast<long>((tick_ms % 1000) * 1000000)};
+    const int sig = sigtimedwait(&sigs, nullptr, &ts);
+    if (watchdog) Notify("WATCHDOG=1");
+    if (sig == SIGHUP) {
+      auto again = vmig::daemon::LoadConfig(args.config, args.overrides);
+      if (again.ok()) {
+        vmig::daemon::SetLogLevel(again->log_level());
+        spdlog::info("SIGHUP: log level {}",
+                     vmig::v1::DaemonConfig::LogLevel_Name(again->log_level()));
+      } else {
+        spdlog::error("SIGHUP: configuration not reloaded: {}",
+                      again.status().message());
+      }
+    } else if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  Notify("STOPPING=1\nSTATUS=cancelling active migrations");
+  sessions.CancelAll();
+  (*server)->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(1));
+  spdlog::info("vmigd stopped");
+  return 0;
+}
