@@ -52,7 +52,8 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req) {
             "kernel: one of cdev or group is required");
       }
       if (!dev.ok())
-        return absl::FailedPreconditionError(dev.status().message());
+        return absl::FailedPreconditionError(absl::StrCat(
+            "kernel: cannot open '", source, "': ", dev.status().message()));
       return Opened{std::move(*dev), v1::BACKEND_KERNEL, source};
     }
     case v1::AttachDeviceRequest::kFdSocket: {

@@ -1,0 +1,69 @@
+// Test helpers that run the real binaries: a vmigd process with its own
+// config and socket, and one-shot commands with captured output.
+#ifndef VMIGD_TESTS_INTEGRATION_PROCESS_H_
+#define VMIGD_TESTS_INTEGRATION_PROCESS_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "grpcpp/grpcpp.h"
+
+namespace vmig::testing {
+
+// A fresh directory under /tmp, removed with everything in it.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string Write(const std::string& name, const std::string& content) const;
+
+ private:
+  std::string path_;
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs argv to completion (stdin closed), capturing stdout and stderr.
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::map<std::string, std::string>& env = {});
+
+// Where the build put a binary: VMIG_BUILD_DIR/<rel>.
+std::string BinaryPath(const std::string& rel);
+
+class Daemon {
+ public:
+  // Writes `config` to dir/<name>.conf and starts vmigd on it. The config
+  // should set listen.unix_socket; UnixAddress() is derived from it.
+  Daemon(const TempDir& dir, const std::string& name, const std::string& config,
+         const std::map<std::string, std::string>& env = {});
+  ~Daemon();
+
+  // Waits until the Unix socket answers (false after `timeout_s`).
+  bool WaitReady(double timeout_s = 20);
+  std::string socket() const { return socket_; }
+  std::string address() const { return "unix://" + socket_; }
+  std::shared_ptr<grpc::Channel> Channel() const;
+  // SIGTERM and wait; returns the exit code, -1 if it had to be killed.
+  int Stop(double timeout_s = 10, double* seconds = nullptr);
+  bool Running();
+  pid_t pid() const { return pid_; }
+  std::string log() const;
+
+ private:
+  std::string socket_, log_path_;
+  pid_t pid_ = -1;
+};
+
+// A TCP port nobody listens on right now.
+int FreeTcpPort();
+
+}  // namespace vmig::testing
+
+#endif  // VMIGD_TESTS_INTEGRATION_PROCESS_H_
