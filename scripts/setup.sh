@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsystemd-dev openssl systemd
+  libdpdk-dev dpdk iproute2
 )
 
 missing=()

@@ -1,0 +1,255 @@
+#include "dataplane/flow.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+
+namespace vmig::dataplane {
+
+SenderFlow::SenderFlow(const FlowConfig& config)
+    : config_(config),
+      window_end_(config.window_bytes),
+      cwnd_(config.initial_cwnd),
+      rto_ns_(config.initial_rto_ns) {
+  stats_.cwnd = config.initial_cwnd;
+  stats_.rto_ns = rto_ns_;
+}
+
+bool SenderFlow::CanSend(uint32_t len) const {
+  if (eos_pushed_) return false;
+  return next_offset_ + len <= window_end_ &&
+         in_flight_frames_ < static_cast<uint32_t>(cwnd_);
+}
+
+SenderFlow::Frame& SenderFlow::Push(void* buf, uint32_t len, bool eos,
+                                    int64_t now) {
+  Frame f;
+  f.seq = next_seq_++;
+  f.offset = next_offset_;
+  f.len = len;
+  f.eos = eos;
+  f.buf = buf;
+  next_offset_ += len;
+  eos_pushed_ = eos_pushed_ || eos;
+  frames_.push_back(f);
+  ++in_flight_frames_;
+  in_flight_bytes_ += len;
+  MarkSent(frames_.back(), now);
+  return frames_.back();
+}
+
+void SenderFlow::MarkSent(Frame& f, int64_t now) {
+  if (f.transmissions > 0) ++stats_.retransmits;
+  ++f.transmissions;
+  f.last_sent_ns = now;
+  ++stats_.frames_sent;
+  stats_.bytes_sent += f.len;
+}
+
+void SenderFlow::OnRttSample(int64_t rtt) {
+  // RFC 6298.
+  if (!have_rtt_) {
+    stats_.srtt_ns = rtt;
+    stats_.rttvar_ns = rtt / 2;
+    have_rtt_ = true;
+  } else {
+    stats_.rttvar_ns =
+        (3 * stats_.rttvar_ns + std::llabs(stats_.srtt_ns - rtt)) / 4;
+    stats_.srtt_ns = (7 * stats_.srtt_ns + rtt) / 8;
+  }
+  rto_ns_ = std::clamp<int64_t>(stats_.srtt_ns + 4 * stats_.rttvar_ns,
+                                config_.min_rto_ns, config_.max_rto_ns);
+  stats_.rto_ns = rto_ns_;
+}
+
+void SenderFlow::OnLoss(int64_t now) {
+  // Multiplicative decrease, once per loss episode (until what was in
+  // flight when the loss was seen is acked), so that a burst of losses
+  // counts once and random loss does not collapse the window.
+  if (!frames_.empty() && frames_.front().seq < recovery_until_seq_) return;
+  ++stats_.loss_events;
+  cwnd_ = std::max<double>(config_.min_cwnd, cwnd_ * 0.7);
+  recovery_until_seq_ = next_seq_;
+  stats_.cwnd = static_cast<uint32_t>(cwnd_);
+}
+
+void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
+                       const std::function<void(void*)>& release) {
+  ++stats_.acks;
+  // Nothing from the wire is trusted: an ack for frames never sent, or a
+  // credit that shrinks, is ignored.
+  if (ack.cumulative > next_seq_ ||
+      (ack.sack_count > 0 && ack.sacks[ack.sack_count - 1].end > next_seq_)) {
+    ++stats_.stale_acks;
+    return;
+  }
+  window_end_ = std::max(window_end_, ack.window_end);
+  if (ack.echo_timestamp > 0 &&
+      ack.echo_timestamp <= static_cast<uint64_t>(now)) {
+    OnRttSample(now - static_cast<int64_t>(ack.echo_timestamp));
+  }
+  // Cumulative.
+  uint32_t newly_acked = 0;
+  while (!frames_.empty() && frames_.front().seq < ack.cumulative) {
+    Frame& f = frames_.front();
+    if (!f.sacked) {
+      --in_flight_frames_;
+      in_flight_bytes_ -= f.len;
+    } else {
+      --sacked_frames_;
+    }
+    acked_offset_ = f.offset + f.len;
+    if (f.buf) release(f.buf);
+    frames_.pop_front();
+    ++newly_acked;
+  }
+  // Selective: the peer holds these; they need no retransmission.
+  if (!frames_.empty()) {
+    const uint64_t base = frames_.front().seq;
+    for (uint32_t i = 0; i < ack.sack_count; ++i) {
+      for (uint64_t s = std::max(ack.sacks[i].begin, base);
+           s < ack.sacks[i].end; ++s) {
+        Frame& f = frames_[s - base];
+        if (f.sacked) continue;
+        f.sacked = true;
+        ++sacked_frames_;
+        --in_flight_frames_;
+        in_flight_bytes_ -= f.len;
+        if (f.buf) {
+          release(f.buf);
+          f.buf = nullptr;
+        }
+        ++newly_acked;
+      }
+    }
+  }
+  // Additive increase: about one frame per round trip.
+  if (cwnd_ < config_.max_cwnd)
+    cwnd_ += static_cast<double>(newly_acked) / cwnd_;
+  cwnd_ = std::min<double>(cwnd_, config_.max_cwnd);
+  stats_.cwnd = static_cast<uint32_t>(cwnd_);
+  stats_.in_flight_bytes = in_flight_bytes_;
+}
+
+std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now) {
+  std::vector<Frame*> due;
+  if (frames_.empty()) return due;
+  // SACK holes: an unsacked frame with dup_threshold sacked frames above it
+  // is lost; send it again unless it was sent within the last RTT. Holes
+  // exist only when something is sacked, so the scan is skipped otherwise.
+  const int64_t rtt =
+      have_rtt_ ? std::max<int64_t>(stats_.srtt_ns, config_.min_rto_ns / 4)
+                : rto_ns_;
+  if (sacked_frames_ >= config_.dup_threshold) {
+    uint32_t sacked_above = 0;
+    for (size_t i = frames_.size(); i-- > 0;) {
+      Frame& f = frames_[i];
+      if (f.sacked) {
+        ++sacked_above;
+      } else if (sacked_above >= config_.dup_threshold &&
+                 now - f.last_sent_ns > rtt) {
+        due.push_back(&f);
+        ++stats_.fast_retransmits;
+      }
+    }
+  }
+  if (!due.empty()) OnLoss(now);
+  // RTO: the oldest unacked frame waited too long.
+  Frame& oldest = frames_.front();
+  if (due.empty() && !oldest.sacked && now - oldest.last_sent_ns > rto_ns_) {
+    due.push_back(&oldest);
+    ++stats_.rto_retransmits;
+    OnLoss(now);
+    rto_ns_ = std::min(rto_ns_ * 2, config_.max_rto_ns);  // back off
+    stats_.rto_ns = rto_ns_;
+  }
+  std::reverse(due.begin(), due.end());  // oldest first
+  return due;
+}
+
+int64_t SenderFlow::NextTimerNs() const {
+  if (frames_.empty()) return INT64_MAX;
+  return frames_.front().last_sent_ns + rto_ns_;
+}
+
+void SenderFlow::ReleaseAll(const std::function<void(void*)>& release) {
+  for (Frame& f : frames_) {
+    if (f.buf) release(f.buf);
+  }
+  frames_.clear();
+  sacked_frames_ = 0;
+  in_flight_frames_ = 0;
+  in_flight_bytes_ = 0;
+}
+
+ReceiverFlow::Verdict ReceiverFlow::OnData(uint64_t seq, uint64_t offset,
+                                           uint32_t len, bool eos, void* buf) {
+  ++stats_.frames;
+  if (seq < next_seq_ || held_.count(seq) || complete_) {
+    ++stats_.duplicates;
+    return Verdict::kDuplicate;
+  }
+  // Credit: never hold more than the window beyond what was delivered, and
+  // never believe a sequence number or offset that would exceed it.
+  if (offset < next_offset_ ||
+      offset + len > next_offset_ + config_.window_bytes ||
+      seq - next_seq_ > config_.window_bytes) {
+    ++stats_.out_of_window;
+    return Verdict::kOutOfWindow;
+  }
+  held_[seq] = Held{offset, len, eos, buf};
+  stats_.bytes += len;
+  stats_.buffered_bytes += len;
+  stats_.max_buffered_bytes =
+      std::max(stats_.max_buffered_bytes, stats_.buffered_bytes);
+  return Verdict::kAccepted;
+}
+
+absl::Status ReceiverFlow::DeliverInOrder(
+    const Deliver& deliver, const std::function<void(void*)>& release) {
+  for (auto it = held_.begin(); it != held_.end() && it->first == next_seq_;) {
+    Held h = it->second;
+    it = held_.erase(it);
+    stats_.buffered_bytes -= h.len;
+    if (h.offset != next_offset_) {
+      // Consistent framing is part of what the sender promises: a gap or
+      // overlap in offsets at the next sequence number is a protocol error.
+      release(h.buf);
+      return absl::DataLossError(absl::StrCat("frame ", next_seq_,
+                                              " at offset ", h.offset,
+                                              ", expected ", next_offset_));
+    }
+    absl::Status s = deliver(h.buf, h.offset, h.len);
+    ++next_seq_;
+    next_offset_ += h.len;
+    stats_.delivered_bytes += h.len;
+    if (!s.ok()) return s;
+    if (h.eos) complete_ = true;
+  }
+  return absl::OkStatus();
+}
+
+AckPayload ReceiverFlow::MakeAck(uint64_t echo_timestamp) const {
+  AckPayload a = {};
+  a.cumulative = next_seq_;
+  a.window_end = next_offset_ + config_.window_bytes;
+  a.echo_timestamp = echo_timestamp;
+  a.delivered_bytes = next_offset_;
+  // The lowest ranges first: they are the holes the sender must fill next.
+  for (auto it = held_.begin();
+       it != held_.end() && a.sack_count < kMaxSackBlocks;) {
+    uint64_t begin = it->first, end = begin + 1;
+    for (++it; it != held_.end() && it->first == end; ++it) ++end;
+    a.sacks[a.sack_count++] = SackBlock{begin, end};
+  }
+  return a;
+}
+
+void ReceiverFlow::ReleaseAll(const std::function<void(void*)>& release) {
+  for (auto& [_, h] : held_) release(h.buf);
+  held_.clear();
+  stats_.buffered_bytes = 0;
+}
+
+}  // namespace vmig::dataplane

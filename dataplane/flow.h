@@ -1,0 +1,143 @@
+// Per-stream reliability, independent of DPDK: sequence numbers, cumulative
+// and selective acks, adaptive RTO, fast retransmission of SACK holes,
+// receiver credits that bound buffering, and an AIMD congestion window.
+// Buffers are opaque handles (mbufs in the data plane, anything in tests).
+#ifndef VMIGD_DATAPLANE_FLOW_H_
+#define VMIGD_DATAPLANE_FLOW_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "dataplane/wire.h"
+
+namespace vmig::dataplane {
+
+struct FlowConfig {
+  uint64_t window_bytes = 8 << 20;  // receiver credit per stream
+  uint32_t initial_cwnd = 64;       // frames
+  uint32_t min_cwnd = 8;
+  uint32_t max_cwnd = 4096;
+  int64_t min_rto_ns = 2'000'000;  // 2 ms: a shared host may deschedule us
+  int64_t max_rto_ns = 1'000'000'000;
+  int64_t initial_rto_ns = 20'000'000;
+  uint32_t dup_threshold = 3;  // SACKed frames above a hole before it is lost
+};
+
+struct SenderStats {
+  uint64_t frames_sent = 0, bytes_sent = 0;
+  uint64_t retransmits = 0, rto_retransmits = 0, fast_retransmits = 0;
+  uint64_t loss_events = 0;
+  uint64_t acks = 0, stale_acks = 0;
+  int64_t srtt_ns = 0, rttvar_ns = 0, rto_ns = 0;
+  uint32_t cwnd = 0;
+  uint64_t in_flight_bytes = 0;
+};
+
+class SenderFlow {
+ public:
+  struct Frame {
+    uint64_t seq = 0, offset = 0;
+    uint32_t len = 0;
+    bool eos = false;
+    bool sacked = false;
+    uint8_t transmissions = 0;
+    int64_t last_sent_ns = 0;
+    void* buf = nullptr;  // owned until acked
+  };
+
+  explicit SenderFlow(const FlowConfig& config);
+
+  // Room for a new frame of `len` bytes: credit and congestion window.
+  bool CanSend(uint32_t len) const;
+  // Registers a new frame (the caller transmits it). Returns it.
+  Frame& Push(void* buf, uint32_t len, bool eos, int64_t now);
+  // Marks a (re)transmission.
+  void MarkSent(Frame& f, int64_t now);
+
+  // Applies an ack; frames it covers are released through `release`.
+  void OnAck(const AckPayload& ack, int64_t now,
+             const std::function<void(void*)>& release);
+  // Frames to send again now: SACK holes past the dup threshold, and the
+  // oldest frame when the RTO fired. Each is returned once per RTO.
+  std::vector<Frame*> DueRetransmits(int64_t now);
+  // Earliest time a retransmission could become due (for idle sleeping).
+  int64_t NextTimerNs() const;
+
+  // The stream's last byte and its end were written by the peer.
+  bool Done() const { return eos_pushed_ && frames_.empty(); }
+  uint64_t next_offset() const { return next_offset_; }
+  uint64_t acked_offset() const { return acked_offset_; }
+  uint64_t window_end() const { return window_end_; }
+  const SenderStats& stats() const { return stats_; }
+  // Releases every buffer still held (teardown).
+  void ReleaseAll(const std::function<void(void*)>& release);
+
+ private:
+  void OnRttSample(int64_t rtt_ns);
+  void OnLoss(int64_t now);
+
+  const FlowConfig config_;
+  std::deque<Frame> frames_;  // unacked, by seq (front = snd_una)
+  uint64_t next_seq_ = 0, next_offset_ = 0, acked_offset_ = 0;
+  uint64_t window_end_;
+  uint64_t in_flight_bytes_ = 0;  // sent, not acked or sacked
+  uint32_t in_flight_frames_ = 0;
+  uint32_t sacked_frames_ = 0;  // in frames_, so holes exist only if > 0
+  double cwnd_;
+  uint64_t recovery_until_seq_ = 0;  // one window decrease per loss episode
+  bool eos_pushed_ = false;
+  int64_t rto_ns_;
+  bool have_rtt_ = false;
+  SenderStats stats_;
+};
+
+struct ReceiverStats {
+  uint64_t frames = 0, bytes = 0, duplicates = 0, out_of_window = 0;
+  uint64_t delivered_bytes = 0;
+  uint64_t buffered_bytes = 0, max_buffered_bytes = 0;
+};
+
+class ReceiverFlow {
+ public:
+  enum class Verdict { kAccepted, kDuplicate, kOutOfWindow };
+  using Deliver =
+      std::function<absl::Status(void* buf, uint64_t offset, uint32_t len)>;
+
+  explicit ReceiverFlow(const FlowConfig& config) : config_(config) {}
+
+  // Takes a data frame. kAccepted: the flow owns `buf` now; otherwise the
+  // caller still does. Frames beyond the credit are refused.
+  Verdict OnData(uint64_t seq, uint64_t offset, uint32_t len, bool eos,
+                 void* buf);
+  // Writes every in-order frame through `deliver` (which consumes the
+  // buffer, even on error). Stops at the first error. A frame whose offset
+  // does not follow its predecessor's is a protocol error: it is released
+  // through `release` and DataLoss returned.
+  absl::Status DeliverInOrder(const Deliver& deliver,
+                              const std::function<void(void*)>& release);
+  AckPayload MakeAck(uint64_t echo_timestamp) const;
+  bool complete() const { return complete_; }
+  const ReceiverStats& stats() const { return stats_; }
+  void ReleaseAll(const std::function<void(void*)>& release);
+
+ private:
+  struct Held {
+    uint64_t offset;
+    uint32_t len;
+    bool eos;
+    void* buf;
+  };
+  const FlowConfig config_;
+  std::map<uint64_t, Held> held_;  // out-of-order frames, by seq
+  uint64_t next_seq_ = 0, next_offset_ = 0;
+  bool complete_ = false;
+  ReceiverStats stats_;
+};
+
+}  // namespace vmig::dataplane
+
+#endif  // VMIGD_DATAPLANE_FLOW_H_

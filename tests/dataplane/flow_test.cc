@@ -1,0 +1,260 @@
+// Reliability logic without DPDK: a sender and a receiver flow joined by a
+// simulated channel that loses, duplicates, reorders and delays frames.
+#include "dataplane/flow.h"
+
+#include <deque>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace vmig::dataplane {
+namespace {
+
+// A frame's payload in tests: its bytes, owned by whoever holds the pointer.
+struct Buf {
+  std::vector<uint8_t> bytes;
+};
+
+struct Channel {
+  double loss = 0, dup = 0, reorder = 0;
+  int64_t delay_ns = 50'000;
+  std::mt19937_64 rng{7};
+  struct InFlight {
+    int64_t at;
+    uint64_t seq, offset;
+    uint32_t len;
+    bool eos;
+    std::vector<uint8_t> bytes;
+  };
+  std::deque<InFlight> data;                        // sender -> receiver
+  std::deque<std::pair<int64_t, AckPayload>> acks;  // receiver -> sender
+  bool Chance(double p) {
+    return std::uniform_real_distribution<>(0, 1)(rng) < p;
+  }
+  void SendData(int64_t now, const SenderFlow::Frame& f, const Buf* b) {
+    if (Chance(loss)) return;
+    InFlight x{now + delay_ns, f.seq, f.offset, f.len, f.eos, b->bytes};
+    if (Chance(reorder)) x.at += 3 * delay_ns;  // overtaken by later frames
+    data.push_back(x);
+    if (Chance(dup)) data.push_back(x);
+  }
+};
+
+struct Harness {
+  FlowConfig config;
+  Channel ch;
+  std::unique_ptr<SenderFlow> sender;
+  std::unique_ptr<ReceiverFlow> receiver;
+  std::vector<uint8_t> source, sink;
+  uint64_t read_pos = 0;
+  int64_t now = 1'000'000;
+  int live_bufs = 0;
+
+  void Init(size_t bytes) {
+    source.resize(bytes);
+    std::mt19937 r(1);
+    for (auto& b : source) b = static_cast<uint8_t>(r());
+    sender = std::make_unique<SenderFlow>(config);
+    receiver = std::make_unique<ReceiverFlow>(config);
+  }
+  Buf* NewBuf(std::vector<uint8_t> v) {
+    ++live_bufs;
+    return new Buf{std::move(v)};
+  }
+  void Free(void* b) {
+    --live_bufs;
+    delete static_cast<Buf*>(b);
+  }
+  // Runs until the sender is done or `limit_ns` of simulated time passes.
+  bool Run(uint32_t frame_bytes, int64_t limit_ns) {
+    auto release = [&](void* b) { Free(b); };
+    const int64_t end = now + limit_ns;
+    while (!sender->Done() && now < end) {
+      now += 10'000;
+      // Sender: new data within credit and cwnd, then retransmissions.
+      while (read_pos < source.size() || !sender->Done()) {
+        const uint32_t len = static_cast<uint32_t>(
+            std::min<uint64_t>(frame_bytes, source.size() - read_pos));
+        if (read_pos == source.size() &&
+            sender->next_offset() == source.size()) {
+          if (!sender->CanSend(0)) break;
+          auto& f = sender->Push(NewBuf({}), 0, true, now);  // end of stream
+          ch.SendData(now, f, static_cast<Buf*>(f.buf));
+          break;
+        }
+        if (!sender->CanSend(len)) break;
+        std::vector<uint8_t> v(source.begin() + read_pos,
+                               source.begin() + read_pos + len);
+        read_pos += len;
+        auto& f = sender->Push(NewBuf(std::move(v)), len, false, now);
+        ch.SendData(now, f, static_cast<Buf*>(f.buf));
+      }
+      for (SenderFlow::Frame* f : sender->DueRetransmits(now)) {
+        sender->MarkSent(*f, now);
+        if (f->buf) ch.SendData(now, *f, static_cast<Buf*>(f->buf));
+      }
+      // Receiver: frames that arrived, in arrival order (reordered ones later).
+      std::stable_sort(
+          ch.data.begin(), ch.data.end(),
+          [](const auto& a, const auto& b) { return a.at < b.at; });
+      bool got = false;
+      uint64_t echo = 0;
+      while (!ch.data.empty() && ch.data.front().at <= now) {
+        auto x = std::move(ch.data.front());
+        ch.data.pop_front();
+        Buf* b = NewBuf(std::move(x.bytes));
+        if (receiver->OnData(x.seq, x.offset, x.len, x.eos, b) !=
+            ReceiverFlow::Verdict::kAccepted) {
+          Free(b);
+        }
+        got = true;
+        echo = static_cast<uint64_t>(x.at - ch.delay_ns);
+      }
+      EXPECT_LE(receiver->stats().buffered_bytes, config.window_bytes);
+      auto st = receiver->DeliverInOrder(
+          [&](void* b, uint64_t offset, uint32_t len) {
+            auto* buf = static_cast<Buf*>(b);
+            EXPECT_EQ(offset, sink.size());
+            sink.insert(sink.end(), buf->bytes.begin(),
+                        buf->bytes.begin() + len);
+            Free(b);
+            return absl::OkStatus();
+          },
+          release);
+      EXPECT_TRUE(st.ok()) << st;
+      if (got && !ch.Chance(ch.loss))
+        ch.acks.push_back({now + ch.delay_ns, receiver->MakeAck(echo)});
+      while (!ch.acks.empty() && ch.acks.front().first <= now) {
+        sender->OnAck(ch.acks.front().second, now, release);
+        ch.acks.pop_front();
+      }
+    }
+    return sender->Done();
+  }
+};
+
+TEST(FlowTest, CleanChannelDeliversEverythingInOrder) {
+  Harness h;
+  h.Init(4 << 20);
+  ASSERT_TRUE(h.Run(8192, 10'000'000'000));
+  EXPECT_TRUE(h.receiver->complete());
+  EXPECT_EQ(h.sink, h.source);
+  EXPECT_EQ(h.sender->stats().retransmits, 0u);
+  EXPECT_EQ(h.live_bufs, 0);  // every buffer released exactly once
+}
+
+TEST(FlowTest, LossDuplicationAndReorderingStillDeliverEverythingInOrder) {
+  Harness h;
+  h.ch.loss = 0.02;
+  h.ch.dup = 0.01;
+  h.ch.reorder = 0.02;
+  h.config.window_bytes = 1 << 20;
+  h.Init(16 << 20);
+  ASSERT_TRUE(h.Run(8192, 60'000'000'000));
+  EXPECT_TRUE(h.receiver->complete());
+  EXPECT_EQ(h.sink, h.source);
+  const auto& s = h.sender->stats();
+  EXPECT_GT(s.retransmits, 0u);
+  EXPECT_GT(s.fast_retransmits,
+            0u);  // SACK holes were filled without waiting for RTO
+  EXPECT_GT(h.receiver->stats().duplicates, 0u);
+  // Credits bound the receiver: never more than the window buffered.
+  EXPECT_LE(h.receiver->stats().max_buffered_bytes, h.config.window_bytes);
+  EXPECT_GT(h.receiver->stats().max_buffered_bytes, 0u);
+  h.sender->ReleaseAll([&](void* b) { h.Free(b); });
+  h.receiver->ReleaseAll([&](void* b) { h.Free(b); });
+  EXPECT_EQ(h.live_bufs, 0);
+}
+
+TEST(FlowTest, TotalLossOfTheTailIsRecoveredByTheRto) {
+  Harness h;
+  h.Init(1 << 20);
+  // Lose everything for a while: only the RTO can recover.
+  h.ch.loss = 1.0;
+  EXPECT_FALSE(h.Run(8192, 5'000'000));
+  h.ch.loss = 0;
+  ASSERT_TRUE(h.Run(8192, 10'000'000'000));
+  EXPECT_GT(h.sender->stats().rto_retransmits, 0u);
+  EXPECT_EQ(h.sink, h.source);
+}
+
+TEST(FlowTest, CongestionWindowShrinksOnLossAndGrowsWhenClean) {
+  Harness lossy, clean;
+  lossy.ch.loss = 0.05;
+  lossy.Init(8 << 20);
+  clean.Init(8 << 20);
+  ASSERT_TRUE(lossy.Run(8192, 60'000'000'000));
+  ASSERT_TRUE(clean.Run(8192, 60'000'000'000));
+  EXPECT_GT(lossy.sender->stats().loss_events, 0u);
+  EXPECT_LT(lossy.sender->stats().cwnd, clean.sender->stats().cwnd);
+  EXPECT_GT(clean.sender->stats().cwnd, FlowConfig().initial_cwnd);
+  EXPECT_EQ(lossy.sink, lossy.source);
+}
+
+TEST(FlowTest, CreditStopsTheSenderAtTheWindow) {
+  FlowConfig c;
+  c.window_bytes = 64 << 10;
+  SenderFlow s(c);
+  int pushed = 0;
+  while (s.CanSend(8192)) {
+    s.Push(nullptr, 8192, false, 1);
+    ++pushed;
+  }
+  EXPECT_EQ(pushed, 8);  // 64 KiB of credit
+  AckPayload a = {};
+  a.cumulative = 4;
+  a.window_end = (64 << 10) + 4 * 8192;
+  s.OnAck(a, 2, [](void*) {});
+  EXPECT_TRUE(s.CanSend(8192));
+  EXPECT_EQ(s.acked_offset(), 4u * 8192);
+}
+
+TEST(FlowTest, AcksFromTheWireAreNotTrusted) {
+  FlowConfig c;
+  SenderFlow s(c);
+  s.Push(nullptr, 100, false, 1);
+  AckPayload a = {};
+  a.cumulative = 50;  // frames never sent
+  a.window_end = 1ull << 40;
+  s.OnAck(a, 2, [](void*) {});
+  EXPECT_EQ(s.stats().stale_acks, 1u);
+  EXPECT_EQ(s.acked_offset(), 0u);
+  EXPECT_EQ(s.window_end(), c.window_bytes);  // its credit was ignored too
+}
+
+TEST(FlowTest, ReceiverRefusesFramesBeyondItsCreditAndDuplicates) {
+  FlowConfig c;
+  c.window_bytes = 1 << 16;
+  ReceiverFlow r(c);
+  int dummy;
+  EXPECT_EQ(r.OnData(0, 0, 1000, false, &dummy),
+            ReceiverFlow::Verdict::kAccepted);
+  EXPECT_EQ(r.OnData(0, 0, 1000, false, &dummy),
+            ReceiverFlow::Verdict::kDuplicate);
+  EXPECT_EQ(r.OnData(5, 1 << 16, 1000, false, &dummy),
+            ReceiverFlow::Verdict::kOutOfWindow);
+  EXPECT_EQ(r.OnData(2, 2000, 1000, false, &dummy),
+            ReceiverFlow::Verdict::kAccepted);
+  AckPayload a = r.MakeAck(0);
+  EXPECT_EQ(a.cumulative, 0u);
+  ASSERT_EQ(a.sack_count, 2u);
+  EXPECT_EQ(a.sacks[0].begin, 0u);  // held, not yet delivered
+  int delivered = 0;
+  ASSERT_TRUE(r.DeliverInOrder(
+                   [&](void*, uint64_t, uint32_t) {
+                     ++delivered;
+                     return absl::OkStatus();
+                   },
+                   [](void*) {})
+                  .ok());
+  EXPECT_EQ(delivered, 1);
+  a = r.MakeAck(0);
+  EXPECT_EQ(a.cumulative, 1u);
+  EXPECT_EQ(a.window_end, 1000u + (1 << 16));
+  ASSERT_EQ(a.sack_count, 1u);
+  EXPECT_EQ(a.sacks[0].begin, 2u);
+}
+
+}  // namespace
+}  // namespace vmig::dataplane
