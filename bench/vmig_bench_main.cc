@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "bench/roundtrip_command.h"
+#include "bench/transport_command.h"
+#include "bench/transport_node.h"
 
 namespace {
 
@@ -30,6 +32,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (args[0] == "roundtrip") return vmig::bench::RunRoundtrip(rest);
+  if (args[0] == "transport") return vmig::bench::RunTransportBench(rest);
+  // The processes `transport` starts.
+  if (args[0] == "transport-node") return vmig::bench::RunTransportNode(rest);
   std::cerr << "vmig-bench: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }

@@ -1,10 +1,9 @@
 #include "dataplane/wire.h"
 
-#include <rte_hash_crc.h>
-
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "dataplane/crc32c.h"
 
 namespace vmig::dataplane {
 namespace {
@@ -41,22 +40,6 @@ uint32_t HeaderCrc(WireHeader h, absl::Span<const uint8_t> payload) {
 }
 
 }  // namespace
-
-uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t seed) {
-  // DPDK's CRC32C steps use the SSE4.2 instruction where the CPU has it.
-  // rte_hash_crc() itself dereferences possibly unaligned uint64_t pointers,
-  // which the optimizer may miscompile for payloads at odd offsets in a
-  // frame; loading each word with memcpy keeps it well defined.
-  uint32_t crc = seed;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, data + i, 8);
-    crc = rte_hash_crc_8byte(w, crc);
-  }
-  for (; i < n; ++i) crc = rte_hash_crc_1byte(data[i], crc);
-  return crc;
-}
 
 const char* ParseErrorName(ParseError e) {
   switch (e) {

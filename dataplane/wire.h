@@ -114,8 +114,6 @@ absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> frame,
 bool ParseAck(absl::Span<const uint8_t> payload, AckPayload* ack);
 size_t AckPayloadBytes(uint32_t sack_count);
 
-uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t seed = 0xffffffffu);
-
 }  // namespace vmig::dataplane
 
 #endif  // VMIGD_DATAPLANE_WIRE_H_

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dataplane/crc32c.h"
 #include "gtest/gtest.h"
 
 namespace vmig::dataplane {
@@ -180,6 +181,35 @@ TEST(WireTest, RefusesMalformedAcks) {
 TEST(WireTest, Crc32cMatchesTheStandardCheckValue) {
   const char* s = "123456789";
   EXPECT_EQ(~Crc32c(reinterpret_cast<const uint8_t*>(s), 9), 0xe3069283u);
+}
+
+}  // namespace
+}  // namespace vmig::dataplane
+
+namespace vmig::dataplane {
+namespace {
+
+TEST(Crc32cTest, InterleavedEqualsSerialForEveryLengthAndAlignment) {
+  std::vector<uint8_t> data(40000);
+  uint32_t x = 12345;
+  for (auto& b : data)
+    b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
+  for (size_t len : {0, 1, 7, 8, 9, 255, 767, 768, 769, 1536, 3072, 6143, 6144,
+                     8961, 9001, 12288, 12289, 39000}) {
+    for (size_t off : {0, 1, 3, 8}) {
+      EXPECT_EQ(Crc32c(data.data() + off, len),
+                Crc32cSerial(data.data() + off, len))
+          << "len " << len << " off " << off;
+    }
+  }
+}
+
+TEST(Crc32cTest, CombineJoinsTwoCrcs) {
+  std::vector<uint8_t> a(1000, 0x5a), b(777, 0xc3), ab(a);
+  ab.insert(ab.end(), b.begin(), b.end());
+  EXPECT_EQ(Crc32cCombine(Crc32c(a.data(), a.size()),
+                          Crc32c(b.data(), b.size(), 0), b.size()),
+            Crc32c(ab.data(), ab.size()));
 }
 
 }  // namespace

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,57 +15,9 @@
 #include <sstream>
 #include <thread>
 
-extern char** environ;
+#include "common/subprocess.h"
 
 namespace vmig::testing {
-namespace {
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> MergedEnv(
-    const std::map<std::string, std::string>& extra) {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e; ++e) {
-    std::string kv(*e);
-    size_t eq = kv.find('=');
-    if (eq != std::string::npos) env[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (const auto& [k, v] : extra) env[k] = v;
-  std::vector<std::string> out;
-  for (const auto& [k, v] : env) out.push_back(k + "=" + v);
-  return out;
-}
-
-pid_t Spawn(const std::vector<std::string>& argv,
-            const std::map<std::string, std::string>& env,
-            const std::string& out_path, const std::string& err_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  std::vector<std::string> envs = MergedEnv(env);
-  std::vector<char*> envp;
-  for (auto& e : envs) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data()) != 0)
-    pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-}  // namespace
 
 TempDir::TempDir() {
   char tmpl[] = "/tmp/vmigd-test-XXXXXX";
@@ -100,8 +51,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
   waitpid(pid, &status, 0);
   r.exit_code =
       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = ReadAll(tmp.path() + "/out");
-  r.err = ReadAll(tmp.path() + "/err");
+  r.out = ReadFileOrEmpty(tmp.path() + "/out");
+  r.err = ReadFileOrEmpty(tmp.path() + "/err");
   return r;
 }
 
@@ -154,28 +105,17 @@ int Daemon::Stop(double timeout_s, double* seconds) {
   if (pid_ <= 0) return -1;
   const auto start = std::chrono::steady_clock::now();
   kill(pid_, SIGTERM);
-  int status = 0;
-  for (;;) {
-    pid_t r = waitpid(pid_, &status, WNOHANG);
-    double elapsed =
+  const int rc = WaitExit(pid_, timeout_s);
+  if (seconds) {
+    *seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count();
-    if (r == pid_) {
-      if (seconds) *seconds = elapsed;
-      pid_ = -1;
-      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
-    if (elapsed > timeout_s) {
-      kill(pid_, SIGKILL);
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  pid_ = -1;
+  return rc;
 }
 
-std::string Daemon::log() const { return ReadAll(log_path_); }
+std::string Daemon::log() const { return ReadFileOrEmpty(log_path_); }
 
 int FreeTcpPort() {
   int s = socket(AF_INET, SOCK_STREAM, 0);

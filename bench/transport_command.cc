@@ -1,0 +1,227 @@
+#include "bench/transport_command.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "bench/baselines.h"
+#include "common/subprocess.h"
+#include "common/units.h"
+
+namespace vmig::bench {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: vmig-bench transport [--streams N] [--bytes SIZE] [--window SIZE]\n"
+    "                            [--loss P] [--dup P] [--reorder P] [--corrupt "
+    "P]\n"
+    "                            [--port memif|af_packet] [--no-baselines]\n"
+    "\n"
+    "Starts a receiver and a sender process joined by a DPDK port (memif, or\n"
+    "af_packet over a veth pair between two network namespaces it creates),\n"
+    "moves SIZE bytes from emulated source devices into emulated destination\n"
+    "devices over N streams, verifies every digest, and measures memcpy and a\n"
+    "kernel TCP loopback copy of the same bytes in the same run. Fault rates\n"
+    "(0..1) are injected on transmit by both processes. Last line: JSON.\n";
+
+using Report = std::map<std::string, std::string>;
+
+Report ParseReport(const std::string& text) {
+  Report r;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    if (!kv.first.empty()) r[kv.first] = kv.second;
+  }
+  return r;
+}
+
+double Num(const Report& r, const std::string& k) {
+  double v = 0;
+  auto it = r.find(k);
+  if (it != r.end()) (void)absl::SimpleAtod(it->second, &v);
+  return v;
+}
+
+std::string SelfPath() {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
+}
+
+int Sh(const std::string& cmd) { return std::system(cmd.c_str()); }
+
+}  // namespace
+
+int RunTransportBench(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> opt = {
+      {"--streams", "4"}, {"--bytes", "1GiB"}, {"--window", "8MiB"},
+      {"--loss", "0"},    {"--dup", "0"},      {"--reorder", "0"},
+      {"--corrupt", "0"}, {"--port", "memif"}};
+  bool baselines = true;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (args[i] == "--no-baselines") {
+      baselines = false;
+      continue;
+    }
+    if (!opt.count(args[i]) || i + 1 >= args.size()) {
+      std::cerr << "vmig-bench transport: bad option " << args[i] << "\n"
+                << kUsage;
+      return 2;
+    }
+    opt[args[i]] = args[i + 1];
+    ++i;
+  }
+  int streams = 0;
+  auto bytes = ParseBytes(opt["--bytes"]);
+  if (!absl::SimpleAtoi(opt["--streams"], &streams) || streams < 1 ||
+      streams > 64 || !bytes.ok() ||
+      (opt["--port"] != "memif" && opt["--port"] != "af_packet")) {
+    std::cerr << "vmig-bench transport: bad --streams, --bytes or --port\n"
+              << kUsage;
+    return 2;
+  }
+  const bool af_packet = opt["--port"] == "af_packet";
+  char tmpl[] = "/tmp/vmig-bench-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string tag = absl::StrCat(getpid());
+  const std::string sock = dir + "/memif.sock";
+  std::vector<std::string> ns_prefix[2];
+  if (af_packet) {
+    // Two hosts: network namespaces joined by a veth pair with jumbo MTU.
+    const std::string a = "vmigA" + tag, b = "vmigB" + tag;
+    const std::string setup = absl::StrCat(
+        "set -e; ip netns add ", a, "; ip netns add ", b, "; ip link add va",
+        tag, " type veth peer name vb", tag, "; ip link set va", tag, " netns ",
+        a, "; ip link set vb", tag, " netns ", b, "; ip -n ", a, " link set va",
+        tag, " mtu 9000 up; ip -n ", b, " link set vb", tag,
+        " mtu 9000 up; ip -n ", a, " addr add 169.254.77.1/24 dev va", tag,
+        "; ip -n ", b, " addr add 169.254.77.2/24 dev vb", tag);
+    if (Sh(setup) != 0) {
+      std::cerr << "vmig-bench transport: cannot create network namespaces "
+                   "(root needed)\n";
+      return 1;
+    }
+    ns_prefix[0] = {"/usr/bin/ip", "netns", "exec", b};  // receiver
+    ns_prefix[1] = {"/usr/bin/ip", "netns", "exec", a};  // sender
+  }
+  auto node = [&](bool recv) {
+    std::vector<std::string> argv = ns_prefix[recv ? 0 : 1];
+    std::vector<std::string> rest = {
+        SelfPath(),       "transport-node",
+        "--role",         recv ? "recv" : "send",
+        "--port",         opt["--port"],
+        "--socket",       sock,
+        "--iface",        absl::StrCat(recv ? "vb" : "va", tag),
+        "--streams",      opt["--streams"],
+        "--bytes",        opt["--bytes"],
+        "--window",       opt["--window"],
+        "--loss",         opt["--loss"],
+        "--dup",          opt["--dup"],
+        "--reorder",      opt["--reorder"],
+        "--corrupt",      opt["--corrupt"],
+        "--prefix",       absl::StrCat("vmigbench-", recv ? "r" : "s", tag),
+        "--main-lcore",   recv ? "0" : "1",
+        "--worker-lcore", recv ? "1" : "0",
+        "--local-ip",     recv ? "169.254.77.2" : "169.254.77.1",
+        "--peer-ip",      recv ? "169.254.77.1" : "169.254.77.2",
+        "--seed",         recv ? "11" : "22"};
+    argv.insert(argv.end(), rest.begin(), rest.end());
+    const std::string base = dir + (recv ? "/recv" : "/send");
+    return Spawn(argv, {}, base + ".out", base + ".err");
+  };
+  std::printf(
+      "moving %s over %s streams on %s (loss %s dup %s reorder %s corrupt "
+      "%s)\n",
+      FormatBytes(static_cast<double>(*bytes)).c_str(),
+      opt["--streams"].c_str(), opt["--port"].c_str(), opt["--loss"].c_str(),
+      opt["--dup"].c_str(), opt["--reorder"].c_str(), opt["--corrupt"].c_str());
+  std::fflush(stdout);
+  const pid_t recv_pid = node(true);
+  // The memif server creates its socket when its port is probed.
+  for (int i = 0; !af_packet && i < 3000 && !std::filesystem::exists(sock);
+       ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (af_packet) absl::SleepFor(absl::Milliseconds(500));
+  const pid_t send_pid = node(false);
+  const int send_rc = WaitExit(send_pid, 900);
+  const int recv_rc = WaitExit(recv_pid, 60);
+  const Report s = ParseReport(ReadFileOrEmpty(dir + "/send.out"));
+  const Report r = ParseReport(ReadFileOrEmpty(dir + "/recv.out"));
+  if (af_packet) {
+    Sh(absl::StrCat("ip netns del vmigA", tag, "; ip netns del vmigB", tag));
+  }
+  bool verified =
+      send_rc == 0 && recv_rc == 0 && Num(s, "ok") == 1 && Num(r, "ok") == 1;
+  for (int i = 0; i < streams; ++i) {
+    const std::string k = absl::StrCat("digest", i);
+    verified = verified && s.count(k) && r.count(k) && s.at(k) == r.at(k);
+  }
+  if (!verified) {
+    std::fprintf(stderr, "sender (rc %d):\n%s\nreceiver (rc %d):\n%s\n",
+                 send_rc, ReadFileOrEmpty(dir + "/send.err").c_str(), recv_rc,
+                 ReadFileOrEmpty(dir + "/recv.err").c_str());
+  }
+  const double total = Num(s, "bytes");
+  const double seconds = Num(s, "seconds");
+  const double rate = seconds > 0 ? total / seconds : 0;
+  double memcpy_rate = 0;
+  TcpResult tcp;
+  if (baselines) {
+    memcpy_rate =
+        MemcpyBytesPerSecond(static_cast<uint64_t>(std::max(total, 1.0)));
+    auto t = TcpLoopbackCopy(streams, static_cast<uint64_t>(total));
+    if (t.ok()) tcp = *t;
+  }
+  const double gb = 1e9;
+  std::printf("\n%-26s %12s %10s\n", "path", "GB/s", "vs memcpy");
+  std::printf("%-26s %12.3f %10.3f\n", ("vmigd DPDK " + opt["--port"]).c_str(),
+              rate / gb, memcpy_rate > 0 ? rate / memcpy_rate : 0);
+  if (baselines) {
+    std::printf("%-26s %12.3f %10.3f\n", "kernel TCP loopback",
+                tcp.bytes_per_second / gb, tcp.bytes_per_second / memcpy_rate);
+    std::printf("%-26s %12.3f %10.3f\n", "memcpy (1 core)", memcpy_rate / gb,
+                1.0);
+  }
+  std::printf(
+      "retransmits %.0f, duplicates seen %.0f, CRC errors caught %.0f, "
+      "max receiver buffering %s (window %s), mbufs in use after: send %.0f "
+      "recv %.0f\n",
+      Num(s, "retransmits"), Num(r, "duplicates"),
+      Num(r, "crc_errors") + Num(s, "crc_errors"),
+      FormatBytes(Num(r, "max_buffered")).c_str(), opt["--window"].c_str(),
+      Num(s, "mbufs_in_use"), Num(r, "mbufs_in_use"));
+  std::printf(
+      "{\"bytes\":%.0f,\"seconds\":%.6f,\"gbytes_per_s\":%.4f,\"verified\":%s,"
+      "\"memcpy_gbytes_per_s\":%.4f,\"tcp_gbytes_per_s\":%.4f,\"tcp_verified\":"
+      "%s,"
+      "\"retransmits\":%.0f,\"streams\":%d,\"port\":\"%s\",\"loss\":%s,\"max_"
+      "buffered_bytes\":%.0f,"
+      "\"window_bytes\":%llu,\"crc_errors\":%.0f,\"mbufs_in_use\":%.0f}\n",
+      total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
+      tcp.bytes_per_second / gb, tcp.verified ? "true" : "false",
+      Num(s, "retransmits"), streams, opt["--port"].c_str(),
+      opt["--loss"].c_str(), Num(r, "max_buffered"),
+      static_cast<unsigned long long>(*ParseBytes(opt["--window"])),
+      Num(r, "crc_errors") + Num(s, "crc_errors"),
+      Num(s, "mbufs_in_use") + Num(r, "mbufs_in_use"));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return verified ? 0 : 1;
+}
+
+}  // namespace vmig::bench

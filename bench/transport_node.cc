@@ -1,0 +1,238 @@
+#include "bench/transport_node.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <iostream>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/units.h"
+#include "dataplane/eal.h"
+#include "dataplane/transport.h"
+#include "vfio/emu/emu_device.h"
+
+namespace vmig::bench {
+namespace {
+
+using dataplane::StreamRole;
+
+struct NodeOptions {
+  std::string role;  // send | recv
+  std::string port = "memif";
+  std::string socket;  // memif socket path
+  std::string iface;   // af_packet interface
+  int streams = 4;
+  uint64_t bytes = 1ull << 30;  // total, split over streams
+  uint64_t window = 8 << 20;
+  dataplane::FaultConfig faults;
+  std::string prefix = "vmig-node";
+  std::string lcores = "0,1";
+  unsigned main_lcore = 0, worker_lcore = 1;
+  std::string local_ip = "169.254.77.1", peer_ip = "169.254.77.2";
+  uint32_t session = 7;
+  uint64_t token = 0x5eed;
+  int timeout_s = 600;
+};
+
+bool ParseArgs(const std::vector<std::string>& args, NodeOptions& o) {
+  std::map<std::string, std::string> kv;
+  for (size_t i = 0; i + 1 < args.size(); i += 2) kv[args[i]] = args[i + 1];
+  auto num = [&](const char* k, auto* out) {
+    if (!kv.count(k)) return true;
+    return absl::SimpleAtoi(kv[k], out);
+  };
+  auto dbl = [&](const char* k, double* out) {
+    if (!kv.count(k)) return true;
+    return absl::SimpleAtod(kv[k], out);
+  };
+  o.role = kv["--role"];
+  if (kv.count("--port")) o.port = kv["--port"];
+  o.socket = kv["--socket"];
+  o.iface = kv["--iface"];
+  if (kv.count("--prefix")) o.prefix = kv["--prefix"];
+  if (kv.count("--local-ip")) o.local_ip = kv["--local-ip"];
+  if (kv.count("--peer-ip")) o.peer_ip = kv["--peer-ip"];
+  if (kv.count("--bytes")) {
+    auto b = ParseBytes(kv["--bytes"]);
+    if (!b.ok()) return false;
+    o.bytes = *b;
+  }
+  if (kv.count("--window")) {
+    auto b = ParseBytes(kv["--window"]);
+    if (!b.ok()) return false;
+    o.window = *b;
+  }
+  return (o.role == "send" || o.role == "recv") &&
+         num("--streams", &o.streams) && o.streams > 0 &&
+         num("--main-lcore", &o.main_lcore) &&
+         num("--worker-lcore", &o.worker_lcore) &&
+         dbl("--loss", &o.faults.drop) && dbl("--dup", &o.faults.duplicate) &&
+         dbl("--reorder", &o.faults.reorder) &&
+         dbl("--corrupt", &o.faults.corrupt) &&
+         num("--timeout", &o.timeout_s) && num("--seed", &o.faults.seed);
+}
+
+uint32_t Ipv4(const std::string& s) {
+  in_addr a{};
+  inet_pton(AF_INET, s.c_str(), &a);
+  return ntohl(a.s_addr);
+}
+
+}  // namespace
+
+int RunTransportNode(const std::vector<std::string>& args) {
+  NodeOptions o;
+  if (!ParseArgs(args, o)) {
+    std::cerr << "vmig-bench transport-node: bad arguments\n";
+    return 2;
+  }
+  dataplane::EalOptions eal;
+  eal.lcores = absl::StrCat(std::min(o.main_lcore, o.worker_lcore), ",",
+                            std::max(o.main_lcore, o.worker_lcore));
+  eal.file_prefix = o.prefix;
+  eal.extra_args = {"--main-lcore", absl::StrCat(o.main_lcore)};
+  if (absl::Status s = dataplane::InitEal(eal); !s.ok()) {
+    std::cerr << s.message() << "\n";
+    return 1;
+  }
+  int rc = 0;
+  {
+    dataplane::TransportConfig tc;
+    if (o.port == "memif") {
+      tc.port.kind = dataplane::PortConfig::Kind::kMemif;
+      tc.port.args =
+          absl::StrCat("role=", o.role == "recv" ? "server" : "client",
+                       ",socket=", o.socket, ",socket-abstract=no");
+    } else {
+      tc.port.kind = dataplane::PortConfig::Kind::kAfPacket;
+      tc.port.args = o.iface;
+    }
+    tc.local.ipv4 = Ipv4(o.local_ip);
+    tc.local.udp_port = 7700;
+    tc.worker_lcores = {o.worker_lcore};
+    tc.faults = o.faults;
+    auto transport = dataplane::Transport::Start(tc);
+    if (!transport.ok()) {
+      std::cerr << transport.status().message() << "\n";
+      dataplane::CleanupEal();
+      return 1;
+    }
+    dataplane::ExposeTelemetry(transport->get());
+    if (absl::Status s = (*transport)->WaitLinkUp(absl::Seconds(60)); !s.ok()) {
+      std::cerr << s.message() << "\n";
+      rc = 1;
+    }
+    const uint64_t per = o.bytes / o.streams;
+    std::vector<std::unique_ptr<vfio::emu::EmuDevice>> devs;
+    std::vector<std::unique_ptr<vfio::DataSession>> sessions;
+    std::vector<std::shared_ptr<dataplane::Stream>> streams;
+    const bool send = o.role == "send";
+    for (int i = 0; rc == 0 && i < o.streams; ++i) {
+      // The same seed on both sides' names does not matter: the destination
+      // state is whatever the stream carries, checked by digest.
+      auto d = vfio::emu::EmuDevice::Create(
+          absl::StrCat("emu:name=", send ? "src" : "dst", i, ",state=", per,
+                       ",seed=", send ? 100 + i : 900 + i));
+      if (!d.ok()) {
+        std::cerr << d.status().message() << "\n";
+        rc = 1;
+        break;
+      }
+      auto s = (*d)->SetState(send ? vfio::DeviceState::kStopCopy
+                                   : vfio::DeviceState::kResuming);
+      if (!s.ok() || !*s) {
+        std::cerr << "device transition failed\n";
+        rc = 1;
+        break;
+      }
+      devs.push_back(std::move(*d));
+      sessions.push_back(std::move(*s));
+    }
+    const absl::Time start = absl::Now();
+    for (int i = 0; rc == 0 && i < o.streams; ++i) {
+      dataplane::StreamSpec spec;
+      spec.role = send ? StreamRole::kSend : StreamRole::kReceive;
+      spec.session_id = o.session;
+      spec.session_token = o.token;
+      spec.stream_id = static_cast<uint32_t>(i);
+      spec.data = sessions[i].get();
+      spec.peer.ipv4 = send ? Ipv4(o.peer_ip) : 0;
+      spec.peer.udp_port = 7700;
+      spec.flow.window_bytes = o.window;
+      auto st = (*transport)->AddStream(spec);
+      if (!st.ok()) {
+        std::cerr << st.status().message() << "\n";
+        rc = 1;
+        break;
+      }
+      streams.push_back(*st);
+    }
+    uint64_t retransmits = 0, max_buffered = 0, duplicates = 0;
+    for (size_t i = 0; rc == 0 && i < streams.size(); ++i) {
+      absl::Status s = streams[i]->Wait(absl::Seconds(o.timeout_s));
+      if (!s.ok()) {
+        std::cerr << "stream " << i << ": " << s.message() << "\n";
+        rc = 1;
+      }
+    }
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+    for (auto& st : streams) {
+      const auto stats = st->Stats();
+      retransmits += stats.sender.retransmits;
+      duplicates += stats.receiver.duplicates;
+      max_buffered = std::max(max_buffered, stats.receiver.max_buffered_bytes);
+    }
+    // Receivers load their devices: RESUMING -> STOP checks the digest.
+    std::vector<uint64_t> digests;
+    for (size_t i = 0; rc == 0 && i < devs.size(); ++i) {
+      if (!send) {
+        sessions[i].reset();
+        auto s = devs[i]->SetState(vfio::DeviceState::kStop);
+        if (!s.ok()) {
+          std::cerr << "load of dst" << i << ": " << s.status().message()
+                    << "\n";
+          rc = 1;
+        }
+      }
+      digests.push_back(devs[i]->StateDigest());
+    }
+    const auto& c = (*transport)->counters();
+    std::printf("role %s\nok %d\nseconds %.6f\nbytes %llu\nretransmits %llu\n",
+                o.role.c_str(), rc == 0 ? 1 : 0, seconds,
+                static_cast<unsigned long long>(per * o.streams),
+                static_cast<unsigned long long>(retransmits));
+    std::printf(
+        "duplicates %llu\nmax_buffered %llu\ncrc_errors %llu\nparse_errors "
+        "%llu\n",
+        static_cast<unsigned long long>(duplicates),
+        static_cast<unsigned long long>(max_buffered),
+        static_cast<unsigned long long>(c.crc_errors.load()),
+        static_cast<unsigned long long>(c.parse_errors.load()));
+    for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
+      if (uint64_t n = c.parse_error_kinds[k].load()) {
+        std::printf(
+            "parse_error_%s %llu\n",
+            dataplane::ParseErrorName(static_cast<dataplane::ParseError>(k)),
+            static_cast<unsigned long long>(n));
+      }
+    }
+    for (size_t i = 0; i < digests.size(); ++i) {
+      std::printf("digest%zu %016llx\n", i,
+                  static_cast<unsigned long long>(digests[i]));
+    }
+    // Let the peer's final acks and CLOSE frames drain before stopping.
+    absl::SleepFor(absl::Milliseconds(send ? 50 : 300));
+    (*transport)->StopWorkers();  // they release what they hold
+    streams.clear();
+    std::printf("mbufs_in_use %u\n", (*transport)->MbufsInUse());
+    transport->reset();
+  }
+  std::fflush(stdout);
+  dataplane::CleanupEal();
+  return rc;
+}
+
+}  // namespace vmig::bench

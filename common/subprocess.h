@@ -1,0 +1,28 @@
+// Starting child processes with their output in files: for tools that
+// orchestrate several processes (vmig-bench) and for integration tests.
+#ifndef VMIGD_COMMON_SUBPROCESS_H_
+#define VMIGD_COMMON_SUBPROCESS_H_
+
+#include <sys/types.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vmig {
+
+// Starts argv[0] (a path) with the environment plus `env`, stdin from
+// /dev/null, stdout and stderr to the given files. Returns the pid or -1.
+pid_t Spawn(const std::vector<std::string>& argv,
+            const std::map<std::string, std::string>& env,
+            const std::string& out_path, const std::string& err_path);
+
+// Waits for `pid`; returns its exit code, 128+signal if killed, -1 if it did
+// not end within timeout_s (then it is killed).
+int WaitExit(pid_t pid, double timeout_s);
+
+std::string ReadFileOrEmpty(const std::string& path);
+
+}  // namespace vmig
+
+#endif  // VMIGD_COMMON_SUBPROCESS_H_

@@ -1,0 +1,30 @@
+// Port-level counters, written by workers with relaxed atomics and read by
+// the control thread, the daemon's status and DPDK telemetry.
+#ifndef VMIGD_DATAPLANE_COUNTERS_H_
+#define VMIGD_DATAPLANE_COUNTERS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace vmig::dataplane {
+
+struct PortCounters {
+  std::atomic<uint64_t> rx_frames{0}, rx_bytes{0}, tx_frames{0}, tx_bytes{0};
+  std::atomic<uint64_t> tx_ring_full_drops{0};
+  std::atomic<uint64_t> parse_errors{0}, crc_errors{0};
+  // parse_errors by dataplane::ParseError (index = enum value).
+  std::array<std::atomic<uint64_t>, 11> parse_error_kinds{};
+  std::atomic<uint64_t> unknown_session{0}, bad_token{0};
+  std::atomic<uint64_t> injected_drop{0}, injected_duplicate{0},
+      injected_reorder{0}, injected_corrupt{0}, injected_delay{0};
+  std::atomic<uint64_t> busy_loops{0}, idle_sleeps{0};
+
+  static void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
+};
+
+}  // namespace vmig::dataplane
+
+#endif  // VMIGD_DATAPLANE_COUNTERS_H_

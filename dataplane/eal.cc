@@ -1,0 +1,76 @@
+#include "dataplane/eal.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace vmig::dataplane {
+namespace {
+
+// Free 2 MiB pages and a mounted hugetlbfs: what DPDK needs for hugepages.
+bool HugepagesAvailable() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string line;
+  long free_pages = 0;
+  while (std::getline(meminfo, line)) {
+    if (absl::StartsWith(line, "HugePages_Free:")) {
+      free_pages = std::stol(line.substr(15));
+    }
+  }
+  std::ifstream mounts("/proc/mounts");
+  std::stringstream all;
+  all << mounts.rdbuf();
+  return free_pages > 0 && all.str().find(" hugetlbfs ") != std::string::npos;
+}
+
+bool g_initialized = false;
+
+}  // namespace
+
+std::vector<std::string> EalArguments(const EalOptions& o) {
+  std::vector<std::string> args = {
+      "vmigd",           "-l",          o.lcores,
+      "--file-prefix",   o.file_prefix, "--log-level",
+      "lib.eal:warning", "--log-level", "pmd.net.memif:warning"};
+  if (o.no_pci) args.push_back("--no-pci");
+  if (o.memory_mb > 0) {
+    args.insert(args.end(), {"-m", absl::StrCat(o.memory_mb)});
+  } else if (!HugepagesAvailable()) {
+    // --in-memory cannot go with --no-huge; -m is required or EAL gets 64 MB.
+    args.insert(args.end(), {"--no-huge", "-m", "512"});
+  }
+  args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
+  return args;
+}
+
+absl::Status InitEal(const EalOptions& options) {
+  if (g_initialized)
+    return absl::FailedPreconditionError("EAL is already initialized");
+  if (options.file_prefix.empty()) {
+    return absl::InvalidArgumentError(
+        "EAL: a per-instance file prefix is required");
+  }
+  std::vector<std::string> args = EalArguments(options);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  if (rte_eal_init(static_cast<int>(argv.size()), argv.data()) < 0) {
+    return absl::UnavailableError(absl::StrCat("rte_eal_init(",
+                                               absl::StrJoin(args, " "),
+                                               "): ", rte_strerror(rte_errno)));
+  }
+  g_initialized = true;
+  return absl::OkStatus();
+}
+
+void CleanupEal() {
+  if (g_initialized) rte_eal_cleanup();
+  g_initialized = false;
+}
+
+}  // namespace vmig::dataplane

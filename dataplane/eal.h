@@ -1,0 +1,28 @@
+// DPDK EAL bring-up from configuration, once per process.
+#ifndef VMIGD_DATAPLANE_EAL_H_
+#define VMIGD_DATAPLANE_EAL_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace vmig::dataplane {
+
+struct EalOptions {
+  std::string lcores = "0";  // main lcore first, then workers (-l syntax)
+  std::string file_prefix;   // required: one per process sharing a host
+  uint32_t memory_mb = 0;    // 0: hugepages if available, else --no-huge -m 512
+  std::vector<std::string> extra_args;
+  bool no_pci = true;
+};
+
+// Builds the argument list (exposed for tests and logs).
+std::vector<std::string> EalArguments(const EalOptions& options);
+// rte_eal_init with those arguments. A second call is an error.
+absl::Status InitEal(const EalOptions& options);
+void CleanupEal();
+
+}  // namespace vmig::dataplane
+
+#endif  // VMIGD_DATAPLANE_EAL_H_

@@ -1,0 +1,145 @@
+#include "dataplane/port.h"
+
+#include <rte_dev.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace vmig::dataplane {
+namespace {
+
+std::atomic<int> g_port_seq{0};
+
+absl::Status Fail(const std::string& port, const std::string& step, int err) {
+  return absl::UnavailableError(absl::StrCat(
+      "port ", port, ": ", step, ": ", rte_strerror(err < 0 ? -err : err)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
+  std::unique_ptr<Port> p(new Port());
+  const int seq = g_port_seq++;
+  // One straight sequence; each failure names the port and the step.
+  std::string devargs;
+  switch (c.kind) {
+    case PortConfig::Kind::kMemif:
+      p->device_name_ = absl::StrCat("net_memif", seq);
+      devargs = absl::StrCat(p->device_name_, ",", c.args, ",bsize=10240");
+      break;
+    case PortConfig::Kind::kAfPacket:
+      p->device_name_ = absl::StrCat("net_af_packet", seq);
+      // Frames of 16 KiB so that jumbo frames fit one slot.
+      devargs =
+          absl::StrCat(p->device_name_, ",iface=", c.args, ",qpairs=", c.queues,
+                       ",blocksz=16384,framesz=16384,framecnt=1024");
+      break;
+    case PortConfig::Kind::kPci:
+      p->device_name_ = c.args;
+      devargs = c.args;
+      break;
+  }
+  if (int rc = rte_dev_probe(devargs.c_str()); rc != 0)
+    return Fail(c.name, "probe " + devargs, rc);
+  if (int rc =
+          rte_eth_dev_get_port_by_name(p->device_name_.c_str(), &p->port_id_);
+      rc != 0) {
+    return Fail(c.name, "find " + p->device_name_, rc);
+  }
+  rte_eth_dev_info info;
+  if (int rc = rte_eth_dev_info_get(p->port_id_, &info); rc != 0) {
+    return Fail(c.name, "device info", rc);
+  }
+  p->device_ = info.device;
+  p->queues_ =
+      std::min<uint16_t>({c.queues, info.max_rx_queues, info.max_tx_queues});
+  // ethdev refuses an MTU whose frame exceeds max_rx_pktlen (1518 for
+  // memif). memif has no wire, though: it carries any frame size in chained
+  // shared-memory buffers, so vmigd sizes memif frames from the configured
+  // MTU and configures ethdev with what it accepts.
+  const uint32_t eth_mtu = std::min<uint32_t>(
+      {c.mtu, info.max_mtu,
+       info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN});
+  const uint32_t mtu = c.kind == PortConfig::Kind::kMemif ? c.mtu : eth_mtu;
+  const uint32_t frame = mtu + kEthHeaderBytes;
+  p->pool_ = rte_pktmbuf_pool_create(
+      absl::StrCat("vmig_pool_", seq).c_str(), c.mbufs, 256, 0,
+      static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame), rte_socket_id());
+  if (!p->pool_) return Fail(c.name, "mbuf pool", rte_errno);
+
+  rte_eth_conf conf = {};
+  conf.rxmode.mtu = eth_mtu;
+  if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+  }
+  if (int rc =
+          rte_eth_dev_configure(p->port_id_, p->queues_, p->queues_, &conf);
+      rc != 0) {
+    return Fail(c.name, "configure", rc);
+  }
+  // Some PMDs (memif) take the MTU only from the configuration.
+  if (int rc = rte_eth_dev_set_mtu(p->port_id_, static_cast<uint16_t>(eth_mtu));
+      rc != 0 && rc != -ENOTSUP) {
+    return Fail(c.name, absl::StrCat("set MTU ", eth_mtu), rc);
+  }
+  for (uint16_t q = 0; q < p->queues_; ++q) {
+    if (int rc = rte_eth_rx_queue_setup(p->port_id_, q, c.ring_size,
+                                        rte_socket_id(), nullptr, p->pool_);
+        rc != 0) {
+      return Fail(c.name, absl::StrCat("rx queue ", q), rc);
+    }
+    if (int rc = rte_eth_tx_queue_setup(p->port_id_, q, c.ring_size,
+                                        rte_socket_id(), nullptr);
+        rc != 0) {
+      return Fail(c.name, absl::StrCat("tx queue ", q), rc);
+    }
+  }
+  if (int rc = rte_eth_dev_start(p->port_id_); rc != 0)
+    return Fail(c.name, "start", rc);
+  p->started_ = true;
+  // Frames for other hosts' MACs still reach us on a shared segment (veth,
+  // af_packet); the vmigd header's session check does the filtering.
+  (void)rte_eth_promiscuous_enable(p->port_id_);
+  rte_ether_addr mac;
+  if (rte_eth_macaddr_get(p->port_id_, &mac) == 0) {
+    std::copy(mac.addr_bytes, mac.addr_bytes + 6, p->mac_.begin());
+  }
+  p->max_payload_ =
+      mtu - kIpv4HeaderBytes - kUdpHeaderBytes - sizeof(WireHeader);
+  return p;
+}
+
+Port::~Port() {
+  if (started_) {
+    (void)rte_eth_dev_stop(port_id_);
+    (void)rte_eth_dev_close(port_id_);
+    if (device_) (void)rte_dev_remove(device_);
+  }
+  if (pool_) rte_mempool_free(pool_);
+}
+
+bool Port::LinkUp() const {
+  rte_eth_link link = {};
+  return rte_eth_link_get_nowait(port_id_, &link) == 0 &&
+         link.link_status == RTE_ETH_LINK_UP;
+}
+
+absl::Status Port::WaitLinkUp(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!LinkUp()) {
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("port ", device_name_, ": link still down after ",
+                       absl::FormatDuration(timeout)));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vmig::dataplane

@@ -1,0 +1,65 @@
+// One Ethernet port of the data plane: a memif (two daemons on one host),
+// an af_packet on a kernel interface (two hosts or network namespaces), or a
+// PCI NIC named by EAL arguments. Queue pair i belongs to worker i.
+#ifndef VMIGD_DATAPLANE_PORT_H_
+#define VMIGD_DATAPLANE_PORT_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "dataplane/wire.h"
+
+struct rte_mempool;
+struct rte_device;
+
+namespace vmig::dataplane {
+
+struct PortConfig {
+  std::string name = "peer0";
+  enum class Kind { kMemif, kAfPacket, kPci } kind = Kind::kMemif;
+  // memif: vdev arguments ("role=server,socket=/run/vmigd/memif.sock");
+  // af_packet: the interface name; pci: the device address.
+  std::string args;
+  uint16_t queues = 1;
+  uint32_t mtu = 9000;  // capped by what the port supports
+  uint32_t mbufs = 16384;
+  uint16_t ring_size = 1024;
+  absl::Duration link_timeout = absl::Seconds(10);
+};
+
+class Port {
+ public:
+  static absl::StatusOr<std::unique_ptr<Port>> Open(const PortConfig& config);
+  ~Port();
+  Port(const Port&) = delete;
+  Port& operator=(const Port&) = delete;
+
+  // Waits for link up (the memif peer connected, the interface up).
+  absl::Status WaitLinkUp(absl::Duration timeout);
+  bool LinkUp() const;
+
+  uint16_t id() const { return port_id_; }
+  rte_mempool* pool() const { return pool_; }
+  uint16_t queues() const { return queues_; }
+  // Largest vmigd payload one frame carries on this port.
+  uint32_t max_payload() const { return max_payload_; }
+  const std::array<uint8_t, 6>& mac() const { return mac_; }
+  const std::string& device_name() const { return device_name_; }
+
+ private:
+  Port() = default;
+  std::string device_name_;
+  uint16_t port_id_ = 0;
+  rte_device* device_ = nullptr;
+  uint16_t queues_ = 1;
+  rte_mempool* pool_ = nullptr;
+  uint32_t max_payload_ = 0;
+  std::array<uint8_t, 6> mac_{};
+  bool started_ = false;
+};
+
+}  // namespace vmig::dataplane
+
+#endif  // VMIGD_DATAPLANE_PORT_H_

@@ -1,0 +1,50 @@
+#include "dataplane/stream.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace vmig::dataplane {
+
+absl::Status Stream::error() const {
+  absl::MutexLock lock(&mu_);
+  return error_;
+}
+
+void Stream::Finish(State s, absl::Status why) {
+  absl::MutexLock lock(&mu_);
+  error_ = std::move(why);
+  state_.store(s, std::memory_order_release);
+  done_.SignalAll();
+}
+
+absl::Status Stream::Wait(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  while (state() < kDone) {
+    if (done_.WaitWithDeadline(&mu_, deadline)) break;
+  }
+  switch (state()) {
+    case kDone:
+      return absl::OkStatus();
+    case kFailed:
+      return error_;
+    case kCancelled:
+      return absl::CancelledError("stream cancelled");
+    default:
+      return absl::DeadlineExceededError(
+          absl::StrCat("stream ", spec_.stream_id, " not finished after ",
+                       absl::FormatDuration(timeout)));
+  }
+}
+
+void Stream::Publish(const StreamStats& stats) {
+  absl::MutexLock lock(&mu_);
+  stats_ = stats;
+}
+
+StreamStats Stream::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+}  // namespace vmig::dataplane

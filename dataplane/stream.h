@@ -1,0 +1,102 @@
+// A device stream in the data plane: created by the control thread, handed
+// to a worker lcore through a ring, owned by that worker while it runs. The
+// control thread reads only the atomics and the periodic stats snapshot.
+#ifndef VMIGD_DATAPLANE_STREAM_H_
+#define VMIGD_DATAPLANE_STREAM_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "dataplane/flow.h"
+#include "dataplane/wire.h"
+#include "vfio/device.h"
+
+namespace vmig::dataplane {
+
+enum class StreamRole { kSend, kReceive };
+
+struct StreamSpec {
+  StreamRole role = StreamRole::kSend;
+  uint32_t session_id = 0;
+  uint64_t session_token = 0;
+  uint32_t stream_id = 0;
+  // kSend: read until end of stream; kReceive: written in order. Must
+  // outlive the stream.
+  vfio::DataSession* data = nullptr;
+  Endpoint peer;  // kSend: where to send; kReceive: where acks go (learned
+                  // from the first frame if its ipv4 is 0)
+  FlowConfig flow;
+};
+
+struct StreamStats {
+  SenderStats sender;
+  ReceiverStats receiver;
+  uint64_t device_bytes =
+      0;  // read from (send) or written to (receive) the device
+  int64_t started_ns = 0, finished_ns = 0;
+};
+
+class Stream {
+ public:
+  enum State : int { kPending, kRunning, kDone, kFailed, kCancelled };
+
+  explicit Stream(const StreamSpec& spec) : spec_(spec) {}
+
+  const StreamSpec& spec() const { return spec_; }
+  uint64_t key() const { return Key(spec_.session_id, spec_.stream_id); }
+  static uint64_t Key(uint32_t session, uint32_t stream) {
+    return uint64_t{session} << 32 | stream;
+  }
+
+  State state() const {
+    return static_cast<State>(state_.load(std::memory_order_acquire));
+  }
+  bool finished() const { return state() >= kDone; }
+  // Why it failed (valid once state() is kFailed).
+  absl::Status error() const;
+  // Waits until finished or the timeout passes; returns the final status.
+  absl::Status Wait(absl::Duration timeout) const;
+  StreamStats Stats() const;
+  // Asks the worker to stop; it releases the stream's buffers.
+  void Cancel() { cancel_.store(true, std::memory_order_release); }
+  // The worker has dropped every reference: the stream may be destroyed.
+  bool released() const { return released_.load(std::memory_order_acquire); }
+
+  // --- Worker side. ---
+  void Finish(State s, absl::Status why = absl::OkStatus());
+  void Publish(const StreamStats& stats);
+  bool cancel_requested() const {
+    return cancel_.load(std::memory_order_acquire);
+  }
+  void MarkReleased() { released_.store(true, std::memory_order_release); }
+  void MarkRunning() { state_.store(kRunning, std::memory_order_release); }
+
+  // Worker-owned state: touched only by the worker running the stream.
+  std::unique_ptr<SenderFlow> sender;
+  std::unique_ptr<ReceiverFlow> receiver;
+  Endpoint peer;
+  uint64_t device_bytes = 0;
+  uint64_t echo_timestamp = 0;
+  bool ack_pending = false;
+  bool source_drained = false;  // kSend: end of stream read from the device
+  int64_t started_ns = 0, finished_ns = 0, linger_until_ns = 0;
+  int closes_sent = 0;
+
+ private:
+  const StreamSpec spec_;
+  std::atomic<int> state_{kPending};
+  std::atomic<bool> cancel_{false};
+  std::atomic<bool> released_{false};
+  mutable absl::Mutex mu_;
+  absl::Status error_ ABSL_GUARDED_BY(mu_);
+  StreamStats stats_ ABSL_GUARDED_BY(mu_);
+  mutable absl::CondVar done_;
+};
+
+}  // namespace vmig::dataplane
+
+#endif  // VMIGD_DATAPLANE_STREAM_H_

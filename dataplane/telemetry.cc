@@ -1,0 +1,92 @@
+// DPDK telemetry commands for the data plane, readable with
+// dpdk-telemetry.py: /vmigd/port (port counters) and /vmigd/streams
+// (per-stream bytes, frames, retransmissions, RTT, credits in flight).
+#include <rte_telemetry.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "dataplane/transport.h"
+
+namespace vmig::dataplane {
+namespace {
+
+absl::Mutex g_mu;
+Transport* g_transport ABSL_GUARDED_BY(g_mu) = nullptr;
+bool g_registered = false;
+
+uint64_t Load(const std::atomic<uint64_t>& a) {
+  return a.load(std::memory_order_relaxed);
+}
+
+int PortCommand(const char*, const char*, rte_tel_data* d) {
+  absl::MutexLock lock(&g_mu);
+  rte_tel_data_start_dict(d);
+  if (!g_transport) return 0;
+  const PortCounters& c = g_transport->counters();
+  const std::pair<const char*, const std::atomic<uint64_t>*> fields[] = {
+      {"rx_frames", &c.rx_frames},
+      {"rx_bytes", &c.rx_bytes},
+      {"tx_frames", &c.tx_frames},
+      {"tx_bytes", &c.tx_bytes},
+      {"tx_ring_full_drops", &c.tx_ring_full_drops},
+      {"parse_errors", &c.parse_errors},
+      {"crc_errors", &c.crc_errors},
+      {"unknown_session", &c.unknown_session},
+      {"bad_token", &c.bad_token},
+      {"injected_drop", &c.injected_drop},
+      {"injected_duplicate", &c.injected_duplicate},
+      {"injected_reorder", &c.injected_reorder},
+      {"injected_corrupt", &c.injected_corrupt},
+      {"injected_delay", &c.injected_delay},
+      {"busy_loops", &c.busy_loops},
+      {"idle_sleeps", &c.idle_sleeps},
+  };
+  for (const auto& [name, v] : fields)
+    rte_tel_data_add_dict_u64(d, name, Load(*v));
+  return 0;
+}
+
+int StreamsCommand(const char*, const char*, rte_tel_data* d) {
+  absl::MutexLock lock(&g_mu);
+  rte_tel_data_start_dict(d);
+  if (!g_transport) return 0;
+  for (const auto& s : g_transport->Streams()) {
+    rte_tel_data* st = rte_tel_data_alloc();
+    if (!st) break;
+    rte_tel_data_start_dict(st);
+    const StreamStats x = s->Stats();
+    rte_tel_data_add_dict_u64(st, "state", static_cast<uint64_t>(s->state()));
+    rte_tel_data_add_dict_u64(st, "device_bytes", x.device_bytes);
+    rte_tel_data_add_dict_u64(st, "frames_sent", x.sender.frames_sent);
+    rte_tel_data_add_dict_u64(st, "retransmits", x.sender.retransmits);
+    rte_tel_data_add_dict_u64(st, "srtt_ns",
+                              static_cast<uint64_t>(x.sender.srtt_ns));
+    rte_tel_data_add_dict_u64(st, "cwnd", x.sender.cwnd);
+    rte_tel_data_add_dict_u64(st, "in_flight_bytes", x.sender.in_flight_bytes);
+    rte_tel_data_add_dict_u64(st, "frames_received", x.receiver.frames);
+    rte_tel_data_add_dict_u64(st, "duplicates", x.receiver.duplicates);
+    rte_tel_data_add_dict_u64(st, "buffered_bytes", x.receiver.buffered_bytes);
+    rte_tel_data_add_dict_u64(st, "max_buffered_bytes",
+                              x.receiver.max_buffered_bytes);
+    const std::string name =
+        absl::StrCat("s", s->spec().session_id, "_", s->spec().stream_id);
+    rte_tel_data_add_dict_container(d, name.c_str(), st, 0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void ExposeTelemetry(Transport* transport) {
+  absl::MutexLock lock(&g_mu);
+  g_transport = transport;
+  if (!g_registered) {
+    rte_telemetry_register_cmd("/vmigd/port", PortCommand,
+                               "vmigd data-plane port counters. No parameters");
+    rte_telemetry_register_cmd("/vmigd/streams", StreamsCommand,
+                               "vmigd data-plane streams. No parameters");
+    g_registered = true;
+  }
+}
+
+}  // namespace vmig::dataplane

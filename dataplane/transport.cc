@@ -1,0 +1,108 @@
+#include "dataplane/transport.h"
+
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_mempool.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace vmig::dataplane {
+namespace {
+
+int WorkerMain(void* arg) { return static_cast<Worker*>(arg)->Run(); }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
+    const TransportConfig& config) {
+  std::unique_ptr<Transport> t(new Transport());
+  PortConfig pc = config.port;
+  pc.queues = static_cast<uint16_t>(config.worker_lcores.size());
+  absl::StatusOr<std::unique_ptr<Port>> port = Port::Open(pc);
+  if (!port.ok()) return port.status();
+  t->port_ = std::move(*port);
+  t->local_ = config.local;
+  t->local_.mac = t->port_->mac();
+  for (uint16_t q = 0; q < t->port_->queues(); ++q) {
+    const unsigned lcore = config.worker_lcores[q];
+    if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "worker lcore ", lcore, " is not an enabled worker lcore"));
+    }
+    FaultConfig faults = config.faults;
+    faults.seed += q;
+    t->workers_.push_back(std::make_unique<Worker>(*t->port_, q, t->local_,
+                                                   faults, t->counters_));
+    if (rte_eal_remote_launch(WorkerMain, t->workers_.back().get(), lcore) !=
+        0) {
+      t->workers_.pop_back();
+      return absl::UnavailableError(
+          absl::StrCat("cannot launch a worker on lcore ", lcore));
+    }
+    t->lcores_.push_back(lcore);
+  }
+  return t;
+}
+
+Transport::~Transport() {
+  StopWorkers();
+  port_.reset();
+}
+
+void Transport::StopWorkers() {
+  for (auto& w : workers_) w->Stop();
+  for (unsigned lcore : lcores_) rte_eal_wait_lcore(lcore);
+  lcores_.clear();
+  workers_.clear();
+}
+
+unsigned Transport::MbufsInUse() const {
+  return rte_mempool_in_use_count(port_->pool());
+}
+
+absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
+    const StreamSpec& spec) {
+  if (spec.data == nullptr)
+    return absl::InvalidArgumentError("stream without a data session");
+  if (spec.role == StreamRole::kSend && spec.peer.ipv4 == 0) {
+    return absl::InvalidArgumentError("a send stream needs the peer's address");
+  }
+  Reap();
+  auto s = std::make_shared<Stream>(spec);
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& o : streams_) {
+      if (o->key() == s->key() && !o->released()) {
+        return absl::AlreadyExistsError(
+            absl::StrCat("stream ", spec.stream_id, " of session ",
+                         spec.session_id, " is already running"));
+      }
+    }
+    streams_.push_back(s);
+  }
+  Worker& w = *workers_[spec.stream_id % workers_.size()];
+  if (!w.Submit(s.get())) {
+    absl::MutexLock lock(&mu_);
+    streams_.pop_back();
+    return absl::ResourceExhaustedError("the worker's stream ring is full");
+  }
+  return s;
+}
+
+void Transport::Reap() {
+  absl::MutexLock lock(&mu_);
+  // A stream goes once its worker released it and nobody else holds it.
+  streams_.erase(std::remove_if(streams_.begin(), streams_.end(),
+                                [](const std::shared_ptr<Stream>& s) {
+                                  return s->released() && s.use_count() == 1;
+                                }),
+                 streams_.end());
+}
+
+std::vector<std::shared_ptr<Stream>> Transport::Streams() {
+  Reap();
+  absl::MutexLock lock(&mu_);
+  return streams_;
+}
+
+}  // namespace vmig::dataplane

@@ -1,0 +1,71 @@
+// The data plane of one daemon: a port, worker lcores with a queue pair
+// each, and the device streams they carry. The control thread adds streams
+// and watches them; workers own them while they run.
+#ifndef VMIGD_DATAPLANE_TRANSPORT_H_
+#define VMIGD_DATAPLANE_TRANSPORT_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "dataplane/counters.h"
+#include "dataplane/fault_injector.h"
+#include "dataplane/port.h"
+#include "dataplane/stream.h"
+#include "dataplane/worker.h"
+
+namespace vmig::dataplane {
+
+struct TransportConfig {
+  PortConfig port;
+  Endpoint local;  // ipv4 and udp_port; the MAC is the port's
+  // Worker lcores, one per queue pair (EAL must have been given them).
+  std::vector<unsigned> worker_lcores = {1};
+  FaultConfig faults;
+};
+
+class Transport {
+ public:
+  // Opens the port and launches the workers. EAL must be initialized.
+  static absl::StatusOr<std::unique_ptr<Transport>> Start(
+      const TransportConfig& config);
+  // Stops the workers (cancelling what still runs) and closes the port.
+  ~Transport();
+
+  absl::Status WaitLinkUp(absl::Duration timeout) {
+    return port_->WaitLinkUp(timeout);
+  }
+  // Hands a stream to the worker of its stream id. The returned handle
+  // stays valid while the caller holds it.
+  absl::StatusOr<std::shared_ptr<Stream>> AddStream(const StreamSpec& spec);
+  const PortCounters& counters() const { return counters_; }
+  Port& port() { return *port_; }
+  const Endpoint& local() const { return local_; }
+  // Stops the workers; they cancel and release every stream they hold.
+  void StopWorkers();
+  // Mbufs not back in the pool (after StopWorkers: leaks, if not zero).
+  unsigned MbufsInUse() const;
+  // Every stream not yet reaped (for status and telemetry).
+  std::vector<std::shared_ptr<Stream>> Streams();
+
+ private:
+  Transport() = default;
+  void Reap();
+
+  std::unique_ptr<Port> port_;
+  Endpoint local_;
+  PortCounters counters_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<unsigned> lcores_;
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+// Registers DPDK telemetry commands (/vmigd/port, /vmigd/streams) that read
+// `transport` (replacing any earlier one; null unregisters the data).
+void ExposeTelemetry(Transport* transport);
+
+}  // namespace vmig::dataplane
+
+#endif  // VMIGD_DATAPLANE_TRANSPORT_H_

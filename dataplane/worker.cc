@@ -1,0 +1,441 @@
+#include "dataplane/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace vmig::dataplane {
+namespace {
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+uint8_t* FrameStart(rte_mbuf* m) { return rte_pktmbuf_mtod(m, uint8_t*); }
+
+// The UDP source port of a stream: varied per flow so that NIC RSS spreads
+// streams over queues.
+uint16_t FlowPort(uint32_t stream_id) {
+  return static_cast<uint16_t>(49152 + stream_id % 16384);
+}
+
+void FreeMbuf(void* m) { rte_pktmbuf_free(static_cast<rte_mbuf*>(m)); }
+
+}  // namespace
+
+Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
+               const FaultConfig& faults, PortCounters& counters)
+    : port_(port),
+      queue_(queue),
+      local_(local),
+      faults_(faults),
+      counters_(counters) {
+  inbox_ = rte_ring_create(
+      absl::StrCat("vmig_inbox_", port.id(), "_", queue).c_str(), 1024,
+      rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+  tx_.reserve(4 * kBurst);
+}
+
+Worker::~Worker() {
+  if (inbox_) rte_ring_free(inbox_);
+}
+
+bool Worker::Submit(Stream* stream) {
+  return inbox_ && rte_ring_enqueue(inbox_, stream) == 0;
+}
+
+void Worker::TakeNewStreams(int64_t now) {
+  void* p;
+  while (rte_ring_dequeue(inbox_, &p) == 0) {
+    Stream* s = static_cast<Stream*>(p);
+    const StreamSpec& spec = s->spec();
+    s->peer = spec.peer;
+    s->started_ns = now;
+    if (spec.role == StreamRole::kSend) {
+      s->sender = std::make_unique<SenderFlow>(spec.flow);
+      if (absl::Status st = spec.data->SetNonBlocking(true); !st.ok()) {
+        s->Finish(Stream::kFailed, st);
+        s->MarkReleased();
+        continue;
+      }
+    } else {
+      s->receiver = std::make_unique<ReceiverFlow>(spec.flow);
+    }
+    s->MarkRunning();
+    streams_[s->key()] = s;
+    order_.push_back(s);
+  }
+}
+
+int Worker::Run() {
+  uint32_t idle = 0;
+  uint64_t loops = 0;
+  while (!stop_.load(std::memory_order_acquire)) {
+    const int64_t now = NowNs();
+    // The control ring is cheap to poll, but not every loop.
+    if ((loops++ & 15) == 0 || order_.empty()) TakeNewStreams(now);
+    bool busy = PollRx(now);
+    for (size_t i = 0; i < order_.size();) {
+      Stream* s = order_[i];
+      if (s->cancel_requested()) {
+        s->Finish(Stream::kCancelled);
+        Retire(*s);
+        continue;
+      }
+      busy |= s->spec().role == StreamRole::kSend ? ServeSender(*s, now)
+                                                  : ServeReceiver(*s, now);
+      // A stream retired while served left order_ (and may be gone): the
+      // next one moved into slot i. Never touch *s after Retire().
+      if (i < order_.size() && order_[i] == s) ++i;
+    }
+    busy |= !tx_.empty() || !delayed_.empty() || reorder_hold_ != nullptr;
+    Flush(now);
+    if (now - last_publish_ns_ > 10'000'000) {
+      for (Stream* s : order_) PublishStats(*s);
+      last_publish_ns_ = now;
+    }
+    if (busy) {
+      idle = 0;
+      PortCounters::Add(counters_.busy_loops);
+    } else if (++idle > 256) {
+      // Nothing to do: back off from spinning to sleeping, longer the longer
+      // we idle (up to 1 ms), so that an idle daemon sleeps.
+      const uint32_t us = std::min<uint32_t>(1000, (idle - 256) / 8 + 10);
+      PortCounters::Add(counters_.idle_sleeps);
+      rte_delay_us_sleep(us);
+    }
+  }
+  for (Stream* s : std::vector<Stream*>(order_)) {
+    if (!s->finished())
+      s->Finish(Stream::kCancelled, absl::CancelledError("data plane stopped"));
+    Retire(*s);
+  }
+  for (rte_mbuf* m : tx_) rte_pktmbuf_free(m);
+  tx_.clear();
+  for (auto& [_, m] : delayed_) rte_pktmbuf_free(m);
+  delayed_.clear();
+  if (reorder_hold_) rte_pktmbuf_free(reorder_hold_);
+  reorder_hold_ = nullptr;
+  return 0;
+}
+
+void Worker::Retire(Stream& s) {
+  if (s.sender) s.sender->ReleaseAll(FreeMbuf);
+  if (s.receiver) s.receiver->ReleaseAll(FreeMbuf);
+  PublishStats(s);
+  streams_.erase(s.key());
+  order_.erase(std::remove(order_.begin(), order_.end(), &s), order_.end());
+  s.MarkReleased();
+}
+
+void Worker::PublishStats(Stream& s) {
+  StreamStats st;
+  if (s.sender) st.sender = s.sender->stats();
+  if (s.receiver) st.receiver = s.receiver->stats();
+  st.device_bytes = s.device_bytes;
+  st.started_ns = s.started_ns;
+  st.finished_ns = s.finished_ns;
+  s.Publish(st);
+}
+
+bool Worker::PollRx(int64_t now) {
+  rte_mbuf* pkts[kBurst];
+  const uint16_t n = rte_eth_rx_burst(port_.id(), queue_, pkts, kBurst);
+  for (uint16_t i = 0; i < n; ++i) HandleFrame(pkts[i], now);
+  return n > 0;
+}
+
+void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
+  PortCounters::Add(counters_.rx_frames);
+  PortCounters::Add(counters_.rx_bytes, m->pkt_len);
+  // Frames are single-segment here (the pool's buffers hold a whole frame);
+  // a chained one from another PMD is linearized first.
+  if (m->nb_segs > 1 && rte_pktmbuf_linearize(m) != 0) {
+    PortCounters::Add(counters_.parse_errors);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  ParseError err;
+  absl::StatusOr<ParsedFrame> f = ParseFrame(
+      absl::MakeConstSpan(FrameStart(m), m->data_len), local_.udp_port, &err);
+  if (!f.ok()) {
+    PortCounters::Add(err == ParseError::kBadCrc ? counters_.crc_errors
+                                                 : counters_.parse_errors);
+    PortCounters::Add(counters_.parse_error_kinds[static_cast<size_t>(err)]);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  auto it =
+      streams_.find(Stream::Key(f->header.session_id, f->header.stream_id));
+  if (it == streams_.end()) {
+    PortCounters::Add(counters_.unknown_session);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  Stream& s = *it->second;
+  if (f->header.session_token != s.spec().session_token) {
+    PortCounters::Add(counters_.bad_token);
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const auto type = static_cast<FrameType>(f->header.type);
+  if (type == FrameType::kData && s.receiver) {
+    if (s.peer.ipv4 == 0) {
+      // Acks go back to the host the data came from, at its listening port
+      // (the source port varies per flow for RSS).
+      s.peer.ipv4 = f->src.ipv4;
+      s.peer.mac = f->src.mac;
+      if (s.peer.udp_port == 0) s.peer.udp_port = f->src.udp_port;
+    }
+    const bool eos = f->header.flags & kFlagEndOfStream;
+    if (!(f->header.flags & kFlagRetransmit))
+      s.echo_timestamp = f->header.timestamp;
+    s.ack_pending = true;
+    if (s.receiver->OnData(f->header.seq, f->header.offset,
+                           f->header.payload_len, eos,
+                           m) != ReceiverFlow::Verdict::kAccepted) {
+      rte_pktmbuf_free(m);
+    }
+    return;
+  }
+  if (type == FrameType::kAck && s.sender) {
+    AckPayload ack;
+    if (ParseAck(f->payload, &ack)) s.sender->OnAck(ack, now, FreeMbuf);
+  } else if (type == FrameType::kClose && s.receiver &&
+             s.receiver->complete()) {
+    s.linger_until_ns = now;  // the sender has its final ack: we may go
+  }
+  rte_pktmbuf_free(m);
+}
+
+bool Worker::ServeReceiver(Stream& s, int64_t now) {
+  bool busy = false;
+  absl::Status st = s.receiver->DeliverInOrder(
+      [&](void* buf, uint64_t, uint32_t len) -> absl::Status {
+        rte_mbuf* m = static_cast<rte_mbuf*>(buf);
+        const uint8_t* p = FrameStart(m) + kFrameOverhead;
+        absl::Status w =
+            vfio::WriteAll(*s.spec().data, absl::MakeConstSpan(p, len));
+        s.device_bytes += len;
+        rte_pktmbuf_free(m);
+        busy = true;
+        return w;
+      },
+      FreeMbuf);
+  if (!st.ok() && s.state() == Stream::kRunning) {
+    s.Finish(Stream::kFailed, st);
+    s.finished_ns = now;
+    Retire(s);
+    return true;
+  }
+  if (s.ack_pending) {
+    SendAck(s, now);
+    s.ack_pending = false;
+    busy = true;
+  }
+  if (s.receiver->complete() && s.state() == Stream::kRunning) {
+    // Every byte is in the device: the stream is done for its owner. Stay a
+    // little to re-ack a final frame whose ack was lost, until CLOSE.
+    s.finished_ns = now;
+    PublishStats(s);
+    s.Finish(Stream::kDone);
+    s.linger_until_ns = now + 2'000'000'000;
+  }
+  if (s.state() == Stream::kDone && now >= s.linger_until_ns) Retire(s);
+  return busy;
+}
+
+bool Worker::ServeSender(Stream& s, int64_t now) {
+  SenderFlow& flow = *s.sender;
+  bool busy = false;
+  for (SenderFlow::Frame* f : flow.DueRetransmits(now)) {
+    rte_mbuf* m = static_cast<rte_mbuf*>(f->buf);
+    // Still queued (duplicated or delayed by the fault injector): later.
+    if (!m || rte_mbuf_refcnt_read(m) > 1) continue;
+    flow.MarkSent(*f, now);
+    FinishDataFrame(s, m, *f, /*retransmit=*/true, now);
+    rte_mbuf_refcnt_update(m, 1);  // one for the flow, one for the PMD
+    Transmit(m, now);
+    busy = true;
+  }
+  // New data, read from the device straight into mbufs.
+  const uint32_t max_payload = port_.max_payload();
+  while (!s.source_drained && flow.CanSend(max_payload) &&
+         tx_.size() < 2 * kBurst) {
+    rte_mbuf* m = rte_pktmbuf_alloc(port_.pool());
+    if (!m) break;
+    uint8_t* payload = FrameStart(m) + kFrameOverhead;
+    absl::StatusOr<vfio::ReadResult> r =
+        s.spec().data->Read(absl::MakeSpan(payload, max_payload));
+    if (!r.ok()) {
+      rte_pktmbuf_free(m);
+      s.Finish(Stream::kFailed, r.status());
+      s.finished_ns = now;
+      Retire(s);
+      return true;
+    }
+    if (r->outcome == vfio::ReadOutcome::kNoMoreForNow ||
+        r->outcome == vfio::ReadOutcome::kWouldBlock) {
+      rte_pktmbuf_free(m);
+      break;
+    }
+    const bool eos = r->outcome == vfio::ReadOutcome::kEndOfStream;
+    const uint32_t len = eos ? 0 : static_cast<uint32_t>(r->bytes);
+    s.device_bytes += len;
+    s.source_drained = eos;
+    SenderFlow::Frame& f = flow.Push(m, len, eos, now);
+    FinishDataFrame(s, m, f, /*retransmit=*/false, now);
+    rte_mbuf_refcnt_update(m, 1);
+    Transmit(m, now);
+    busy = true;
+  }
+  if (flow.Done() && s.state() == Stream::kRunning) {
+    s.finished_ns = now;
+    PublishStats(s);
+    s.Finish(Stream::kDone);
+  }
+  if (s.state() == Stream::kDone) {
+    // Tell the receiver it may go; best effort, a few times.
+    SendControl(s, FrameType::kClose, nullptr, 0, now);
+    if (++s.closes_sent >= 3) Retire(s);
+    return true;
+  }
+  return busy;
+}
+
+void Worker::FinishDataFrame(Stream& s, rte_mbuf* m, const SenderFlow::Frame& f,
+                             bool retransmit, int64_t now) {
+  const uint32_t frame_len = static_cast<uint32_t>(kFrameOverhead + f.len);
+  m->data_len = static_cast<uint16_t>(frame_len);
+  m->pkt_len = frame_len;
+  WireHeader h = {};
+  h.type = static_cast<uint8_t>(FrameType::kData);
+  h.flags = static_cast<uint16_t>((f.eos ? kFlagEndOfStream : 0) |
+                                  (retransmit ? kFlagRetransmit : 0));
+  h.session_id = s.spec().session_id;
+  h.session_token = s.spec().session_token;
+  h.stream_id = s.spec().stream_id;
+  h.seq = f.seq;
+  h.offset = f.offset;
+  h.timestamp = static_cast<uint64_t>(now);
+  Endpoint local = local_;
+  local.mac = port_.mac();
+  EncodeHeaders(local, s.peer, FlowPort(s.spec().stream_id), h,
+                absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, f.len),
+                FrameStart(m));
+}
+
+void Worker::SendAck(Stream& s, int64_t now) {
+  AckPayload ack = s.receiver->MakeAck(s.echo_timestamp);
+  SendControl(s, FrameType::kAck, &ack,
+              static_cast<uint32_t>(AckPayloadBytes(ack.sack_count)), now);
+}
+
+void Worker::SendControl(Stream& s, FrameType type, const void* payload,
+                         uint32_t len, int64_t now) {
+  if (s.peer.ipv4 == 0) return;  // nowhere to send yet
+  rte_mbuf* m = rte_pktmbuf_alloc(port_.pool());
+  if (!m) return;
+  const uint32_t frame_len = static_cast<uint32_t>(kFrameOverhead + len);
+  m->data_len = static_cast<uint16_t>(frame_len);
+  m->pkt_len = frame_len;
+  if (len) std::memcpy(FrameStart(m) + kFrameOverhead, payload, len);
+  WireHeader h = {};
+  h.type = static_cast<uint8_t>(type);
+  h.session_id = s.spec().session_id;
+  h.session_token = s.spec().session_token;
+  h.stream_id = s.spec().stream_id;
+  h.timestamp = static_cast<uint64_t>(now);
+  Endpoint local = local_;
+  local.mac = port_.mac();
+  EncodeHeaders(local, s.peer, FlowPort(s.spec().stream_id), h,
+                absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, len),
+                FrameStart(m));
+  Transmit(m, now);
+}
+
+void Worker::Transmit(rte_mbuf* m, int64_t now) {
+  switch (faults_.Decide()) {
+    case FaultAction::kPass:
+      break;
+    case FaultAction::kDrop:
+      PortCounters::Add(counters_.injected_drop);
+      rte_pktmbuf_free(m);
+      return;
+    case FaultAction::kDuplicate:
+      PortCounters::Add(counters_.injected_duplicate);
+      rte_mbuf_refcnt_update(m, 1);
+      Enqueue(m);
+      break;
+    case FaultAction::kReorder:
+      // Held back until the next frame has gone out.
+      PortCounters::Add(counters_.injected_reorder);
+      if (reorder_hold_) Enqueue(reorder_hold_);
+      reorder_hold_ = m;
+      return;
+    case FaultAction::kCorrupt: {
+      PortCounters::Add(counters_.injected_corrupt);
+      // Corrupt a copy: the original stays intact for retransmission.
+      rte_mbuf* c = rte_pktmbuf_copy(m, port_.pool(), 0, UINT32_MAX);
+      rte_pktmbuf_free(m);
+      if (!c) return;
+      FrameStart(c)[faults_.PickByte(c->data_len)] ^= 0x20;
+      m = c;
+      break;
+    }
+    case FaultAction::kDelay:
+      PortCounters::Add(counters_.injected_delay);
+      delayed_.push_back({now + faults_.config().delay_ns, m});
+      return;
+  }
+  Enqueue(m);
+  if (reorder_hold_) {
+    Enqueue(reorder_hold_);
+    reorder_hold_ = nullptr;
+  }
+}
+
+void Worker::Enqueue(rte_mbuf* m) {
+  tx_.push_back(m);
+  if (tx_.size() >= kBurst) Flush(0);
+}
+
+void Worker::Flush(int64_t now) {
+  while (now > 0 && !delayed_.empty() && delayed_.front().first <= now) {
+    tx_.push_back(delayed_.front().second);
+    delayed_.pop_front();
+  }
+  if (tx_.empty()) return;
+  // Lengths first: once the PMD has a frame it may free it at any time.
+  uint64_t bytes[4 * kBurst + 64];
+  const size_t n = std::min(tx_.size(), sizeof(bytes) / sizeof(bytes[0]));
+  for (size_t i = 0; i < n; ++i) bytes[i] = tx_[i]->pkt_len;
+  size_t sent = 0;
+  // A full TX ring gets a few more tries, then the frames are dropped (the
+  // flows retransmit them): a stuck port must not grow this queue.
+  for (int attempt = 0; attempt < 8 && sent < n; ++attempt) {
+    sent += rte_eth_tx_burst(port_.id(), queue_, tx_.data() + sent,
+                             static_cast<uint16_t>(n - sent));
+  }
+  uint64_t sent_bytes = 0;
+  for (size_t i = 0; i < sent; ++i) sent_bytes += bytes[i];
+  PortCounters::Add(counters_.tx_frames, sent);
+  PortCounters::Add(counters_.tx_bytes, sent_bytes);
+  for (size_t i = sent; i < tx_.size(); ++i) {
+    PortCounters::Add(counters_.tx_ring_full_drops);
+    rte_pktmbuf_free(tx_[i]);
+  }
+  tx_.clear();
+}
+
+}  // namespace vmig::dataplane

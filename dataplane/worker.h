@@ -1,0 +1,78 @@
+// A worker lcore: owns one RX/TX queue pair and the streams handed to it.
+// Its loop, in the manner of DPDK's examples: RX burst and frame handling,
+// in-order delivery to destination devices, reads from source devices into
+// mbufs, retransmission timers, TX through the fault injector. It spins
+// while there is work and backs off to sleeping when idle.
+#ifndef VMIGD_DATAPLANE_WORKER_H_
+#define VMIGD_DATAPLANE_WORKER_H_
+
+#include <atomic>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "dataplane/counters.h"
+#include "dataplane/fault_injector.h"
+#include "dataplane/port.h"
+#include "dataplane/stream.h"
+
+struct rte_mbuf;
+struct rte_ring;
+
+namespace vmig::dataplane {
+
+class Worker {
+ public:
+  Worker(Port& port, uint16_t queue, const Endpoint& local,
+         const FaultConfig& faults, PortCounters& counters);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Control thread: hands a stream over (lock-free ring). False if full.
+  bool Submit(Stream* stream);
+  // Control thread: ask the loop to end; it releases what it holds.
+  void Stop() { stop_.store(true, std::memory_order_release); }
+  // The lcore's main function.
+  int Run();
+
+ private:
+  static constexpr int kBurst = 32;
+
+  void TakeNewStreams(int64_t now);
+  bool PollRx(int64_t now);
+  void HandleFrame(rte_mbuf* m, int64_t now);
+  bool ServeReceiver(Stream& s, int64_t now);
+  bool ServeSender(Stream& s, int64_t now);
+  void SendAck(Stream& s, int64_t now);
+  void SendControl(Stream& s, FrameType type, const void* payload, uint32_t len,
+                   int64_t now);
+  // Builds headers for a data frame whose payload is already in `m`.
+  void FinishDataFrame(Stream& s, rte_mbuf* m, const SenderFlow::Frame& f,
+                       bool retransmit, int64_t now);
+  void Transmit(rte_mbuf* m, int64_t now);  // through the fault injector
+  void Enqueue(rte_mbuf* m);
+  void Flush(int64_t now);
+  void Retire(Stream& s);
+  void PublishStats(Stream& s);
+
+  Port& port_;
+  const uint16_t queue_;
+  const Endpoint local_;
+  FaultInjector faults_;
+  PortCounters& counters_;
+  rte_ring* inbox_ = nullptr;
+  std::atomic<bool> stop_{false};
+
+  absl::flat_hash_map<uint64_t, Stream*> streams_;
+  std::vector<Stream*> order_;  // round-robin service order
+  std::vector<rte_mbuf*> tx_;
+  rte_mbuf* reorder_hold_ = nullptr;
+  std::deque<std::pair<int64_t, rte_mbuf*>> delayed_;
+  int64_t last_publish_ns_ = 0;
+};
+
+}  // namespace vmig::dataplane
+
+#endif  // VMIGD_DATAPLANE_WORKER_H_
