@@ -24,7 +24,8 @@ constexpr char kUsage[] =
     "usage: vmig-bench transport [--streams N] [--bytes SIZE] [--window SIZE]\n"
     "                            [--loss P] [--dup P] [--reorder P] [--corrupt "
     "P]\n"
-    "                            [--port memif|af_packet] [--no-baselines]\n"
+    "                            [--port memif|af_packet] [--no-baselines] "
+    "[--verbose]\n"
     "\n"
     "Starts a receiver and a sender process joined by a DPDK port (memif, or\n"
     "af_packet over a veth pair between two network namespaces it creates),\n"
@@ -68,6 +69,7 @@ int RunTransportBench(const std::vector<std::string>& args) {
       {"--loss", "0"},    {"--dup", "0"},      {"--reorder", "0"},
       {"--corrupt", "0"}, {"--port", "memif"}};
   bool baselines = true;
+  bool verbose = false;  // print both processes' reports
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help" || args[i] == "-h") {
       std::cout << kUsage;
@@ -75,6 +77,10 @@ int RunTransportBench(const std::vector<std::string>& args) {
     }
     if (args[i] == "--no-baselines") {
       baselines = false;
+      continue;
+    }
+    if (args[i] == "--verbose") {
+      verbose = true;
       continue;
     }
     if (!opt.count(args[i]) || i + 1 >= args.size()) {
@@ -121,24 +127,19 @@ int RunTransportBench(const std::vector<std::string>& args) {
   auto node = [&](bool recv) {
     std::vector<std::string> argv = ns_prefix[recv ? 0 : 1];
     std::vector<std::string> rest = {
-        SelfPath(),       "transport-node",
-        "--role",         recv ? "recv" : "send",
-        "--port",         opt["--port"],
-        "--socket",       sock,
-        "--iface",        absl::StrCat(recv ? "vb" : "va", tag),
-        "--streams",      opt["--streams"],
-        "--bytes",        opt["--bytes"],
-        "--window",       opt["--window"],
-        "--loss",         opt["--loss"],
-        "--dup",          opt["--dup"],
-        "--reorder",      opt["--reorder"],
-        "--corrupt",      opt["--corrupt"],
-        "--prefix",       absl::StrCat("vmigbench-", recv ? "r" : "s", tag),
-        "--main-lcore",   recv ? "0" : "1",
-        "--worker-lcore", recv ? "1" : "0",
-        "--local-ip",     recv ? "169.254.77.2" : "169.254.77.1",
-        "--peer-ip",      recv ? "169.254.77.1" : "169.254.77.2",
-        "--seed",         recv ? "11" : "22"};
+        SelfPath(), "transport-node", "--role", recv ? "recv" : "send",
+        "--port", opt["--port"], "--socket", sock, "--iface",
+        absl::StrCat(recv ? "vb" : "va", tag), "--streams", opt["--streams"],
+        "--bytes", opt["--bytes"], "--window", opt["--window"], "--loss",
+        opt["--loss"], "--dup", opt["--dup"], "--reorder", opt["--reorder"],
+        "--corrupt", opt["--corrupt"], "--prefix",
+        absl::StrCat("vmigbench-", recv ? "r" : "s", tag), "--main-lcore",
+        recv ? "0" : "1", "--worker-lcore", recv ? "1" : "0", "--local-ip",
+        recv ? "169.254.77.2" : "169.254.77.1", "--peer-ip",
+        recv ? "169.254.77.1" : "169.254.77.2", "--seed", recv ? "11" : "22",
+        // The sender starts streaming once the receiver has registered its
+        // streams (in the daemon, the handshake orders this).
+        "--ready-file", dir + "/receiver.ready"};
     argv.insert(argv.end(), rest.begin(), rest.end());
     const std::string base = dir + (recv ? "/recv" : "/send");
     return Spawn(argv, {}, base + ".out", base + ".err");
@@ -150,14 +151,21 @@ int RunTransportBench(const std::vector<std::string>& args) {
       opt["--streams"].c_str(), opt["--port"].c_str(), opt["--loss"].c_str(),
       opt["--dup"].c_str(), opt["--reorder"].c_str(), opt["--corrupt"].c_str());
   std::fflush(stdout);
-  const pid_t recv_pid = node(true);
-  // The memif server creates its socket when its port is probed.
-  for (int i = 0; !af_packet && i < 3000 && !std::filesystem::exists(sock);
-       ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
+  // memif: the sender is the server and creates the socket that the
+  // receiver (the zero-copy client) connects to, so it starts first.
+  // af_packet: the receiver starts first so that no frame finds it absent.
+  pid_t send_pid = -1, recv_pid = -1;
+  if (af_packet) {
+    recv_pid = node(true);
+    absl::SleepFor(absl::Milliseconds(500));
+    send_pid = node(false);
+  } else {
+    send_pid = node(false);
+    for (int i = 0; i < 3000 && !std::filesystem::exists(sock); ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    recv_pid = node(true);
   }
-  if (af_packet) absl::SleepFor(absl::Milliseconds(500));
-  const pid_t send_pid = node(false);
   const int send_rc = WaitExit(send_pid, 900);
   const int recv_rc = WaitExit(recv_pid, 60);
   const Report s = ParseReport(ReadFileOrEmpty(dir + "/send.out"));
@@ -170,6 +178,13 @@ int RunTransportBench(const std::vector<std::string>& args) {
   for (int i = 0; i < streams; ++i) {
     const std::string k = absl::StrCat("digest", i);
     verified = verified && s.count(k) && r.count(k) && s.at(k) == r.at(k);
+  }
+  if (verbose) {
+    std::printf("sender report:\n%s%s\nreceiver report:\n%s%s\n",
+                ReadFileOrEmpty(dir + "/send.out").c_str(),
+                ReadFileOrEmpty(dir + "/send.err").c_str(),
+                ReadFileOrEmpty(dir + "/recv.out").c_str(),
+                ReadFileOrEmpty(dir + "/recv.err").c_str());
   }
   if (!verified) {
     std::fprintf(stderr, "sender (rc %d):\n%s\nreceiver (rc %d):\n%s\n",

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -35,6 +37,9 @@ struct NodeOptions {
   uint32_t session = 7;
   uint64_t token = 0x5eed;
   int timeout_s = 600;
+  // recv: created once its streams are registered; send: waited for before
+  // streaming (the daemon's handshake plays this part).
+  std::string ready_file;
 };
 
 bool ParseArgs(const std::vector<std::string>& args, NodeOptions& o) {
@@ -52,6 +57,7 @@ bool ParseArgs(const std::vector<std::string>& args, NodeOptions& o) {
   if (kv.count("--port")) o.port = kv["--port"];
   o.socket = kv["--socket"];
   o.iface = kv["--iface"];
+  o.ready_file = kv["--ready-file"];
   if (kv.count("--prefix")) o.prefix = kv["--prefix"];
   if (kv.count("--local-ip")) o.local_ip = kv["--local-ip"];
   if (kv.count("--peer-ip")) o.peer_ip = kv["--peer-ip"];
@@ -93,7 +99,10 @@ int RunTransportNode(const std::vector<std::string>& args) {
   eal.lcores = absl::StrCat(std::min(o.main_lcore, o.worker_lcore), ",",
                             std::max(o.main_lcore, o.worker_lcore));
   eal.file_prefix = o.prefix;
-  eal.extra_args = {"--main-lcore", absl::StrCat(o.main_lcore)};
+  eal.extra_args = {
+      "--main-lcore", absl::StrCat(o.main_lcore),
+      // memif zero-copy needs memory in one file per segment list.
+      "--single-file-segments"};
   if (absl::Status s = dataplane::InitEal(eal); !s.ok()) {
     std::cerr << s.message() << "\n";
     return 1;
@@ -104,8 +113,13 @@ int RunTransportNode(const std::vector<std::string>& args) {
     if (o.port == "memif") {
       tc.port.kind = dataplane::PortConfig::Kind::kMemif;
       tc.port.args =
-          absl::StrCat("role=", o.role == "recv" ? "server" : "client",
-                       ",socket=", o.socket, ",socket-abstract=no");
+          // memif zero-copy works on the client side only: the client's
+          // mbufs are the shared buffers and the server copies into them.
+          // The receiver is the client, so that the copy falls on the sender
+          // and both cores carry similar loads.
+          absl::StrCat(
+              "role=", o.role == "recv" ? "client,zero-copy=yes" : "server",
+              ",socket=", o.socket, ",socket-abstract=no");
     } else {
       tc.port.kind = dataplane::PortConfig::Kind::kAfPacket;
       tc.port.args = o.iface;
@@ -151,6 +165,12 @@ int RunTransportNode(const std::vector<std::string>& args) {
       devs.push_back(std::move(*d));
       sessions.push_back(std::move(*s));
     }
+    if (send && !o.ready_file.empty()) {
+      for (int i = 0; i < 30000 && !std::filesystem::exists(o.ready_file);
+           ++i) {
+        absl::SleepFor(absl::Milliseconds(1));
+      }
+    }
     const absl::Time start = absl::Now();
     for (int i = 0; rc == 0 && i < o.streams; ++i) {
       dataplane::StreamSpec spec;
@@ -170,7 +190,10 @@ int RunTransportNode(const std::vector<std::string>& args) {
       }
       streams.push_back(*st);
     }
-    uint64_t retransmits = 0, max_buffered = 0, duplicates = 0;
+    if (!send && rc == 0 && !o.ready_file.empty())
+      std::ofstream(o.ready_file) << "ready\n";
+    uint64_t retransmits = 0, max_buffered = 0, duplicates = 0, cwnd = 0,
+             srtt = 0;
     for (size_t i = 0; rc == 0 && i < streams.size(); ++i) {
       absl::Status s = streams[i]->Wait(absl::Seconds(o.timeout_s));
       if (!s.ok()) {
@@ -184,6 +207,9 @@ int RunTransportNode(const std::vector<std::string>& args) {
       retransmits += stats.sender.retransmits;
       duplicates += stats.receiver.duplicates;
       max_buffered = std::max(max_buffered, stats.receiver.max_buffered_bytes);
+      cwnd += stats.sender.cwnd;
+      srtt =
+          std::max<uint64_t>(srtt, static_cast<uint64_t>(stats.sender.srtt_ns));
     }
     // Receivers load their devices: RESUMING -> STOP checks the digest.
     std::vector<uint64_t> digests;
@@ -211,6 +237,21 @@ int RunTransportNode(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(max_buffered),
         static_cast<unsigned long long>(c.crc_errors.load()),
         static_cast<unsigned long long>(c.parse_errors.load()));
+    std::printf(
+        "unknown_session %llu\nbad_token %llu\ntx_ring_full "
+        "%llu\ntx_backlog_drops %llu\nrx_frames %llu\ntx_frames %llu\n",
+        static_cast<unsigned long long>(c.unknown_session.load()),
+        static_cast<unsigned long long>(c.bad_token.load()),
+        static_cast<unsigned long long>(c.tx_ring_full.load()),
+        static_cast<unsigned long long>(c.tx_backlog_drops.load()),
+        static_cast<unsigned long long>(c.rx_frames.load()),
+        static_cast<unsigned long long>(c.tx_frames.load()));
+    std::printf(
+        "cwnd_sum %llu\nsrtt_ns %llu\nidle_sleeps %llu\nbusy_loops %llu\n",
+        static_cast<unsigned long long>(cwnd),
+        static_cast<unsigned long long>(srtt),
+        static_cast<unsigned long long>(c.idle_sleeps.load()),
+        static_cast<unsigned long long>(c.busy_loops.load()));
     for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
       if (uint64_t n = c.parse_error_kinds[k].load()) {
         std::printf(
@@ -225,8 +266,10 @@ int RunTransportNode(const std::vector<std::string>& args) {
     }
     // Let the peer's final acks and CLOSE frames drain before stopping.
     absl::SleepFor(absl::Milliseconds(send ? 50 : 300));
-    (*transport)->StopWorkers();  // they release what they hold
     streams.clear();
+    // Workers release what they hold; the closed port gives back what the
+    // PMD had posted. What is left in use is a leak.
+    (*transport)->Shutdown();
     std::printf("mbufs_in_use %u\n", (*transport)->MbufsInUse());
     transport->reset();
   }

@@ -114,12 +114,18 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   return p;
 }
 
-Port::~Port() {
-  if (started_) {
-    (void)rte_eth_dev_stop(port_id_);
+void Port::Close() {
+  if (started_) (void)rte_eth_dev_stop(port_id_);
+  started_ = false;
+  if (device_) {
     (void)rte_eth_dev_close(port_id_);
-    if (device_) (void)rte_dev_remove(device_);
+    (void)rte_dev_remove(device_);
+    device_ = nullptr;
   }
+}
+
+Port::~Port() {
+  Close();
   if (pool_) rte_mempool_free(pool_);
 }
 

@@ -39,6 +39,9 @@ class Port {
   // Waits for link up (the memif peer connected, the interface up).
   absl::Status WaitLinkUp(absl::Duration timeout);
   bool LinkUp() const;
+  // Stops and closes the port: the PMD gives back the mbufs posted to its
+  // rings. The pool stays (for accounting) until the Port is destroyed.
+  void Close();
 
   uint16_t id() const { return port_id_; }
   rte_mempool* pool() const { return pool_; }

@@ -5,6 +5,7 @@
 #include <rte_mempool.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace vmig::dataplane {
 namespace {
@@ -44,16 +45,14 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
   return t;
 }
 
-Transport::~Transport() {
-  StopWorkers();
-  port_.reset();
-}
+Transport::~Transport() { Shutdown(); }
 
-void Transport::StopWorkers() {
+void Transport::Shutdown() {
   for (auto& w : workers_) w->Stop();
   for (unsigned lcore : lcores_) rte_eal_wait_lcore(lcore);
   lcores_.clear();
   workers_.clear();
+  if (port_) port_->Close();
 }
 
 unsigned Transport::MbufsInUse() const {
@@ -85,6 +84,17 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
     absl::MutexLock lock(&mu_);
     streams_.pop_back();
     return absl::ResourceExhaustedError("the worker's stream ring is full");
+  }
+  // Return once the worker runs the stream, so that a peer told "ready"
+  // afterwards never finds it missing (a sleeping worker takes up to 1 ms).
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (s->state() == Stream::kPending) {
+    if (absl::Now() > deadline) {
+      s->Cancel();
+      return absl::DeadlineExceededError(
+          "the worker did not take the stream within 5s");
+    }
+    absl::SleepFor(absl::Microseconds(20));
   }
   return s;
 }

@@ -36,15 +36,16 @@ class Transport {
   absl::Status WaitLinkUp(absl::Duration timeout) {
     return port_->WaitLinkUp(timeout);
   }
-  // Hands a stream to the worker of its stream id. The returned handle
-  // stays valid while the caller holds it.
+  // Hands a stream to the worker of its stream id and returns once the
+  // worker runs it. The returned handle stays valid while the caller holds it.
   absl::StatusOr<std::shared_ptr<Stream>> AddStream(const StreamSpec& spec);
   const PortCounters& counters() const { return counters_; }
   Port& port() { return *port_; }
   const Endpoint& local() const { return local_; }
-  // Stops the workers; they cancel and release every stream they hold.
-  void StopWorkers();
-  // Mbufs not back in the pool (after StopWorkers: leaks, if not zero).
+  // Stops the workers (they cancel and release every stream they hold) and
+  // closes the port (the PMD gives back its posted buffers).
+  void Shutdown();
+  // Mbufs not back in the pool (after Shutdown: leaks, if not zero).
   unsigned MbufsInUse() const;
   // Every stream not yet reaped (for status and telemetry).
   std::vector<std::shared_ptr<Stream>> Streams();

@@ -417,25 +417,28 @@ void Worker::Flush(int64_t now) {
   }
   if (tx_.empty()) return;
   // Lengths first: once the PMD has a frame it may free it at any time.
-  uint64_t bytes[4 * kBurst + 64];
+  uint64_t bytes[kMaxBacklog + 4 * kBurst];
   const size_t n = std::min(tx_.size(), sizeof(bytes) / sizeof(bytes[0]));
   for (size_t i = 0; i < n; ++i) bytes[i] = tx_[i]->pkt_len;
-  size_t sent = 0;
-  // A full TX ring gets a few more tries, then the frames are dropped (the
-  // flows retransmit them): a stuck port must not grow this queue.
-  for (int attempt = 0; attempt < 8 && sent < n; ++attempt) {
-    sent += rte_eth_tx_burst(port_.id(), queue_, tx_.data() + sent,
-                             static_cast<uint16_t>(n - sent));
-  }
+  // A full TX ring (the peer is behind) keeps the rest for the next loop;
+  // senders stop producing while a backlog waits (ServeSender), so the
+  // backlog stays bounded and nothing is dropped for want of ring space.
+  const uint16_t sent = rte_eth_tx_burst(port_.id(), queue_, tx_.data(),
+                                         static_cast<uint16_t>(n));
   uint64_t sent_bytes = 0;
   for (size_t i = 0; i < sent; ++i) sent_bytes += bytes[i];
   PortCounters::Add(counters_.tx_frames, sent);
   PortCounters::Add(counters_.tx_bytes, sent_bytes);
-  for (size_t i = sent; i < tx_.size(); ++i) {
-    PortCounters::Add(counters_.tx_ring_full_drops);
-    rte_pktmbuf_free(tx_[i]);
+  if (sent < tx_.size()) PortCounters::Add(counters_.tx_ring_full, 1);
+  tx_.erase(tx_.begin(), tx_.begin() + sent);
+  // Acks and closes are still queued when a backlog builds; past a hard
+  // bound the oldest frames go (the flows retransmit what mattered).
+  if (tx_.size() > kMaxBacklog) {
+    const size_t drop = tx_.size() - kMaxBacklog;
+    for (size_t i = 0; i < drop; ++i) rte_pktmbuf_free(tx_[i]);
+    PortCounters::Add(counters_.tx_backlog_drops, drop);
+    tx_.erase(tx_.begin(), tx_.begin() + drop);
   }
-  tx_.clear();
 }
 
 }  // namespace vmig::dataplane

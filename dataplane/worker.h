@@ -39,6 +39,8 @@ class Worker {
 
  private:
   static constexpr int kBurst = 32;
+  static constexpr size_t kMaxBacklog =
+      512;  // frames waiting for TX ring space
 
   void TakeNewStreams(int64_t now);
   bool PollRx(int64_t now);
