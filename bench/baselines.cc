@@ -39,7 +39,8 @@ double MemcpyBytesPerSecond(uint64_t bytes) {
   return static_cast<double>(bytes) / Seconds(start);
 }
 
-absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes) {
+absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes,
+                                          int connections) {
   UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
@@ -47,7 +48,7 @@ absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes) {
   socklen_t len = sizeof(addr);
   if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) !=
           0 ||
-      listen(listener.get(), streams) != 0 ||
+      listen(listener.get(), connections) != 0 ||
       getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) !=
           0) {
     return absl::ErrnoToStatus(errno, "TCP baseline: listen");
@@ -55,7 +56,6 @@ absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes) {
   const uint64_t per = bytes / streams;
   std::vector<std::unique_ptr<vfio::emu::EmuDevice>> src, dst;
   std::vector<std::unique_ptr<vfio::DataSession>> out, in;
-  std::vector<UniqueFd> client, server;
   for (int i = 0; i < streams; ++i) {
     src.push_back(std::move(*vfio::emu::EmuDevice::Create(
         absl::StrCat("emu:name=tsrc", i, ",state=", per, ",seed=", 100 + i))));
@@ -65,6 +65,9 @@ absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes) {
         std::move(*src.back()->SetState(vfio::DeviceState::kStopCopy)));
     in.push_back(
         std::move(*dst.back()->SetState(vfio::DeviceState::kResuming)));
+  }
+  std::vector<UniqueFd> client, server;
+  for (int c = 0; c < connections; ++c) {
     client.emplace_back(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (connect(client.back().get(), reinterpret_cast<sockaddr*>(&addr),
                 sizeof(addr)) != 0) {
@@ -73,42 +76,60 @@ absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes) {
     server.emplace_back(
         accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
   }
+  // Connection c carries devices c, c + connections, ...; each device's
+  // stream is framed by its length so that one connection can carry several.
   std::atomic<bool> failed{false};
   std::vector<std::thread> threads;
   const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < streams; ++i) {
-    threads.emplace_back([&, i] {
+  for (int c = 0; c < connections; ++c) {
+    threads.emplace_back([&, c] {
       std::vector<uint8_t> buf(kChunk);
-      for (;;) {
-        auto r = out[i]->Read(absl::MakeSpan(buf));
-        if (!r.ok()) {
-          failed = true;
-          break;
+      for (int i = c; i < streams && !failed; i += connections) {
+        for (;;) {
+          auto r = out[i]->Read(absl::MakeSpan(buf));
+          if (!r.ok()) failed = true;
+          if (!r.ok() || r->outcome == vfio::ReadOutcome::kEndOfStream) break;
+          const uint64_t n = r->bytes;
+          if (send(client[c].get(), &n, sizeof(n), MSG_NOSIGNAL) != sizeof(n))
+            failed = true;
+          for (size_t off = 0; off < n && !failed;) {
+            ssize_t k =
+                send(client[c].get(), buf.data() + off, n - off, MSG_NOSIGNAL);
+            if (k <= 0) failed = true;
+            off += k > 0 ? static_cast<size_t>(k) : 0;
+          }
         }
-        if (r->outcome == vfio::ReadOutcome::kEndOfStream) break;
-        for (size_t off = 0; off < r->bytes;) {
-          ssize_t n = send(client[i].get(), buf.data() + off, r->bytes - off,
-                           MSG_NOSIGNAL);
-          if (n <= 0) {
+        const uint64_t end = 0;  // this device's stream is complete
+        if (send(client[c].get(), &end, sizeof(end), MSG_NOSIGNAL) !=
+            sizeof(end))
+          failed = true;
+      }
+    });
+    threads.emplace_back([&, c] {
+      std::vector<uint8_t> buf(kChunk);
+      auto recv_all = [&](void* p, size_t n) {
+        for (size_t off = 0; off < n;) {
+          ssize_t k =
+              recv(server[c].get(), static_cast<uint8_t*>(p) + off, n - off, 0);
+          if (k <= 0) return false;
+          off += static_cast<size_t>(k);
+        }
+        return true;
+      };
+      for (int i = c; i < streams && !failed; i += connections) {
+        for (;;) {
+          uint64_t n = 0;
+          if (!recv_all(&n, sizeof(n)) || n > kChunk) {
             failed = true;
             return;
           }
-          off += static_cast<size_t>(n);
-        }
-      }
-      shutdown(client[i].get(), SHUT_WR);
-    });
-    threads.emplace_back([&, i] {
-      std::vector<uint8_t> buf(kChunk);
-      for (;;) {
-        ssize_t n = recv(server[i].get(), buf.data(), buf.size(), 0);
-        if (n < 0) failed = true;
-        if (n <= 0) break;
-        if (!vfio::WriteAll(*in[i], absl::MakeConstSpan(buf.data(),
-                                                        static_cast<size_t>(n)))
-                 .ok()) {
-          failed = true;
-          break;
+          if (n == 0) break;
+          if (!recv_all(buf.data(), n) ||
+              !vfio::WriteAll(*in[i], absl::MakeConstSpan(buf.data(), n))
+                   .ok()) {
+            failed = true;
+            return;
+          }
         }
       }
     });

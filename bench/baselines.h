@@ -17,10 +17,12 @@ struct TcpResult {
   bool verified = false;
 };
 // The same bytes from emulated source devices (STOP_COPY) into emulated
-// RESUMING devices over kernel TCP loopback, one connection per stream with
-// a sending and a receiving thread each: the way QEMU's migration channels
-// move data. Verified by digest.
-absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes);
+// RESUMING devices over kernel TCP loopback, verified by digest.
+// connections == 1: QEMU's migration channel, one connection with one
+// sending and one receiving thread carrying the devices one after another.
+// connections == streams: one connection per device, as multifd does.
+absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes,
+                                          int connections);
 
 }  // namespace vmig::bench
 

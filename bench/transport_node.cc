@@ -270,7 +270,8 @@ int RunTransportNode(const std::vector<std::string>& args) {
     // Workers release what they hold; the closed port gives back what the
     // PMD had posted. What is left in use is a leak.
     (*transport)->Shutdown();
-    std::printf("mbufs_in_use %u\n", (*transport)->MbufsInUse());
+    std::printf("mbufs_in_use %u\nmbufs_leaked %u\n",
+                (*transport)->MbufsInUse(), (*transport)->MbufsLeaked());
     transport->reset();
   }
   std::fflush(stdout);

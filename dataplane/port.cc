@@ -15,6 +15,9 @@ namespace {
 
 std::atomic<int> g_port_seq{0};
 
+// af_packet ring slots: a 9000-byte MTU frame plus the TPACKET header.
+constexpr uint32_t kAfPacketSlotBytes = 10240;
+
 absl::Status Fail(const std::string& port, const std::string& step, int err) {
   return absl::UnavailableError(absl::StrCat(
       "port ", port, ": ", step, ": ", rte_strerror(err < 0 ? -err : err)));
@@ -34,10 +37,12 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
       break;
     case PortConfig::Kind::kAfPacket:
       p->device_name_ = absl::StrCat("net_af_packet", seq);
-      // Frames of 16 KiB so that jumbo frames fit one slot.
+      // 10 KiB slots so that a 9000-byte MTU frame fits one (blocks must be
+      // whole pages: two slots a block).
       devargs =
           absl::StrCat(p->device_name_, ",iface=", c.args, ",qpairs=", c.queues,
-                       ",blocksz=16384,framesz=16384,framecnt=1024");
+                       ",blocksz=", 2 * kAfPacketSlotBytes,
+                       ",framesz=", kAfPacketSlotBytes, ",framecnt=1024");
       break;
     case PortConfig::Kind::kPci:
       p->device_name_ = c.args;
@@ -56,6 +61,11 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
     return Fail(c.name, "device info", rc);
   }
   p->device_ = info.device;
+  if (c.kind == PortConfig::Kind::kMemif &&
+      c.args.find("zero-copy=yes") != std::string::npos) {
+    p->posted_rx_capacity_ =
+        c.queues * 1024u;  // memif's default ring (rsize=10)
+  }
   p->queues_ =
       std::min<uint16_t>({c.queues, info.max_rx_queues, info.max_tx_queues});
   // ethdev refuses an MTU whose frame exceeds max_rx_pktlen (1518 for
@@ -66,7 +76,11 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
       {c.mtu, info.max_mtu,
        info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN});
   const uint32_t mtu = c.kind == PortConfig::Kind::kMemif ? c.mtu : eth_mtu;
-  const uint32_t frame = mtu + kEthHeaderBytes;
+  // RX buffers must hold whatever the PMD may deliver (af_packet refuses
+  // queues whose mbufs are smaller than its slots).
+  const uint32_t frame = std::max<uint32_t>(
+      {mtu + static_cast<uint32_t>(kEthHeaderBytes), info.max_rx_pktlen,
+       c.kind == PortConfig::Kind::kAfPacket ? kAfPacketSlotBytes : 0});
   p->pool_ = rte_pktmbuf_pool_create(
       absl::StrCat("vmig_pool_", seq).c_str(), c.mbufs, 256, 0,
       static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame), rte_socket_id());

@@ -50,6 +50,9 @@ class Port {
   uint32_t max_payload() const { return max_payload_; }
   const std::array<uint8_t, 6>& mac() const { return mac_; }
   const std::string& device_name() const { return device_name_; }
+  // Mbufs the PMD may keep posted on its RX rings, even after Close(): a
+  // memif zero-copy client's rings hold the client's own buffers.
+  unsigned posted_rx_capacity() const { return posted_rx_capacity_; }
 
  private:
   Port() = default;
@@ -61,6 +64,7 @@ class Port {
   uint32_t max_payload_ = 0;
   std::array<uint8_t, 6> mac_{};
   bool started_ = false;
+  unsigned posted_rx_capacity_ = 0;
 };
 
 }  // namespace vmig::dataplane

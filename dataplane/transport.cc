@@ -59,6 +59,11 @@ unsigned Transport::MbufsInUse() const {
   return rte_mempool_in_use_count(port_->pool());
 }
 
+unsigned Transport::MbufsLeaked() const {
+  const unsigned in_use = MbufsInUse(), pmd = port_->posted_rx_capacity();
+  return in_use > pmd ? in_use - pmd : 0;
+}
+
 absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
     const StreamSpec& spec) {
   if (spec.data == nullptr)

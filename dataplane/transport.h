@@ -45,8 +45,10 @@ class Transport {
   // Stops the workers (they cancel and release every stream they hold) and
   // closes the port (the PMD gives back its posted buffers).
   void Shutdown();
-  // Mbufs not back in the pool (after Shutdown: leaks, if not zero).
+  // Mbufs not back in the pool, and how many of those the PMD may
+  // legitimately keep after Shutdown(); more than that is a leak.
   unsigned MbufsInUse() const;
+  unsigned MbufsLeaked() const;
   // Every stream not yet reaped (for status and telemetry).
   std::vector<std::shared_ptr<Stream>> Streams();
 
