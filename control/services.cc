@@ -115,4 +115,28 @@ grpc::Status MigrationServiceImpl::WatchSession(
       [&] { return ctx->IsCancelled(); }));
 }
 
+grpc::Status PeerServiceImpl::Handshake(grpc::ServerContext*,
+                                        const v1::HandshakeRequest* req,
+                                        v1::HandshakeResponse* resp) {
+  return Reply(sessions_.PeerHandshake(*req), resp);
+}
+
+grpc::Status PeerServiceImpl::SwitchoverAck(grpc::ServerContext*,
+                                            const v1::SwitchoverAckRequest* req,
+                                            v1::SwitchoverAckResponse* resp) {
+  return Reply(sessions_.PeerSwitchoverAck(*req), resp);
+}
+
+grpc::Status PeerServiceImpl::Commit(grpc::ServerContext*,
+                                     const v1::CommitRequest* req,
+                                     v1::CommitResponse* resp) {
+  return Reply(sessions_.PeerCommit(*req), resp);
+}
+
+grpc::Status PeerServiceImpl::Abort(grpc::ServerContext*,
+                                    const v1::AbortRequest* req,
+                                    v1::AbortResponse*) {
+  return ToGrpc(sessions_.PeerAbort(*req));
+}
+
 }  // namespace vmig::control

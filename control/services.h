@@ -6,6 +6,7 @@
 #include "daemon/session_manager.h"
 #include "vmig/v1/device.grpc.pb.h"
 #include "vmig/v1/migration.grpc.pb.h"
+#include "vmig/v1/peer.grpc.pb.h"
 
 namespace vmig::control {
 
@@ -54,6 +55,27 @@ class MigrationServiceImpl final : public v1::MigrationService::Service {
   grpc::Status WatchSession(
       grpc::ServerContext* ctx, const v1::WatchSessionRequest* req,
       grpc::ServerWriter<v1::SessionEvent>* writer) override;
+
+ private:
+  daemon::SessionManager& sessions_;
+};
+
+// Daemon-to-daemon coordination; served on the same listeners (and so
+// authenticated the same way) as the public API.
+class PeerServiceImpl final : public v1::PeerService::Service {
+ public:
+  explicit PeerServiceImpl(daemon::SessionManager& sessions)
+      : sessions_(sessions) {}
+  grpc::Status Handshake(grpc::ServerContext* ctx,
+                         const v1::HandshakeRequest* req,
+                         v1::HandshakeResponse* resp) override;
+  grpc::Status SwitchoverAck(grpc::ServerContext* ctx,
+                             const v1::SwitchoverAckRequest* req,
+                             v1::SwitchoverAckResponse* resp) override;
+  grpc::Status Commit(grpc::ServerContext* ctx, const v1::CommitRequest* req,
+                      v1::CommitResponse* resp) override;
+  grpc::Status Abort(grpc::ServerContext* ctx, const v1::AbortRequest* req,
+                     v1::AbortResponse* resp) override;
 
  private:
   daemon::SessionManager& sessions_;

@@ -148,6 +148,9 @@ v1::Device DeviceRegistry::Describe(const std::string& id, const Entry& e) {
   if (auto s = e.device->GetState(); s.ok()) d.set_state(ToProto(*s));
   if (auto l = e.device->GetStopCopyLength(); l.ok())
     d.set_stop_copy_length(*l);
+  if (auto* emu = dynamic_cast<vfio::emu::EmuDevice*>(e.device.get())) {
+    d.set_emulated_digest(emu->StateDigest());
+  }
   d.set_session(e.session);
   return d;
 }

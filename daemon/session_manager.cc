@@ -1,5 +1,8 @@
 #include "daemon/session_manager.h"
 
+#include <time.h>
+
+#include <random>
 #include <set>
 #include <thread>
 
@@ -10,6 +13,7 @@
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
 #include "daemon/proto_convert.h"
+#include "daemon/source_engine.h"
 #include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
@@ -73,8 +77,9 @@ uint64_t SessionRecord::WaitForChange(uint64_t seen, absl::Time until) const {
 }
 
 SessionManager::SessionManager(DeviceRegistry& devices,
-                               const v1::LimitsConfig& limits)
-    : devices_(devices), limits_(limits) {}
+                               const v1::LimitsConfig& limits,
+                               dataplane::Transport* transport)
+    : devices_(devices), limits_(limits), transport_(transport) {}
 
 SessionManager::~SessionManager() { CancelAll(); }
 
@@ -180,6 +185,7 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
     return absl::FailedPreconditionError(
         absl::StrCat("cannot move devices to RESUMING: ", why));
   }
+  session->leave_stopped = req.leave_stopped();
   session->Update([&](v1::Session& s) {
     s.set_phase(v1::PHASE_PREPARED);
     s.set_data_endpoint(req.data_endpoint());
@@ -263,9 +269,38 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
           "session sessions/", req.session_id(), " already exists"));
     }
   }
-  return absl::UnimplementedError(
-      "StartMigration: the migration engine is not built in this version of "
-      "vmigd");
+  if (!transport_) {
+    return absl::FailedPreconditionError(
+        "this daemon has no data plane: configure dataplane.ports to migrate");
+  }
+  if (absl::Status s = AdmitNew(req.session_id()); !s.ok()) return s;
+  auto session =
+      std::make_shared<SessionRecord>(req.session_id(), v1::ROLE_SOURCE);
+  for (const auto& m : req.devices()) {
+    absl::string_view id = m.source();
+    absl::ConsumePrefix(&id, "devices/");
+    session->device_ids.emplace_back(id);
+  }
+  absl::StatusOr<std::vector<std::shared_ptr<vfio::MigrationDevice>>> claimed =
+      devices_.Claim(session->device_ids, session->name());
+  if (!claimed.ok()) return claimed.status();
+  session->devices = std::move(*claimed);
+  session->Update([&](v1::Session& s) {
+    s.set_phase(v1::PHASE_HANDSHAKE);
+    s.set_peer(req.peer());
+    s.set_data_endpoint(req.data_endpoint());
+    *s.mutable_downtime_budget() = req.downtime_budget();
+    s.set_switchover_mode(req.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL
+                              ? v1::SWITCHOVER_MODE_MANUAL
+                              : v1::SWITCHOVER_MODE_AUTO);
+  });
+  Register(session);
+  const v1::Session snapshot = session->Snapshot();
+  absl::MutexLock lock(&engines_mu_);
+  engines_.emplace_back([session, req, this] {
+    SourceEngine(session, req, *transport_, devices_).Run();
+  });
+  return snapshot;
 }
 
 absl::StatusOr<v1::Session> SessionManager::Switchover(absl::string_view name) {
@@ -279,13 +314,29 @@ absl::StatusOr<v1::Session> SessionManager::Switchover(absl::string_view name) {
         v1::Phase_Name(phase),
         "; Switchover needs a source session in PRECOPY or READY"));
   }
-  return absl::UnimplementedError(
-      "Switchover: the migration engine is not built");
+  (*s)->switchover_requested.store(true);
+  return (*s)->Snapshot();
+}
+
+void SessionManager::CancelStreams(SessionRecord& s) {
+  // Workers may be writing into the data sessions: wait until they let go.
+  for (auto& st : s.streams) {
+    if (!st->finished()) st->Cancel();
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  for (auto& st : s.streams) {
+    while (!st->released() && st->state() < dataplane::Stream::kDone &&
+           absl::Now() < deadline) {
+      absl::SleepFor(absl::Microseconds(100));
+    }
+  }
+  s.streams.clear();
 }
 
 void SessionManager::RollBackDestination(SessionRecord& s, v1::Phase phase,
                                          const std::string& why) {
   // A reset aborts RESUMING and leaves the device RUNNING with its own state.
+  CancelStreams(s);
   s.incoming.clear();
   ParallelFor(s.devices.size(), [&](size_t i) {
     if (absl::Status r = s.devices[i]->Reset(); !r.ok()) {
@@ -312,7 +363,25 @@ absl::StatusOr<v1::Session> SessionManager::Cancel(absl::string_view name) {
         (*s)->name(), " has already ended (", v1::Phase_Name(phase), ")"));
   }
   if ((*s)->role() == v1::ROLE_DESTINATION) {
+    absl::MutexLock lock(&(*s)->op_mu);
+    if (IsTerminal((*s)->phase())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat((*s)->name(), " has already ended"));
+    }
     RollBackDestination(**s, v1::PHASE_CANCELLED, "cancelled");
+    return (*s)->Snapshot();
+  }
+  if ((*s)->committing.load()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        (*s)->name(),
+        " is committing: the destination owns the devices' state now"));
+  }
+  (*s)->cancel_requested.store(true);
+  // The engine rolls back at its next step; wait for it (bounded).
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  uint64_t seen = 0;
+  while (!IsTerminal((*s)->phase()) && absl::Now() < deadline) {
+    seen = (*s)->WaitForChange(seen, absl::Now() + absl::Milliseconds(50));
   }
   return (*s)->Snapshot();
 }
@@ -372,6 +441,12 @@ void SessionManager::CancelAll() {
     }
   }
   for (const auto& s : active) (void)Cancel(s->name());
+  std::vector<std::thread> engines;
+  {
+    absl::MutexLock lock(&engines_mu_);
+    engines.swap(engines_);
+  }
+  for (auto& t : engines) t.join();
 }
 
 }  // namespace vmig::daemon

@@ -9,15 +9,18 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "daemon/device_registry.h"
+#include "dataplane/transport.h"
 #include "vfio/device.h"
 #include "vmig/v1/config.pb.h"
 #include "vmig/v1/migration.pb.h"
+#include "vmig/v1/peer.pb.h"
 
 namespace vmig::daemon {
 
@@ -41,8 +44,19 @@ class SessionRecord {
   // Devices this session holds, in request order, and their ids.
   std::vector<std::string> device_ids;
   std::vector<std::shared_ptr<vfio::MigrationDevice>> devices;
-  // Destination: the RESUMING data sessions, one per device.
+  // Destination: the RESUMING data sessions, one per device, and their
+  // data-plane streams once the source has shaken hands.
   std::vector<std::unique_ptr<vfio::DataSession>> incoming;
+  std::vector<std::shared_ptr<dataplane::Stream>> streams;
+  uint32_t wire_session_id = 0;
+  bool leave_stopped = false;
+  // Serializes the destination's peer calls with local cancels.
+  absl::Mutex op_mu;
+
+  // Source: requests from the API to the engine thread.
+  std::atomic<bool> cancel_requested{false};
+  std::atomic<bool> switchover_requested{false};
+  std::atomic<bool> committing{false};
 
  private:
   const std::string id_;
@@ -57,7 +71,9 @@ bool IsTerminal(v1::Phase p);
 
 class SessionManager {
  public:
-  SessionManager(DeviceRegistry& devices, const v1::LimitsConfig& limits);
+  // `transport` may be null: the daemon then refuses migrations.
+  SessionManager(DeviceRegistry& devices, const v1::LimitsConfig& limits,
+                 dataplane::Transport* transport = nullptr);
   ~SessionManager();
 
   absl::StatusOr<v1::Session> PrepareIncoming(
@@ -73,8 +89,17 @@ class SessionManager {
   absl::Status Watch(absl::string_view name, absl::Duration interval,
                      const std::function<bool(const v1::SessionEvent&)>& send,
                      const std::function<bool()>& cancelled);
-  // Cancels every session that has not committed (graceful shutdown).
+  // Cancels every session that has not committed (graceful shutdown) and
+  // waits for source sessions to finish rolling back.
   void CancelAll();
+
+  // The destination's side of PeerService.
+  absl::StatusOr<v1::HandshakeResponse> PeerHandshake(
+      const v1::HandshakeRequest& req);
+  absl::StatusOr<v1::SwitchoverAckResponse> PeerSwitchoverAck(
+      const v1::SwitchoverAckRequest& req);
+  absl::StatusOr<v1::CommitResponse> PeerCommit(const v1::CommitRequest& req);
+  absl::Status PeerAbort(const v1::AbortRequest& req);
 
  private:
   absl::StatusOr<std::shared_ptr<SessionRecord>> Find(absl::string_view name,
@@ -85,8 +110,16 @@ class SessionManager {
   void RollBackDestination(SessionRecord& s, v1::Phase phase,
                            const std::string& why);
 
+  absl::StatusOr<std::shared_ptr<SessionRecord>> FindDestination(
+      const std::string& id);
+  void CancelStreams(SessionRecord& s);
+
   DeviceRegistry& devices_;
   const v1::LimitsConfig limits_;
+  dataplane::Transport* const transport_;
+  // Source sessions' engine threads, joined on shutdown.
+  absl::Mutex engines_mu_;
+  std::vector<std::thread> engines_ ABSL_GUARDED_BY(engines_mu_);
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<SessionRecord>> sessions_
       ABSL_GUARDED_BY(mu_);

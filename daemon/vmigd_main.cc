@@ -13,11 +13,13 @@
 #include "control/server.h"
 #include "control/services.h"
 #include "daemon/config.h"
+#include "daemon/dataplane_setup.h"
 #include "daemon/device_registry.h"
 #include "daemon/logging.h"
 #include "daemon/session_manager.h"
 #include "google/protobuf/text_format.h"
 #include "spdlog/spdlog.h"
+#include "vfio/emu/transition_log.h"
 
 namespace {
 
@@ -74,6 +76,25 @@ int ParseArgs(int argc, char** argv, Args& a) {
 
 void Notify(const std::string& msg) { sd_notify(0, msg.c_str()); }
 
+// One line per arc the emulated devices take, for lockstep checks across
+// daemons: "device from to start_ns end_ns ok".
+void LogTransitionsTo(const std::string& path) {
+  std::FILE* out = std::fopen(path.c_str(), "a");
+  if (!out) {
+    spdlog::error("emu_transition_log: cannot open {}", path);
+    return;
+  }
+  vmig::vfio::emu::TransitionLog::Global().SetSink(
+      [out](const vmig::vfio::emu::ArcRecord& r) {
+        std::fprintf(out, "%s %s %s %lld %lld %d\n", r.device.c_str(),
+                     std::string(vmig::vfio::DeviceStateName(r.from)).c_str(),
+                     std::string(vmig::vfio::DeviceStateName(r.to)).c_str(),
+                     static_cast<long long>(r.start_ns),
+                     static_cast<long long>(r.end_ns), r.ok ? 1 : 0);
+        std::fflush(out);
+      });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,8 +122,17 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   vmig::daemon::InitLogging(config->log_level());
+  if (!config->emu_transition_log().empty())
+    LogTransitionsTo(config->emu_transition_log());
+  absl::StatusOr<std::unique_ptr<vmig::dataplane::Transport>> transport =
+      vmig::daemon::StartDataplane(*config);
+  if (!transport.ok()) {
+    spdlog::critical("data plane: {}", transport.status().message());
+    return 1;
+  }
   vmig::daemon::DeviceRegistry devices(config->limits().max_devices());
-  vmig::daemon::SessionManager sessions(devices, config->limits());
+  vmig::daemon::SessionManager sessions(devices, config->limits(),
+                                        transport->get());
   for (const auto& d : config->devices()) {
     if (auto r = devices.Attach(d); !r.ok()) {
       spdlog::critical("configuration: device {}: {}", d.device_id(),
@@ -112,8 +142,9 @@ int main(int argc, char** argv) {
   }
   vmig::control::DeviceServiceImpl device_service(devices);
   vmig::control::MigrationServiceImpl migration_service(sessions);
+  vmig::control::PeerServiceImpl peer_service(sessions);
   auto server = vmig::control::StartServer(
-      *config, {&device_service, &migration_service});
+      *config, {&device_service, &migration_service, &peer_service});
   if (!server.ok()) {
     spdlog::critical("{}", server.status().message());
     return 1;
@@ -156,6 +187,7 @@ int main(int argc, char** argv) {
   sessions.CancelAll();
   (*server)->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(1));
+  transport->reset();
   spdlog::info("vmigd stopped");
   return 0;
 }

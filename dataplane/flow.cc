@@ -124,6 +124,7 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
       }
     }
   }
+  stats_.acked_bytes = acked_offset_;
   // Additive increase: about one frame per round trip.
   if (cwnd_ < config_.max_cwnd)
     cwnd_ += static_cast<double>(newly_acked) / cwnd_;

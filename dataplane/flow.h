@@ -35,6 +35,7 @@ struct SenderStats {
   int64_t srtt_ns = 0, rttvar_ns = 0, rto_ns = 0;
   uint32_t cwnd = 0;
   uint64_t in_flight_bytes = 0;
+  uint64_t acked_bytes = 0;  // stream bytes the peer has written
 };
 
 class SenderFlow {

@@ -21,7 +21,13 @@ void TransitionLog::Record(ArcRecord r) {
     records_.pop_front();
     ++dropped_;
   }
+  if (sink_) sink_(r);
   records_.push_back(std::move(r));
+}
+
+void TransitionLog::SetSink(std::function<void(const ArcRecord&)> sink) {
+  absl::MutexLock lock(&mu_);
+  sink_ = std::move(sink);
 }
 
 std::vector<ArcRecord> TransitionLog::Snapshot() const {

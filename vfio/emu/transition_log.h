@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ class TransitionLog {
   explicit TransitionLog(size_t capacity = 1 << 16) : capacity_(capacity) {}
 
   void Record(ArcRecord r);
+  // Also hands every record to `sink` as it is recorded (e.g. to append it
+  // to a file that tests read across processes). Null removes it.
+  void SetSink(std::function<void(const ArcRecord&)> sink);
   std::vector<ArcRecord> Snapshot() const;
   void Clear();
   // Records dropped because the log was full (the oldest go first).
@@ -42,6 +46,7 @@ class TransitionLog {
   mutable absl::Mutex mu_;
   std::deque<ArcRecord> records_ ABSL_GUARDED_BY(mu_);
   uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void(const ArcRecord&)> sink_ ABSL_GUARDED_BY(mu_);
 };
 
 // CLOCK_MONOTONIC in nanoseconds: the clock of the log and of the emulation.

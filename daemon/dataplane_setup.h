@@ -1,0 +1,25 @@
+// Brings the data plane up from the daemon's configuration: EAL with the
+// configured lcores, and a transport on the first configured port.
+#ifndef VMIGD_DAEMON_DATAPLANE_SETUP_H_
+#define VMIGD_DAEMON_DATAPLANE_SETUP_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "dataplane/transport.h"
+#include "vmig/v1/config.pb.h"
+
+namespace vmig::daemon {
+
+// "1,3-4" -> {1, 3, 4}.
+absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text);
+
+// Null (and OK) when no port is configured: the daemon then runs without a
+// data plane and refuses migrations.
+absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
+    const v1::DaemonConfig& config);
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_DATAPLANE_SETUP_H_

@@ -1,0 +1,511 @@
+#include "daemon/source_engine.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/fmt_absl.h"
+#include "daemon/proto_convert.h"
+#include "grpcpp/grpcpp.h"
+#include "spdlog/spdlog.h"
+
+namespace vmig::daemon {
+namespace {
+
+using vfio::DeviceState;
+
+int64_t MonoNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      absl::StrCat(what, ": ", s.error_message()));
+}
+
+}  // namespace
+
+SourceEngine::SourceEngine(std::shared_ptr<SessionRecord> session,
+                           v1::StartMigrationRequest request,
+                           dataplane::Transport& transport,
+                           DeviceRegistry& registry, EngineTunables tunables)
+    : session_(std::move(session)),
+      req_(std::move(request)),
+      transport_(transport),
+      registry_(registry),
+      tun_(tunables) {}
+
+bool SourceEngine::Cancelled() const {
+  return session_->cancel_requested.load();
+}
+
+void SourceEngine::Run() {
+  devs_.resize(session_->devices.size());
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    Device& d = devs_[i];
+    d.id = session_->device_ids[i];
+    d.peer_id = req_.devices(static_cast<int>(i)).destination();
+    d.dev = session_->devices[i];
+    d.flags = d.dev->GetMigrationFlags().value_or(vfio::MigrationFlags());
+    d.precopy = d.flags.has(vfio::kMigPreCopy);
+    d.stream_id = static_cast<uint32_t>(i);
+    d.last_progress = absl::Now();
+  }
+  absl::Status s = Handshake();
+  if (s.ok()) s = StartPrecopy();
+  if (s.ok()) s = Precopy();
+  if (s.ok()) s = Switchover();
+  if (!s.ok() && !committed_) Rollback(s);
+  ReleaseStreams();
+  registry_.Release(session_->device_ids, session_->name());
+}
+
+absl::Status SourceEngine::Handshake() {
+  PublishProgress(v1::PHASE_HANDSHAKE);
+  auto channel =
+      grpc::CreateChannel(req_.peer(), grpc::InsecureChannelCredentials());
+  peer_ = v1::PeerService::NewStub(channel);
+  v1::HandshakeRequest hr;
+  hr.set_session_id(session_->id());
+  hr.set_version(1);
+  hr.set_source_data_ipv4(transport_.local().ipv4);
+  hr.set_source_data_udp_port(transport_.local().udp_port);
+  for (Device& d : devs_) {
+    auto* x = hr.add_devices();
+    x->set_destination(d.peer_id);
+    *x->mutable_flags() = ToProto(d.flags);
+    d.stop_copy_length = d.dev->GetStopCopyLength().value_or(0);
+    x->set_stop_copy_length(d.stop_copy_length);
+  }
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::HandshakeResponse resp;
+  absl::Status s =
+      FromGrpc(peer_->Handshake(&ctx, hr, &resp), "handshake with the peer");
+  if (!s.ok()) return s;
+  wire_session_ = resp.wire_session_id();
+  token_ = resp.session_token();
+  peer_data_.ipv4 = resp.data_ipv4();
+  peer_data_.udp_port = static_cast<uint16_t>(resp.data_udp_port());
+  return absl::OkStatus();
+}
+
+absl::Status SourceEngine::AddStream(Device& d) {
+  dataplane::StreamSpec spec;
+  spec.role = dataplane::StreamRole::kSend;
+  spec.session_id = wire_session_;
+  spec.session_token = token_;
+  spec.stream_id = d.stream_id;
+  spec.data = d.data.get();
+  spec.peer = peer_data_;
+  absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
+      transport_.AddStream(spec);
+  if (!st.ok()) return st.status();
+  d.stream = *st;
+  return absl::OkStatus();
+}
+
+absl::Status SourceEngine::StartPrecopy() {
+  std::vector<Device*> pre;
+  for (Device& d : devs_) {
+    if (d.precopy) pre.push_back(&d);
+  }
+  PublishProgress(v1::PHASE_PRECOPY);
+  if (pre.empty()) return absl::OkStatus();
+  const absl::Time t0 = absl::Now();
+  absl::Status s = SetStateAll(pre, DeviceState::kPreCopy, false, true);
+  transition_ = std::max(absl::Milliseconds(1), absl::Now() - t0);
+  return s;
+}
+
+// Moves devices to `target`: in parallel (one thread each, so that a barrier
+// costs one transition) or one after another. New data sessions get streams.
+absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
+                                       DeviceState target, bool serial,
+                                       bool add_streams) {
+  std::vector<absl::Status> results(devs.size());
+  auto one = [&](size_t i) {
+    Device& d = *devs[i];
+    DeviceState t = target;
+    // Without the optional states a device takes the nearest one it has.
+    if (t == DeviceState::kPreCopyP2P && !d.precopy)
+      t = DeviceState::kRunningP2P;
+    if (t == DeviceState::kPreCopyP2P && !d.flags.has(vfio::kMigP2P))
+      t = DeviceState::kPreCopy;
+    if (t == DeviceState::kRunningP2P && !d.flags.has(vfio::kMigP2P))
+      t = DeviceState::kRunning;
+    auto r = d.dev->SetState(t);
+    if (!r.ok()) {
+      results[i] =
+          absl::Status(r.status().code(),
+                       absl::StrCat(d.id, " -> ", vfio::DeviceStateName(t),
+                                    ": ", r.status().message()));
+    } else if (*r) {
+      d.data = std::move(*r);
+    }
+  };
+  if (serial) {
+    for (size_t i = 0; i < devs.size(); ++i) one(i);
+  } else {
+    ParallelFor(devs.size(), one);
+  }
+  std::vector<std::string> errors;
+  for (const auto& r : results) {
+    if (!r.ok()) errors.emplace_back(r.message());
+  }
+  if (!errors.empty()) return absl::AbortedError(absl::StrJoin(errors, "; "));
+  if (add_streams) {
+    for (Device* d : devs) {
+      if (d->data && !d->stream) {
+        if (absl::Status s = AddStream(*d); !s.ok()) return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Duration SourceEngine::Predict() const {
+  // Quiesce (one parallel transition), STOP_COPY (one, or two arcs for
+  // devices without PRE_COPY), the transfer of what is left bounded by the
+  // slowest device and by the link, then the destination's load and resume
+  // (three arcs, in parallel).
+  double slowest = 0, total = 0;
+  bool non_precopy = false;
+  const double link = link_rate_ > 0 ? link_rate_ : 1e9;
+  for (const Device& d : devs_) {
+    const double left =
+        d.precopy ? static_cast<double>(d.initial_bytes + d.dirty_bytes)
+                  : static_cast<double>(d.stop_copy_length);
+    non_precopy = non_precopy || !d.precopy;
+    const double rate = d.read_rate > 0 ? d.read_rate : link;
+    slowest = std::max(slowest, left / rate);
+    total += left;
+  }
+  const absl::Duration transfer =
+      absl::Seconds(std::max(slowest, total / link));
+  return transition_ * (non_precopy ? 6 : 5) + transfer;
+}
+
+void SourceEngine::PublishProgress(v1::Phase phase) {
+  const absl::Duration predicted = Predict();
+  session_->Update([&](v1::Session& p) {
+    if (!IsTerminal(p.phase())) p.set_phase(phase);
+    ToProto(predicted, p.mutable_predicted_downtime());
+    p.clear_devices();
+    for (const Device& d : devs_) {
+      auto* x = p.add_devices();
+      x->set_device(absl::StrCat("devices/", d.id));
+      x->set_peer_device(d.peer_id);
+      if (auto st = d.dev->GetState(); st.ok()) x->set_state(ToProto(*st));
+      x->set_bytes_transferred(d.stream ? d.stream->Stats().device_bytes : 0);
+      x->set_initial_bytes(d.initial_bytes);
+      x->set_dirty_bytes(d.dirty_bytes);
+      x->set_stop_copy_length(d.stop_copy_length);
+      x->set_bytes_per_second(d.read_rate);
+    }
+  });
+}
+
+absl::Status SourceEngine::Precopy() {
+  const absl::Time start = absl::Now();
+  const absl::Duration budget = FromProto(req_.downtime_budget());
+  const absl::Duration max_precopy =
+      req_.precopy().has_max_precopy() ? FromProto(req_.precopy().max_precopy())
+                                       : absl::Seconds(60);
+  const bool manual = req_.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL;
+  bool any_precopy = false;
+  for (const Device& d : devs_) any_precopy = any_precopy || d.precopy;
+  uint64_t last_total = 0;
+  absl::Time last_sample = start;
+  absl::Time last_ack_try = absl::InfinitePast();
+  for (;;) {
+    if (Cancelled()) return absl::CancelledError("cancelled during pre-copy");
+    const absl::Time now = absl::Now();
+    // PRECOPY_INFO, MIG_DATA_SIZE and the measured rates.
+    bool all_initial = true;
+    uint64_t total = 0;
+    for (Device& d : devs_) {
+      if (!d.precopy) {
+        d.stop_copy_length = d.dev->GetStopCopyLength().value_or(100ull << 30);
+        continue;
+      }
+      absl::StatusOr<vfio::PrecopyInfo> info = d.data->GetPrecopyInfo();
+      if (!info.ok())
+        return absl::Status(info.status().code(),
+                            absl::StrCat(d.id, ": ", info.status().message()));
+      const uint64_t sent = d.stream->Stats().device_bytes;
+      if (info->reinit) {
+        // New initial data: switchover-ack must be earned again.
+        d.initial_done = false;
+        ack_received_ = false;
+      }
+      d.initial_bytes = info->initial_bytes;
+      d.dirty_bytes = info->dirty_bytes;
+      if (!d.initial_done && info->initial_bytes == 0) {
+        d.initial_done = true;
+        d.initial_offset = sent;
+      }
+      all_initial = all_initial && d.initial_done;
+      if (sent > d.last_bytes) {
+        d.last_progress = now;
+      } else if (d.initial_bytes + d.dirty_bytes > 0 &&
+                 now - d.last_progress > tun_.stall_timeout) {
+        return absl::UnavailableError(
+            absl::StrCat(d.id, ": no pre-copy progress for ",
+                         absl::FormatDuration(tun_.stall_timeout),
+                         " (peer or data plane gone)"));
+      }
+      if (d.initial_bytes > 0 && now > last_sample) {
+        // The device had data all along: its read rate is what it managed.
+        const double r = static_cast<double>(sent - d.last_bytes) /
+                         absl::ToDoubleSeconds(now - last_sample);
+        if (r > 0)
+          d.read_rate = d.read_rate > 0 ? 0.7 * d.read_rate + 0.3 * r : r;
+      }
+      d.last_bytes = sent;
+      total += sent;
+    }
+    if (now - last_sample > absl::Milliseconds(50) && total > last_total) {
+      const double r = static_cast<double>(total - last_total) /
+                       absl::ToDoubleSeconds(now - last_sample);
+      link_rate_ = link_rate_ > 0
+                       ? std::max(0.7 * link_rate_ + 0.3 * r, link_rate_ * 0.9)
+                       : r;
+    }
+    if (now - last_sample > absl::Milliseconds(50)) {
+      last_total = total;
+      last_sample = now;
+    }
+    // Switchover-ack: the destination has loaded every device's initial data.
+    if (all_initial && !ack_received_ &&
+        now - last_ack_try > absl::Milliseconds(20)) {
+      last_ack_try = now;
+      v1::SwitchoverAckRequest ar;
+      ar.set_session_id(session_->id());
+      for (const Device& d : devs_)
+        ar.add_initial_data_offsets(d.initial_offset);
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+      v1::SwitchoverAckResponse resp;
+      absl::Status s =
+          FromGrpc(peer_->SwitchoverAck(&ctx, ar, &resp), "switchover-ack");
+      if (!s.ok()) return s;
+      ack_received_ = resp.acknowledged();
+    }
+    const absl::Duration predicted = Predict();
+    const bool ready = (!any_precopy || ack_received_) && predicted <= budget;
+    PublishProgress(manual && ready ? v1::PHASE_READY : v1::PHASE_PRECOPY);
+    if (session_->switchover_requested.load()) return absl::OkStatus();
+    if (!manual && ready) return absl::OkStatus();
+    if (now - start > max_precopy) {
+      if (req_.precopy().on_timeout() == v1::PrecopyPolicy::ON_TIMEOUT_FAIL) {
+        return absl::DeadlineExceededError(absl::StrCat(
+            "pre-copy ran ", absl::FormatDuration(max_precopy),
+            " without the predicted downtime ", absl::FormatDuration(predicted),
+            " fitting the budget ", absl::FormatDuration(budget)));
+      }
+      if (!manual) return absl::OkStatus();
+    }
+    absl::SleepFor(tun_.monitor_interval);
+  }
+}
+
+absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
+                                       const char* phase) {
+  std::vector<uint64_t> last(devs.size(), 0);
+  std::vector<absl::Time> progress(devs.size(), absl::Now());
+  const absl::Time start = absl::Now();
+  for (;;) {
+    bool all = true;
+    for (size_t i = 0; i < devs.size(); ++i) {
+      Device& d = *devs[i];
+      const dataplane::Stream::State st = d.stream->state();
+      if (st == dataplane::Stream::kFailed) {
+        return absl::Status(
+            d.stream->error().code(),
+            absl::StrCat(d.id, ": ", d.stream->error().message()));
+      }
+      if (st == dataplane::Stream::kDone) {
+        if (d.transfer == absl::ZeroDuration())
+          d.transfer = absl::Now() - start;
+        continue;
+      }
+      all = false;
+      // Progress is what the peer acknowledged: retransmissions to a dead
+      // peer do not count.
+      const uint64_t acked = d.stream->Stats().sender.acked_bytes;
+      if (acked != last[i]) {
+        last[i] = acked;
+        progress[i] = absl::Now();
+      } else if (absl::Now() - progress[i] > tun_.stall_timeout) {
+        return absl::UnavailableError(
+            absl::StrCat(d.id, ": ", phase, " stalled for ",
+                         absl::FormatDuration(tun_.stall_timeout),
+                         " (peer or data plane gone)"));
+      }
+    }
+    if (all) return absl::OkStatus();
+    if (Cancelled())
+      return absl::CancelledError(absl::StrCat("cancelled during ", phase));
+    absl::SleepFor(absl::Microseconds(200));
+  }
+}
+
+absl::Status SourceEngine::Switchover() {
+  const bool serial = req_.serial_schedule();
+  std::vector<Device*> all;
+  for (Device& d : devs_) all.push_back(&d);
+  // The critical path first: the device with the most to send gets its
+  // stream (and the worker's attention) first.
+  std::sort(all.begin(), all.end(), [](const Device* a, const Device* b) {
+    auto left = [](const Device* d) {
+      return d->precopy ? d->initial_bytes + d->dirty_bytes
+                        : d->stop_copy_length;
+    };
+    return left(a) > left(b);
+  });
+  const absl::Duration predicted = Predict();
+  PublishProgress(v1::PHASE_SWITCHOVER);
+  const int64_t t0 = MonoNs();
+  // 1. P2P quiescence, as a barrier: no device stops before all are quiet.
+  if (absl::Status s =
+          SetStateAll(all, DeviceState::kPreCopyP2P, serial, false);
+      !s.ok()) {
+    return s;
+  }
+  const int64_t quiesced = MonoNs();
+  if (Cancelled())
+    return absl::CancelledError("cancelled during the P2P barrier");
+  // 2. STOP_COPY and the remaining state, streamed in parallel (or, as the
+  // baseline, one device after another).
+  PublishProgress(v1::PHASE_STOPCOPY);
+  if (serial) {
+    for (Device* d : all) {
+      if (absl::Status s = SetStateAll({d}, DeviceState::kStopCopy, true, true);
+          !s.ok())
+        return s;
+      if (absl::Status s = WaitStreams({d}, "stop-copy"); !s.ok()) return s;
+    }
+  } else {
+    if (absl::Status s = SetStateAll(all, DeviceState::kStopCopy, false, true);
+        !s.ok())
+      return s;
+    if (absl::Status s = WaitStreams(all, "stop-copy"); !s.ok()) return s;
+  }
+  const int64_t transferred = MonoNs();
+  if (Cancelled()) return absl::CancelledError("cancelled before the commit");
+  // 3. Commit: the destination loads and resumes in lockstep. From here on
+  // the destination owns the state: no rollback.
+  v1::CommitRequest cr;
+  cr.set_session_id(session_->id());
+  for (Device& d : devs_) {
+    d.stream_bytes = d.stream->Stats().device_bytes;
+    cr.add_stream_bytes(d.stream_bytes);
+  }
+  session_->committing.store(true);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(tun_.rpc_timeout)));
+  v1::CommitResponse resp;
+  grpc::Status gs = peer_->Commit(&ctx, cr, &resp);
+  if (!gs.ok()) {
+    session_->committing.store(false);
+    return FromGrpc(gs, "commit");
+  }
+  committed_ = true;
+  const int64_t end =
+      resp.last_running_mono_ns() > 0 ? resp.last_running_mono_ns() : MonoNs();
+  // 4. Off the downtime path: the source's devices leave the saving group.
+  ReleaseStreams();
+  (void)SetStateAll(all, DeviceState::kStop, false, false);
+  v1::DowntimeReport report;
+  ToProto(absl::Nanoseconds(end - t0), report.mutable_downtime());
+  ToProto(predicted, report.mutable_predicted());
+  ToProto(absl::Nanoseconds(quiesced - t0), report.mutable_quiesce());
+  ToProto(absl::Nanoseconds(transferred - quiesced),
+          report.mutable_stop_copy_transfer());
+  ToProto(absl::Nanoseconds(resp.load_ns()), report.mutable_destination_load());
+  ToProto(absl::Nanoseconds(resp.resume_ns()), report.mutable_resume());
+  for (const Device& d : devs_) {
+    auto* x = report.add_devices();
+    x->set_device(absl::StrCat("devices/", d.id));
+    ToProto(d.transfer, x->mutable_transfer());
+    x->set_bytes(d.stream_bytes);
+  }
+  spdlog::info(
+      "{}: downtime {:.1f} ms (predicted {:.1f}): quiesce {:.1f}, stop-copy "
+      "{:.1f}, "
+      "load {:.1f}, resume {:.1f}",
+      session_->name(), (end - t0) / 1e6, absl::ToDoubleMilliseconds(predicted),
+      (quiesced - t0) / 1e6, (transferred - quiesced) / 1e6,
+      resp.load_ns() / 1e6, resp.resume_ns() / 1e6);
+  PublishProgress(v1::PHASE_COMPLETED);
+  session_->Update([&](v1::Session& p) {
+    p.set_phase(v1::PHASE_COMPLETED);
+    *p.mutable_report() = report;
+  });
+  return absl::OkStatus();
+}
+
+void SourceEngine::ReleaseStreams() {
+  // The worker may be inside a read: the data sessions stay until it lets go.
+  for (Device& d : devs_) {
+    if (d.stream && !d.stream->finished()) d.stream->Cancel();
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  for (Device& d : devs_) {
+    while (d.stream && !d.stream->released() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Microseconds(100));
+    }
+    d.stream.reset();
+    d.data.reset();
+  }
+}
+
+void SourceEngine::Rollback(const absl::Status& why) {
+  spdlog::warn("{}: rolling back: {}", session_->name(), why.message());
+  ReleaseStreams();
+  // Every source device back to RUNNING with its state; a device in ERROR
+  // (or one that refuses the way back) is reset, which keeps its state.
+  ParallelFor(devs_.size(), [&](size_t i) {
+    Device& d = devs_[i];
+    absl::StatusOr<DeviceState> st = d.dev->GetState();
+    if (st.ok() && *st == DeviceState::kRunning) return;
+    if (!st.ok() || *st == DeviceState::kError ||
+        !d.dev->SetState(DeviceState::kRunning).ok()) {
+      if (absl::Status r = d.dev->Reset(); !r.ok()) {
+        spdlog::error("{}: reset of {} failed: {}", session_->name(), d.id,
+                      r.message());
+      }
+    }
+  });
+  if (peer_) {
+    v1::AbortRequest ar;
+    ar.set_session_id(session_->id());
+    ar.set_reason(std::string(why.message()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(2));
+    v1::AbortResponse resp;
+    (void)peer_->Abort(&ctx, ar, &resp);
+  }
+  const v1::Phase phase = why.code() == absl::StatusCode::kCancelled
+                              ? v1::PHASE_CANCELLED
+                              : v1::PHASE_FAILED;
+  PublishProgress(phase);
+  session_->Update([&](v1::Session& p) {
+    p.set_phase(phase);
+    p.set_error(std::string(why.message()));
+  });
+}
+
+}  // namespace vmig::daemon

@@ -1,0 +1,95 @@
+// The source side of a migration session, on a thread of its own: the
+// handshake with the destination daemon, pre-copy with a downtime
+// prediction, the lockstep switchover, the commit, and rollback on any
+// failure before the commit.
+#ifndef VMIGD_DAEMON_SOURCE_ENGINE_H_
+#define VMIGD_DAEMON_SOURCE_ENGINE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "daemon/device_registry.h"
+#include "daemon/session_manager.h"
+#include "dataplane/transport.h"
+#include "vmig/v1/migration.pb.h"
+#include "vmig/v1/peer.grpc.pb.h"
+
+namespace vmig::daemon {
+
+struct EngineTunables {
+  absl::Duration monitor_interval = absl::Milliseconds(10);
+  // A stream that moves no byte for this long while it has data means the
+  // peer or the link is gone.
+  absl::Duration stall_timeout = absl::Seconds(5);
+  absl::Duration rpc_timeout = absl::Seconds(30);
+};
+
+class SourceEngine {
+ public:
+  SourceEngine(std::shared_ptr<SessionRecord> session,
+               v1::StartMigrationRequest request,
+               dataplane::Transport& transport, DeviceRegistry& registry,
+               EngineTunables tunables = {});
+  // The thread body: runs the session to COMPLETED, CANCELLED or FAILED.
+  void Run();
+
+ private:
+  struct Device {
+    std::string id, peer_id;
+    std::shared_ptr<vfio::MigrationDevice> dev;
+    vfio::MigrationFlags flags;
+    bool precopy = false;
+    uint32_t stream_id = 0;
+    std::unique_ptr<vfio::DataSession> data;
+    std::shared_ptr<dataplane::Stream> stream;
+    uint64_t stop_copy_length = 0;
+    // Pre-copy progress.
+    bool initial_done = false;
+    uint64_t initial_offset = 0;
+    uint64_t initial_bytes = 0, dirty_bytes = 0;
+    double read_rate = 0;  // bytes/s while the device had data
+    uint64_t last_bytes = 0;
+    absl::Time last_progress;
+    // Stop-copy.
+    absl::Duration transfer;
+    uint64_t stream_bytes = 0;
+  };
+
+  absl::Status Handshake();
+  absl::Status StartPrecopy();
+  // Returns when the switchover should start (OK) or the session must fail.
+  absl::Status Precopy();
+  absl::Status Switchover();
+  absl::Status AddStream(Device& d);
+  absl::Status WaitStreams(const std::vector<Device*>& devs, const char* phase);
+  void Rollback(const absl::Status& why);
+  void ReleaseStreams();
+  absl::Duration Predict() const;
+  void PublishProgress(v1::Phase phase);
+  bool Cancelled() const;
+  absl::Status SetStateAll(const std::vector<Device*>& devs,
+                           vfio::DeviceState target, bool serial,
+                           bool add_streams);
+
+  std::shared_ptr<SessionRecord> session_;
+  const v1::StartMigrationRequest req_;
+  dataplane::Transport& transport_;
+  DeviceRegistry& registry_;
+  const EngineTunables tun_;
+  std::unique_ptr<v1::PeerService::Stub> peer_;
+  std::vector<Device> devs_;
+  uint32_t wire_session_ = 0;
+  uint64_t token_ = 0;
+  dataplane::Endpoint peer_data_;
+  // Measurements for the prediction.
+  absl::Duration transition_ = absl::Milliseconds(1);
+  double link_rate_ = 0;  // bytes/s, all streams together
+  bool ack_received_ = false;
+  bool committed_ = false;
+};
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_SOURCE_ENGINE_H_
