@@ -115,6 +115,13 @@ int Daemon::Stop(double timeout_s, double* seconds) {
   return rc;
 }
 
+void Daemon::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  WaitExit(pid_, 10);
+  pid_ = -1;
+}
+
 std::string Daemon::log() const { return ReadFileOrEmpty(log_path_); }
 
 int FreeTcpPort() {

@@ -53,6 +53,8 @@ class Daemon {
   // SIGTERM and wait; returns the exit code, -1 if it had to be killed.
   int Stop(double timeout_s = 10, double* seconds = nullptr);
   bool Running();
+  // SIGKILL, as a crash would.
+  void Kill();
   pid_t pid() const { return pid_; }
   std::string log() const;
 

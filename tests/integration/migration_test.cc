@@ -1,0 +1,346 @@
+// The migration engine end to end: two vmigd processes over memif, driven
+// through gRPC, with emulated devices. Every migration is verified by the
+// devices' digests, and the lockstep invariants are checked from both
+// daemons' transition logs.
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/integration/process.h"
+#include "vmig/v1/device.grpc.pb.h"
+#include "vmig/v1/migration.grpc.pb.h"
+
+namespace vmig::testing {
+namespace {
+
+struct Arc {
+  std::string device, from, to;
+  int64_t start, end;
+  bool ok;
+};
+
+std::vector<Arc> ReadArcs(const std::string& path) {
+  std::vector<Arc> arcs;
+  std::ifstream in(path);
+  Arc a;
+  int ok;
+  while (in >> a.device >> a.from >> a.to >> a.start >> a.end >> ok) {
+    a.ok = ok;
+    arcs.push_back(a);
+  }
+  return arcs;
+}
+
+bool IsP2P(const std::string& s) {
+  return s == "RUNNING_P2P" || s == "PRE_COPY_P2P";
+}
+
+// Source: no device enters STOP or STOP_COPY before every device is
+// P2P-quiescent. Destination: no device enters RUNNING before every device
+// is in RUNNING_P2P.
+void ExpectLockstep(const std::string& source_log, const std::string& dest_log,
+                    size_t devices) {
+  int64_t last_quiesced = 0, first_stop = INT64_MAX;
+  size_t quiesced = 0;
+  for (const Arc& a : ReadArcs(source_log)) {
+    if (!a.ok) continue;
+    if (IsP2P(a.to) && !IsP2P(a.from)) {
+      last_quiesced = std::max(last_quiesced, a.end);
+      ++quiesced;
+    }
+    if ((a.to == "STOP" || a.to == "STOP_COPY") && IsP2P(a.from)) {
+      first_stop = std::min(first_stop, a.start);
+    }
+  }
+  EXPECT_EQ(quiesced, devices);
+  EXPECT_LE(last_quiesced, first_stop)
+      << "a source device stopped before all were quiescent";
+  int64_t last_p2p = 0, first_running = INT64_MAX;
+  size_t resumed = 0;
+  for (const Arc& a : ReadArcs(dest_log)) {
+    if (!a.ok) continue;
+    if (a.to == "RUNNING_P2P" && a.from == "STOP")
+      last_p2p = std::max(last_p2p, a.end);
+    if (a.to == "RUNNING" && a.from == "RUNNING_P2P") {
+      first_running = std::min(first_running, a.start);
+      ++resumed;
+    }
+  }
+  EXPECT_EQ(resumed, devices);
+  EXPECT_LE(last_p2p, first_running)
+      << "a destination device ran before all were RUNNING_P2P";
+}
+
+struct DeviceSpec {
+  std::string id, source_spec, dest_spec;
+};
+
+class MigrationTest : public ::testing::Test {
+ protected:
+  void StartDaemons(const std::vector<DeviceSpec>& devs) {
+    devs_ = devs;
+    const std::string d = dir_.path();
+    std::string a =
+        "listen { unix_socket: \"" + d + "/a.sock\" }\n" +
+        "emu_transition_log: \"" + d + "/a.arcs\"\n" +
+        "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" memif: "
+        "\"role=server,socket=" +
+        d +
+        "/memif.sock,socket-abstract=no\" ipv4: "
+        "\"169.254.77.1\" } }\n";
+    for (const auto& x : devs) {
+      a += "devices { device_id: \"" + x.id + "\" emulated_spec: \"" +
+           x.source_spec + "\" }\n";
+    }
+    source_ = std::make_unique<Daemon>(dir_, "a", a);
+    ASSERT_TRUE(source_->WaitReady()) << source_->log();
+    StartDestination();
+    src_dev_ = v1::DeviceService::NewStub(source_->Channel());
+    src_mig_ = v1::MigrationService::NewStub(source_->Channel());
+  }
+  void StartDestination() {
+    const std::string d = dir_.path();
+    std::string b =
+        "listen { unix_socket: \"" + d + "/b.sock\" }\n" +
+        "emu_transition_log: \"" + d + "/b.arcs\"\n" +
+        "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" memif: "
+        "\"role=client,socket=" +
+        d +
+        "/memif.sock,socket-abstract=no,"
+        "zero-copy=yes\" ipv4: \"169.254.77.2\" } }\n";
+    for (const auto& x : devs_) {
+      b += "devices { device_id: \"" + x.id + "\" emulated_spec: \"" +
+           x.dest_spec + "\" }\n";
+    }
+    dest_ = std::make_unique<Daemon>(dir_, "b", b);
+    ASSERT_TRUE(dest_->WaitReady()) << dest_->log();
+    dst_dev_ = v1::DeviceService::NewStub(dest_->Channel());
+    dst_mig_ = v1::MigrationService::NewStub(dest_->Channel());
+  }
+  void TruncateArcLogs() {
+    std::ofstream(dir_.path() + "/a.arcs", std::ios::trunc);
+    std::ofstream(dir_.path() + "/b.arcs", std::ios::trunc);
+  }
+  static grpc::ClientContext* Ctx(grpc::ClientContext& c, int seconds = 60) {
+    c.set_deadline(std::chrono::system_clock::now() +
+                   std::chrono::seconds(seconds));
+    return &c;
+  }
+  grpc::Status Prepare(const std::string& id) {
+    v1::PrepareIncomingRequest req;
+    req.set_session_id(id);
+    for (const auto& x : devs_) req.add_devices(x.id);
+    grpc::ClientContext c;
+    v1::Session s;
+    return dst_mig_->PrepareIncoming(Ctx(c), req, &s);
+  }
+  grpc::Status Start(const std::string& id, int budget_ms,
+                     bool manual = false) {
+    v1::StartMigrationRequest req;
+    req.set_session_id(id);
+    req.set_peer(dest_->address());
+    for (const auto& x : devs_) {
+      auto* m = req.add_devices();
+      m->set_source(x.id);
+      m->set_destination(x.id);
+    }
+    req.mutable_downtime_budget()->set_nanos(budget_ms % 1000 * 1000000);
+    req.mutable_downtime_budget()->set_seconds(budget_ms / 1000);
+    req.mutable_precopy()->mutable_max_precopy()->set_seconds(30);
+    req.set_switchover_mode(manual ? v1::SWITCHOVER_MODE_MANUAL
+                                   : v1::SWITCHOVER_MODE_AUTO);
+    grpc::ClientContext c;
+    v1::Session s;
+    return src_mig_->StartMigration(Ctx(c), req, &s);
+  }
+  v1::Session Get(v1::MigrationService::Stub& stub, const std::string& id) {
+    grpc::ClientContext c;
+    v1::GetSessionRequest req;
+    req.set_name("sessions/" + id);
+    v1::Session s;
+    (void)stub.GetSession(Ctx(c), req, &s);
+    return s;
+  }
+  // Polls until the session reaches `phase` or ends; returns the last seen.
+  v1::Session WaitPhase(v1::MigrationService::Stub& stub, const std::string& id,
+                        std::set<v1::Phase> phases, int seconds = 120) {
+    v1::Session s;
+    for (int i = 0; i < seconds * 100; ++i) {
+      s = Get(stub, id);
+      if (phases.count(s.phase())) return s;
+      if (s.phase() == v1::PHASE_COMPLETED || s.phase() == v1::PHASE_FAILED ||
+          s.phase() == v1::PHASE_CANCELLED) {
+        return s;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return s;
+  }
+  v1::Session WaitEnd(v1::MigrationService::Stub& stub, const std::string& id) {
+    return WaitPhase(
+        stub, id, {v1::PHASE_COMPLETED, v1::PHASE_FAILED, v1::PHASE_CANCELLED});
+  }
+  std::map<std::string, v1::Device> Devices(v1::DeviceService::Stub& stub) {
+    grpc::ClientContext c;
+    v1::ListDevicesResponse r;
+    (void)stub.ListDevices(Ctx(c), v1::ListDevicesRequest(), &r);
+    std::map<std::string, v1::Device> out;
+    for (const auto& d : r.devices()) out[d.name()] = d;
+    return out;
+  }
+  void ExpectAllIn(v1::DeviceService::Stub& stub, v1::DeviceState state) {
+    for (const auto& [name, d] : Devices(stub)) {
+      EXPECT_EQ(d.state(), state) << name;
+      EXPECT_TRUE(d.session().empty())
+          << name << " still held by " << d.session();
+    }
+  }
+  // A full migration that must complete, with digests and lockstep checked.
+  void MigrateAndVerify(const std::string& id, int budget_ms = 500) {
+    TruncateArcLogs();
+    ASSERT_TRUE(Prepare(id).ok());
+    grpc::Status st = Start(id, budget_ms);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+    v1::Session s = WaitEnd(*src_mig_, id);
+    ASSERT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error() << "\n"
+                                              << source_->log();
+    EXPECT_EQ(WaitEnd(*dst_mig_, id).phase(), v1::PHASE_COMPLETED);
+    EXPECT_GT(
+        s.report().downtime().seconds() * 1e9 + s.report().downtime().nanos(),
+        0);
+    auto src = Devices(*src_dev_), dst = Devices(*dst_dev_);
+    ASSERT_EQ(src.size(), devs_.size());
+    for (const auto& [name, d] : src) {
+      EXPECT_EQ(d.state(), v1::DEVICE_STATE_STOP) << name;
+      EXPECT_EQ(dst[name].state(), v1::DEVICE_STATE_RUNNING) << name;
+      EXPECT_EQ(dst[name].emulated_digest(), d.emulated_digest()) << name;
+    }
+    ExpectLockstep(dir_.path() + "/a.arcs", dir_.path() + "/b.arcs",
+                   devs_.size());
+  }
+  // After a rollback: a fresh pair of sessions migrates the (intact) state.
+  void FollowUpMigrationVerifies(const std::string& id, int budget_ms = 500) {
+    ExpectAllIn(*src_dev_, v1::DEVICE_STATE_RUNNING);
+    MigrateAndVerify(id, budget_ms);
+  }
+
+  TempDir dir_;
+  std::vector<DeviceSpec> devs_;
+  std::unique_ptr<Daemon> source_, dest_;
+  std::unique_ptr<v1::DeviceService::Stub> src_dev_, dst_dev_;
+  std::unique_ptr<v1::MigrationService::Stub> src_mig_, dst_mig_;
+};
+
+std::vector<DeviceSpec> EightDevices() {
+  // All with P2P; half with PRE_COPY; 16-256 MiB; dirty rates up to 64 MiB/s.
+  const char* sizes[] = {"16MiB", "32MiB", "64MiB", "256MiB",
+                         "16MiB", "32MiB", "64MiB", "128MiB"};
+  const char* dirty[] = {"64MiB/s", "8MiB/s", "32MiB/s", "16MiB/s",
+                         "0",       "0",      "0",       "0"};
+  std::vector<DeviceSpec> out;
+  for (int i = 0; i < 8; ++i) {
+    const std::string flags =
+        i < 4 ? "stop_copy|p2p|pre_copy" : "stop_copy|p2p";
+    const std::string common =
+        std::string("state=") + sizes[i] + ",flags=" + flags;
+    out.push_back({"dev" + std::to_string(i),
+                   "emu:" + common + ",dirty=" + dirty[i] +
+                       ",seed=" + std::to_string(i + 1),
+                   "emu:" + common + ",seed=" + std::to_string(100 + i)});
+  }
+  return out;
+}
+
+TEST_F(MigrationTest, EightDevicesMigrateVerifiedInLockstep) {
+  StartDaemons(EightDevices());
+  MigrateAndVerify("m1");
+}
+
+TEST_F(MigrationTest, CancelDuringPrecopyRollsBack) {
+  StartDaemons(EightDevices());
+  ASSERT_TRUE(Prepare("c1").ok());
+  ASSERT_TRUE(Start("c1", 500, /*manual=*/true).ok());
+  v1::Session s = WaitPhase(*src_mig_, "c1", {v1::PHASE_READY});
+  ASSERT_EQ(s.phase(), v1::PHASE_READY) << s.error();
+  grpc::ClientContext c;
+  v1::CancelRequest req;
+  req.set_name("sessions/c1");
+  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  EXPECT_EQ(WaitEnd(*src_mig_, "c1").phase(), v1::PHASE_CANCELLED);
+  EXPECT_EQ(WaitEnd(*dst_mig_, "c1").phase(),
+            v1::PHASE_FAILED);  // aborted by the source
+  ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
+  FollowUpMigrationVerifies("c2");
+}
+
+TEST_F(MigrationTest, CancelDuringTheP2PBarrierRollsBack) {
+  auto devs = EightDevices();
+  devs[2].source_spec += ",transition_ms=300";  // widens the barrier
+  StartDaemons(devs);
+  ASSERT_TRUE(Prepare("b1").ok());
+  ASSERT_TRUE(Start("b1", 2000).ok());
+  v1::Session s = WaitPhase(*src_mig_, "b1", {v1::PHASE_SWITCHOVER});
+  ASSERT_EQ(s.phase(), v1::PHASE_SWITCHOVER) << s.error();
+  grpc::ClientContext c;
+  v1::CancelRequest req;
+  req.set_name("sessions/b1");
+  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  EXPECT_EQ(WaitEnd(*src_mig_, "b1").phase(), v1::PHASE_CANCELLED);
+  // Its 300 ms arcs alone predict more than 500 ms of downtime.
+  FollowUpMigrationVerifies("b2", 5000);
+}
+
+TEST_F(MigrationTest, CancelInTheMiddleOfStopCopyRollsBack) {
+  auto devs = EightDevices();
+  devs[7].source_spec +=
+      ",read_bw=64MiB/s";  // 128 MiB: two seconds of stop-copy
+  StartDaemons(devs);
+  ASSERT_TRUE(Prepare("s1").ok());
+  ASSERT_TRUE(Start("s1", 60000).ok());
+  v1::Session s = WaitPhase(*src_mig_, "s1", {v1::PHASE_STOPCOPY});
+  ASSERT_EQ(s.phase(), v1::PHASE_STOPCOPY) << s.error();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  grpc::ClientContext c;
+  v1::CancelRequest req;
+  req.set_name("sessions/s1");
+  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  EXPECT_EQ(WaitEnd(*src_mig_, "s1").phase(), v1::PHASE_CANCELLED);
+  FollowUpMigrationVerifies("s2");
+}
+
+TEST_F(MigrationTest, ADeviceFailingPreCopyP2PToStopCopyAbortsAndRollsBack) {
+  auto devs = EightDevices();
+  devs[1].source_spec += ",fail_arc=PRE_COPY_P2P>STOP_COPY";
+  StartDaemons(devs);
+  ASSERT_TRUE(Prepare("f1").ok());
+  ASSERT_TRUE(Start("f1", 500).ok());
+  v1::Session s = WaitEnd(*src_mig_, "f1");
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  EXPECT_NE(s.error().find("dev1"), std::string::npos) << s.error();
+  EXPECT_EQ(WaitEnd(*dst_mig_, "f1").phase(), v1::PHASE_FAILED);
+  ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
+  FollowUpMigrationVerifies("f2");  // the fault was one-shot
+}
+
+TEST_F(MigrationTest, KillingTheDestinationMidStopCopyRollsTheSourceBack) {
+  auto devs = EightDevices();
+  devs[7].source_spec += ",read_bw=64MiB/s";
+  StartDaemons(devs);
+  ASSERT_TRUE(Prepare("k1").ok());
+  ASSERT_TRUE(Start("k1", 60000).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "k1", {v1::PHASE_STOPCOPY}).phase(),
+            v1::PHASE_STOPCOPY);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  dest_->Kill();
+  v1::Session s = WaitEnd(*src_mig_, "k1");
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  EXPECT_FALSE(s.error().empty());
+  StartDestination();  // a new destination daemon, fresh devices
+  FollowUpMigrationVerifies("k2");
+}
+
+}  // namespace
+}  // namespace vmig::testing
