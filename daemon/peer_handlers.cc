@@ -170,7 +170,15 @@ absl::StatusOr<v1::CommitResponse> SessionManager::PeerCommit(
   // Load (RESUMING -> STOP) in parallel; any failure aborts the session.
   const absl::Time t0 = absl::Now();
   std::vector<absl::Status> results(s.devices.size());
-  ParallelFor(s.devices.size(), [&](size_t i) {
+  // The serial baseline loads and resumes one device after another.
+  auto for_each = [&](const std::function<void(size_t)>& f) {
+    if (req.serial()) {
+      for (size_t i = 0; i < s.devices.size(); ++i) f(i);
+    } else {
+      ParallelFor(s.devices.size(), f);
+    }
+  };
+  for_each([&](size_t i) {
     results[i] = s.devices[i]->SetState(vfio::DeviceState::kStop).status();
   });
   std::vector<std::string> errors;
@@ -188,12 +196,12 @@ absl::StatusOr<v1::CommitResponse> SessionManager::PeerCommit(
   }
   const absl::Time loaded = absl::Now();
   // Resume in lockstep: every device RUNNING_P2P before any is RUNNING.
-  ParallelFor(s.devices.size(), [&](size_t i) {
+  for_each([&](size_t i) {
     results[i] =
         s.devices[i]->SetState(vfio::DeviceState::kRunningP2P).status();
   });
   if (!s.leave_stopped) {
-    ParallelFor(s.devices.size(), [&](size_t i) {
+    for_each([&](size_t i) {
       if (results[i].ok()) {
         results[i] =
             s.devices[i]->SetState(vfio::DeviceState::kRunning).status();

@@ -194,6 +194,9 @@ absl::Duration SourceEngine::Predict() const {
 }
 
 void SourceEngine::PublishProgress(v1::Phase phase) {
+  for (Device& d : devs_) {
+    if (d.stream) d.bytes_sent = d.stream->Stats().device_bytes;
+  }
   const absl::Duration predicted = Predict();
   session_->Update([&](v1::Session& p) {
     if (!IsTerminal(p.phase())) p.set_phase(phase);
@@ -204,7 +207,7 @@ void SourceEngine::PublishProgress(v1::Phase phase) {
       x->set_device(absl::StrCat("devices/", d.id));
       x->set_peer_device(d.peer_id);
       if (auto st = d.dev->GetState(); st.ok()) x->set_state(ToProto(*st));
-      x->set_bytes_transferred(d.stream ? d.stream->Stats().device_bytes : 0);
+      x->set_bytes_transferred(d.bytes_sent);
       x->set_initial_bytes(d.initial_bytes);
       x->set_dirty_bytes(d.dirty_bytes);
       x->set_stop_copy_length(d.stop_copy_length);
@@ -319,10 +322,9 @@ absl::Status SourceEngine::Precopy() {
 }
 
 absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
-                                       const char* phase) {
+                                       const char* phase, absl::Time start) {
   std::vector<uint64_t> last(devs.size(), 0);
   std::vector<absl::Time> progress(devs.size(), absl::Now());
-  const absl::Time start = absl::Now();
   for (;;) {
     bool all = true;
     for (size_t i = 0; i < devs.size(); ++i) {
@@ -374,6 +376,7 @@ absl::Status SourceEngine::Switchover() {
   });
   const absl::Duration predicted = Predict();
   PublishProgress(v1::PHASE_SWITCHOVER);
+  for (Device& d : devs_) d.bytes_at_switchover = d.bytes_sent;
   const int64_t t0 = MonoNs();
   // 1. P2P quiescence, as a barrier: no device stops before all are quiet.
   if (absl::Status s =
@@ -387,18 +390,22 @@ absl::Status SourceEngine::Switchover() {
   // 2. STOP_COPY and the remaining state, streamed in parallel (or, as the
   // baseline, one device after another).
   PublishProgress(v1::PHASE_STOPCOPY);
+  const absl::Time stop_copy_start = absl::Now();
   if (serial) {
     for (Device* d : all) {
+      const absl::Time t = absl::Now();
       if (absl::Status s = SetStateAll({d}, DeviceState::kStopCopy, true, true);
           !s.ok())
         return s;
-      if (absl::Status s = WaitStreams({d}, "stop-copy"); !s.ok()) return s;
+      if (absl::Status s = WaitStreams({d}, "stop-copy", t); !s.ok()) return s;
     }
   } else {
     if (absl::Status s = SetStateAll(all, DeviceState::kStopCopy, false, true);
         !s.ok())
       return s;
-    if (absl::Status s = WaitStreams(all, "stop-copy"); !s.ok()) return s;
+    if (absl::Status s = WaitStreams(all, "stop-copy", stop_copy_start);
+        !s.ok())
+      return s;
   }
   const int64_t transferred = MonoNs();
   if (Cancelled()) return absl::CancelledError("cancelled before the commit");
@@ -406,8 +413,10 @@ absl::Status SourceEngine::Switchover() {
   // the destination owns the state: no rollback.
   v1::CommitRequest cr;
   cr.set_session_id(session_->id());
+  cr.set_serial(serial);
   for (Device& d : devs_) {
     d.stream_bytes = d.stream->Stats().device_bytes;
+    d.bytes_sent = d.stream_bytes;
     cr.add_stream_bytes(d.stream_bytes);
   }
   session_->committing.store(true);
@@ -438,8 +447,10 @@ absl::Status SourceEngine::Switchover() {
   for (const Device& d : devs_) {
     auto* x = report.add_devices();
     x->set_device(absl::StrCat("devices/", d.id));
+    // What the device streamed after the switchover began, and how long
+    // from STOP_COPY to its last byte written at the destination.
     ToProto(d.transfer, x->mutable_transfer());
-    x->set_bytes(d.stream_bytes);
+    x->set_bytes(d.stream_bytes - d.bytes_at_switchover);
   }
   spdlog::info(
       "{}: downtime {:.1f} ms (predicted {:.1f}): quiesce {:.1f}, stop-copy "

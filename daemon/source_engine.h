@@ -52,7 +52,9 @@ class SourceEngine {
     double read_rate = 0;  // bytes/s while the device had data
     uint64_t last_bytes = 0;
     absl::Time last_progress;
+    uint64_t bytes_sent = 0;  // last seen (the stream goes away at the end)
     // Stop-copy.
+    uint64_t bytes_at_switchover = 0;
     absl::Duration transfer;
     uint64_t stream_bytes = 0;
   };
@@ -63,7 +65,9 @@ class SourceEngine {
   absl::Status Precopy();
   absl::Status Switchover();
   absl::Status AddStream(Device& d);
-  absl::Status WaitStreams(const std::vector<Device*>& devs, const char* phase);
+  // Waits for the streams to end; transfer times count from `since`.
+  absl::Status WaitStreams(const std::vector<Device*>& devs, const char* phase,
+                           absl::Time since);
   void Rollback(const absl::Status& why);
   void ReleaseStreams();
   absl::Duration Predict() const;
