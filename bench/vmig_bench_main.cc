@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/downtime_command.h"
 #include "bench/roundtrip_command.h"
 #include "bench/transport_command.h"
 #include "bench/transport_node.h"
@@ -13,8 +14,12 @@ constexpr char kUsage[] =
     "usage: vmig-bench COMMAND [ARGS...]\n"
     "\n"
     "Commands:\n"
-    "  roundtrip   migrate one emulated device into another in-process, "
+    "  roundtrip   one emulated device migrated into another in-process, "
     "verified\n"
+    "  transport   DPDK transport between two processes, verified, next to\n"
+    "              memcpy and kernel TCP measured in the same run\n"
+    "  downtime    two daemons: lockstep downtime against its lower bound and\n"
+    "              the serial schedule, in the same run\n"
     "\n"
     "Run 'vmig-bench COMMAND --help' for a command's options.\n";
 
@@ -33,6 +38,7 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "roundtrip") return vmig::bench::RunRoundtrip(rest);
   if (args[0] == "transport") return vmig::bench::RunTransportBench(rest);
+  if (args[0] == "downtime") return vmig::bench::RunDowntimeBench(rest);
   // The processes `transport` starts.
   if (args[0] == "transport-node") return vmig::bench::RunTransportNode(rest);
   std::cerr << "vmig-bench: unknown command '" << args[0] << "'\n" << kUsage;

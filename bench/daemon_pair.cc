@@ -1,0 +1,193 @@
+#include "bench/daemon_pair.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/subprocess.h"
+#include "vfio/emu/spec.h"
+
+namespace vmig::bench {
+namespace {
+
+grpc::ClientContext* Ctx(grpc::ClientContext& c, int seconds = 120) {
+  c.set_deadline(std::chrono::system_clock::now() +
+                 std::chrono::seconds(seconds));
+  return &c;
+}
+
+absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
+                      absl::StrCat(what, ": ", s.error_message()));
+}
+
+bool Terminal(v1::Phase p) {
+  return p == v1::PHASE_COMPLETED || p == v1::PHASE_FAILED ||
+         p == v1::PHASE_CANCELLED;
+}
+
+}  // namespace
+
+std::string FindVmigd() {
+  std::error_code ec;
+  const auto self =
+      std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const auto& p :
+       {self / "../daemon/vmigd", self / "vmigd", self / "../sbin/vmigd",
+        std::filesystem::path("/usr/sbin/vmigd")}) {
+    if (std::filesystem::exists(p, ec))
+      return std::filesystem::canonical(p, ec).string();
+  }
+  return "vmigd";
+}
+
+absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
+    const std::string& vmigd) {
+  std::unique_ptr<DaemonPair> p(new DaemonPair());
+  char tmpl[] = "/tmp/vmig-bench-pair-XXXXXX";
+  p->dir_ = mkdtemp(tmpl);
+  const std::string d = p->dir_;
+  const std::string src_conf = d + "/source.conf", dst_conf = d + "/dest.conf";
+  std::ofstream(src_conf)
+      << "listen { unix_socket: \"" << d << "/source.sock\" }\n"
+      << "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
+      << "ipv4: \"169.254.77.1\" memif: \"role=server,socket=" << d
+      << "/memif.sock,socket-abstract=no\" } }\n";
+  std::ofstream(dst_conf)
+      << "listen { unix_socket: \"" << d << "/dest.sock\" }\n"
+      << "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" "
+      << "ipv4: \"169.254.77.2\" memif: \"role=client,socket=" << d
+      << "/memif.sock,socket-abstract=no,zero-copy=yes\" } }\n";
+  auto start = [&](const std::string& conf, const std::string& sock,
+                   const std::string& log)
+      -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
+    const pid_t pid = Spawn({vmigd, "--config", conf}, {}, "/dev/null", log);
+    if (pid < 0)
+      return absl::UnavailableError(absl::StrCat("cannot start ", vmigd));
+    p->pids_.push_back(pid);
+    auto ch = grpc::CreateChannel("unix://" + sock,
+                                  grpc::InsecureChannelCredentials());
+    for (int i = 0; i < 400; ++i) {
+      if (std::filesystem::exists(sock) &&
+          ch->WaitForConnected(std::chrono::system_clock::now() +
+                               std::chrono::milliseconds(50))) {
+        return ch;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return absl::UnavailableError(
+        absl::StrCat("vmigd did not come up: ", ReadFileOrEmpty(log)));
+  };
+  auto src = start(src_conf, d + "/source.sock", d + "/source.log");
+  if (!src.ok()) return src.status();
+  auto dst = start(dst_conf, d + "/dest.sock", d + "/dest.log");
+  if (!dst.ok()) return dst.status();
+  p->src_dev_ = v1::DeviceService::NewStub(*src);
+  p->src_mig_ = v1::MigrationService::NewStub(*src);
+  p->dst_dev_ = v1::DeviceService::NewStub(*dst);
+  p->dst_mig_ = v1::MigrationService::NewStub(*dst);
+  p->dst_addr_ = "unix://" + d + "/dest.sock";
+  return p;
+}
+
+DaemonPair::~DaemonPair() {
+  for (pid_t pid : pids_) kill(pid, SIGTERM);
+  for (pid_t pid : pids_) WaitExit(pid, 10);
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
+    const std::vector<std::string>& ids, const std::vector<std::string>& specs,
+    v1::StartMigrationRequest request) {
+  for (size_t i = 0; i < ids.size(); ++i) {
+    auto spec = vfio::emu::ParseEmuSpec(specs[i]);
+    if (!spec.ok()) return spec.status();
+    for (bool source : {true, false}) {
+      v1::AttachDeviceRequest a;
+      a.set_device_id(ids[i]);
+      a.set_emulated_spec(
+          source ? specs[i]
+                 : absl::StrCat("emu:state=", spec->state_bytes,
+                                ",block=", spec->block_bytes, ",flags=",
+                                spec->flags.ToString(), ",transition_ms=",
+                                absl::ToDoubleMilliseconds(spec->transition),
+                                ",seed=", 1000 + i));
+      grpc::ClientContext c;
+      v1::Device d;
+      auto& stub = source ? src_dev_ : dst_dev_;
+      if (auto s = FromGrpc(stub->AttachDevice(Ctx(c), a, &d), "attach");
+          !s.ok())
+        return s;
+    }
+  }
+  const std::string session = absl::StrCat("bench", ++sessions_);
+  v1::PrepareIncomingRequest prep;
+  prep.set_session_id(session);
+  for (const auto& id : ids) prep.add_devices(id);
+  {
+    grpc::ClientContext c;
+    v1::Session s;
+    if (auto st =
+            FromGrpc(dst_mig_->PrepareIncoming(Ctx(c), prep, &s), "prepare");
+        !st.ok()) {
+      return st;
+    }
+  }
+  request.set_session_id(session);
+  request.set_peer(dst_addr_);
+  request.clear_devices();
+  for (const auto& id : ids) {
+    auto* m = request.add_devices();
+    m->set_source(id);
+    m->set_destination(id);
+  }
+  {
+    grpc::ClientContext c;
+    v1::Session s;
+    if (auto st =
+            FromGrpc(src_mig_->StartMigration(Ctx(c), request, &s), "start");
+        !st.ok()) {
+      return st;
+    }
+  }
+  MigrationOutcome out;
+  for (int i = 0; i < 60000 && !Terminal(out.source.phase()); ++i) {
+    grpc::ClientContext c;
+    v1::GetSessionRequest g;
+    g.set_name("sessions/" + session);
+    (void)src_mig_->GetSession(Ctx(c), g, &out.source);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (out.source.phase() != v1::PHASE_COMPLETED) {
+    return absl::AbortedError(absl::StrCat("migration ", session, " ended ",
+                                           v1::Phase_Name(out.source.phase()),
+                                           ": ", out.source.error()));
+  }
+  out.verified = true;
+  for (const auto& id : ids) {
+    v1::GetDeviceRequest g;
+    g.set_name("devices/" + id);
+    v1::Device s, t;
+    grpc::ClientContext c1, c2;
+    (void)src_dev_->GetDevice(Ctx(c1), g, &s);
+    (void)dst_dev_->GetDevice(Ctx(c2), g, &t);
+    out.verified = out.verified && s.emulated_digest() == t.emulated_digest() &&
+                   t.state() == v1::DEVICE_STATE_RUNNING;
+    for (auto* stub : {src_dev_.get(), dst_dev_.get()}) {
+      grpc::ClientContext c;
+      v1::DetachDeviceRequest dr;
+      dr.set_name("devices/" + id);
+      v1::DetachDeviceResponse resp;
+      (void)stub->DetachDevice(Ctx(c), dr, &resp);
+    }
+  }
+  return out;
+}
+
+}  // namespace vmig::bench

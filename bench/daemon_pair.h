@@ -1,0 +1,55 @@
+// Two vmigd daemons on this host joined by memif, for benchmarks that
+// measure whole migrations: a source (memif server) and a destination (its
+// zero-copy client), each with its data-plane worker on its own core.
+#ifndef VMIGD_BENCH_DAEMON_PAIR_H_
+#define VMIGD_BENCH_DAEMON_PAIR_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "vmig/v1/device.grpc.pb.h"
+#include "vmig/v1/migration.grpc.pb.h"
+
+namespace vmig::bench {
+
+struct MigrationOutcome {
+  v1::Session source;  // with its downtime report
+  bool verified = false;
+};
+
+class DaemonPair {
+ public:
+  // Starts both daemons from `vmigd` (a path); fails if either does not
+  // answer within 20 s.
+  static absl::StatusOr<std::unique_ptr<DaemonPair>> Start(
+      const std::string& vmigd);
+  ~DaemonPair();
+
+  // Attaches `specs` (emulated) on the source as `ids`, and on the
+  // destination devices of the same sizes; migrates them with `request`'s
+  // budget and schedule; verifies every digest; detaches them all.
+  absl::StatusOr<MigrationOutcome> Migrate(
+      const std::vector<std::string>& ids,
+      const std::vector<std::string>& specs, v1::StartMigrationRequest request);
+
+ private:
+  DaemonPair() = default;
+  std::string dir_;
+  std::vector<pid_t> pids_;
+  std::unique_ptr<v1::DeviceService::Stub> src_dev_, dst_dev_;
+  std::unique_ptr<v1::MigrationService::Stub> src_mig_, dst_mig_;
+  std::string dst_addr_;
+  int sessions_ = 0;
+};
+
+// Where vmigd is: next to this binary's build tree, installed, or on PATH.
+std::string FindVmigd();
+
+}  // namespace vmig::bench
+
+#endif  // VMIGD_BENCH_DAEMON_PAIR_H_
