@@ -342,5 +342,67 @@ TEST_F(MigrationTest, KillingTheDestinationMidStopCopyRollsTheSourceBack) {
   FollowUpMigrationVerifies("k2");
 }
 
+TEST_F(MigrationTest, FourSessionsOfFourDevicesShareTheDataPlane) {
+  std::vector<DeviceSpec> devs;
+  for (int i = 0; i < 16; ++i) {
+    const std::string flags =
+        i % 2 ? "stop_copy|p2p" : "stop_copy|p2p|pre_copy";
+    devs.push_back(
+        {"d" + std::to_string(i),
+         "emu:state=32MiB,flags=" + flags +
+             ",dirty=8MiB/s,seed=" + std::to_string(i),
+         "emu:state=32MiB,flags=" + flags + ",seed=" + std::to_string(50 + i)});
+  }
+  StartDaemons(devs);
+  for (int s = 0; s < 4; ++s) {
+    v1::PrepareIncomingRequest req;
+    req.set_session_id("q" + std::to_string(s));
+    for (int i = 0; i < 4; ++i)
+      req.add_devices("d" + std::to_string(4 * s + i));
+    grpc::ClientContext c;
+    v1::Session out;
+    ASSERT_TRUE(dst_mig_->PrepareIncoming(Ctx(c), req, &out).ok());
+  }
+  for (int s = 0; s < 4; ++s) {
+    v1::StartMigrationRequest req;
+    req.set_session_id("q" + std::to_string(s));
+    req.set_peer(dest_->address());
+    for (int i = 0; i < 4; ++i) {
+      auto* m = req.add_devices();
+      m->set_source("d" + std::to_string(4 * s + i));
+      m->set_destination("d" + std::to_string(4 * s + i));
+    }
+    req.mutable_downtime_budget()->set_nanos(500000000);
+    grpc::ClientContext c;
+    v1::Session out;
+    ASSERT_TRUE(src_mig_->StartMigration(Ctx(c), req, &out).ok());
+  }
+  for (int s = 0; s < 4; ++s) {
+    v1::Session out = WaitEnd(*src_mig_, "q" + std::to_string(s));
+    EXPECT_EQ(out.phase(), v1::PHASE_COMPLETED) << out.error();
+  }
+  auto src = Devices(*src_dev_), dst = Devices(*dst_dev_);
+  for (const auto& [name, d] : src) {
+    EXPECT_EQ(dst[name].emulated_digest(), d.emulated_digest()) << name;
+    EXPECT_EQ(dst[name].state(), v1::DEVICE_STATE_RUNNING) << name;
+  }
+}
+
+TEST_F(MigrationTest, SigtermOnTheSourceRollsBackAndAbortsTheDestination) {
+  StartDaemons(EightDevices());
+  ASSERT_TRUE(Prepare("t1").ok());
+  ASSERT_TRUE(Start("t1", 500, /*manual=*/true).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "t1", {v1::PHASE_READY}).phase(),
+            v1::PHASE_READY);
+  double seconds = 0;
+  EXPECT_EQ(source_->Stop(20, &seconds), 0) << source_->log();
+  // The source cancelled its session on the way out: the destination was
+  // told to abort and holds its own devices again, RUNNING.
+  EXPECT_EQ(WaitEnd(*dst_mig_, "t1").phase(), v1::PHASE_FAILED);
+  ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
+  EXPECT_NE(source_->log().find("rolling back"), std::string::npos)
+      << source_->log();
+}
+
 }  // namespace
 }  // namespace vmig::testing
