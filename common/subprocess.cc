@@ -73,11 +73,4 @@ int WaitExit(pid_t pid, double timeout_s) {
   }
 }
 
-std::string ReadFileOrEmpty(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 }  // namespace vmig

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "common/files.h"  // ReadFileOrEmpty, for reading children's output
+
 namespace vmig {
 
 // Starts argv[0] (a path) with the environment plus `env`, stdin from
@@ -20,8 +22,6 @@ pid_t Spawn(const std::vector<std::string>& argv,
 // Waits for `pid`; returns its exit code, 128+signal if killed, -1 if it did
 // not end within timeout_s (then it is killed).
 int WaitExit(pid_t pid, double timeout_s);
-
-std::string ReadFileOrEmpty(const std::string& path);
 
 }  // namespace vmig
 

@@ -5,17 +5,10 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 
 namespace vmig::control {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 const char* CodeName(grpc::StatusCode c) {
   static const char* kNames[] = {"OK",

@@ -11,6 +11,10 @@
 namespace vmig::daemon {
 namespace {
 
+absl::Status DeviceNotFound(absl::string_view id) {
+  return absl::NotFoundError(absl::StrCat("device devices/", id, " not found"));
+}
+
 struct Opened {
   std::shared_ptr<vfio::MigrationDevice> device;
   v1::Backend backend;
@@ -124,8 +128,7 @@ absl::Status DeviceRegistry::Detach(absl::string_view id) {
     absl::MutexLock lock(&mu_);
     auto it = devices_.find(std::string(id));
     if (it == devices_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("device devices/", id, " not found"));
+      return DeviceNotFound(id);
     }
     if (!it->second.session.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -159,8 +162,7 @@ absl::StatusOr<v1::Device> DeviceRegistry::Get(absl::string_view id) {
   absl::MutexLock lock(&mu_);
   auto it = devices_.find(std::string(id));
   if (it == devices_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("device devices/", id, " not found"));
+    return DeviceNotFound(id);
   }
   return Describe(it->first, it->second);
 }
@@ -177,8 +179,7 @@ absl::StatusOr<std::shared_ptr<vfio::MigrationDevice>> DeviceRegistry::Find(
   absl::MutexLock lock(&mu_);
   auto it = devices_.find(std::string(id));
   if (it == devices_.end()) {
-    return absl::NotFoundError(
-        absl::StrCat("device devices/", id, " not found"));
+    return DeviceNotFound(id);
   }
   return it->second.device;
 }
@@ -191,8 +192,7 @@ DeviceRegistry::Claim(const std::vector<std::string>& ids,
   for (const std::string& id : ids) {
     auto it = devices_.find(id);
     if (it == devices_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("device devices/", id, " not found"));
+      return DeviceNotFound(id);
     }
     if (!it->second.session.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(

@@ -126,15 +126,22 @@ void SessionManager::Register(std::shared_ptr<SessionRecord> s) {
   sessions_[s->id()] = std::move(s);
 }
 
+namespace {
+
+absl::Status ValidateSessionId(const std::string& id) {
+  if (id.empty()) return absl::InvalidArgumentError("session_id: required");
+  if (!IsValidId(id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "session_id: '", id, "' must be 1-64 characters of [A-Za-z0-9._-]"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
     const v1::PrepareIncomingRequest& req) {
-  if (!IsValidId(req.session_id())) {
-    return absl::InvalidArgumentError(
-        req.session_id().empty()
-            ? std::string("session_id: required")
-            : absl::StrCat("session_id: '", req.session_id(),
-                           "' must be 1-64 characters of [A-Za-z0-9._-]"));
-  }
+  if (absl::Status s = ValidateSessionId(req.session_id()); !s.ok()) return s;
   if (req.devices().empty()) {
     return absl::InvalidArgumentError(
         "devices: at least one device is required");
@@ -202,13 +209,7 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
 
 absl::StatusOr<v1::Session> SessionManager::StartMigration(
     const v1::StartMigrationRequest& req) {
-  if (!IsValidId(req.session_id())) {
-    return absl::InvalidArgumentError(
-        req.session_id().empty()
-            ? std::string("session_id: required")
-            : absl::StrCat("session_id: '", req.session_id(),
-                           "' must be 1-64 characters of [A-Za-z0-9._-]"));
-  }
+  if (absl::Status s = ValidateSessionId(req.session_id()); !s.ok()) return s;
   if (req.peer().empty()) return absl::InvalidArgumentError("peer: required");
   if (req.devices().empty()) {
     return absl::InvalidArgumentError(
