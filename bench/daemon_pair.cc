@@ -3,8 +3,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -95,6 +97,20 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
   return p;
 }
 
+double DaemonPair::CpuSeconds() const {
+  // utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks.
+  double total = 0;
+  for (pid_t pid : pids_) {
+    std::istringstream in(
+        ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat")));
+    std::string field;
+    for (int i = 1; i <= 15 && in >> field; ++i) {
+      if (i >= 14) total += std::atof(field.c_str());
+    }
+  }
+  return total / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 DaemonPair::~DaemonPair() {
   for (pid_t pid : pids_) kill(pid, SIGTERM);
   for (pid_t pid : pids_) WaitExit(pid, 10);
@@ -147,6 +163,7 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     m->set_source(id);
     m->set_destination(id);
   }
+  const double cpu_before = CpuSeconds();
   {
     grpc::ClientContext c;
     v1::Session s;
@@ -157,6 +174,7 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     }
   }
   MigrationOutcome out;
+  const auto started = std::chrono::steady_clock::now();
   for (int i = 0; i < 60000 && !Terminal(out.source.phase()); ++i) {
     grpc::ClientContext c;
     v1::GetSessionRequest g;
@@ -169,6 +187,11 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
                                            v1::Phase_Name(out.source.phase()),
                                            ": ", out.source.error()));
   }
+  out.total_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+          .count();
+  for (const auto& d : out.source.devices()) out.bytes += d.bytes_transferred();
+  out.cpu_seconds = CpuSeconds() - cpu_before;
   out.verified = true;
   for (const auto& id : ids) {
     v1::GetDeviceRequest g;

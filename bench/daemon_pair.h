@@ -20,6 +20,9 @@ namespace vmig::bench {
 struct MigrationOutcome {
   v1::Session source;  // with its downtime report
   bool verified = false;
+  double total_seconds = 0;  // StartMigration to COMPLETED
+  double cpu_seconds = 0;    // both daemons' user + system time
+  uint64_t bytes = 0;        // every device's stream
 };
 
 class DaemonPair {
@@ -39,6 +42,7 @@ class DaemonPair {
 
  private:
   DaemonPair() = default;
+  double CpuSeconds() const;
   std::string dir_;
   std::vector<pid_t> pids_;
   std::unique_ptr<v1::DeviceService::Stub> src_dev_, dst_dev_;

@@ -5,6 +5,7 @@
 
 #include "bench/downtime_command.h"
 #include "bench/roundtrip_command.h"
+#include "bench/sweep_command.h"
 #include "bench/transport_command.h"
 #include "bench/transport_node.h"
 
@@ -20,6 +21,10 @@ constexpr char kUsage[] =
     "              memcpy and kernel TCP measured in the same run\n"
     "  downtime    two daemons: lockstep downtime against its lower bound and\n"
     "              the serial schedule, in the same run\n"
+    "  sweep       downtime over a grid of migrations: JSON, CSV, budget "
+    "table,\n"
+    "              plots, a calibrated model; --preset qemu-anchor\n"
+    "  model       project downtime onto other machines with that model\n"
     "\n"
     "Run 'vmig-bench COMMAND --help' for a command's options.\n";
 
@@ -39,6 +44,8 @@ int main(int argc, char** argv) {
   if (args[0] == "roundtrip") return vmig::bench::RunRoundtrip(rest);
   if (args[0] == "transport") return vmig::bench::RunTransportBench(rest);
   if (args[0] == "downtime") return vmig::bench::RunDowntimeBench(rest);
+  if (args[0] == "sweep") return vmig::bench::RunSweep(rest);
+  if (args[0] == "model") return vmig::bench::RunModel(rest);
   // The processes `transport` starts.
   if (args[0] == "transport-node") return vmig::bench::RunTransportNode(rest);
   std::cerr << "vmig-bench: unknown command '" << args[0] << "'\n" << kUsage;

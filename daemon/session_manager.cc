@@ -79,7 +79,10 @@ uint64_t SessionRecord::WaitForChange(uint64_t seen, absl::Time until) const {
 SessionManager::SessionManager(DeviceRegistry& devices,
                                const v1::LimitsConfig& limits,
                                dataplane::Transport* transport)
-    : devices_(devices), limits_(limits), transport_(transport) {}
+    : devices_(devices),
+      limits_(limits),
+      transport_(transport),
+      history_(std::make_unique<EngineHistory>()) {}
 
 SessionManager::~SessionManager() { CancelAll(); }
 
@@ -299,7 +302,7 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
   const v1::Session snapshot = session->Snapshot();
   absl::MutexLock lock(&engines_mu_);
   engines_.emplace_back([session, req, this] {
-    SourceEngine(session, req, *transport_, devices_).Run();
+    SourceEngine(session, req, *transport_, devices_, *history_).Run();
   });
   return snapshot;
 }

@@ -68,6 +68,7 @@ class SessionRecord {
 };
 
 bool IsTerminal(v1::Phase p);
+class EngineHistory;
 
 class SessionManager {
  public:
@@ -117,6 +118,8 @@ class SessionManager {
   DeviceRegistry& devices_;
   const v1::LimitsConfig limits_;
   dataplane::Transport* const transport_;
+  // Measurements of past migrations, for first predictions.
+  std::unique_ptr<EngineHistory> history_;
   // Source sessions' engine threads, joined on shutdown.
   absl::Mutex engines_mu_;
   std::vector<std::thread> engines_ ABSL_GUARDED_BY(engines_mu_);

@@ -35,12 +35,17 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
 SourceEngine::SourceEngine(std::shared_ptr<SessionRecord> session,
                            v1::StartMigrationRequest request,
                            dataplane::Transport& transport,
-                           DeviceRegistry& registry, EngineTunables tunables)
+                           DeviceRegistry& registry, EngineHistory& history,
+                           EngineTunables tunables)
     : session_(std::move(session)),
       req_(std::move(request)),
       transport_(transport),
       registry_(registry),
-      tun_(tunables) {}
+      history_(history),
+      tun_(tunables) {
+  link_rate_ = history_.link();
+  if (history_.arc() > absl::ZeroDuration()) transition_ = history_.arc();
+}
 
 bool SourceEngine::Cancelled() const {
   return session_->cancel_requested.load();
@@ -308,6 +313,16 @@ absl::Status SourceEngine::Precopy() {
     PublishProgress(manual && ready ? v1::PHASE_READY : v1::PHASE_PRECOPY);
     if (session_->switchover_requested.load()) return absl::OkStatus();
     if (!manual && ready) return absl::OkStatus();
+    if (!any_precopy && !manual) {
+      // Nothing can pre-copy, so waiting cannot shrink the stop-copy state.
+      if (req_.precopy().on_timeout() == v1::PrecopyPolicy::ON_TIMEOUT_FAIL) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("predicted downtime ", absl::FormatDuration(predicted),
+                         " exceeds the budget ", absl::FormatDuration(budget),
+                         " and no device supports PRE_COPY"));
+      }
+      return absl::OkStatus();
+    }
     if (now - start > max_precopy) {
       if (req_.precopy().on_timeout() == v1::PrecopyPolicy::ON_TIMEOUT_FAIL) {
         return absl::DeadlineExceededError(absl::StrCat(
@@ -431,6 +446,18 @@ absl::Status SourceEngine::Switchover() {
     return FromGrpc(gs, "commit");
   }
   committed_ = true;
+  {
+    uint64_t moved = 0;
+    for (Device& d : devs_)
+      moved += d.stream->Stats().device_bytes - d.bytes_at_switchover;
+    const double secs = static_cast<double>(transferred - quiesced) / 1e9;
+    // Only a parallel switchover measures one arc and the link (a serial one
+    // measures N arcs and each device's read rate).
+    if (!serial && moved > (1u << 20) && secs > 0) {
+      history_.Record(static_cast<double>(moved) / secs,
+                      absl::Nanoseconds(quiesced - t0));
+    }
+  }
   const int64_t end =
       resp.last_running_mono_ns() > 0 ? resp.last_running_mono_ns() : MonoNs();
   // 4. Off the downtime path: the source's devices leave the saving group.

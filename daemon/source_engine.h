@@ -26,12 +26,36 @@ struct EngineTunables {
   absl::Duration rpc_timeout = absl::Seconds(30);
 };
 
+// What earlier migrations on this daemon measured, so that a session's first
+// prediction starts from the link and arcs seen before, not from a guess.
+class EngineHistory {
+ public:
+  void Record(double link_bytes_per_s, absl::Duration arc) {
+    absl::MutexLock lock(&mu_);
+    link_ = link_ > 0 ? 0.5 * link_ + 0.5 * link_bytes_per_s : link_bytes_per_s;
+    arc_ = arc;
+  }
+  double link() const {
+    absl::MutexLock lock(&mu_);
+    return link_;
+  }
+  absl::Duration arc() const {
+    absl::MutexLock lock(&mu_);
+    return arc_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  double link_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration arc_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+};
+
 class SourceEngine {
  public:
   SourceEngine(std::shared_ptr<SessionRecord> session,
                v1::StartMigrationRequest request,
                dataplane::Transport& transport, DeviceRegistry& registry,
-               EngineTunables tunables = {});
+               EngineHistory& history, EngineTunables tunables = {});
   // The thread body: runs the session to COMPLETED, CANCELLED or FAILED.
   void Run();
 
@@ -81,6 +105,7 @@ class SourceEngine {
   const v1::StartMigrationRequest req_;
   dataplane::Transport& transport_;
   DeviceRegistry& registry_;
+  EngineHistory& history_;
   const EngineTunables tun_;
   std::unique_ptr<v1::PeerService::Stub> peer_;
   std::vector<Device> devs_;

@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsystemd-dev openssl systemd
-  libdpdk-dev dpdk iproute2
+  libdpdk-dev dpdk iproute2 gnuplot-nox
 )
 
 missing=()

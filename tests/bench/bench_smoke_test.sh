@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The benchmark tools run end to end and verify every migration they make.
+# Figures are not asserted here (the machine is shared and noisy): they are
+# for people, and docs/benchmarks.md says how to read them.
+set -uo pipefail
+bench=$1
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fail=0
+check() { if ! eval "$1"; then echo "FAIL: $2"; fail=1; fi; }
+
+"$bench" sweep --devices 1,2 --state 8MiB,16MiB --dirty 0,16MiB/s --out "$out/sweep" || fail=1
+check '[ -s "$out/sweep/sweep.json" ] && [ -s "$out/sweep/sweep.csv" ]' "JSON and CSV written"
+check 'grep -q "largest state per device" "$out/sweep/budget.txt"' "budget table written"
+check '! grep -q "\"verified\":false" "$out/sweep/sweep.json"' "every sweep point verified"
+check '[ "$(grep -c ",true$" "$out/sweep/sweep.csv")" -eq 16 ]' "16 points, all verified"
+for p in downtime_vs_devices downtime_vs_state downtime_vs_dirty; do
+  check '[ -s "$out/sweep/$p.svg" ] && [ -s "$out/sweep/$p.png" ]' "plot $p (SVG and PNG)"
+done
+
+"$bench" sweep --preset qemu-anchor --out "$out/anchor" || fail=1
+check 'grep -q "qemu_multifd_ms" "$out/anchor/anchor.json"' "anchor comparison written"
+
+json=$("$bench" downtime --devices 4 --state 16MiB | tail -n 1)
+echo "$json"
+check 'echo "$json" | grep -q "\"verified\":true"' "downtime benchmark verified"
+check 'echo "$json" | grep -q "\"lower_bound_ms\":"' "downtime benchmark reports its lower bound"
+exit $fail
