@@ -64,6 +64,8 @@ struct Point {
          load_ms = 0, resume_ms = 0, total_s = 0, cpu_s = 0,
          stop_copy_bytes = 0;
   uint64_t bytes = 0;
+  uint32_t precopy_rounds = 0;
+  uint64_t retransmits = 0;
   bool verified = false;
   double model_ms = 0;
 };
@@ -312,6 +314,8 @@ int RunSweep(const std::vector<std::string>& args) {
     p.total_s = out->total_seconds;
     p.cpu_s = out->cpu_seconds;
     p.bytes = out->bytes;
+    p.precopy_rounds = r.precopy_rounds();
+    p.retransmits = r.retransmitted_frames();
     for (const auto& dv : r.devices())
       p.stop_copy_bytes += static_cast<double>(dv.bytes());
     p.stop_copy_bytes /= p.devices;
@@ -355,7 +359,8 @@ int RunSweep(const std::vector<std::string>& args) {
   csv << "devices,state_bytes,dirty_bytes_per_s,schedule,downtime_ms,predicted_"
          "ms,model_ms,"
          "quiesce_ms,stop_copy_ms,load_ms,resume_ms,total_s,cpu_s,bytes,"
-         "stop_copy_bytes_per_device,throughput_gbytes_per_s,verified\n";
+         "stop_copy_bytes_per_device,throughput_gbytes_per_s,precopy_rounds,"
+         "retransmits,verified\n";
   std::ofstream json(dir + "/sweep.json");
   json << "{\"read_bytes_per_s\":" << *read
        << ",\"transition_ms\":" << transition_ms
@@ -376,8 +381,9 @@ int RunSweep(const std::vector<std::string>& args) {
         << p.predicted_ms << "," << p.model_ms << "," << p.quiesce_ms << ","
         << p.transfer_ms << "," << p.load_ms << "," << p.resume_ms << ","
         << p.total_s << "," << p.cpu_s << "," << p.bytes << ","
-        << p.stop_copy_bytes << "," << thr / 1e9 << ","
-        << (p.verified ? "true" : "false") << "\n";
+        << p.stop_copy_bytes << "," << thr / 1e9 << "," << p.precopy_rounds
+        << "," << p.retransmits << "," << (p.verified ? "true" : "false")
+        << "\n";
     json << (k ? "," : "") << "{\"devices\":" << p.devices
          << ",\"state_bytes\":" << p.state
          << ",\"dirty_bytes_per_s\":" << p.dirty << ",\"schedule\":\""
@@ -389,6 +395,8 @@ int RunSweep(const std::vector<std::string>& args) {
          << ",\"load_ms\":" << p.load_ms << ",\"resume_ms\":" << p.resume_ms
          << ",\"total_s\":" << p.total_s << ",\"cpu_s\":" << p.cpu_s
          << ",\"bytes\":" << p.bytes
+         << ",\"precopy_rounds\":" << p.precopy_rounds
+         << ",\"retransmits\":" << p.retransmits
          << ",\"verified\":" << (p.verified ? "true" : "false") << "}";
     std::printf("%8d %10s %10s %9s %8.1fms %8.1fms %8.1fms %8.2fs %6s\n",
                 p.devices, FormatBytes(p.state).c_str(),

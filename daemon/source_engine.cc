@@ -430,6 +430,9 @@ absl::Status SourceEngine::Switchover() {
   cr.set_session_id(session_->id());
   cr.set_serial(serial);
   for (Device& d : devs_) {
+    const dataplane::StreamStats st = d.stream->Stats();
+    d.caught_up = st.caught_up;
+    d.retransmits = st.sender.retransmits;
     d.stream_bytes = d.stream->Stats().device_bytes;
     d.bytes_sent = d.stream_bytes;
     cr.add_stream_bytes(d.stream_bytes);
@@ -472,6 +475,9 @@ absl::Status SourceEngine::Switchover() {
   ToProto(absl::Nanoseconds(resp.load_ns()), report.mutable_destination_load());
   ToProto(absl::Nanoseconds(resp.resume_ns()), report.mutable_resume());
   for (const Device& d : devs_) {
+    report.set_precopy_rounds(std::max(report.precopy_rounds(), d.caught_up));
+    report.set_retransmitted_frames(report.retransmitted_frames() +
+                                    d.retransmits);
     auto* x = report.add_devices();
     x->set_device(absl::StrCat("devices/", d.id));
     // What the device streamed after the switchover began, and how long

@@ -81,6 +81,8 @@ class SourceEngine {
     uint64_t bytes_at_switchover = 0;
     absl::Duration transfer;
     uint64_t stream_bytes = 0;
+    uint32_t caught_up = 0;
+    uint64_t retransmits = 0;
   };
 
   absl::Status Handshake();

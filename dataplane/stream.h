@@ -37,6 +37,8 @@ struct StreamStats {
   ReceiverStats receiver;
   uint64_t device_bytes =
       0;  // read from (send) or written to (receive) the device
+  uint32_t caught_up =
+      0;  // kSend: reads that found pre-copy caught up after data
   int64_t started_ns = 0, finished_ns = 0;
 };
 
@@ -83,6 +85,8 @@ class Stream {
   uint64_t echo_timestamp = 0;
   bool ack_pending = false;
   bool source_drained = false;  // kSend: end of stream read from the device
+  bool read_since_caught_up = false;
+  uint32_t caught_up = 0;
   int64_t started_ns = 0, finished_ns = 0, linger_until_ns = 0;
   int closes_sent = 0;
 

@@ -143,6 +143,7 @@ void Worker::PublishStats(Stream& s) {
   if (s.sender) st.sender = s.sender->stats();
   if (s.receiver) st.receiver = s.receiver->stats();
   st.device_bytes = s.device_bytes;
+  st.caught_up = s.caught_up;
   st.started_ns = s.started_ns;
   st.finished_ns = s.finished_ns;
   s.Publish(st);
@@ -286,9 +287,15 @@ bool Worker::ServeSender(Stream& s, int64_t now) {
     }
     if (r->outcome == vfio::ReadOutcome::kNoMoreForNow ||
         r->outcome == vfio::ReadOutcome::kWouldBlock) {
+      if (r->outcome == vfio::ReadOutcome::kNoMoreForNow &&
+          s.read_since_caught_up) {
+        ++s.caught_up;  // one pre-copy round ends
+        s.read_since_caught_up = false;
+      }
       rte_pktmbuf_free(m);
       break;
     }
+    s.read_since_caught_up = true;
     const bool eos = r->outcome == vfio::ReadOutcome::kEndOfStream;
     const uint32_t len = eos ? 0 : static_cast<uint32_t>(r->bytes);
     s.device_bytes += len;
