@@ -62,6 +62,7 @@ void SourceEngine::Run() {
     d.precopy = d.flags.has(vfio::kMigPreCopy);
     d.stream_id = static_cast<uint32_t>(i);
     d.last_progress = absl::Now();
+    d.last_sample = d.last_progress;
   }
   absl::Status s = Handshake();
   if (s.ok()) s = StartPrecopy();
@@ -124,9 +125,11 @@ absl::Status SourceEngine::StartPrecopy() {
   }
   PublishProgress(v1::PHASE_PRECOPY);
   if (pre.empty()) return absl::OkStatus();
-  const absl::Time t0 = absl::Now();
   absl::Status s = SetStateAll(pre, DeviceState::kPreCopy, false, true);
-  transition_ = std::max(absl::Milliseconds(1), absl::Now() - t0);
+  // RUNNING -> PRE_COPY is one arc: the slowest device's is the estimate.
+  if (history_.arc() == absl::ZeroDuration()) {
+    transition_ = std::max(absl::Milliseconds(1), slowest_arc_);
+  }
   return s;
 }
 
@@ -136,6 +139,7 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
                                        DeviceState target, bool serial,
                                        bool add_streams) {
   std::vector<absl::Status> results(devs.size());
+  std::vector<absl::Duration> durations(devs.size());
   auto one = [&](size_t i) {
     Device& d = *devs[i];
     DeviceState t = target;
@@ -146,7 +150,9 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
       t = DeviceState::kPreCopy;
     if (t == DeviceState::kRunningP2P && !d.flags.has(vfio::kMigP2P))
       t = DeviceState::kRunning;
+    const absl::Time arc_start = absl::Now();
     auto r = d.dev->SetState(t);
+    durations[i] = absl::Now() - arc_start;
     if (!r.ok()) {
       results[i] =
           absl::Status(r.status().code(),
@@ -161,6 +167,8 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
   } else {
     ParallelFor(devs.size(), one);
   }
+  slowest_arc_ = absl::ZeroDuration();
+  for (absl::Duration d : durations) slowest_arc_ = std::max(slowest_arc_, d);
   std::vector<std::string> errors;
   for (const auto& r : results) {
     if (!r.ok()) errors.emplace_back(r.message());
@@ -270,22 +278,24 @@ absl::Status SourceEngine::Precopy() {
                          absl::FormatDuration(tun_.stall_timeout),
                          " (peer or data plane gone)"));
       }
-      if (d.initial_bytes > 0 && now > last_sample) {
-        // The device had data all along: its read rate is what it managed.
+      if (d.initial_bytes > 0 && now > d.last_sample) {
+        // The device had data all along: its read rate is what it managed
+        // over the interval since its own last sample.
         const double r = static_cast<double>(sent - d.last_bytes) /
-                         absl::ToDoubleSeconds(now - last_sample);
+                         absl::ToDoubleSeconds(now - d.last_sample);
         if (r > 0)
           d.read_rate = d.read_rate > 0 ? 0.7 * d.read_rate + 0.3 * r : r;
       }
       d.last_bytes = sent;
+      d.last_sample = now;
       total += sent;
     }
     if (now - last_sample > absl::Milliseconds(50) && total > last_total) {
       const double r = static_cast<double>(total - last_total) /
                        absl::ToDoubleSeconds(now - last_sample);
-      link_rate_ = link_rate_ > 0
-                       ? std::max(0.7 * link_rate_ + 0.3 * r, link_rate_ * 0.9)
-                       : r;
+      // Pre-copy often does not fill the link (it carries only what is
+      // dirtied): the link's capacity is the most it has been seen to carry.
+      link_rate_ = std::max(link_rate_, r);
     }
     if (now - last_sample > absl::Milliseconds(50)) {
       last_total = total;

@@ -75,6 +75,7 @@ class SourceEngine {
     uint64_t initial_bytes = 0, dirty_bytes = 0;
     double read_rate = 0;  // bytes/s while the device had data
     uint64_t last_bytes = 0;
+    absl::Time last_sample;
     absl::Time last_progress;
     uint64_t bytes_sent = 0;  // last seen (the stream goes away at the end)
     // Stop-copy.
@@ -116,7 +117,8 @@ class SourceEngine {
   dataplane::Endpoint peer_data_;
   // Measurements for the prediction.
   absl::Duration transition_ = absl::Milliseconds(1);
-  double link_rate_ = 0;  // bytes/s, all streams together
+  absl::Duration slowest_arc_;  // of the last SetStateAll
+  double link_rate_ = 0;        // bytes/s, all streams together
   bool ack_received_ = false;
   bool committed_ = false;
 };
