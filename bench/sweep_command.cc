@@ -193,11 +193,14 @@ void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
 }  // namespace
 
 double ModelDowntimeMs(int devices, double bytes, double read,
-                       double transition_ms, double link, bool serial) {
+                       double transition_ms, double link, bool serial,
+                       bool precopy) {
+  const double arcs = precopy ? 5 : 6;
   if (serial) {
-    return devices * (6 * transition_ms + bytes / std::min(read, link) * 1e3);
+    return devices *
+           (arcs * transition_ms + bytes / std::min(read, link) * 1e3);
   }
-  return 6 * transition_ms +
+  return arcs * transition_ms +
          std::max(bytes / read, devices * bytes / link) * 1e3;
 }
 
@@ -346,7 +349,7 @@ int RunSweep(const std::vector<std::string>& args) {
   for (auto& p : pts) {
     if (!p.verified || link <= 0) continue;
     p.model_ms = ModelDowntimeMs(p.devices, p.stop_copy_bytes, *read,
-                                 transition_ms, link, p.serial);
+                                 transition_ms, link, p.serial, p.dirty > 0);
     if (&p != cal) {
       err_sum += std::fabs(p.model_ms - p.downtime_ms) / p.downtime_ms;
       ++err_n;
@@ -488,10 +491,10 @@ int RunModel(const std::vector<std::string>& args) {
     return 2;
   }
   const double link = std::min(gbit * 1e9 / 8, cores * per_core * 1e9);
-  const double par =
-      ModelDowntimeMs(n, static_cast<double>(*state), *read, t, link, false);
-  const double ser =
-      ModelDowntimeMs(n, static_cast<double>(*state), *read, t, link, true);
+  const double par = ModelDowntimeMs(n, static_cast<double>(*state), *read, t,
+                                     link, false, false);
+  const double ser = ModelDowntimeMs(n, static_cast<double>(*state), *read, t,
+                                     link, true, false);
   std::printf(
       "%d devices x %s stop-copy state, read %s, %.0f ms arcs, %.0f Gbit/s "
       "link, "

@@ -201,9 +201,23 @@ absl::Duration SourceEngine::Predict() const {
     slowest = std::max(slowest, left / rate);
     total += left;
   }
+  const double arcs = non_precopy ? 6 : 5;
+  if (req_.serial_schedule()) {
+    // One device after another: every device pays its arcs and its bytes.
+    double serial = 0;
+    for (const Device& d : devs_) {
+      const double left =
+          d.precopy ? static_cast<double>(d.initial_bytes + d.dirty_bytes)
+                    : static_cast<double>(d.stop_copy_length);
+      const double rate = std::min(d.read_rate > 0 ? d.read_rate : link, link);
+      serial += left / rate;
+    }
+    return transition_ * (arcs * static_cast<double>(devs_.size())) +
+           absl::Seconds(serial);
+  }
   const absl::Duration transfer =
       absl::Seconds(std::max(slowest, total / link));
-  return transition_ * (non_precopy ? 6 : 5) + transfer;
+  return transition_ * arcs + transfer;
 }
 
 void SourceEngine::PublishProgress(v1::Phase phase) {
