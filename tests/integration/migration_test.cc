@@ -311,6 +311,38 @@ TEST_F(MigrationTest, CancelInTheMiddleOfStopCopyRollsBack) {
   FollowUpMigrationVerifies("s2");
 }
 
+// A cancel aimed at the end of stop-copy, where the commit is next: either
+// the cancel wins (everything rolls back, nothing is lost) or the commit
+// does (the cancel is refused and the destination holds the state). Never
+// anything in between.
+TEST_F(MigrationTest, CancelJustBeforeCommitEitherRollsBackOrIsRefused) {
+  auto devs = EightDevices();
+  devs[7].source_spec += ",read_bw=256MiB/s";  // ~0.5 s of stop-copy to aim at
+  StartDaemons(devs);
+  ASSERT_TRUE(Prepare("j1").ok());
+  ASSERT_TRUE(Start("j1", 60000).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "j1", {v1::PHASE_STOPCOPY}).phase(),
+            v1::PHASE_STOPCOPY);
+  std::this_thread::sleep_for(std::chrono::milliseconds(450));
+  grpc::ClientContext c;
+  v1::CancelRequest req;
+  req.set_name("sessions/j1");
+  v1::Session s;
+  const grpc::Status cancel = src_mig_->Cancel(Ctx(c), req, &s);
+  const v1::Session end = WaitEnd(*src_mig_, "j1");
+  if (end.phase() == v1::PHASE_COMPLETED) {
+    // The commit won: the cancel must have been refused, the state moved.
+    EXPECT_FALSE(cancel.ok() && s.phase() == v1::PHASE_CANCELLED);
+    auto src = Devices(*src_dev_), dst = Devices(*dst_dev_);
+    for (const auto& [name, d] : src) {
+      EXPECT_EQ(dst[name].emulated_digest(), d.emulated_digest()) << name;
+    }
+  } else {
+    EXPECT_EQ(end.phase(), v1::PHASE_CANCELLED) << end.error();
+    FollowUpMigrationVerifies("j2");
+  }
+}
+
 TEST_F(MigrationTest, ADeviceFailingPreCopyP2PToStopCopyAbortsAndRollsBack) {
   auto devs = EightDevices();
   devs[1].source_spec += ",fail_arc=PRE_COPY_P2P>STOP_COPY";
