@@ -335,9 +335,7 @@ void Worker::FinishDataFrame(Stream& s, rte_mbuf* m, const SenderFlow::Frame& f,
   h.seq = f.seq;
   h.offset = f.offset;
   h.timestamp = static_cast<uint64_t>(now);
-  Endpoint local = local_;
-  local.mac = port_.mac();
-  EncodeHeaders(local, s.peer, FlowPort(s.spec().stream_id), h,
+  EncodeHeaders(local_, s.peer, FlowPort(s.spec().stream_id), h,
                 absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, f.len),
                 FrameStart(m));
 }
@@ -363,9 +361,7 @@ void Worker::SendControl(Stream& s, FrameType type, const void* payload,
   h.session_token = s.spec().session_token;
   h.stream_id = s.spec().stream_id;
   h.timestamp = static_cast<uint64_t>(now);
-  Endpoint local = local_;
-  local.mac = port_.mac();
-  EncodeHeaders(local, s.peer, FlowPort(s.spec().stream_id), h,
+  EncodeHeaders(local_, s.peer, FlowPort(s.spec().stream_id), h,
                 absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, len),
                 FrameStart(m));
   Transmit(m, now);

@@ -61,7 +61,7 @@ class Worker {
 
   Port& port_;
   const uint16_t queue_;
-  const Endpoint local_;
+  const Endpoint local_;  // this host's MAC (the port's), IPv4 and UDP port
   FaultInjector faults_;
   PortCounters& counters_;
   rte_ring* inbox_ = nullptr;
