@@ -11,7 +11,8 @@ namespace vmig::dataplane {
 
 struct FaultConfig {
   double drop = 0, duplicate = 0, reorder = 0, corrupt = 0, delay = 0;
-  int64_t delay_ns = 200'000;  // how long a delayed frame is held
+  int64_t delay_ns = 200'000;   // how long a delayed frame is held
+  int64_t reorder_ns = 20'000;  // how long a reordered frame is held back
   uint64_t seed = 1;
   bool any() const {
     return drop > 0 || duplicate > 0 || reorder > 0 || corrupt > 0 || delay > 0;

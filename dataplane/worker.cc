@@ -98,7 +98,7 @@ int Worker::Run() {
       // next one moved into slot i. Never touch *s after Retire().
       if (i < order_.size() && order_[i] == s) ++i;
     }
-    busy |= !tx_.empty() || !delayed_.empty() || reorder_hold_ != nullptr;
+    busy |= !tx_.empty() || !delayed_.empty();
     Flush(now);
     if (now - last_publish_ns_ > 10'000'000) {
       for (Stream* s : order_) PublishStats(*s);
@@ -124,8 +124,7 @@ int Worker::Run() {
   tx_.clear();
   for (auto& [_, m] : delayed_) rte_pktmbuf_free(m);
   delayed_.clear();
-  if (reorder_hold_) rte_pktmbuf_free(reorder_hold_);
-  reorder_hold_ = nullptr;
+
   return 0;
 }
 
@@ -381,10 +380,11 @@ void Worker::Transmit(rte_mbuf* m, int64_t now) {
       Enqueue(m);
       break;
     case FaultAction::kReorder:
-      // Held back until the next frame has gone out.
+      // Held back briefly, so that the frames after it overtake it. Held by
+      // time, not until a next frame: when nothing else is sent (a lone ack,
+      // the last frame in flight) it must still leave.
       PortCounters::Add(counters_.injected_reorder);
-      if (reorder_hold_) Enqueue(reorder_hold_);
-      reorder_hold_ = m;
+      delayed_.push_back({now + faults_.config().reorder_ns, m});
       return;
     case FaultAction::kCorrupt: {
       PortCounters::Add(counters_.injected_corrupt);
@@ -402,10 +402,6 @@ void Worker::Transmit(rte_mbuf* m, int64_t now) {
       return;
   }
   Enqueue(m);
-  if (reorder_hold_) {
-    Enqueue(reorder_hold_);
-    reorder_hold_ = nullptr;
-  }
 }
 
 void Worker::Enqueue(rte_mbuf* m) {

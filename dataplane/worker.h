@@ -70,7 +70,10 @@ class Worker {
   absl::flat_hash_map<uint64_t, Stream*> streams_;
   std::vector<Stream*> order_;  // round-robin service order
   std::vector<rte_mbuf*> tx_;
-  rte_mbuf* reorder_hold_ = nullptr;
+
+  // Frames the fault injector holds back (delayed or reordered), with the
+  // time each may leave. Released in order; a short hold behind a long one
+  // waits at most the long one's delay.
   std::deque<std::pair<int64_t, rte_mbuf*>> delayed_;
   int64_t last_publish_ns_ = 0;
 };
