@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "common/fmt_absl.h"
 #include "daemon/session_manager.h"
 #include "spdlog/spdlog.h"
@@ -208,10 +209,8 @@ absl::StatusOr<v1::CommitResponse> SessionManager::PeerCommit(
       }
     });
   }
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
   v1::CommitResponse resp;
-  resp.set_last_running_mono_ns(int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec);
+  resp.set_last_running_mono_ns(MonotonicNanos());
   resp.set_load_ns(absl::ToInt64Nanoseconds(loaded - t0));
   resp.set_resume_ns(absl::ToInt64Nanoseconds(absl::Now() - loaded));
   for (size_t i = 0; i < results.size(); ++i) {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "common/fmt_absl.h"
 #include "daemon/proto_convert.h"
 #include "grpcpp/grpcpp.h"
@@ -17,12 +18,6 @@ namespace vmig::daemon {
 namespace {
 
 using vfio::DeviceState;
-
-int64_t MonoNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -416,14 +411,14 @@ absl::Status SourceEngine::Switchover() {
   const absl::Duration predicted = Predict();
   PublishProgress(v1::PHASE_SWITCHOVER);
   for (Device& d : devs_) d.bytes_at_switchover = d.bytes_sent;
-  const int64_t t0 = MonoNs();
+  const int64_t t0 = MonotonicNanos();
   // 1. P2P quiescence, as a barrier: no device stops before all are quiet.
   if (absl::Status s =
           SetStateAll(all, DeviceState::kPreCopyP2P, serial, false);
       !s.ok()) {
     return s;
   }
-  const int64_t quiesced = MonoNs();
+  const int64_t quiesced = MonotonicNanos();
   if (Cancelled())
     return absl::CancelledError("cancelled during the P2P barrier");
   // 2. STOP_COPY and the remaining state, streamed in parallel (or, as the
@@ -446,7 +441,7 @@ absl::Status SourceEngine::Switchover() {
         !s.ok())
       return s;
   }
-  const int64_t transferred = MonoNs();
+  const int64_t transferred = MonotonicNanos();
   if (Cancelled()) return absl::CancelledError("cancelled before the commit");
   // 3. Commit: the destination loads and resumes in lockstep. From here on
   // the destination owns the state: no rollback.
@@ -485,8 +480,9 @@ absl::Status SourceEngine::Switchover() {
                       absl::Nanoseconds(quiesced - t0));
     }
   }
-  const int64_t end =
-      resp.last_running_mono_ns() > 0 ? resp.last_running_mono_ns() : MonoNs();
+  const int64_t end = resp.last_running_mono_ns() > 0
+                          ? resp.last_running_mono_ns()
+                          : MonotonicNanos();
   // 4. Off the downtime path: the source's devices leave the saving group.
   ReleaseStreams();
   (void)SetStateAll(all, DeviceState::kStop, false, false);

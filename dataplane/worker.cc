@@ -11,15 +11,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 
 namespace vmig::dataplane {
 namespace {
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
 
 uint8_t* FrameStart(rte_mbuf* m) { return rte_pktmbuf_mtod(m, uint8_t*); }
 
@@ -81,7 +76,7 @@ int Worker::Run() {
   uint32_t idle = 0;
   uint64_t loops = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    const int64_t now = NowNs();
+    const int64_t now = MonotonicNanos();
     // The control ring is cheap to poll, but not every loop.
     if ((loops++ & 15) == 0 || order_.empty()) TakeNewStreams(now);
     bool busy = PollRx(now);

@@ -4,12 +4,6 @@
 
 namespace vmig::vfio::emu {
 
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
-
 TransitionLog& TransitionLog::Global() {
   static TransitionLog* log = new TransitionLog();
   return *log;

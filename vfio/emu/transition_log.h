@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "vfio/state.h"
 
 namespace vmig::vfio::emu {
@@ -49,8 +50,8 @@ class TransitionLog {
   std::function<void(const ArcRecord&)> sink_ ABSL_GUARDED_BY(mu_);
 };
 
-// CLOCK_MONOTONIC in nanoseconds: the clock of the log and of the emulation.
-int64_t MonotonicNanos();
+// The log's clock (and the emulation's).
+using ::vmig::MonotonicNanos;
 
 }  // namespace vmig::vfio::emu
 
