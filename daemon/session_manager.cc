@@ -324,16 +324,7 @@ absl::StatusOr<v1::Session> SessionManager::Switchover(absl::string_view name) {
 
 void SessionManager::CancelStreams(SessionRecord& s) {
   // Workers may be writing into the data sessions: wait until they let go.
-  for (auto& st : s.streams) {
-    if (!st->finished()) st->Cancel();
-  }
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  for (auto& st : s.streams) {
-    while (!st->released() && st->state() < dataplane::Stream::kDone &&
-           absl::Now() < deadline) {
-      absl::SleepFor(absl::Microseconds(100));
-    }
-  }
+  for (auto& st : s.streams) st->CancelAndWait(absl::Seconds(5));
   s.streams.clear();
 }
 

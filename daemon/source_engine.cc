@@ -523,13 +523,7 @@ absl::Status SourceEngine::Switchover() {
 void SourceEngine::ReleaseStreams() {
   // The worker may be inside a read: the data sessions stay until it lets go.
   for (Device& d : devs_) {
-    if (d.stream && !d.stream->finished()) d.stream->Cancel();
-  }
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  for (Device& d : devs_) {
-    while (d.stream && !d.stream->released() && absl::Now() < deadline) {
-      absl::SleepFor(absl::Microseconds(100));
-    }
+    if (d.stream) d.stream->CancelAndWait(absl::Seconds(5));
     d.stream.reset();
     d.data.reset();
   }

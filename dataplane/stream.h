@@ -65,6 +65,13 @@ class Stream {
   StreamStats Stats() const;
   // Asks the worker to stop; it releases the stream's buffers.
   void Cancel() { cancel_.store(true, std::memory_order_release); }
+  // Cancels the stream unless it has finished, and waits until it has: from
+  // then on the worker no longer touches the stream's data session, which
+  // the caller may destroy.
+  void CancelAndWait(absl::Duration timeout) {
+    if (!finished()) Cancel();
+    (void)Wait(timeout);
+  }
   // The worker has dropped every reference: the stream may be destroyed.
   bool released() const { return released_.load(std::memory_order_acquire); }
 
