@@ -75,6 +75,28 @@ bool IsLoopback(const std::string& host) {
 
 }  // namespace
 
+absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text) {
+  constexpr unsigned kMaxLcore = 1023;
+  std::vector<unsigned> out;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::pair<absl::string_view, absl::string_view> r =
+        absl::StrSplit(part, '-');
+    unsigned a = 0, b = 0;
+    if (!absl::SimpleAtoi(r.first, &a) ||
+        (!r.second.empty() && !absl::SimpleAtoi(r.second, &b))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", text, "' is not a list of cores like 1,3-4"));
+    }
+    if (r.second.empty()) b = a;
+    if (b < a || b > kMaxLcore) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", text, "': ranges go up, to at most ", kMaxLcore));
+    }
+    for (unsigned c = a; c <= b; ++c) out.push_back(c);
+  }
+  return out;
+}
+
 bool IsValidId(absl::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
@@ -218,16 +240,9 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   if (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20)) {
     return OptionError("dataplane.mbufs", "must be 1024 to 1048576");
   }
-  for (absl::string_view part : absl::StrSplit(dp.lcores(), ',')) {
-    std::pair<absl::string_view, absl::string_view> r =
-        absl::StrSplit(part, '-');
-    uint32_t a, b = 0;
-    if (!absl::SimpleAtoi(r.first, &a) ||
-        (!r.second.empty() && (!absl::SimpleAtoi(r.second, &b) || b < a))) {
-      return OptionError("dataplane.lcores",
-                         absl::StrCat("'", dp.lcores(),
-                                      "' is not a list of cores like 1,3-4"));
-    }
+  if (absl::StatusOr<std::vector<unsigned>> l = ParseLcores(dp.lcores());
+      !l.ok()) {
+    return OptionError("dataplane.lcores", cores.status().message());
   }
   return absl::OkStatus();
 }

@@ -22,6 +22,9 @@ void ApplyDefaults(v1::DaemonConfig& config);
 // Checks a defaulted configuration; the error names the first bad option.
 absl::Status ValidateConfig(const v1::DaemonConfig& config);
 
+// "1,3-4" -> {1, 3, 4}: DPDK's -l syntax for lcore lists.
+absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text);
+
 // "1-64 characters of [A-Za-z0-9._-]": device and session ids.
 bool IsValidId(absl::string_view id);
 

@@ -8,26 +8,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "daemon/config.h"
 #include "dataplane/eal.h"
 
 namespace vmig::daemon {
-
-absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text) {
-  std::vector<unsigned> out;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    std::pair<absl::string_view, absl::string_view> r =
-        absl::StrSplit(part, '-');
-    unsigned a = 0, b = 0;
-    if (!absl::SimpleAtoi(r.first, &a) ||
-        (!r.second.empty() && !absl::SimpleAtoi(r.second, &b))) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("bad lcore list '", text, "'"));
-    }
-    if (r.second.empty()) b = a;
-    for (unsigned c = a; c <= b; ++c) out.push_back(c);
-  }
-  return out;
-}
 
 absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
     const v1::DaemonConfig& config) {

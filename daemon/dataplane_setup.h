@@ -12,9 +12,6 @@
 
 namespace vmig::daemon {
 
-// "1,3-4" -> {1, 3, 4}.
-absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text);
-
 // Null (and OK) when no port is configured: the daemon then runs without a
 // data plane and refuses migrations.
 absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
