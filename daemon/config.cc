@@ -240,8 +240,8 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   if (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20)) {
     return OptionError("dataplane.mbufs", "must be 1024 to 1048576");
   }
-  if (absl::StatusOr<std::vector<unsigned>> l = ParseLcores(dp.lcores());
-      !l.ok()) {
+  if (absl::StatusOr<std::vector<unsigned>> cores = ParseLcores(dp.lcores());
+      !cores.ok()) {
     return OptionError("dataplane.lcores", cores.status().message());
   }
   return absl::OkStatus();
