@@ -4,35 +4,12 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 
 namespace vmig::control {
-namespace {
-
-const char* CodeName(grpc::StatusCode c) {
-  static const char* kNames[] = {"OK",
-                                 "CANCELLED",
-                                 "UNKNOWN",
-                                 "INVALID_ARGUMENT",
-                                 "DEADLINE_EXCEEDED",
-                                 "NOT_FOUND",
-                                 "ALREADY_EXISTS",
-                                 "PERMISSION_DENIED",
-                                 "RESOURCE_EXHAUSTED",
-                                 "FAILED_PRECONDITION",
-                                 "ABORTED",
-                                 "OUT_OF_RANGE",
-                                 "UNIMPLEMENTED",
-                                 "INTERNAL",
-                                 "UNAVAILABLE",
-                                 "DATA_LOSS",
-                                 "UNAUTHENTICATED"};
-  int i = static_cast<int>(c);
-  return i >= 0 && i < 17 ? kNames[i] : "UNKNOWN";
-}
-
-}  // namespace
+namespace {}  // namespace
 
 bool Flags::Take(const std::string& name, std::string* value) {
   bool found = false;
@@ -59,7 +36,6 @@ bool Flags::Take(const std::string& name, std::string* value) {
 
 std::vector<std::string> Flags::TakeAll(const std::string& name) {
   std::vector<std::string> out;
-  std::string v;
   // Take() keeps only the last; collect one at a time.
   for (;;) {
     auto it = std::find(args_.begin(), args_.end(), name);
@@ -137,8 +113,10 @@ void SetDeadline(grpc::ClientContext& ctx, const GlobalOptions& g) {
 }
 
 int RpcFailed(const grpc::Status& s, const std::string& what) {
-  std::cerr << "vmigctl: " << what << ": " << CodeName(s.error_code()) << ": "
-            << s.error_message() << "\n";
+  std::cerr << "vmigctl: " << what << ": "
+            << absl::StatusCodeToString(
+                   static_cast<absl::StatusCode>(s.error_code()))
+            << ": " << s.error_message() << "\n";
   return 1;
 }
 

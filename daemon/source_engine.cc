@@ -188,9 +188,7 @@ absl::Duration SourceEngine::Predict() const {
   bool non_precopy = false;
   const double link = link_rate_ > 0 ? link_rate_ : 1e9;
   for (const Device& d : devs_) {
-    const double left =
-        d.precopy ? static_cast<double>(d.initial_bytes + d.dirty_bytes)
-                  : static_cast<double>(d.stop_copy_length);
+    const double left = static_cast<double>(d.remaining());
     non_precopy = non_precopy || !d.precopy;
     const double rate = d.read_rate > 0 ? d.read_rate : link;
     slowest = std::max(slowest, left / rate);
@@ -201,11 +199,8 @@ absl::Duration SourceEngine::Predict() const {
     // One device after another: every device pays its arcs and its bytes.
     double serial = 0;
     for (const Device& d : devs_) {
-      const double left =
-          d.precopy ? static_cast<double>(d.initial_bytes + d.dirty_bytes)
-                    : static_cast<double>(d.stop_copy_length);
       const double rate = std::min(d.read_rate > 0 ? d.read_rate : link, link);
-      serial += left / rate;
+      serial += static_cast<double>(d.remaining()) / rate;
     }
     return transition_ * (arcs * static_cast<double>(devs_.size())) +
            absl::Seconds(serial);
@@ -402,11 +397,7 @@ absl::Status SourceEngine::Switchover() {
   // The critical path first: the device with the most to send gets its
   // stream (and the worker's attention) first.
   std::sort(all.begin(), all.end(), [](const Device* a, const Device* b) {
-    auto left = [](const Device* d) {
-      return d->precopy ? d->initial_bytes + d->dirty_bytes
-                        : d->stop_copy_length;
-    };
-    return left(a) > left(b);
+    return a->remaining() > b->remaining();
   });
   const absl::Duration predicted = Predict();
   PublishProgress(v1::PHASE_SWITCHOVER);
@@ -452,7 +443,7 @@ absl::Status SourceEngine::Switchover() {
     const dataplane::StreamStats st = d.stream->Stats();
     d.caught_up = st.caught_up;
     d.retransmits = st.sender.retransmits;
-    d.stream_bytes = d.stream->Stats().device_bytes;
+    d.stream_bytes = st.device_bytes;
     d.bytes_sent = d.stream_bytes;
     cr.add_stream_bytes(d.stream_bytes);
   }

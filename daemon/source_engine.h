@@ -70,6 +70,10 @@ class SourceEngine {
     std::shared_ptr<dataplane::Stream> stream;
     uint64_t stop_copy_length = 0;
     // Pre-copy progress.
+    // What STOP_COPY would still have to send, as last measured.
+    uint64_t remaining() const {
+      return precopy ? initial_bytes + dirty_bytes : stop_copy_length;
+    }
     bool initial_done = false;
     uint64_t initial_offset = 0;
     uint64_t initial_bytes = 0, dirty_bytes = 0;
