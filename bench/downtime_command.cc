@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bench/daemon_pair.h"
+#include "bench/options.h"
 #include "common/units.h"
 #include "daemon/proto_convert.h"
 
@@ -41,19 +42,7 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
                                             {"--read-bw", "1GiB/s"},
                                             {"--transition-ms", "10"},
                                             {"--vmigd", FindVmigd()}};
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (!opt.count(args[i]) || i + 1 >= args.size()) {
-      std::cerr << "vmig-bench downtime: bad option " << args[i] << "\n"
-                << kUsage;
-      return 2;
-    }
-    const std::string key = args[i++];
-    opt[key] = args[i];
-  }
+  if (int rc = ParseOptions(args, "downtime", kUsage, opt); rc >= 0) return rc;
   int n = 0;
   double transition_ms = 0;
   auto state = ParseBytes(opt["--state"]);

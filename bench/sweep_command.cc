@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/daemon_pair.h"
+#include "bench/options.h"
 #include "common/units.h"
 
 namespace vmig::bench {
@@ -215,19 +216,8 @@ int RunSweep(const std::vector<std::string>& args) {
                                             {"--out", "sweep-out"},
                                             {"--vmigd", FindVmigd()},
                                             {"--preset", ""}};
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kSweepUsage;
-      return 0;
-    }
-    if (!opt.count(args[i]) || i + 1 >= args.size()) {
-      std::cerr << "vmig-bench sweep: bad option " << args[i] << "\n"
-                << kSweepUsage;
-      return 2;
-    }
-    const std::string key = args[i++];
-    opt[key] = args[i];
-  }
+  if (int rc = ParseOptions(args, "sweep", kSweepUsage, opt); rc >= 0)
+    return rc;
   const bool anchor = opt["--preset"] == "qemu-anchor";
   if (!opt["--preset"].empty() && !anchor) {
     std::cerr << "vmig-bench sweep: unknown preset " << opt["--preset"] << "\n";
@@ -465,19 +455,8 @@ int RunModel(const std::vector<std::string>& args) {
       {"--per-core", ""},       {"--cores", "1"},    {"--link-gbit", "100"},
       {"--devices", "8"},       {"--state", "1GiB"}, {"--read-bw", "4GiB/s"},
       {"--transition-ms", "10"}};
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kModelUsage;
-      return 0;
-    }
-    if (!opt.count(args[i]) || i + 1 >= args.size()) {
-      std::cerr << "vmig-bench model: bad option " << args[i] << "\n"
-                << kModelUsage;
-      return 2;
-    }
-    const std::string key = args[i++];
-    opt[key] = args[i];
-  }
+  if (int rc = ParseOptions(args, "model", kModelUsage, opt); rc >= 0)
+    return rc;
   double per_core = 0, cores = 0, gbit = 0, t = 0;
   int n = 0;
   auto state = ParseBytes(opt["--state"]);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "bench/baselines.h"
+#include "bench/options.h"
 #include "common/subprocess.h"
 #include "common/units.h"
 
@@ -68,29 +69,13 @@ int RunTransportBench(const std::vector<std::string>& args) {
       {"--streams", "4"}, {"--bytes", "1GiB"}, {"--window", "8MiB"},
       {"--loss", "0"},    {"--dup", "0"},      {"--reorder", "0"},
       {"--corrupt", "0"}, {"--port", "memif"}};
-  bool baselines = true;
-  bool verbose = false;  // print both processes' reports
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (args[i] == "--no-baselines") {
-      baselines = false;
-      continue;
-    }
-    if (args[i] == "--verbose") {
-      verbose = true;
-      continue;
-    }
-    if (!opt.count(args[i]) || i + 1 >= args.size()) {
-      std::cerr << "vmig-bench transport: bad option " << args[i] << "\n"
-                << kUsage;
-      return 2;
-    }
-    opt[args[i]] = args[i + 1];
-    ++i;
-  }
+  // --verbose prints both processes' reports.
+  std::map<std::string, bool> flags = {{"--no-baselines", false},
+                                       {"--verbose", false}};
+  if (int rc = ParseOptions(args, "transport", kUsage, opt, &flags); rc >= 0)
+    return rc;
+  const bool baselines = !flags["--no-baselines"];
+  const bool verbose = flags["--verbose"];
   int streams = 0;
   auto bytes = ParseBytes(opt["--bytes"]);
   if (!absl::SimpleAtoi(opt["--streams"], &streams) || streams < 1 ||
