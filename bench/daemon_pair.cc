@@ -58,13 +58,13 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
   std::ofstream(src_conf)
       << "listen { unix_socket: \"" << d << "/source.sock\" }\n"
       << "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
-      << "ipv4: \"169.254.77.1\" memif: \"role=server,socket=" << d
-      << "/memif.sock,socket-abstract=no\" } }\n";
+      << "ipv4: \"169.254.77.1\" memif: \"role=client,socket=" << d
+      << "/memif.sock,socket-abstract=no,zero-copy=yes\" } }\n";
   std::ofstream(dst_conf)
       << "listen { unix_socket: \"" << d << "/dest.sock\" }\n"
       << "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" "
-      << "ipv4: \"169.254.77.2\" memif: \"role=client,socket=" << d
-      << "/memif.sock,socket-abstract=no,zero-copy=yes\" } }\n";
+      << "ipv4: \"169.254.77.2\" memif: \"role=server,socket=" << d
+      << "/memif.sock,socket-abstract=no\" } }\n";
   auto start = [&](const std::string& conf, const std::string& sock,
                    const std::string& log)
       -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
@@ -85,10 +85,12 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
     return absl::UnavailableError(
         absl::StrCat("vmigd did not come up: ", ReadFileOrEmpty(log)));
   };
-  auto src = start(src_conf, d + "/source.sock", d + "/source.log");
-  if (!src.ok()) return src.status();
+  // The destination is the memif server: it creates the socket that the
+  // source, the zero-copy client, connects to.
   auto dst = start(dst_conf, d + "/dest.sock", d + "/dest.log");
   if (!dst.ok()) return dst.status();
+  auto src = start(src_conf, d + "/source.sock", d + "/source.log");
+  if (!src.ok()) return src.status();
   p->src_dev_ = v1::DeviceService::NewStub(*src);
   p->src_mig_ = v1::MigrationService::NewStub(*src);
   p->dst_dev_ = v1::DeviceService::NewStub(*dst);

@@ -1,6 +1,8 @@
 // Two vmigd daemons on this host joined by memif, for benchmarks that
-// measure whole migrations: a source (memif server) and a destination (its
-// zero-copy client), each with its data-plane worker on its own core.
+// measure whole migrations: a source (memif zero-copy client, so that it
+// reads device state straight into shared memory) and a destination (the
+// memif server, which copies frames out), each with its data-plane worker on
+// its own core.
 #ifndef VMIGD_BENCH_DAEMON_PAIR_H_
 #define VMIGD_BENCH_DAEMON_PAIR_H_
 

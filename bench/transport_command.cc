@@ -136,8 +136,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       opt["--streams"].c_str(), opt["--port"].c_str(), opt["--loss"].c_str(),
       opt["--dup"].c_str(), opt["--reorder"].c_str(), opt["--corrupt"].c_str());
   std::fflush(stdout);
-  // memif: the sender is the server and creates the socket that the
-  // receiver (the zero-copy client) connects to, so it starts first.
+  // memif: the receiver is the server and creates the socket that the
+  // sender (the zero-copy client) connects to, so it starts first.
   // af_packet: the receiver starts first so that no frame finds it absent.
   pid_t send_pid = -1, recv_pid = -1;
   if (af_packet) {
@@ -145,11 +145,11 @@ int RunTransportBench(const std::vector<std::string>& args) {
     absl::SleepFor(absl::Milliseconds(500));
     send_pid = node(false);
   } else {
-    send_pid = node(false);
+    recv_pid = node(true);
     for (int i = 0; i < 3000 && !std::filesystem::exists(sock); ++i) {
       absl::SleepFor(absl::Milliseconds(10));
     }
-    recv_pid = node(true);
+    send_pid = node(false);
   }
   const int send_rc = WaitExit(send_pid, 900);
   const int recv_rc = WaitExit(recv_pid, 60);

@@ -114,11 +114,12 @@ int RunTransportNode(const std::vector<std::string>& args) {
       tc.port.kind = dataplane::PortConfig::Kind::kMemif;
       tc.port.args =
           // memif zero-copy works on the client side only: the client's
-          // mbufs are the shared buffers and the server copies into them.
-          // The receiver is the client, so that the copy falls on the sender
-          // and both cores carry similar loads.
+          // mbufs are the shared buffers and the server copies out of them.
+          // The sender is the client: it reads device state straight into
+          // shared memory, and the one copy falls on the receiver, which has
+          // less to do per byte (measured: 1.3-1.4x the other way round).
           absl::StrCat(
-              "role=", o.role == "recv" ? "client,zero-copy=yes" : "server",
+              "role=", o.role == "send" ? "client,zero-copy=yes" : "server",
               ",socket=", o.socket, ",socket-abstract=no");
     } else {
       tc.port.kind = dataplane::PortConfig::Kind::kAfPacket;
@@ -239,11 +240,13 @@ int RunTransportNode(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(c.parse_errors.load()));
     std::printf(
         "unknown_session %llu\nbad_token %llu\ntx_ring_full "
-        "%llu\ntx_backlog_drops %llu\nrx_frames %llu\ntx_frames %llu\n",
+        "%llu\ntx_backlog_drops %llu\nretransmit_copies %llu\nrx_frames "
+        "%llu\ntx_frames %llu\n",
         static_cast<unsigned long long>(c.unknown_session.load()),
         static_cast<unsigned long long>(c.bad_token.load()),
         static_cast<unsigned long long>(c.tx_ring_full.load()),
         static_cast<unsigned long long>(c.tx_backlog_drops.load()),
+        static_cast<unsigned long long>(c.retransmit_copies.load()),
         static_cast<unsigned long long>(c.rx_frames.load()),
         static_cast<unsigned long long>(c.tx_frames.load()));
     std::printf(

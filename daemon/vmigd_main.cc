@@ -17,6 +17,7 @@
 #include "daemon/device_registry.h"
 #include "daemon/logging.h"
 #include "daemon/session_manager.h"
+#include "dataplane/eal.h"
 #include "google/protobuf/text_format.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/transition_log.h"
@@ -188,6 +189,7 @@ int main(int argc, char** argv) {
   (*server)->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(1));
   transport->reset();
+  vmig::dataplane::CleanupEal();  // no-op when no data plane was configured
   spdlog::info("vmigd stopped");
   return 0;
 }

@@ -13,6 +13,8 @@ struct PortCounters {
   std::atomic<uint64_t> rx_frames{0}, rx_bytes{0}, tx_frames{0}, tx_bytes{0};
   std::atomic<uint64_t> tx_ring_full{0};  // bursts the ring did not take whole
   std::atomic<uint64_t> tx_backlog_drops{0};  // frames dropped past kMaxBacklog
+  // Retransmissions sent as a copy: the PMD still held the original.
+  std::atomic<uint64_t> retransmit_copies{0};
   std::atomic<uint64_t> parse_errors{0}, crc_errors{0};
   // parse_errors by dataplane::ParseError (index = enum value).
   std::array<std::atomic<uint64_t>, 11> parse_error_kinds{};

@@ -3,6 +3,7 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -69,7 +70,15 @@ absl::Status InitEal(const EalOptions& options) {
 }
 
 void CleanupEal() {
-  if (g_initialized) rte_eal_cleanup();
+  if (!g_initialized) return;
+  // rte_eal_cleanup() leaves the runtime directory (/var/run/dpdk/<prefix>:
+  // config, fbarrays, sockets, ~6 MiB without hugepages) behind. The prefix
+  // is this instance's own, so its directory goes with it; otherwise every
+  // run with a fresh prefix (tests, benchmarks) leaks one.
+  const std::string runtime_dir = rte_eal_get_runtime_dir();
+  rte_eal_cleanup();
+  std::error_code ec;
+  if (!runtime_dir.empty()) std::filesystem::remove_all(runtime_dir, ec);
   g_initialized = false;
 }
 

@@ -39,6 +39,7 @@ int PortCommand(const char*, const char*, rte_tel_data* d) {
       {"injected_reorder", &c.injected_reorder},
       {"injected_corrupt", &c.injected_corrupt},
       {"injected_delay", &c.injected_delay},
+      {"retransmit_copies", &c.retransmit_copies},
       {"busy_loops", &c.busy_loops},
       {"idle_sleeps", &c.idle_sleeps},
   };

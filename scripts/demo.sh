@@ -22,14 +22,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Two daemons on one host: the source is the memif server, the destination
-# its zero-copy client. Each pins its data-plane worker to its own core.
+# Two daemons on one host: the destination is the memif server, the source
+# its zero-copy client (it reads device state straight into shared memory).
+# Each pins its data-plane worker to its own core.
 cat >"$work/source.conf" <<CONF
 listen { unix_socket: "$work/source.sock" }
 dataplane {
   lcores: "1" main_lcore: 0
   ports { name: "peer" ipv4: "169.254.77.1"
-          memif: "role=server,socket=$work/memif.sock,socket-abstract=no" }
+          memif: "role=client,socket=$work/memif.sock,socket-abstract=no,zero-copy=yes" }
 }
 CONF
 cat >"$work/dest.conf" <<CONF
@@ -37,7 +38,7 @@ listen { unix_socket: "$work/dest.sock" }
 dataplane {
   lcores: "0" main_lcore: 1
   ports { name: "peer" ipv4: "169.254.77.2"
-          memif: "role=client,socket=$work/memif.sock,socket-abstract=no,zero-copy=yes" }
+          memif: "role=server,socket=$work/memif.sock,socket-abstract=no" }
 }
 CONF
 src="$bin/control/vmigctl --addr unix://$work/source.sock"
@@ -51,12 +52,12 @@ wait_health() {
   cat "$2" >&2
   exit 1
 }
-"$bin/daemon/vmigd" --config "$work/source.conf" 2>"$work/source.log" &
-pids+=($!)
-wait_health "$src" "$work/source.log"
 "$bin/daemon/vmigd" --config "$work/dest.conf" 2>"$work/dest.log" &
 pids+=($!)
 wait_health "$dst" "$work/dest.log"
+"$bin/daemon/vmigd" --config "$work/source.conf" 2>"$work/source.log" &
+pids+=($!)
+wait_health "$src" "$work/source.log"
 
 echo "== devices: a NIC VF and an NVMe VF with pre-copy, a GPU without, all with P2P"
 $src device attach nic0 --emu "emu:state=256MiB,dirty=32MiB/s,read_bw=2GiB/s,transition_ms=5,seed=1" >/dev/null
