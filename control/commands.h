@@ -13,6 +13,7 @@ namespace vmig::control {
 int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args);
 int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args);
 int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args);
+int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args);
 
 }  // namespace vmig::control
 

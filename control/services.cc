@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "control/grpc_status.h"
+#include "daemon/dataplane_status.h"
 #include "daemon/proto_convert.h"
 
 namespace vmig::control {
@@ -137,6 +138,20 @@ grpc::Status PeerServiceImpl::Abort(grpc::ServerContext*,
                                     const v1::AbortRequest* req,
                                     v1::AbortResponse*) {
   return ToGrpc(sessions_.PeerAbort(*req));
+}
+
+grpc::Status DataplaneServiceImpl::GetDataplaneStatus(
+    grpc::ServerContext*, const v1::GetDataplaneStatusRequest*,
+    v1::DataplaneStatus* resp) {
+  if (transport_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this daemon runs without a data plane (no "
+                        "dataplane.ports configured)");
+  }
+  *resp = daemon::DataplaneStatusOf(*transport_, [this](uint32_t id) {
+    return sessions_.NameOfWireSession(id);
+  });
+  return grpc::Status::OK;
 }
 
 }  // namespace vmig::control

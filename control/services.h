@@ -4,6 +4,8 @@
 
 #include "daemon/device_registry.h"
 #include "daemon/session_manager.h"
+#include "dataplane/transport.h"
+#include "vmig/v1/dataplane.grpc.pb.h"
 #include "vmig/v1/device.grpc.pb.h"
 #include "vmig/v1/migration.grpc.pb.h"
 #include "vmig/v1/peer.grpc.pb.h"
@@ -78,6 +80,22 @@ class PeerServiceImpl final : public v1::PeerService::Service {
                      v1::AbortResponse* resp) override;
 
  private:
+  daemon::SessionManager& sessions_;
+};
+
+// The data plane's port counters and flows. `transport` may be null (no
+// data plane configured).
+class DataplaneServiceImpl final : public v1::DataplaneService::Service {
+ public:
+  DataplaneServiceImpl(dataplane::Transport* transport,
+                       daemon::SessionManager& sessions)
+      : transport_(transport), sessions_(sessions) {}
+  grpc::Status GetDataplaneStatus(grpc::ServerContext* ctx,
+                                  const v1::GetDataplaneStatusRequest* req,
+                                  v1::DataplaneStatus* resp) override;
+
+ private:
+  dataplane::Transport* const transport_;
   daemon::SessionManager& sessions_;
 };
 

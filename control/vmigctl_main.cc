@@ -16,6 +16,7 @@ constexpr char kUsage[] =
     "  device attach|detach|list|get      devices on the daemon\n"
     "  migrate prepare|start|switchover|cancel|status|list|watch\n"
     "                                     migration sessions\n"
+    "  dataplane status                   data-plane port counters and flows\n"
     "  health [SERVICE]                   grpc.health.v1 check\n"
     "  fsm path [--flags FLAGS] FROM TO   the kernel's arcs from FROM to TO\n"
     "                                     (offline, no daemon)\n"
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   if (cmd == "device") return vmig::control::RunDeviceCommand(*g, rest);
   if (cmd == "migrate") return vmig::control::RunMigrateCommand(*g, rest);
   if (cmd == "health") return vmig::control::RunHealthCommand(*g, rest);
+  if (cmd == "dataplane") return vmig::control::RunDataplaneCommand(*g, rest);
   std::cerr << "vmigctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }

@@ -394,6 +394,15 @@ std::vector<v1::Session> SessionManager::List() {
   return out;
 }
 
+std::string SessionManager::NameOfWireSession(uint32_t wire_session_id) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [_, s] : sessions_) {
+    if (wire_session_id != 0 && s->wire_session_id == wire_session_id)
+      return s->name();
+  }
+  return "";
+}
+
 absl::Status SessionManager::Watch(
     absl::string_view name, absl::Duration interval,
     const std::function<bool(const v1::SessionEvent&)>& send,

@@ -48,7 +48,8 @@ class SessionRecord {
   // data-plane streams once the source has shaken hands.
   std::vector<std::unique_ptr<vfio::DataSession>> incoming;
   std::vector<std::shared_ptr<dataplane::Stream>> streams;
-  uint32_t wire_session_id = 0;
+  // The session's id on the wire (set at the handshake); read by status.
+  std::atomic<uint32_t> wire_session_id{0};
   bool leave_stopped = false;
   // Serializes the destination's peer calls with local cancels.
   absl::Mutex op_mu;
@@ -85,6 +86,9 @@ class SessionManager {
   absl::StatusOr<v1::Session> Cancel(absl::string_view name);
   absl::StatusOr<v1::Session> Get(absl::string_view name);
   std::vector<v1::Session> List();
+  // The name ("sessions/{id}") of the session with this wire session id,
+  // or "" if none (ended and forgotten, or another daemon's).
+  std::string NameOfWireSession(uint32_t wire_session_id);
   // Streams events to `send` until the session ends, `send` fails or
   // `cancelled()` turns true. RESOURCE_EXHAUSTED past the watcher limit.
   absl::Status Watch(absl::string_view name, absl::Duration interval,

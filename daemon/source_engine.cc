@@ -92,6 +92,7 @@ absl::Status SourceEngine::Handshake() {
       FromGrpc(peer_->Handshake(&ctx, hr, &resp), "handshake with the peer");
   if (!s.ok()) return s;
   wire_session_ = resp.wire_session_id();
+  session_->wire_session_id = wire_session_;  // for the data-plane status
   token_ = resp.session_token();
   peer_data_.ipv4 = resp.data_ipv4();
   peer_data_.udp_port = static_cast<uint16_t>(resp.data_udp_port());

@@ -144,8 +144,11 @@ int main(int argc, char** argv) {
   vmig::control::DeviceServiceImpl device_service(devices);
   vmig::control::MigrationServiceImpl migration_service(sessions);
   vmig::control::PeerServiceImpl peer_service(sessions);
+  vmig::control::DataplaneServiceImpl dataplane_service(transport->get(),
+                                                        sessions);
   auto server = vmig::control::StartServer(
-      *config, {&device_service, &migration_service, &peer_service});
+      *config,
+      {&device_service, &migration_service, &peer_service, &dataplane_service});
   if (!server.ok()) {
     spdlog::critical("{}", server.status().message());
     return 1;

@@ -2,8 +2,10 @@
 
 #include <rte_dev.h>
 #include <rte_errno.h>
+#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <atomic>
 
@@ -21,6 +23,17 @@ constexpr uint32_t kAfPacketSlotBytes = 10240;
 absl::Status Fail(const std::string& port, const std::string& step, int err) {
   return absl::UnavailableError(absl::StrCat(
       "port ", port, ": ", step, ": ", rte_strerror(err < 0 ? -err : err)));
+}
+
+// kRing: one rte_ring per direction and queue, looked up or created by
+// name so that either side may open first.
+rte_ring* RingOf(const std::string& name, uint16_t size,
+                 std::vector<rte_ring*>& owned) {
+  if (rte_ring* r = rte_ring_lookup(name.c_str())) return r;
+  rte_ring* r = rte_ring_create(name.c_str(), size, rte_socket_id(),
+                                RING_F_SP_ENQ | RING_F_SC_DEQ);
+  if (r) owned.push_back(r);
+  return r;
 }
 
 }  // namespace
@@ -48,13 +61,42 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
       p->device_name_ = c.args;
       devargs = c.args;
       break;
+    case PortConfig::Kind::kRing: {
+      const size_t colon = c.args.rfind(':');
+      const std::string pair = c.args.substr(0, colon);
+      const std::string side =
+          colon == std::string::npos ? "" : c.args.substr(colon + 1);
+      if (pair.empty() || (side != "a" && side != "b")) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "port ", c.name, ": ring arguments must be PAIR:a or PAIR:b"));
+      }
+      std::vector<rte_ring*> rx, tx;
+      for (uint16_t q = 0; q < c.queues; ++q) {
+        rte_ring* ab =
+            RingOf(absl::StrCat(pair, "_ab", q), c.ring_size, p->owned_rings_);
+        rte_ring* ba =
+            RingOf(absl::StrCat(pair, "_ba", q), c.ring_size, p->owned_rings_);
+        if (!ab || !ba) return Fail(c.name, "ring", rte_errno);
+        tx.push_back(side == "a" ? ab : ba);
+        rx.push_back(side == "a" ? ba : ab);
+      }
+      p->device_name_ = absl::StrCat("vmig_ring", seq);
+      const int id =
+          rte_eth_from_rings(p->device_name_.c_str(), rx.data(), c.queues,
+                             tx.data(), c.queues, rte_socket_id());
+      if (id < 0) return Fail(c.name, "ring port", rte_errno);
+      p->port_id_ = static_cast<uint16_t>(id);
+      break;
+    }
   }
-  if (int rc = rte_dev_probe(devargs.c_str()); rc != 0)
-    return Fail(c.name, "probe " + devargs, rc);
-  if (int rc =
-          rte_eth_dev_get_port_by_name(p->device_name_.c_str(), &p->port_id_);
-      rc != 0) {
-    return Fail(c.name, "find " + p->device_name_, rc);
+  if (c.kind != PortConfig::Kind::kRing) {
+    if (int rc = rte_dev_probe(devargs.c_str()); rc != 0)
+      return Fail(c.name, "probe " + devargs, rc);
+    if (int rc =
+            rte_eth_dev_get_port_by_name(p->device_name_.c_str(), &p->port_id_);
+        rc != 0) {
+      return Fail(c.name, "find " + p->device_name_, rc);
+    }
   }
   rte_eth_dev_info info;
   if (int rc = rte_eth_dev_info_get(p->port_id_, &info); rc != 0) {
@@ -75,11 +117,16 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   const uint32_t eth_mtu = std::min<uint32_t>(
       {c.mtu, info.max_mtu,
        info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN});
-  const uint32_t mtu = c.kind == PortConfig::Kind::kMemif ? c.mtu : eth_mtu;
+  // Links without a wire (memif, rings) carry any frame size.
+  const bool wireless =
+      c.kind == PortConfig::Kind::kMemif || c.kind == PortConfig::Kind::kRing;
+  const uint32_t mtu = wireless ? c.mtu : eth_mtu;
   // RX buffers must hold whatever the PMD may deliver (af_packet refuses
-  // queues whose mbufs are smaller than its slots).
+  // queues whose mbufs are smaller than its slots). Rings pass mbufs
+  // through and report no limit.
   const uint32_t frame = std::max<uint32_t>(
-      {mtu + static_cast<uint32_t>(kEthHeaderBytes), info.max_rx_pktlen,
+      {mtu + static_cast<uint32_t>(kEthHeaderBytes),
+       c.kind == PortConfig::Kind::kRing ? 0 : info.max_rx_pktlen,
        c.kind == PortConfig::Kind::kAfPacket ? kAfPacketSlotBytes : 0});
   p->pool_ = rte_pktmbuf_pool_create(
       absl::StrCat("vmig_pool_", seq).c_str(), c.mbufs, 256, 0,
@@ -140,6 +187,13 @@ void Port::Close() {
 
 Port::~Port() {
   Close();
+  for (rte_ring* r : owned_rings_) {
+    // Frames still in flight on the link go back to their pools.
+    void* m;
+    while (rte_ring_dequeue(r, &m) == 0)
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(r);
+  }
   if (pool_) rte_mempool_free(pool_);
 }
 

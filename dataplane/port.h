@@ -6,21 +6,25 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "dataplane/wire.h"
 
 struct rte_mempool;
+struct rte_ring;
 struct rte_device;
 
 namespace vmig::dataplane {
 
 struct PortConfig {
   std::string name = "peer0";
-  enum class Kind { kMemif, kAfPacket, kPci } kind = Kind::kMemif;
+  enum class Kind { kMemif, kAfPacket, kPci, kRing } kind = Kind::kMemif;
   // memif: vdev arguments ("role=server,socket=/run/vmigd/memif.sock");
-  // af_packet: the interface name; pci: the device address.
+  // af_packet: the interface name; pci: the device address; ring: "PAIR:a"
+  // or "PAIR:b", the two sides of an in-process link made of rte_rings
+  // (benchmarks and tests; open both sides, close both together).
   std::string args;
   uint16_t queues = 1;
   uint32_t mtu = 9000;  // capped by what the port supports
@@ -65,6 +69,7 @@ class Port {
   std::array<uint8_t, 6> mac_{};
   bool started_ = false;
   unsigned posted_rx_capacity_ = 0;
+  std::vector<rte_ring*> owned_rings_;  // kRing: the rings this side made
 };
 
 }  // namespace vmig::dataplane

@@ -17,6 +17,7 @@ int WorkerMain(void* arg) { return static_cast<Worker*>(arg)->Run(); }
 absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
     const TransportConfig& config) {
   std::unique_ptr<Transport> t(new Transport());
+  t->config_ = config;
   PortConfig pc = config.port;
   pc.queues = static_cast<uint16_t>(config.worker_lcores.size());
   absl::StatusOr<std::unique_ptr<Port>> port = Port::Open(pc);

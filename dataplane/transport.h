@@ -42,6 +42,8 @@ class Transport {
   const PortCounters& counters() const { return counters_; }
   Port& port() { return *port_; }
   const Endpoint& local() const { return local_; }
+  // As started (the port's name, kind and arguments; the worker lcores).
+  const TransportConfig& config() const { return config_; }
   // Stops the workers (they cancel and release every stream they hold) and
   // closes the port (the PMD gives back its posted buffers).
   void Shutdown();
@@ -56,6 +58,7 @@ class Transport {
   Transport() = default;
   void Reap();
 
+  TransportConfig config_;
   std::unique_ptr<Port> port_;
   Endpoint local_;
   PortCounters counters_;

@@ -42,6 +42,7 @@ Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
 }
 
 Worker::~Worker() {
+  ReleaseAll();  // a no-op after Run(); a RunOnce() caller may leave some
   if (inbox_) rte_ring_free(inbox_);
 }
 
@@ -74,34 +75,9 @@ void Worker::TakeNewStreams(int64_t now) {
 
 int Worker::Run() {
   uint32_t idle = 0;
-  uint64_t loops = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    const int64_t now = MonotonicNanos();
-    // The control ring is cheap to poll, but not every loop.
-    if ((loops++ & 15) == 0 || order_.empty()) TakeNewStreams(now);
-    bool busy = PollRx(now);
-    for (size_t i = 0; i < order_.size();) {
-      Stream* s = order_[i];
-      if (s->cancel_requested()) {
-        s->Finish(Stream::kCancelled);
-        Retire(*s);
-        continue;
-      }
-      busy |= s->spec().role == StreamRole::kSend ? ServeSender(*s, now)
-                                                  : ServeReceiver(*s, now);
-      // A stream retired while served left order_ (and may be gone): the
-      // next one moved into slot i. Never touch *s after Retire().
-      if (i < order_.size() && order_[i] == s) ++i;
-    }
-    busy |= !tx_.empty() || !delayed_.empty();
-    Flush(now);
-    if (now - last_publish_ns_ > 10'000'000) {
-      for (Stream* s : order_) PublishStats(*s);
-      last_publish_ns_ = now;
-    }
-    if (busy) {
+    if (RunOnce()) {
       idle = 0;
-      PortCounters::Add(counters_.busy_loops);
     } else if (++idle > 256) {
       // Nothing to do: back off from spinning to sleeping, longer the longer
       // we idle (up to 1 ms), so that an idle daemon sleeps.
@@ -110,6 +86,39 @@ int Worker::Run() {
       rte_delay_us_sleep(us);
     }
   }
+  ReleaseAll();
+  return 0;
+}
+
+bool Worker::RunOnce() {
+  const int64_t now = MonotonicNanos();
+  // The control ring is cheap to poll, but not every loop.
+  if ((loops_++ & 15) == 0 || order_.empty()) TakeNewStreams(now);
+  bool busy = PollRx(now);
+  for (size_t i = 0; i < order_.size();) {
+    Stream* s = order_[i];
+    if (s->cancel_requested()) {
+      s->Finish(Stream::kCancelled);
+      Retire(*s);
+      continue;
+    }
+    busy |= s->spec().role == StreamRole::kSend ? ServeSender(*s, now)
+                                                : ServeReceiver(*s, now);
+    // A stream retired while served left order_ (and may be gone): the
+    // next one moved into slot i. Never touch *s after Retire().
+    if (i < order_.size() && order_[i] == s) ++i;
+  }
+  busy |= !tx_.empty() || !delayed_.empty();
+  Flush(now);
+  if (now - last_publish_ns_ > 10'000'000) {
+    for (Stream* s : order_) PublishStats(*s);
+    last_publish_ns_ = now;
+  }
+  if (busy) PortCounters::Add(counters_.busy_loops);
+  return busy;
+}
+
+void Worker::ReleaseAll() {
   for (Stream* s : std::vector<Stream*>(order_)) {
     if (!s->finished())
       s->Finish(Stream::kCancelled, absl::CancelledError("data plane stopped"));
@@ -119,8 +128,6 @@ int Worker::Run() {
   tx_.clear();
   for (auto& [_, m] : delayed_) rte_pktmbuf_free(m);
   delayed_.clear();
-
-  return 0;
 }
 
 void Worker::Retire(Stream& s) {

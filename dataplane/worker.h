@@ -34,8 +34,15 @@ class Worker {
   bool Submit(Stream* stream);
   // Control thread: ask the loop to end; it releases what it holds.
   void Stop() { stop_.store(true, std::memory_order_release); }
-  // The lcore's main function.
+  // The lcore's main function: RunOnce() until stopped, sleeping when idle,
+  // then ReleaseAll().
   int Run();
+  // One pass of the loop (RX burst, every stream served, TX flush); true if
+  // it found work. For callers that drive the worker themselves
+  // (benchmarks); not to be mixed with Run() on another thread.
+  bool RunOnce();
+  // Cancels the streams still held and frees every buffer held.
+  void ReleaseAll();
 
  private:
   static constexpr int kBurst = 32;
@@ -76,6 +83,7 @@ class Worker {
   // waits at most the long one's delay.
   std::deque<std::pair<int64_t, rte_mbuf*>> delayed_;
   int64_t last_publish_ns_ = 0;
+  uint64_t loops_ = 0;
 };
 
 }  // namespace vmig::dataplane

@@ -78,6 +78,10 @@ status=0
 $src migrate watch demo || status=$?
 
 echo
+echo "== data plane: the destination daemon's port and flows"
+$dst dataplane status
+
+echo
 echo "== verification: every destination device holds its source's final state"
 verified=1
 for d in nic0 nvme0 gpu0; do

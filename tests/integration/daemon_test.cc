@@ -115,6 +115,13 @@ TEST_F(TwoDaemonsTest, AttachListAsTableAndJsonAndHealth) {
   EXPECT_EQ(parsed.devices(1).stop_copy_length(),
             32u * 1048576 + 512 * 32 + 64 + 48);
 
+  // These daemons run without a data plane: its status says so precisely.
+  CommandResult dp = Ctl(*a_, {"dataplane", "status"});
+  EXPECT_EQ(dp.exit_code, 1);
+  EXPECT_NE(dp.err.find("FAILED_PRECONDITION"), std::string::npos) << dp.err;
+  EXPECT_NE(dp.err.find("without a data plane"), std::string::npos) << dp.err;
+  EXPECT_EQ(Ctl(*a_, {"dataplane", "frobnicate"}).exit_code, 2);
+
   ExpectStillServing();
   EXPECT_EQ(Ctl(*b_, {"health"}).out, "SERVING\n");
   EXPECT_EQ(Ctl(*a_, {"device", "get", "nosuch"}).exit_code, 1);

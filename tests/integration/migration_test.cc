@@ -10,6 +10,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/integration/process.h"
+#include "vmig/v1/dataplane.grpc.pb.h"
 #include "vmig/v1/device.grpc.pb.h"
 #include "vmig/v1/migration.grpc.pb.h"
 
@@ -257,6 +258,81 @@ std::vector<DeviceSpec> EightDevices() {
 TEST_F(MigrationTest, EightDevicesMigrateVerifiedInLockstep) {
   StartDaemons(EightDevices());
   MigrateAndVerify("m1");
+}
+
+v1::DataplaneStatus DataplaneStatusOf(const Daemon& d) {
+  auto stub = v1::DataplaneService::NewStub(d.Channel());
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::DataplaneStatus st;
+  grpc::Status s =
+      stub->GetDataplaneStatus(&c, v1::GetDataplaneStatusRequest(), &st);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return st;
+}
+
+// The daemons' data-plane status (gRPC, and vmigctl's table) shows each
+// device's flow while it streams, named by its session, and the port's
+// traffic afterwards.
+TEST_F(MigrationTest, DataplaneStatusShowsFlowsWhileTheyStreamAndPortTraffic) {
+  StartDaemons(
+      {{"fast", "emu:state=16MiB,flags=stop_copy|p2p,seed=1",
+        "emu:state=16MiB,flags=stop_copy|p2p,seed=2"},
+       {"slow", "emu:state=64MiB,flags=stop_copy|p2p,read_bw=32MiB/s,seed=3",
+        "emu:state=64MiB,flags=stop_copy|p2p,seed=4"}});
+  ASSERT_TRUE(Prepare("d1").ok());
+  ASSERT_TRUE(Start("d1", 60000).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "d1", {v1::PHASE_STOPCOPY}).phase(),
+            v1::PHASE_STOPCOPY);
+  // The slow device streams for about two seconds: catch its flow on both
+  // sides while it runs.
+  v1::FlowStatus sending, receiving;
+  for (int i = 0; i < 300 && (sending.device_bytes() == 0 ||
+                              receiving.device_bytes() == 0);
+       ++i) {
+    const v1::DataplaneStatus at_source = DataplaneStatusOf(*source_);
+    const v1::DataplaneStatus at_dest = DataplaneStatusOf(*dest_);
+    for (const auto& f : at_source.flows()) {
+      if (f.role() == v1::FLOW_ROLE_SEND &&
+          f.state() == v1::FLOW_STATE_RUNNING && f.device_bytes() > 0)
+        sending = f;
+    }
+    for (const auto& f : at_dest.flows()) {
+      if (f.role() == v1::FLOW_ROLE_RECEIVE &&
+          f.state() == v1::FLOW_STATE_RUNNING && f.device_bytes() > 0)
+        receiving = f;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(sending.session(), "sessions/d1");
+  EXPECT_EQ(receiving.session(), "sessions/d1");
+  EXPECT_EQ(sending.wire_session_id(), receiving.wire_session_id());
+  EXPECT_NE(sending.wire_session_id(), 0u);
+  EXPECT_GT(sending.frames_sent(), 0u);
+  EXPECT_GT(sending.srtt_ns(), 0);
+  EXPECT_GT(sending.cwnd_frames(), 0u);
+  EXPECT_GT(receiving.frames_received(), 0u);
+  CommandResult table = RunCommand({BinaryPath("control/vmigctl"), "--addr",
+                                    source_->address(), "dataplane", "status"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("port p (memif)"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("link up"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("SESSION"), std::string::npos) << table.out;
+
+  ASSERT_EQ(WaitEnd(*src_mig_, "d1").phase(), v1::PHASE_COMPLETED);
+  const uint64_t state = 80ull << 20;
+  const v1::PortStatus src = DataplaneStatusOf(*source_).port();
+  const v1::PortStatus dst = DataplaneStatusOf(*dest_).port();
+  EXPECT_EQ(src.kind(), "memif");
+  EXPECT_EQ(src.ipv4(), "169.254.77.1");
+  EXPECT_TRUE(src.link_up());
+  EXPECT_EQ(src.worker_lcores_size(), 1);
+  EXPECT_GE(src.tx_bytes(), state);
+  EXPECT_GE(dst.rx_bytes(), state);
+  EXPECT_GT(dst.tx_frames(), 0u);  // acks
+  EXPECT_EQ(dst.crc_errors(), 0u);
+  EXPECT_EQ(dst.parse_errors(), 0u);
+  EXPECT_EQ(dst.bad_token(), 0u);
 }
 
 TEST_F(MigrationTest, CancelDuringPrecopyRollsBack) {

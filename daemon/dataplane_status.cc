@@ -1,0 +1,126 @@
+#include "daemon/dataplane_status.h"
+
+#include <arpa/inet.h>
+
+#include "absl/strings/str_format.h"
+
+namespace vmig::daemon {
+namespace {
+
+uint64_t Load(const std::atomic<uint64_t>& a) {
+  return a.load(std::memory_order_relaxed);
+}
+
+std::string Ipv4Text(uint32_t host_order) {
+  in_addr a{htonl(host_order)};
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a, buf, sizeof(buf));
+  return buf;
+}
+
+const char* KindName(dataplane::PortConfig::Kind k) {
+  switch (k) {
+    case dataplane::PortConfig::Kind::kMemif:
+      return "memif";
+    case dataplane::PortConfig::Kind::kAfPacket:
+      return "af_packet";
+    case dataplane::PortConfig::Kind::kPci:
+      return "pci";
+    case dataplane::PortConfig::Kind::kRing:
+      return "ring";
+  }
+  return "";
+}
+
+v1::FlowState FlowStateOf(dataplane::Stream::State s) {
+  switch (s) {
+    case dataplane::Stream::kPending:
+      return v1::FLOW_STATE_PENDING;
+    case dataplane::Stream::kRunning:
+      return v1::FLOW_STATE_RUNNING;
+    case dataplane::Stream::kDone:
+      return v1::FLOW_STATE_DONE;
+    case dataplane::Stream::kFailed:
+      return v1::FLOW_STATE_FAILED;
+    case dataplane::Stream::kCancelled:
+      return v1::FLOW_STATE_CANCELLED;
+  }
+  return v1::FLOW_STATE_UNSPECIFIED;
+}
+
+void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
+  const dataplane::TransportConfig& config = t.config();
+  dataplane::Port& port = t.port();
+  p.set_name(config.port.name);
+  p.set_kind(KindName(config.port.kind));
+  const auto& m = port.mac();
+  p.set_mac(absl::StrFormat("%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+                            m[3], m[4], m[5]));
+  p.set_ipv4(Ipv4Text(t.local().ipv4));
+  p.set_udp_port(t.local().udp_port);
+  p.set_link_up(port.LinkUp());
+  p.set_max_payload_bytes(port.max_payload());
+  for (unsigned l : config.worker_lcores) p.add_worker_lcores(l);
+
+  const dataplane::PortCounters& c = t.counters();
+  p.set_rx_frames(Load(c.rx_frames));
+  p.set_rx_bytes(Load(c.rx_bytes));
+  p.set_tx_frames(Load(c.tx_frames));
+  p.set_tx_bytes(Load(c.tx_bytes));
+  p.set_tx_ring_full(Load(c.tx_ring_full));
+  p.set_tx_backlog_drops(Load(c.tx_backlog_drops));
+  p.set_parse_errors(Load(c.parse_errors));
+  for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
+    if (uint64_t n = Load(c.parse_error_kinds[k])) {
+      (*p.mutable_parse_errors_by_reason())[dataplane::ParseErrorName(
+          static_cast<dataplane::ParseError>(k))] = n;
+    }
+  }
+  p.set_crc_errors(Load(c.crc_errors));
+  p.set_unknown_session(Load(c.unknown_session));
+  p.set_bad_token(Load(c.bad_token));
+  p.set_retransmit_copies(Load(c.retransmit_copies));
+  v1::InjectedFaults& f = *p.mutable_injected();
+  f.set_dropped(Load(c.injected_drop));
+  f.set_duplicated(Load(c.injected_duplicate));
+  f.set_reordered(Load(c.injected_reorder));
+  f.set_corrupted(Load(c.injected_corrupt));
+  f.set_delayed(Load(c.injected_delay));
+  p.set_busy_loops(Load(c.busy_loops));
+  p.set_idle_sleeps(Load(c.idle_sleeps));
+  p.set_mbufs_in_use(t.MbufsInUse());
+}
+
+}  // namespace
+
+v1::DataplaneStatus DataplaneStatusOf(
+    dataplane::Transport& transport,
+    const std::function<std::string(uint32_t)>& session_name) {
+  v1::DataplaneStatus out;
+  FillPort(transport, *out.mutable_port());
+  for (const auto& s : transport.Streams()) {
+    const dataplane::StreamSpec& spec = s->spec();
+    const dataplane::StreamStats x = s->Stats();
+    v1::FlowStatus& f = *out.add_flows();
+    f.set_session(session_name(spec.session_id));
+    f.set_wire_session_id(spec.session_id);
+    f.set_stream_id(spec.stream_id);
+    f.set_role(spec.role == dataplane::StreamRole::kSend
+                   ? v1::FLOW_ROLE_SEND
+                   : v1::FLOW_ROLE_RECEIVE);
+    f.set_state(FlowStateOf(s->state()));
+    f.set_device_bytes(x.device_bytes);
+    f.set_frames_sent(x.sender.frames_sent);
+    f.set_retransmits(x.sender.retransmits);
+    f.set_srtt_ns(static_cast<int64_t>(x.sender.srtt_ns));
+    f.set_cwnd_frames(x.sender.cwnd);
+    f.set_in_flight_bytes(x.sender.in_flight_bytes);
+    f.set_frames_received(x.receiver.frames);
+    f.set_duplicates(x.receiver.duplicates);
+    f.set_buffered_bytes(x.receiver.buffered_bytes);
+    f.set_max_buffered_bytes(x.receiver.max_buffered_bytes);
+  }
+  return out;
+}
+
+}  // namespace vmig::daemon
