@@ -25,4 +25,12 @@ json=$("$bench" downtime --devices 4 --state 16MiB | tail -n 1)
 echo "$json"
 check 'echo "$json" | grep -q "\"verified\":true"' "downtime benchmark verified"
 check 'echo "$json" | grep -q "\"lower_bound_ms\":"' "downtime benchmark reports its lower bound"
+# Every micro-benchmark runs in one command and states its throughput.
+micro=$(dirname "$bench")/vmig_micro_bench
+lines=$("$micro" --benchmark_min_time=0.01 2>&1 | grep '^BM_')
+echo "$lines"
+check '[ "$(echo "$lines" | wc -l)" -ge 14 ]' "all micro-benchmarks ran"
+check '! echo "$lines" | grep -q "ERROR OCCURRED"' "no micro-benchmark failed"
+check '! echo "$lines" | grep -vqE "bytes_per_second|items_per_second|vs_memcpy"' \
+  "every micro-benchmark reports bytes or items per second"
 exit $fail
