@@ -1,12 +1,14 @@
 #include "bench/transport_node.h"
 
 #include <arpa/inet.h>
+#include <rte_ethdev.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -33,6 +35,9 @@ struct NodeOptions {
   std::string prefix = "vmig-node";
   std::string lcores = "0,1";
   unsigned main_lcore = 0, worker_lcore = 1;
+  // More than one: lcores 1..workers float over all CPUs with the main
+  // lcore 0 (a 2-CPU host has no core to pin each to).
+  unsigned workers = 1;
   std::string local_ip = "169.254.77.1", peer_ip = "169.254.77.2";
   uint32_t session = 7;
   uint64_t token = 0x5eed;
@@ -75,6 +80,7 @@ bool ParseArgs(const std::vector<std::string>& args, NodeOptions& o) {
          num("--streams", &o.streams) && o.streams > 0 &&
          num("--main-lcore", &o.main_lcore) &&
          num("--worker-lcore", &o.worker_lcore) &&
+         num("--workers", &o.workers) && o.workers >= 1 && o.workers <= 8 &&
          dbl("--loss", &o.faults.drop) && dbl("--dup", &o.faults.duplicate) &&
          dbl("--reorder", &o.faults.reorder) &&
          dbl("--corrupt", &o.faults.corrupt) &&
@@ -96,8 +102,16 @@ int RunTransportNode(const std::vector<std::string>& args) {
     return 2;
   }
   dataplane::EalOptions eal;
+  std::vector<unsigned> worker_lcores = {o.worker_lcore};
   eal.lcores = absl::StrCat(std::min(o.main_lcore, o.worker_lcore), ",",
                             std::max(o.main_lcore, o.worker_lcore));
+  if (o.workers > 1) {
+    o.main_lcore = 0;
+    worker_lcores.clear();
+    for (unsigned w = 1; w <= o.workers; ++w) worker_lcores.push_back(w);
+    eal.lcores = absl::StrCat("0-", o.workers);
+    eal.cpu_set = absl::StrCat("0-", std::thread::hardware_concurrency() - 1);
+  }
   eal.file_prefix = o.prefix;
   eal.extra_args = {
       "--main-lcore", absl::StrCat(o.main_lcore),
@@ -127,7 +141,7 @@ int RunTransportNode(const std::vector<std::string>& args) {
     }
     tc.local.ipv4 = Ipv4(o.local_ip);
     tc.local.udp_port = 7700;
-    tc.worker_lcores = {o.worker_lcore};
+    tc.worker_lcores = worker_lcores;
     tc.faults = o.faults;
     auto transport = dataplane::Transport::Start(tc);
     if (!transport.ok()) {
@@ -261,6 +275,15 @@ int RunTransportNode(const std::vector<std::string>& args) {
             "parse_error_%s %llu\n",
             dataplane::ParseErrorName(static_cast<dataplane::ParseError>(k)),
             static_cast<unsigned long long>(n));
+      }
+    }
+    // Frames each RX queue delivered: with several workers, each queue pair
+    // must have carried its share of the streams.
+    rte_eth_stats es;
+    if (rte_eth_stats_get((*transport)->port().id(), &es) == 0) {
+      for (unsigned q = 0; q < (*transport)->port().queues(); ++q) {
+        std::printf("queue%u_rx_frames %llu\n", q,
+                    static_cast<unsigned long long>(es.q_ipackets[q]));
       }
     }
     for (size_t i = 0; i < digests.size(); ++i) {

@@ -244,6 +244,12 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
       !cores.ok()) {
     return OptionError("dataplane.lcores", cores.status().message());
   }
+  if (!dp.cpu_set().empty()) {
+    if (absl::StatusOr<std::vector<unsigned>> cpus = ParseLcores(dp.cpu_set());
+        !cpus.ok()) {
+      return OptionError("dataplane.cpu_set", cpus.status().message());
+    }
+  }
   return absl::OkStatus();
 }
 

@@ -38,6 +38,7 @@ absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
   all.push_back(main_lcore);
   std::sort(all.begin(), all.end());
   eal.lcores = absl::StrJoin(all, ",");
+  eal.cpu_set = dp.cpu_set();
   eal.extra_args = {"--main-lcore", absl::StrCat(main_lcore)};
   eal.file_prefix =
       dp.file_prefix().empty()

@@ -35,10 +35,17 @@ bool g_initialized = false;
 }  // namespace
 
 std::vector<std::string> EalArguments(const EalOptions& o) {
-  std::vector<std::string> args = {
-      "vmigd",           "-l",          o.lcores,
-      "--file-prefix",   o.file_prefix, "--log-level",
-      "lib.eal:warning", "--log-level", "pmd.net.memif:warning"};
+  std::vector<std::string> args = {"vmigd"};
+  if (o.cpu_set.empty()) {
+    args.insert(args.end(), {"-l", o.lcores});
+  } else {
+    // DPDK's --lcores group form: every listed lcore floats over the CPUs.
+    args.insert(args.end(), {"--lcores", absl::StrCat("(", o.lcores, ")@(",
+                                                      o.cpu_set, ")")});
+  }
+  args.insert(args.end(),
+              {"--file-prefix", o.file_prefix, "--log-level", "lib.eal:warning",
+               "--log-level", "pmd.net.memif:warning"});
   if (o.no_pci) args.push_back("--no-pci");
   if (o.memory_mb > 0) {
     args.insert(args.end(), {"-m", absl::StrCat(o.memory_mb)});

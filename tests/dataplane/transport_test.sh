@@ -10,6 +10,11 @@ case $mode in
     # 0.5% corruption, injected by both processes on transmit.
     out=$("$bench" transport --streams 4 --bytes 1GiB --window 4MiB --loss 0.02 --dup 0.01 \
           --reorder 0.02 --corrupt 0.005 --no-baselines 2>&1) ;;
+  memif-2workers)
+    # Two workers per process, a queue pair each, streams spread over them,
+    # through light loss and reordering.
+    out=$("$bench" transport --workers 2 --streams 4 --bytes 256MiB --loss 0.01 \
+          --reorder 0.01 --no-baselines 2>&1) ;;
   af_packet)
     if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
       echo "SKIP: network namespaces need root and iproute2"
@@ -29,6 +34,12 @@ check '[ "$(field verified)" = true ]' "every destination digest equals its sour
 check '[ "$(field mbufs_leaked)" = 0 ]' "no mbuf leaked by either process"
 check '[ "$(field max_buffered_bytes)" -le "$(field window_bytes)" ]' \
   "receiver buffering $(field max_buffered_bytes) within the credit window $(field window_bytes)"
+if [ "$mode" = memif-2workers ]; then
+  check '[ "$(field workers)" = 2 ]' "two workers per process"
+  check '[ "$(field min_queue_rx_frames)" -gt 1000 ]' \
+    "both receive queues carried data ($(field min_queue_rx_frames) frames on the lesser)"
+  check '[ "$(field retransmits)" -gt 0 ]' "losses were recovered by retransmission"
+fi
 if [ "$mode" = memif-faults ]; then
   check '[ "$(field retransmits)" -gt 0 ]' "losses were recovered by retransmission"
   check '[ "$(field crc_errors)" -gt 0 ]' "corrupted frames were caught by the CRC"
