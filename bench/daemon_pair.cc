@@ -49,20 +49,31 @@ std::string FindVmigd() {
 }
 
 absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
-    const std::string& vmigd) {
+    const std::string& vmigd, int workers) {
   std::unique_ptr<DaemonPair> p(new DaemonPair());
   char tmpl[] = "/tmp/vmig-bench-pair-XXXXXX";
   p->dir_ = mkdtemp(tmpl);
   const std::string d = p->dir_;
   const std::string src_conf = d + "/source.conf", dst_conf = d + "/dest.conf";
+  // One worker: the source's on core 1, the destination's on core 0. More:
+  // lcores 1..workers with main lcore 0, sharing every CPU.
+  auto lcores = [&](bool source) {
+    if (workers <= 1) {
+      return std::string(source ? "lcores: \"1\" main_lcore: 0"
+                                : "lcores: \"0\" main_lcore: 1");
+    }
+    return absl::StrCat("lcores: \"1-", workers,
+                        "\" main_lcore: 0 cpu_set: \"0-",
+                        std::thread::hardware_concurrency() - 1, "\"");
+  };
   std::ofstream(src_conf)
       << "listen { unix_socket: \"" << d << "/source.sock\" }\n"
-      << "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
+      << "dataplane { " << lcores(true) << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.1\" memif: \"role=client,socket=" << d
       << "/memif.sock,socket-abstract=no,zero-copy=yes\" } }\n";
   std::ofstream(dst_conf)
       << "listen { unix_socket: \"" << d << "/dest.sock\" }\n"
-      << "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" "
+      << "dataplane { " << lcores(false) << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.2\" memif: \"role=server,socket=" << d
       << "/memif.sock,socket-abstract=no\" } }\n";
   auto start = [&](const std::string& conf, const std::string& sock,

@@ -29,10 +29,12 @@ struct MigrationOutcome {
 
 class DaemonPair {
  public:
-  // Starts both daemons from `vmigd` (a path); fails if either does not
-  // answer within 20 s.
+  // Starts both daemons from `vmigd` (a path), each with `workers` worker
+  // lcores (one: pinned to a core each, the two daemons on different cores;
+  // more: all of a daemon's lcores share the host's CPUs); fails if either
+  // does not answer within 20 s.
   static absl::StatusOr<std::unique_ptr<DaemonPair>> Start(
-      const std::string& vmigd);
+      const std::string& vmigd, int workers = 1);
   ~DaemonPair();
 
   // Attaches `specs` (emulated) on the source as `ids`, and on the

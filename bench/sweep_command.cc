@@ -9,6 +9,7 @@
 #include <iostream>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -25,8 +26,8 @@ namespace {
 
 constexpr char kSweepUsage[] =
     "usage: vmig-bench sweep [--devices LIST] [--state LIST] [--dirty LIST]\n"
-    "                        [--read-bw RATE] [--transition-ms MS] [--budget "
-    "MS]\n"
+    "                        [--read-bw LIST] [--transition-ms LIST]\n"
+    "                        [--budget LIST] [--workers LIST]\n"
     "                        [--schedule parallel,serial] [--out DIR]\n"
     "                        [--preset qemu-anchor] [--vmigd PATH]\n"
     "\n"
@@ -35,10 +36,14 @@ constexpr char kSweepUsage[] =
     "DIR/sweep.csv, DIR/budget.txt and, with gnuplot, DIR/*.svg and *.png.\n"
     "Devices carry PRE_COPY when their dirty rate is above 0 (their stop-copy\n"
     "state is then what pre-copy leaves); with dirty 0 all state is stop-copy\n"
-    "state. Every point is verified by digest.\n"
+    "state. --workers is each daemon's worker lcores (the daemons restart\n"
+    "for each value; on a host with fewer CPUs the lcores share them). Plots\n"
+    "and the model's check use the first value of --read-bw,\n"
+    "--transition-ms, --budget and --workers. Every point is verified by\n"
+    "digest.\n"
     "Defaults: --devices 1,4,8 --state 16MiB,64MiB --dirty 0 --read-bw 1GiB/s\n"
-    "--transition-ms 10 --budget 300 --schedule parallel,serial --out "
-    "sweep-out\n"
+    "--transition-ms 10 --budget 300 --workers 1 --schedule parallel,serial\n"
+    "--out sweep-out\n"
     "\n"
     "--preset qemu-anchor: 4 devices of 100 MiB whose serial switchover is "
     "set\n"
@@ -59,7 +64,13 @@ struct Point {
   int devices = 0;
   uint64_t state = 0;
   double dirty = 0;
+  double read_bw = 0, transition_ms = 0, budget_ms = 0;
+  int workers = 1;
   bool serial = false;
+  // The first value of every dimension beyond devices, state and dirty
+  // (base_setup: all but workers): plots and the model's check compare like
+  // with like.
+  bool base = false, base_setup = false;
   // Measured.
   double downtime_ms = 0, predicted_ms = 0, quiesce_ms = 0, transfer_ms = 0,
          load_ms = 0, resume_ms = 0, total_s = 0, cpu_s = 0,
@@ -79,6 +90,11 @@ std::vector<std::string> List(const std::string& s) {
   return absl::StrSplit(s, ',');
 }
 
+int BadGrid(const std::string& what, const std::string& value) {
+  std::cerr << "vmig-bench sweep: bad " << what << " value '" << value << "'\n";
+  return 2;
+}
+
 void Progress(size_t done, size_t total, absl::Time start) {
   const double frac = total ? static_cast<double>(done) / total : 1;
   const int filled = static_cast<int>(frac * 30);
@@ -96,10 +112,12 @@ void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
     std::printf("gnuplot not found: no plots (apt-get install gnuplot-nox)\n");
     return;
   }
-  std::set<int> devices;
+  std::set<int> devices, worker_counts;
   std::set<uint64_t> states;
   std::set<double> dirties;
   for (const auto& p : pts) {
+    worker_counts.insert(p.workers);
+    if (!p.base) continue;
     devices.insert(p.devices);
     states.insert(p.state);
     dirties.insert(p.dirty);
@@ -108,7 +126,10 @@ void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
   auto series = [&](const std::string& name, auto key, auto x, auto keep) {
     std::map<std::string, std::vector<std::pair<double, double>>> s;
     for (const auto& p : pts) {
-      if (keep(p)) s[key(p)].push_back({x(p), p.downtime_ms});
+      // Only the first value of the other dimensions (workers varies on
+      // its own plot).
+      if (keep(p) && (name == "workers" ? p.base_setup : p.base))
+        s[key(p)].push_back({x(p), p.downtime_ms});
     }
     std::string plot;
     int i = 0;
@@ -168,6 +189,16 @@ void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
                            return p.devices == max_dev && p.state == max_state;
                          })});
   }
+  if (worker_counts.size() > 1) {
+    plots.push_back({"downtime_vs_workers", "worker lcores per daemon",
+                     series(
+                         "workers", [&](const Point& p) { return sched(p); },
+                         [](const Point& p) { return double(p.workers); },
+                         [&](const Point& p) {
+                           return p.devices == max_dev &&
+                                  p.state == max_state && p.dirty == min_dirty;
+                         })});
+  }
   for (const auto& pl : plots) {
     for (const char* term : {"svg size 800,500", "png size 800,500"}) {
       const std::string ext = std::string(term).substr(0, 3);
@@ -177,7 +208,7 @@ void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
           "daemons)'\n"
           "set xlabel '",
           pl.xlabel,
-          "'\nset ylabel 'downtime (ms)'\nset key top left\n"
+          "'\nset ylabel 'downtime (ms)'\nset yrange [0:*]\nset key top left\n"
           "set grid\nplot ",
           pl.plot, "\n");
       const std::string path = absl::StrCat(dir, "/", pl.name, ".gp");
@@ -206,16 +237,13 @@ double ModelDowntimeMs(int devices, double bytes, double read,
 }
 
 int RunSweep(const std::vector<std::string>& args) {
-  std::map<std::string, std::string> opt = {{"--devices", "1,4,8"},
-                                            {"--state", "16MiB,64MiB"},
-                                            {"--dirty", "0"},
-                                            {"--read-bw", "1GiB/s"},
-                                            {"--transition-ms", "10"},
-                                            {"--budget", "300"},
-                                            {"--schedule", "parallel,serial"},
-                                            {"--out", "sweep-out"},
-                                            {"--vmigd", FindVmigd()},
-                                            {"--preset", ""}};
+  std::map<std::string, std::string> opt = {
+      {"--devices", "1,4,8"},    {"--state", "16MiB,64MiB"},
+      {"--dirty", "0"},          {"--read-bw", "1GiB/s"},
+      {"--transition-ms", "10"}, {"--budget", "300"},
+      {"--workers", "1"},        {"--schedule", "parallel,serial"},
+      {"--out", "sweep-out"},    {"--vmigd", FindVmigd()},
+      {"--preset", ""}};
   if (int rc = ParseOptions(args, "sweep", kSweepUsage, opt); rc >= 0)
     return rc;
   const bool anchor = opt["--preset"] == "qemu-anchor";
@@ -231,66 +259,104 @@ int RunSweep(const std::vector<std::string>& args) {
     opt["--transition-ms"] = "12";
     opt["--schedule"] = "parallel,serial";
   }
-  double transition_ms = 0, budget_ms = 0;
-  auto read = ParseRate(opt["--read-bw"]);
-  if (!read.ok() || *read <= 0 ||
-      !absl::SimpleAtod(opt["--transition-ms"], &transition_ms) ||
-      !absl::SimpleAtod(opt["--budget"], &budget_ms)) {
-    std::cerr
-        << "vmig-bench sweep: bad --read-bw, --transition-ms or --budget\n";
-    return 2;
+  // The grid: every combination, grouped by worker count (the daemons
+  // restart when it changes).
+  std::vector<double> reads, transitions, budgets;
+  std::vector<int> worker_counts;
+  for (const auto& v : List(opt["--read-bw"])) {
+    auto r = ParseRate(v);
+    if (!r.ok() || *r <= 0) return BadGrid("--read-bw", v);
+    reads.push_back(*r);
+  }
+  for (const auto& v : List(opt["--transition-ms"])) {
+    double t = 0;
+    if (!absl::SimpleAtod(v, &t) || t < 0) return BadGrid("--transition-ms", v);
+    transitions.push_back(t);
+  }
+  for (const auto& v : List(opt["--budget"])) {
+    double b = 0;
+    if (!absl::SimpleAtod(v, &b) || b <= 0) return BadGrid("--budget", v);
+    budgets.push_back(b);
+  }
+  for (const auto& v : List(opt["--workers"])) {
+    int w = 0;
+    if (!absl::SimpleAtoi(v, &w) || w < 1 || w > 8)
+      return BadGrid("--workers (1-8)", v);
+    worker_counts.push_back(w);
   }
   std::vector<Point> pts;
-  for (const auto& d : List(opt["--devices"])) {
-    for (const auto& s : List(opt["--state"])) {
-      for (const auto& r : List(opt["--dirty"])) {
-        for (const auto& sc : List(opt["--schedule"])) {
-          Point p;
-          auto state = ParseBytes(s);
-          auto dirty = ParseRate(r);
-          if (!absl::SimpleAtoi(d, &p.devices) || p.devices < 1 ||
-              p.devices > 16 || !state.ok() || !dirty.ok() ||
-              (sc != "parallel" && sc != "serial")) {
-            std::cerr << "vmig-bench sweep: bad grid value (devices 1-16)\n";
-            return 2;
+  for (int w : worker_counts) {
+    for (const auto& d : List(opt["--devices"])) {
+      for (const auto& s : List(opt["--state"])) {
+        for (const auto& r : List(opt["--dirty"])) {
+          for (double rb : reads) {
+            for (double t : transitions) {
+              for (double b : budgets) {
+                for (const auto& sc : List(opt["--schedule"])) {
+                  Point p;
+                  auto state = ParseBytes(s);
+                  auto dirty = ParseRate(r);
+                  if (!absl::SimpleAtoi(d, &p.devices) || p.devices < 1 ||
+                      p.devices > 16 || !state.ok() || !dirty.ok() ||
+                      (sc != "parallel" && sc != "serial")) {
+                    return BadGrid(
+                        "--devices (1-16), --state, --dirty or "
+                        "--schedule",
+                        absl::StrCat(d, " ", s, " ", r, " ", sc));
+                  }
+                  p.state = *state;
+                  p.dirty = *dirty;
+                  p.read_bw = rb;
+                  p.transition_ms = t;
+                  p.budget_ms = b;
+                  p.workers = w;
+                  p.serial = sc == "serial";
+                  p.base_setup =
+                      rb == reads[0] && t == transitions[0] && b == budgets[0];
+                  p.base = p.base_setup && w == worker_counts[0];
+                  pts.push_back(p);
+                }
+              }
+            }
           }
-          p.state = *state;
-          p.dirty = *dirty;
-          p.serial = sc == "serial";
-          pts.push_back(p);
         }
       }
     }
   }
   std::filesystem::create_directories(opt["--out"]);
-  auto pair = DaemonPair::Start(opt["--vmigd"]);
-  if (!pair.ok()) {
-    std::cerr << "vmig-bench sweep: " << pair.status().message() << "\n";
-    return 1;
-  }
+  std::unique_ptr<DaemonPair> pair;
   const absl::Time start = absl::Now();
   bool all_verified = true;
   for (size_t k = 0; k < pts.size(); ++k) {
     Progress(k, pts.size(), start);
     Point& p = pts[k];
+    if (!pair || (k > 0 && pts[k - 1].workers != p.workers)) {
+      pair.reset();  // stop the last pair first: they share the memif path
+      auto started = DaemonPair::Start(opt["--vmigd"], p.workers);
+      if (!started.ok()) {
+        std::cerr << "vmig-bench sweep: " << started.status().message() << "\n";
+        return 1;
+      }
+      pair = std::move(*started);
+    }
     std::vector<std::string> ids, specs;
     for (int i = 0; i < p.devices; ++i) {
       ids.push_back(absl::StrCat("p", k, "d", i));
       specs.push_back(absl::StrCat(
-          "emu:state=", p.state, ",read_bw=", opt["--read-bw"],
-          ",transition_ms=", transition_ms, ",seed=", i + 1,
+          "emu:state=", p.state, ",read_bw=", static_cast<uint64_t>(p.read_bw),
+          "/s,transition_ms=", p.transition_ms, ",seed=", i + 1,
           p.dirty > 0
               ? absl::StrCat(",dirty=", static_cast<uint64_t>(p.dirty), "/s")
               : std::string(",flags=stop_copy|p2p")));
     }
     v1::StartMigrationRequest req;
     req.mutable_downtime_budget()->set_seconds(
-        static_cast<int64_t>(budget_ms / 1000));
+        static_cast<int64_t>(p.budget_ms / 1000));
     req.mutable_downtime_budget()->set_nanos(
-        static_cast<int32_t>(std::fmod(budget_ms, 1000.0) * 1e6));
+        static_cast<int32_t>(std::fmod(p.budget_ms, 1000.0) * 1e6));
     req.mutable_precopy()->mutable_max_precopy()->set_seconds(20);
     req.set_serial_schedule(p.serial);
-    auto out = (*pair)->Migrate(ids, specs, req);
+    auto out = pair->Migrate(ids, specs, req);
     if (!out.ok()) {
       std::fprintf(stderr, "\npoint %zu failed: %s\n", k,
                    std::string(out.status().message()).c_str());
@@ -322,7 +388,7 @@ int RunSweep(const std::vector<std::string>& args) {
   // others.
   const Point* cal = nullptr;
   for (const auto& p : pts) {
-    if (!p.serial && p.verified &&
+    if (!p.serial && p.verified && p.base &&
         (!cal ||
          p.stop_copy_bytes * p.devices > cal->stop_copy_bytes * cal->devices)) {
       cal = &p;
@@ -331,16 +397,18 @@ int RunSweep(const std::vector<std::string>& args) {
   double link = 0;
   if (cal) {
     const double xfer_s =
-        std::max(1e-6, (cal->transfer_ms - 2 * transition_ms) / 1e3);
+        std::max(1e-6, (cal->transfer_ms - 2 * cal->transition_ms) / 1e3);
     link = cal->stop_copy_bytes * cal->devices / xfer_s;
   }
   double err_sum = 0;
   int err_n = 0;
   for (auto& p : pts) {
     if (!p.verified || link <= 0) continue;
-    p.model_ms = ModelDowntimeMs(p.devices, p.stop_copy_bytes, *read,
-                                 transition_ms, link, p.serial, p.dirty > 0);
-    if (&p != cal) {
+    p.model_ms = ModelDowntimeMs(p.devices, p.stop_copy_bytes, p.read_bw,
+                                 p.transition_ms, link, p.serial, p.dirty > 0);
+    // The check covers the points like the calibration's (same workers);
+    // the others get a projection, shown but not scored.
+    if (&p != cal && p.workers == cal->workers) {
       err_sum += std::fabs(p.model_ms - p.downtime_ms) / p.downtime_ms;
       ++err_n;
     }
@@ -349,38 +417,39 @@ int RunSweep(const std::vector<std::string>& args) {
   // Outputs.
   const std::string dir = opt["--out"];
   std::ofstream csv(dir + "/sweep.csv");
-  csv << "devices,state_bytes,dirty_bytes_per_s,schedule,downtime_ms,predicted_"
-         "ms,model_ms,"
+  csv << "devices,state_bytes,dirty_bytes_per_s,read_bytes_per_s,transition_"
+         "ms,budget_ms,workers,schedule,downtime_ms,predicted_ms,model_ms,"
          "quiesce_ms,stop_copy_ms,load_ms,resume_ms,total_s,cpu_s,bytes,"
          "stop_copy_bytes_per_device,throughput_gbytes_per_s,precopy_rounds,"
          "retransmits,verified\n";
   std::ofstream json(dir + "/sweep.json");
-  json << "{\"read_bytes_per_s\":" << *read
-       << ",\"transition_ms\":" << transition_ms
-       << ",\"budget_ms\":" << budget_ms
-       << ",\"calibrated_link_gbytes_per_s\":" << link / 1e9
+  json << "{\"calibrated_link_gbytes_per_s\":" << link / 1e9
        << ",\"model_mean_abs_error\":" << (err_n ? err_sum / err_n : 0)
        << ",\"points\":[";
-  std::printf("\n%8s %10s %10s %9s %10s %10s %10s %9s %6s\n", "devices",
-              "state", "dirty", "schedule", "downtime", "predicted", "model",
-              "total", "ok");
+  std::printf("\n%8s %10s %10s %11s %6s %7s %3s %9s %10s %10s %10s %9s %6s\n",
+              "devices", "state", "dirty", "read", "arc", "budget", "wk",
+              "schedule", "downtime", "predicted", "model", "total", "ok");
   for (size_t k = 0; k < pts.size(); ++k) {
     const Point& p = pts[k];
     const double thr = p.transfer_ms > 0 ? p.stop_copy_bytes * p.devices /
                                                (p.transfer_ms / 1e3)
                                          : 0;
-    csv << p.devices << "," << p.state << "," << p.dirty << ","
-        << (p.serial ? "serial" : "parallel") << "," << p.downtime_ms << ","
-        << p.predicted_ms << "," << p.model_ms << "," << p.quiesce_ms << ","
-        << p.transfer_ms << "," << p.load_ms << "," << p.resume_ms << ","
+    csv << p.devices << "," << p.state << "," << p.dirty << "," << p.read_bw
+        << "," << p.transition_ms << "," << p.budget_ms << "," << p.workers
+        << "," << (p.serial ? "serial" : "parallel") << "," << p.downtime_ms
+        << "," << p.predicted_ms << "," << p.model_ms << "," << p.quiesce_ms
+        << "," << p.transfer_ms << "," << p.load_ms << "," << p.resume_ms << ","
         << p.total_s << "," << p.cpu_s << "," << p.bytes << ","
         << p.stop_copy_bytes << "," << thr / 1e9 << "," << p.precopy_rounds
         << "," << p.retransmits << "," << (p.verified ? "true" : "false")
         << "\n";
     json << (k ? "," : "") << "{\"devices\":" << p.devices
          << ",\"state_bytes\":" << p.state
-         << ",\"dirty_bytes_per_s\":" << p.dirty << ",\"schedule\":\""
-         << (p.serial ? "serial" : "parallel")
+         << ",\"dirty_bytes_per_s\":" << p.dirty
+         << ",\"read_bytes_per_s\":" << p.read_bw
+         << ",\"transition_ms\":" << p.transition_ms
+         << ",\"budget_ms\":" << p.budget_ms << ",\"workers\":" << p.workers
+         << ",\"schedule\":\"" << (p.serial ? "serial" : "parallel")
          << "\",\"downtime_ms\":" << p.downtime_ms
          << ",\"predicted_ms\":" << p.predicted_ms
          << ",\"model_ms\":" << p.model_ms << ",\"quiesce_ms\":" << p.quiesce_ms
@@ -391,33 +460,41 @@ int RunSweep(const std::vector<std::string>& args) {
          << ",\"precopy_rounds\":" << p.precopy_rounds
          << ",\"retransmits\":" << p.retransmits
          << ",\"verified\":" << (p.verified ? "true" : "false") << "}";
-    std::printf("%8d %10s %10s %9s %8.1fms %8.1fms %8.1fms %8.2fs %6s\n",
-                p.devices, FormatBytes(p.state).c_str(),
-                FormatRate(p.dirty).c_str(), p.serial ? "serial" : "parallel",
-                p.downtime_ms, p.predicted_ms, p.model_ms, p.total_s,
-                p.verified ? "yes" : "NO");
+    std::printf(
+        "%8d %10s %10s %11s %4.0fms %5.0fms %3d %9s %8.1fms %8.1fms %8.1fms "
+        "%8.2fs %6s\n",
+        p.devices, FormatBytes(p.state).c_str(), FormatRate(p.dirty).c_str(),
+        FormatRate(p.read_bw).c_str(), p.transition_ms, p.budget_ms, p.workers,
+        p.serial ? "serial" : "parallel", p.downtime_ms, p.predicted_ms,
+        p.model_ms, p.total_s, p.verified ? "yes" : "NO");
   }
   json << "]}\n";
 
-  // The budget table: per (devices, dirty), the largest state per device
-  // whose measured parallel downtime held the budget.
+  // The budget table: per (budget, workers, device read rate and arc time,
+  // devices, dirty), the largest state per device whose measured parallel
+  // downtime held the budget.
   std::ofstream budget(dir + "/budget.txt");
   auto line = [&](const std::string& s) {
     budget << s << "\n";
     std::printf("%s\n", s.c_str());
   };
-  line(absl::StrCat("\nbudget table: largest state per device that held ",
-                    budget_ms, " ms (parallel schedule, measured)"));
   line(
-      absl::StrFormat("%8s %12s %24s", "devices", "dirty", "max state/device"));
-  std::map<std::pair<int, double>, uint64_t> best;
+      "\nbudget table: largest state per device that held the budget "
+      "(parallel schedule, measured)");
+  line(absl::StrFormat("%8s %7s %11s %6s %8s %12s %24s", "budget", "workers",
+                       "read", "arc", "devices", "dirty", "max state/device"));
+  using Key = std::tuple<double, int, double, double, int, double>;
+  std::map<Key, uint64_t> best;
   for (const auto& p : pts) {
-    auto& b = best[{p.devices, p.dirty}];
-    if (!p.serial && p.verified && p.downtime_ms <= budget_ms)
+    auto& b = best[{p.budget_ms, p.workers, p.read_bw, p.transition_ms,
+                    p.devices, p.dirty}];
+    if (!p.serial && p.verified && p.downtime_ms <= p.budget_ms)
       b = std::max(b, p.state);
   }
   for (const auto& [k, v] : best) {
-    line(absl::StrFormat("%8d %12s %24s", k.first, FormatRate(k.second),
+    const auto& [bud, wk, rd, arc, dev, dirty] = k;
+    line(absl::StrFormat("%6.0fms %7d %11s %4.0fms %8d %12s %24s", bud, wk,
+                         FormatRate(rd), arc, dev, FormatRate(dirty),
                          v ? FormatBytes(v) : std::string("none in the grid")));
   }
   std::printf(

@@ -18,6 +18,15 @@ for p in downtime_vs_devices downtime_vs_state downtime_vs_dirty; do
   check '[ -s "$out/sweep/$p.svg" ] && [ -s "$out/sweep/$p.png" ]' "plot $p (SVG and PNG)"
 done
 
+# The other grid dimensions: worker lcores (the daemons restart for each),
+# budget, device read rate.
+"$bench" sweep --devices 2 --state 8MiB --workers 1,2 --budget 100,300 \
+  --read-bw 1GiB/s,512MiB/s --schedule parallel --out "$out/grid" || fail=1
+check '[ "$(grep -c ",true$" "$out/grid/sweep.csv")" -eq 8 ]' "8 grid points, all verified"
+check '[ "$(cut -d, -f7 "$out/grid/sweep.csv" | sort -u | tr "\n" " ")" = "1 2 workers " ]' \
+  "points with 1 and 2 workers"
+check '[ -s "$out/grid/downtime_vs_workers.svg" ]' "plot against worker lcores"
+
 "$bench" sweep --preset qemu-anchor --out "$out/anchor" || fail=1
 check 'grep -q "qemu_multifd_ms" "$out/anchor/anchor.json"' "anchor comparison written"
 
