@@ -21,21 +21,21 @@ std::vector<uint8_t> Noise(size_t n) {
   return v;
 }
 
-void BM_Crc32cInterleaved(benchmark::State& state) {
+void BM_Crc32c(benchmark::State& state) {
   auto data = Noise(kPayload);
   for (auto _ : state)
     benchmark::DoNotOptimize(Crc32c(data.data(), data.size()));
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kPayload));
 }
-BENCHMARK(BM_Crc32cInterleaved);
+BENCHMARK(BM_Crc32c);
 
-void BM_Crc32cSerialBytes(benchmark::State& state) {
+void BM_Crc32cBitwise(benchmark::State& state) {
   auto data = Noise(kPayload);
   for (auto _ : state)
     benchmark::DoNotOptimize(Crc32cSerial(data.data(), data.size()));
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(kPayload));
 }
-BENCHMARK(BM_Crc32cSerialBytes);
+BENCHMARK(BM_Crc32cBitwise);
 
 Endpoint Ep(uint32_t ip) {
   Endpoint e;

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build ccache g++ pkg-config clang-format
-  libabsl-dev libspdlog-dev libfmt-dev libxxhash-dev
+  libabsl-dev libspdlog-dev libfmt-dev libxxhash-dev libisal-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsystemd-dev openssl systemd

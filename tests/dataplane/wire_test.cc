@@ -189,7 +189,7 @@ TEST(WireTest, Crc32cMatchesTheStandardCheckValue) {
 namespace vmig::dataplane {
 namespace {
 
-TEST(Crc32cTest, InterleavedEqualsSerialForEveryLengthAndAlignment) {
+TEST(Crc32cTest, LibraryEqualsBitwiseReferenceForEveryLengthAndAlignment) {
   std::vector<uint8_t> data(40000);
   uint32_t x = 12345;
   for (auto& b : data)
@@ -204,12 +204,14 @@ TEST(Crc32cTest, InterleavedEqualsSerialForEveryLengthAndAlignment) {
   }
 }
 
-TEST(Crc32cTest, CombineJoinsTwoCrcs) {
+TEST(Crc32cTest, ChainsLikeOneCrcOverBothParts) {
+  // The header CRC is seeded with the header's and runs on over the payload.
   std::vector<uint8_t> a(1000, 0x5a), b(777, 0xc3), ab(a);
   ab.insert(ab.end(), b.begin(), b.end());
-  EXPECT_EQ(Crc32cCombine(Crc32c(a.data(), a.size()),
-                          Crc32c(b.data(), b.size(), 0), b.size()),
+  EXPECT_EQ(Crc32c(b.data(), b.size(), Crc32c(a.data(), a.size())),
             Crc32c(ab.data(), ab.size()));
+  EXPECT_EQ(~Crc32cSerial(reinterpret_cast<const uint8_t*>("123456789"), 9),
+            0xe3069283u);
 }
 
 }  // namespace
