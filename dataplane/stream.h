@@ -27,8 +27,9 @@ struct StreamSpec {
   // kSend: read until end of stream; kReceive: written in order. Must
   // outlive the stream.
   vfio::DataSession* data = nullptr;
-  Endpoint peer;  // kSend: where to send; kReceive: where acks go (learned
-                  // from the first frame if its ipv4 is 0)
+  Endpoint peer;  // kSend: where to send; kReceive: where acks go (the
+                  // sender's listening udp_port is required; ipv4 and MAC
+                  // are learned from the first frame if ipv4 is 0)
   FlowConfig flow;
 };
 

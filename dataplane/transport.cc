@@ -72,6 +72,12 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
   if (spec.role == StreamRole::kSend && spec.peer.ipv4 == 0) {
     return absl::InvalidArgumentError("a send stream needs the peer's address");
   }
+  if (spec.role == StreamRole::kReceive && spec.peer.udp_port == 0) {
+    // Acks go to the sender's listening port, which its frames do not carry
+    // (their source port varies per flow).
+    return absl::InvalidArgumentError(
+        "a receive stream needs the sender's listening UDP port");
+  }
   Reap();
   auto s = std::make_shared<Stream>(spec);
   {

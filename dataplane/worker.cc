@@ -193,11 +193,10 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
   const auto type = static_cast<FrameType>(f->header.type);
   if (type == FrameType::kData && s.receiver) {
     if (s.peer.ipv4 == 0) {
-      // Acks go back to the host the data came from, at its listening port
-      // (the source port varies per flow for RSS).
+      // Acks go back to the host the data came from, at the listening port
+      // the spec names (the frames' source port varies per flow for RSS).
       s.peer.ipv4 = f->src.ipv4;
       s.peer.mac = f->src.mac;
-      if (s.peer.udp_port == 0) s.peer.udp_port = f->src.udp_port;
     }
     const bool eos = f->header.flags & kFlagEndOfStream;
     if (!(f->header.flags & kFlagRetransmit))
