@@ -259,10 +259,28 @@ int RunSweep(const std::vector<std::string>& args) {
     opt["--transition-ms"] = "12";
     opt["--schedule"] = "parallel,serial";
   }
-  // The grid: every combination, grouped by worker count (the daemons
-  // restart when it changes).
-  std::vector<double> reads, transitions, budgets;
-  std::vector<int> worker_counts;
+  // Every dimension parsed up front; then every combination, grouped by
+  // worker count (the daemons restart when it changes).
+  std::vector<int> device_counts, worker_counts;
+  std::vector<uint64_t> states;
+  std::vector<double> dirties, reads, transitions, budgets;
+  std::vector<bool> serials;
+  for (const auto& v : List(opt["--devices"])) {
+    int d = 0;
+    if (!absl::SimpleAtoi(v, &d) || d < 1 || d > 16)
+      return BadGrid("--devices (1-16)", v);
+    device_counts.push_back(d);
+  }
+  for (const auto& v : List(opt["--state"])) {
+    auto b = ParseBytes(v);
+    if (!b.ok()) return BadGrid("--state", v);
+    states.push_back(*b);
+  }
+  for (const auto& v : List(opt["--dirty"])) {
+    auto r = ParseRate(v);
+    if (!r.ok()) return BadGrid("--dirty", v);
+    dirties.push_back(*r);
+  }
   for (const auto& v : List(opt["--read-bw"])) {
     auto r = ParseRate(v);
     if (!r.ok() || *r <= 0) return BadGrid("--read-bw", v);
@@ -284,44 +302,37 @@ int RunSweep(const std::vector<std::string>& args) {
       return BadGrid("--workers (1-8)", v);
     worker_counts.push_back(w);
   }
+  for (const auto& v : List(opt["--schedule"])) {
+    if (v != "parallel" && v != "serial") return BadGrid("--schedule", v);
+    serials.push_back(v == "serial");
+  }
+  // Point k as a mixed-radix number: the schedule varies fastest, the
+  // worker count slowest.
+  const size_t total = serials.size() * budgets.size() * transitions.size() *
+                       reads.size() * dirties.size() * states.size() *
+                       device_counts.size() * worker_counts.size();
   std::vector<Point> pts;
-  for (int w : worker_counts) {
-    for (const auto& d : List(opt["--devices"])) {
-      for (const auto& s : List(opt["--state"])) {
-        for (const auto& r : List(opt["--dirty"])) {
-          for (double rb : reads) {
-            for (double t : transitions) {
-              for (double b : budgets) {
-                for (const auto& sc : List(opt["--schedule"])) {
-                  Point p;
-                  auto state = ParseBytes(s);
-                  auto dirty = ParseRate(r);
-                  if (!absl::SimpleAtoi(d, &p.devices) || p.devices < 1 ||
-                      p.devices > 16 || !state.ok() || !dirty.ok() ||
-                      (sc != "parallel" && sc != "serial")) {
-                    return BadGrid(
-                        "--devices (1-16), --state, --dirty or "
-                        "--schedule",
-                        absl::StrCat(d, " ", s, " ", r, " ", sc));
-                  }
-                  p.state = *state;
-                  p.dirty = *dirty;
-                  p.read_bw = rb;
-                  p.transition_ms = t;
-                  p.budget_ms = b;
-                  p.workers = w;
-                  p.serial = sc == "serial";
-                  p.base_setup =
-                      rb == reads[0] && t == transitions[0] && b == budgets[0];
-                  p.base = p.base_setup && w == worker_counts[0];
-                  pts.push_back(p);
-                }
-              }
-            }
-          }
-        }
-      }
-    }
+  for (size_t k = 0; k < total; ++k) {
+    size_t rest = k;
+    auto pick = [&rest](const auto& values, size_t* index = nullptr) {
+      const size_t i = rest % values.size();
+      rest /= values.size();
+      if (index) *index = i;
+      return values[i];
+    };
+    size_t budget_i, transition_i, read_i, workers_i;
+    Point p;
+    p.serial = pick(serials);
+    p.budget_ms = pick(budgets, &budget_i);
+    p.transition_ms = pick(transitions, &transition_i);
+    p.read_bw = pick(reads, &read_i);
+    p.dirty = pick(dirties);
+    p.state = pick(states);
+    p.devices = pick(device_counts);
+    p.workers = pick(worker_counts, &workers_i);
+    p.base_setup = budget_i == 0 && transition_i == 0 && read_i == 0;
+    p.base = p.base_setup && workers_i == 0;
+    pts.push_back(p);
   }
   std::filesystem::create_directories(opt["--out"]);
   std::unique_ptr<DaemonPair> pair;

@@ -101,7 +101,7 @@ int Usage(const std::string& why) {
 
 int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args) {
   Flags f(args);
-  if (f.help() || (!args.empty() && (args[0] == "--help" || args[0] == "-h"))) {
+  if (f.help()) {
     std::cout << kDataplaneUsage << "\n" << kGlobalOptionsHelp;
     return 0;
   }

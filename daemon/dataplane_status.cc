@@ -7,10 +7,6 @@
 namespace vmig::daemon {
 namespace {
 
-uint64_t Load(const std::atomic<uint64_t>& a) {
-  return a.load(std::memory_order_relaxed);
-}
-
 std::string Ipv4Text(uint32_t host_order) {
   in_addr a{htonl(host_order)};
   char buf[INET_ADDRSTRLEN] = {};
@@ -62,32 +58,33 @@ void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   p.set_max_payload_bytes(port.max_payload());
   for (unsigned l : config.worker_lcores) p.add_worker_lcores(l);
 
-  const dataplane::PortCounters& c = t.counters();
-  p.set_rx_frames(Load(c.rx_frames));
-  p.set_rx_bytes(Load(c.rx_bytes));
-  p.set_tx_frames(Load(c.tx_frames));
-  p.set_tx_bytes(Load(c.tx_bytes));
-  p.set_tx_ring_full(Load(c.tx_ring_full));
-  p.set_tx_backlog_drops(Load(c.tx_backlog_drops));
-  p.set_parse_errors(Load(c.parse_errors));
+  using dataplane::PortCounters;
+  const PortCounters& c = t.counters();
+  p.set_rx_frames(PortCounters::Read(c.rx_frames));
+  p.set_rx_bytes(PortCounters::Read(c.rx_bytes));
+  p.set_tx_frames(PortCounters::Read(c.tx_frames));
+  p.set_tx_bytes(PortCounters::Read(c.tx_bytes));
+  p.set_tx_ring_full(PortCounters::Read(c.tx_ring_full));
+  p.set_tx_backlog_drops(PortCounters::Read(c.tx_backlog_drops));
+  p.set_parse_errors(PortCounters::Read(c.parse_errors));
   for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
-    if (uint64_t n = Load(c.parse_error_kinds[k])) {
+    if (uint64_t n = PortCounters::Read(c.parse_error_kinds[k])) {
       (*p.mutable_parse_errors_by_reason())[dataplane::ParseErrorName(
           static_cast<dataplane::ParseError>(k))] = n;
     }
   }
-  p.set_crc_errors(Load(c.crc_errors));
-  p.set_unknown_session(Load(c.unknown_session));
-  p.set_bad_token(Load(c.bad_token));
-  p.set_retransmit_copies(Load(c.retransmit_copies));
+  p.set_crc_errors(PortCounters::Read(c.crc_errors));
+  p.set_unknown_session(PortCounters::Read(c.unknown_session));
+  p.set_bad_token(PortCounters::Read(c.bad_token));
+  p.set_retransmit_copies(PortCounters::Read(c.retransmit_copies));
   v1::InjectedFaults& f = *p.mutable_injected();
-  f.set_dropped(Load(c.injected_drop));
-  f.set_duplicated(Load(c.injected_duplicate));
-  f.set_reordered(Load(c.injected_reorder));
-  f.set_corrupted(Load(c.injected_corrupt));
-  f.set_delayed(Load(c.injected_delay));
-  p.set_busy_loops(Load(c.busy_loops));
-  p.set_idle_sleeps(Load(c.idle_sleeps));
+  f.set_dropped(PortCounters::Read(c.injected_drop));
+  f.set_duplicated(PortCounters::Read(c.injected_duplicate));
+  f.set_reordered(PortCounters::Read(c.injected_reorder));
+  f.set_corrupted(PortCounters::Read(c.injected_corrupt));
+  f.set_delayed(PortCounters::Read(c.injected_delay));
+  p.set_busy_loops(PortCounters::Read(c.busy_loops));
+  p.set_idle_sleeps(PortCounters::Read(c.idle_sleeps));
   p.set_mbufs_in_use(t.MbufsInUse());
 }
 

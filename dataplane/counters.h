@@ -26,6 +26,10 @@ struct PortCounters {
   static void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);
   }
+  // For readers on other threads (status, telemetry): a relaxed load.
+  static uint64_t Read(const std::atomic<uint64_t>& c) {
+    return c.load(std::memory_order_relaxed);
+  }
 };
 
 }  // namespace vmig::dataplane

@@ -14,10 +14,6 @@ absl::Mutex g_mu;
 Transport* g_transport ABSL_GUARDED_BY(g_mu) = nullptr;
 bool g_registered = false;
 
-uint64_t Load(const std::atomic<uint64_t>& a) {
-  return a.load(std::memory_order_relaxed);
-}
-
 int PortCommand(const char*, const char*, rte_tel_data* d) {
   absl::MutexLock lock(&g_mu);
   rte_tel_data_start_dict(d);
@@ -44,7 +40,7 @@ int PortCommand(const char*, const char*, rte_tel_data* d) {
       {"idle_sleeps", &c.idle_sleeps},
   };
   for (const auto& [name, v] : fields)
-    rte_tel_data_add_dict_u64(d, name, Load(*v));
+    rte_tel_data_add_dict_u64(d, name, PortCounters::Read(*v));
   return 0;
 }
 
