@@ -190,16 +190,21 @@ namespace vmig::dataplane {
 namespace {
 
 TEST(Crc32cTest, LibraryEqualsBitwiseReferenceForEveryLengthAndAlignment) {
-  std::vector<uint8_t> data(40000);
+  std::vector<uint8_t> data(65000);
   uint32_t x = 12345;
   for (auto& b : data)
     b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
-  for (size_t len : {0, 1, 7, 8, 9, 255, 767, 768, 769, 1536, 3072, 6143, 6144,
-                     8961, 9001, 12288, 12289, 39000}) {
+  // Around the 128-byte fold block and the 512-byte point where folding
+  // starts, up to a 64 KiB memif frame; default and arbitrary seeds.
+  for (size_t len : {0,    1,    7,    8,    9,     127,   128,   255,  511,
+                     512,  513,  639,  640,  767,   768,   769,   1536, 3072,
+                     6143, 6144, 8961, 9001, 12288, 12289, 39000, 64990}) {
     for (size_t off : {0, 1, 3, 8}) {
-      EXPECT_EQ(Crc32c(data.data() + off, len),
-                Crc32cSerial(data.data() + off, len))
-          << "len " << len << " off " << off;
+      for (uint32_t seed : {0xffffffffu, 0u, 0x1234abcdu}) {
+        EXPECT_EQ(Crc32c(data.data() + off, len, seed),
+                  Crc32cSerial(data.data() + off, len, seed))
+            << "len " << len << " off " << off << " seed " << seed;
+      }
     }
   }
 }
