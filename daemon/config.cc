@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dataplane/port.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -121,7 +122,6 @@ void ApplyDefaults(v1::DaemonConfig& c) {
   if (lim->max_memory_bytes() == 0) lim->set_max_memory_bytes(1ull << 30);
   auto* dp = c.mutable_dataplane();
   if (dp->lcores().empty()) dp->set_lcores("1");
-  if (dp->mbufs() == 0) dp->set_mbufs(16384);
   if (dp->credit_window_bytes() == 0) dp->set_credit_window_bytes(8 << 20);
   for (auto& p : *dp->mutable_ports()) {
     if (p.ipv4().empty()) p.set_ipv4("169.254.77.1");
@@ -228,8 +228,9 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     }
     if (p.udp_port() > 65535)
       return OptionError(absl::StrCat(opt, ".udp_port"), "> 65535");
-    if (p.mtu() != 0 && (p.mtu() < 576 || p.mtu() > 9600)) {
-      return OptionError(absl::StrCat(opt, ".mtu"), "must be 576 to 9600");
+    if (p.mtu() != 0 && (p.mtu() < 576 || p.mtu() > dataplane::kMaxMtu)) {
+      return OptionError(absl::StrCat(opt, ".mtu"),
+                         absl::StrCat("must be 576 to ", dataplane::kMaxMtu));
     }
   }
   if (dp.credit_window_bytes() < (64u << 10) ||
@@ -237,8 +238,9 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     return OptionError("dataplane.credit_window_bytes",
                        "must be 64 KiB to limits.max_memory_bytes");
   }
-  if (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20)) {
-    return OptionError("dataplane.mbufs", "must be 1024 to 1048576");
+  if (dp.mbufs() != 0 && (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20))) {
+    return OptionError("dataplane.mbufs",
+                       "must be 0 (auto) or 1024 to 1048576");
   }
   if (absl::StatusOr<std::vector<unsigned>> cores = ParseLcores(dp.lcores());
       !cores.ok()) {

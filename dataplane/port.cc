@@ -7,7 +7,9 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -36,6 +38,26 @@ rte_ring* RingOf(const std::string& name, uint16_t size,
   return r;
 }
 
+uint32_t MtuOf(const PortConfig& c) {
+  if (c.mtu != 0) return std::min(c.mtu, kMaxMtu);
+  return c.kind == PortConfig::Kind::kMemif ? kMemifMtu : 9000;
+}
+
+uint32_t MbufsOf(const PortConfig& c) {
+  if (c.mbufs != 0) return c.mbufs;
+  const uint64_t room = MtuOf(c) + kEthHeaderBytes + RTE_PKTMBUF_HEADROOM;
+  return static_cast<uint32_t>(
+      std::max<uint64_t>(2048, kDefaultPoolBytes / room));
+}
+
+// log2 of the memif ring: memif's default 1024, but at most an eighth of the
+// pool over all queues (256 a queue for one queue of 64000-byte frames).
+unsigned MemifRingLog2(const PortConfig& c) {
+  unsigned log2 = 10;
+  while (log2 > 6 && (uint32_t{c.queues} << log2) > MbufsOf(c) / 8) --log2;
+  return log2;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
@@ -46,7 +68,13 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   switch (c.kind) {
     case PortConfig::Kind::kMemif:
       p->device_name_ = absl::StrCat("net_memif", seq);
+      // The memif ring holds a queue's posted RX buffers: on the zero-copy
+      // client these are the port's own mbufs, so the ring must leave most
+      // of the pool for frames in flight.
       devargs = absl::StrCat(p->device_name_, ",", c.args, ",bsize=10240");
+      if (c.args.find("rsize=") == std::string::npos) {
+        absl::StrAppend(&devargs, ",rsize=", MemifRingLog2(c));
+      }
       break;
     case PortConfig::Kind::kAfPacket:
       p->device_name_ = absl::StrCat("net_af_packet", seq);
@@ -105,8 +133,12 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   p->device_ = info.device;
   if (c.kind == PortConfig::Kind::kMemif &&
       c.args.find("zero-copy=yes") != std::string::npos) {
-    p->posted_rx_capacity_ =
-        c.queues * 1024u;  // memif's default ring (rsize=10)
+    const size_t at = c.args.find("rsize=");
+    const unsigned log2 =
+        at == std::string::npos
+            ? MemifRingLog2(c)
+            : static_cast<unsigned>(std::atoi(c.args.c_str() + at + 6));
+    p->posted_rx_capacity_ = c.queues * (1u << log2);
   }
   p->queues_ =
       std::min<uint16_t>({c.queues, info.max_rx_queues, info.max_tx_queues});
@@ -115,12 +147,12 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   // shared-memory buffers, so vmigd sizes memif frames from the configured
   // MTU and configures ethdev with what it accepts.
   const uint32_t eth_mtu = std::min<uint32_t>(
-      {c.mtu, info.max_mtu,
+      {MtuOf(c), info.max_mtu,
        info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN});
   // Links without a wire (memif, rings) carry any frame size.
   const bool wireless =
       c.kind == PortConfig::Kind::kMemif || c.kind == PortConfig::Kind::kRing;
-  const uint32_t mtu = wireless ? c.mtu : eth_mtu;
+  const uint32_t mtu = wireless ? MtuOf(c) : eth_mtu;
   // RX buffers must hold whatever the PMD may deliver (af_packet refuses
   // queues whose mbufs are smaller than its slots). Rings pass mbufs
   // through and report no limit.
@@ -129,7 +161,7 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
        c.kind == PortConfig::Kind::kRing ? 0 : info.max_rx_pktlen,
        c.kind == PortConfig::Kind::kAfPacket ? kAfPacketSlotBytes : 0});
   p->pool_ = rte_pktmbuf_pool_create(
-      absl::StrCat("vmig_pool_", seq).c_str(), c.mbufs, 256, 0,
+      absl::StrCat("vmig_pool_", seq).c_str(), MbufsOf(c), 256, 0,
       static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame), rte_socket_id());
   if (!p->pool_) return Fail(c.name, "mbuf pool", rte_errno);
 

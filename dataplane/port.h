@@ -18,6 +18,15 @@ struct rte_device;
 
 namespace vmig::dataplane {
 
+// memif's default MTU. Shared memory has no wire and carries any frame size,
+// and the per-frame costs (headers, acks, descriptors, mbuf handling) are a
+// third of the sender's time at 9000 bytes: 64000-byte frames moved 1.25x
+// as much (docs/benchmarks.md). The limit is the mbuf's 16-bit buffer length.
+inline constexpr uint32_t kMemifMtu = 64000;
+inline constexpr uint32_t kMaxMtu = 65000;
+// A default pool: 16384 mbufs at MTU 9000, 2300 at kMemifMtu.
+inline constexpr uint64_t kDefaultPoolBytes = 150ull << 20;
+
 struct PortConfig {
   std::string name = "peer0";
   enum class Kind { kMemif, kAfPacket, kPci, kRing } kind = Kind::kMemif;
@@ -27,8 +36,11 @@ struct PortConfig {
   // (benchmarks and tests; open both sides, close both together).
   std::string args;
   uint16_t queues = 1;
-  uint32_t mtu = 9000;  // capped by what the port supports
-  uint32_t mbufs = 16384;
+  // 0: the kind's default, kMemifMtu on memif and 9000 elsewhere; always
+  // capped by what the port supports.
+  uint32_t mtu = 0;
+  // Mbufs in the port's pool; 0: kDefaultPoolBytes worth of frames.
+  uint32_t mbufs = 0;
   uint16_t ring_size = 1024;
   absl::Duration link_timeout = absl::Seconds(10);
 };
