@@ -74,6 +74,31 @@ void SenderFlow::OnLoss(int64_t now) {
   stats_.cwnd = static_cast<uint32_t>(cwnd_);
 }
 
+bool SenderFlow::OnQueueDelay(int64_t rtt, int64_t now) {
+  constexpr uint32_t kMinRttEpoch = 4096;
+  epoch_min_rtt_ns_ = std::min(epoch_min_rtt_ns_, rtt);
+  min_rtt_ns_ = std::min(min_rtt_ns_, rtt);
+  if (++epoch_samples_ == kMinRttEpoch) {
+    min_rtt_ns_ = epoch_min_rtt_ns_;
+    epoch_min_rtt_ns_ = INT64_MAX;
+    epoch_samples_ = 0;
+  }
+  stats_.min_rtt_ns = min_rtt_ns_;
+  const int64_t target = min_rtt_ns_ + config_.target_queue_delay_ns;
+  if (config_.target_queue_delay_ns <= 0 || rtt <= target) return false;
+  // Over target: shrink in proportion to the excess (at most by half), once
+  // per round trip, so that the window settles where the queue stays near
+  // the target instead of oscillating (the rule of Google's Swift).
+  if (now - last_delay_decrease_ns_ >= stats_.srtt_ns) {
+    const double excess = static_cast<double>(rtt - target) / rtt;
+    cwnd_ = std::max<double>(config_.min_cwnd,
+                             cwnd_ * std::max(0.5, 1.0 - 0.8 * excess));
+    last_delay_decrease_ns_ = now;
+    ++stats_.delay_decreases;
+  }
+  return true;
+}
+
 void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
                        const std::function<void(void*)>& release) {
   ++stats_.acks;
@@ -85,9 +110,12 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
     return;
   }
   window_end_ = std::max(window_end_, ack.window_end);
+  bool queue_over_target = false;
   if (ack.echo_timestamp > 0 &&
       ack.echo_timestamp <= static_cast<uint64_t>(now)) {
-    OnRttSample(now - static_cast<int64_t>(ack.echo_timestamp));
+    const int64_t rtt = now - static_cast<int64_t>(ack.echo_timestamp);
+    OnRttSample(rtt);
+    queue_over_target = OnQueueDelay(rtt, now);
   }
   // Cumulative.
   uint32_t newly_acked = 0;
@@ -125,8 +153,9 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
     }
   }
   stats_.acked_bytes = acked_offset_;
-  // Additive increase: about one frame per round trip.
-  if (cwnd_ < config_.max_cwnd)
+  // Additive increase: about one frame per round trip, while the queue is
+  // within target.
+  if (!queue_over_target && cwnd_ < config_.max_cwnd)
     cwnd_ += static_cast<double>(newly_acked) / cwnd_;
   cwnd_ = std::min<double>(cwnd_, config_.max_cwnd);
   stats_.cwnd = static_cast<uint32_t>(cwnd_);

@@ -19,9 +19,12 @@ struct Buf {
 struct Channel {
   double loss = 0, dup = 0, reorder = 0;
   int64_t delay_ns = 50'000;
+  // A bottleneck, in bytes per ns (0: none): frames queue behind it.
+  double rate = 0;
+  int64_t link_free_at = 0;
   std::mt19937_64 rng{7};
   struct InFlight {
-    int64_t at;
+    int64_t at, sent;
     uint64_t seq, offset;
     uint32_t len;
     bool eos;
@@ -34,7 +37,12 @@ struct Channel {
   }
   void SendData(int64_t now, const SenderFlow::Frame& f, const Buf* b) {
     if (Chance(loss)) return;
-    InFlight x{now + delay_ns, f.seq, f.offset, f.len, f.eos, b->bytes};
+    int64_t depart = now;
+    if (rate > 0) {
+      depart = std::max(now, link_free_at) + static_cast<int64_t>(f.len / rate);
+      link_free_at = depart;
+    }
+    InFlight x{depart + delay_ns, now, f.seq, f.offset, f.len, f.eos, b->bytes};
     if (Chance(reorder)) x.at += 3 * delay_ns;  // overtaken by later frames
     data.push_back(x);
     if (Chance(dup)) data.push_back(x);
@@ -109,7 +117,7 @@ struct Harness {
           Free(b);
         }
         got = true;
-        echo = static_cast<uint64_t>(x.at - ch.delay_ns);
+        echo = static_cast<uint64_t>(x.sent);
       }
       EXPECT_LE(receiver->stats().buffered_bytes, config.window_bytes);
       auto st = receiver->DeliverInOrder(
@@ -190,6 +198,33 @@ TEST(FlowTest, CongestionWindowShrinksOnLossAndGrowsWhenClean) {
   EXPECT_LT(lossy.sender->stats().cwnd, clean.sender->stats().cwnd);
   EXPECT_GT(clean.sender->stats().cwnd, FlowConfig().initial_cwnd);
   EXPECT_EQ(lossy.sink, lossy.source);
+}
+
+TEST(FlowTest, QueueingDelayKeepsTheQueueNearTheTargetWithoutLosingThroughput) {
+  // A 1 GB/s bottleneck that never drops, like memif: a window that reacts
+  // to loss only grows until the credit (8 MiB, 8 ms of queue) is in flight.
+  Harness delay, loss_only;
+  loss_only.config.target_queue_delay_ns = 0;
+  for (Harness* h : {&delay, &loss_only}) {
+    h->config.initial_cwnd = 1024;  // a sender that has ramped up
+    h->ch.rate = 1.0;
+    h->Init(24 << 20);
+  }
+  const int64_t start = delay.now;
+  ASSERT_TRUE(delay.Run(8192, 60'000'000'000));
+  ASSERT_TRUE(loss_only.Run(8192, 60'000'000'000));
+  EXPECT_EQ(delay.sink, delay.source);
+  EXPECT_GT(delay.sender->stats().delay_decreases, 0u);
+  EXPECT_EQ(loss_only.sender->stats().delay_decreases, 0u);
+  // Base RTT about 100 us (two 50 us hops and a frame's transmission).
+  const SenderStats& d = delay.sender->stats();
+  EXPECT_LT(d.min_rtt_ns, 200'000);
+  EXPECT_LT(d.srtt_ns, d.min_rtt_ns + 2 * FlowConfig().target_queue_delay_ns);
+  EXPECT_GT(loss_only.sender->stats().srtt_ns, 4'000'000);
+  // The bottleneck stays busy: no more than 10% slower than the full queue.
+  EXPECT_LT(static_cast<double>(delay.now - start),
+            1.1 * static_cast<double>(loss_only.now - start));
+  EXPECT_EQ(delay.live_bufs, 0);
 }
 
 TEST(FlowTest, CreditStopsTheSenderAtTheWindow) {
