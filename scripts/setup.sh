@@ -9,7 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsystemd-dev openssl systemd
-  libdpdk-dev dpdk iproute2 gnuplot-nox
+  libdpdk-dev dpdk iproute2 gnuplot-nox psmisc
 )
 
 missing=()
@@ -41,6 +41,13 @@ if [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then
     mkdir -p /dev/hugepages
     mount -t hugetlbfs nodev /dev/hugepages 2>/dev/null || true
   fi
+  # Memif zero-copy needs --single-file-segments, which DPDK cannot combine
+  # with --huge-unlink: a vmigd or benchmark process killed on purpose (the
+  # crash tests) leaves its page file behind. Files no process maps are
+  # such leftovers; removing them returns their pages.
+  for f in /dev/hugepages/vmig*; do
+    [ -e "$f" ] && ! fuser -s "$f" 2>/dev/null && rm -f "$f"
+  done
 fi
 if grep -q " hugetlbfs " /proc/mounts &&
   [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -gt 0 ]; then
