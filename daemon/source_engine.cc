@@ -66,6 +66,19 @@ void SourceEngine::Run() {
   if (!s.ok() && !committed_) Rollback(s);
   ReleaseStreams();
   registry_.Release(session_->device_ids, session_->name());
+  if (end_phase_ == v1::PHASE_UNSPECIFIED) {
+    end_phase_ = v1::PHASE_FAILED;
+    end_error_ = std::string(s.message());
+  }
+  PublishProgress(end_phase_);
+  session_->Update([&](v1::Session& p) {
+    p.set_phase(end_phase_);
+    if (end_phase_ == v1::PHASE_COMPLETED) {
+      *p.mutable_report() = end_report_;
+    } else {
+      p.set_error(end_error_);
+    }
+  });
 }
 
 absl::Status SourceEngine::Handshake() {
@@ -504,11 +517,8 @@ absl::Status SourceEngine::Switchover() {
       session_->name(), (end - t0) / 1e6, absl::ToDoubleMilliseconds(predicted),
       (quiesced - t0) / 1e6, (transferred - quiesced) / 1e6,
       resp.load_ns() / 1e6, resp.resume_ns() / 1e6);
-  PublishProgress(v1::PHASE_COMPLETED);
-  session_->Update([&](v1::Session& p) {
-    p.set_phase(v1::PHASE_COMPLETED);
-    *p.mutable_report() = report;
-  });
+  end_phase_ = v1::PHASE_COMPLETED;
+  end_report_ = std::move(report);
   return absl::OkStatus();
 }
 
@@ -548,14 +558,9 @@ void SourceEngine::Rollback(const absl::Status& why) {
     v1::AbortResponse resp;
     (void)peer_->Abort(&ctx, ar, &resp);
   }
-  const v1::Phase phase = why.code() == absl::StatusCode::kCancelled
-                              ? v1::PHASE_CANCELLED
-                              : v1::PHASE_FAILED;
-  PublishProgress(phase);
-  session_->Update([&](v1::Session& p) {
-    p.set_phase(phase);
-    p.set_error(std::string(why.message()));
-  });
+  end_phase_ = why.code() == absl::StatusCode::kCancelled ? v1::PHASE_CANCELLED
+                                                          : v1::PHASE_FAILED;
+  end_error_ = std::string(why.message());
 }
 
 }  // namespace vmig::daemon

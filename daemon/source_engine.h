@@ -125,6 +125,11 @@ class SourceEngine {
   double link_rate_ = 0;        // bytes/s, all streams together
   bool ack_received_ = false;
   bool committed_ = false;
+  // The terminal phase, published by Run() only once the streams are gone
+  // and the devices released: a client that sees it may claim them at once.
+  v1::Phase end_phase_ = v1::PHASE_UNSPECIFIED;
+  std::string end_error_;
+  v1::DowntimeReport end_report_;
 };
 
 }  // namespace vmig::daemon
