@@ -106,6 +106,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
   return grpc::CreateChannel(g.addr, creds);
 }
 
+std::shared_ptr<grpc::Channel> ChannelOrReport(const GlobalOptions& g) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = MakeChannel(g);
+  if (channel.ok()) return *std::move(channel);
+  std::cerr << "vmigctl: " << channel.status().message() << "\n";
+  return nullptr;
+}
+
 void SetDeadline(grpc::ClientContext& ctx, const GlobalOptions& g) {
   ctx.set_deadline(
       std::chrono::system_clock::now() +

@@ -36,6 +36,9 @@ absl::StatusOr<GlobalOptions> ExtractGlobalOptions(
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     const GlobalOptions& g);
+// MakeChannel for a command: on failure prints "vmigctl: why" to stderr and
+// returns nullptr (the command then exits 2).
+std::shared_ptr<grpc::Channel> ChannelOrReport(const GlobalOptions& g);
 void SetDeadline(grpc::ClientContext& ctx, const GlobalOptions& g);
 // Prints "vmigctl: WHAT: CODE: message" to stderr; returns 1.
 int RpcFailed(const grpc::Status& s, const std::string& what);

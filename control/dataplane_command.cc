@@ -107,12 +107,9 @@ int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args) {
   }
   if (f.rest().size() != 1 || f.rest()[0] != "status")
     return Usage("the command is 'status'");
-  auto channel = MakeChannel(g);
-  if (!channel.ok()) {
-    std::cerr << "vmigctl: " << channel.status().message() << "\n";
-    return 2;
-  }
-  auto stub = v1::DataplaneService::NewStub(*channel);
+  std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
+  if (!channel) return 2;
+  auto stub = v1::DataplaneService::NewStub(channel);
   grpc::ClientContext ctx;
   SetDeadline(ctx, g);
   v1::DataplaneStatus st;

@@ -50,12 +50,9 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
     std::cout << kDeviceUsage << "\n" << kGlobalOptionsHelp;
     return 0;
   }
-  auto channel = MakeChannel(g);
-  if (!channel.ok()) {
-    std::cerr << "vmigctl: " << channel.status().message() << "\n";
-    return 2;
-  }
-  auto stub = v1::DeviceService::NewStub(*channel);
+  std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
+  if (!channel) return 2;
+  auto stub = v1::DeviceService::NewStub(channel);
   grpc::ClientContext ctx;
   SetDeadline(ctx, g);
 

@@ -113,12 +113,9 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     std::cout << kMigrateUsage << "\n" << kGlobalOptionsHelp;
     return 0;
   }
-  auto channel = MakeChannel(g);
-  if (!channel.ok()) {
-    std::cerr << "vmigctl: " << channel.status().message() << "\n";
-    return 2;
-  }
-  auto stub = v1::MigrationService::NewStub(*channel);
+  std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
+  if (!channel) return 2;
+  auto stub = v1::MigrationService::NewStub(channel);
   grpc::ClientContext ctx;
   SetDeadline(ctx, g);
   v1::Session session;
@@ -222,11 +219,8 @@ int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args) {
     std::cerr << "vmigctl health: at most one SERVICE\n";
     return 2;
   }
-  auto channel = MakeChannel(g);
-  if (!channel.ok()) {
-    std::cerr << "vmigctl: " << channel.status().message() << "\n";
-    return 2;
-  }
+  std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
+  if (!channel) return 2;
   // grpc.health.v1 messages are tiny; encode them by hand rather than link
   // a second copy of the health protos. Request: field 1 (service), string.
   std::string req;
@@ -236,7 +230,7 @@ int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args) {
     req.push_back(static_cast<char>(svc.size()));
     req += svc;
   }
-  grpc::GenericStub stub(*channel);
+  grpc::GenericStub stub(channel);
   grpc::ClientContext ctx;
   SetDeadline(ctx, g);
   grpc::Slice slice(req);

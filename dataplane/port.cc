@@ -50,11 +50,17 @@ uint32_t MbufsOf(const PortConfig& c) {
       std::max<uint64_t>(2048, kDefaultPoolBytes / room));
 }
 
-// log2 of the memif ring: memif's default 1024, but at most an eighth of the
-// pool over all queues (256 a queue for one queue of 64000-byte frames).
-unsigned MemifRingLog2(const PortConfig& c) {
+// log2 of the memif ring: the configured rsize, else memif's default 1024
+// but at most an eighth of the pool over all queues (256 a queue for one
+// queue of 64000-byte frames). The ring holds a queue's posted RX buffers:
+// on the zero-copy client these are the port's own mbufs, so it must leave
+// most of the pool for frames in flight.
+unsigned MemifRingLog2(const PortConfig& c, uint32_t mbufs) {
+  if (const size_t at = c.args.find("rsize="); at != std::string::npos) {
+    return static_cast<unsigned>(std::atoi(c.args.c_str() + at + 6));
+  }
   unsigned log2 = 10;
-  while (log2 > 6 && (uint32_t{c.queues} << log2) > MbufsOf(c) / 8) --log2;
+  while (log2 > 6 && (uint32_t{c.queues} << log2) > mbufs / 8) --log2;
   return log2;
 }
 
@@ -63,17 +69,16 @@ unsigned MemifRingLog2(const PortConfig& c) {
 absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   std::unique_ptr<Port> p(new Port());
   const int seq = g_port_seq++;
+  const uint32_t mbufs = MbufsOf(c);
+  const unsigned memif_ring_log2 = MemifRingLog2(c, mbufs);
   // One straight sequence; each failure names the port and the step.
   std::string devargs;
   switch (c.kind) {
     case PortConfig::Kind::kMemif:
       p->device_name_ = absl::StrCat("net_memif", seq);
-      // The memif ring holds a queue's posted RX buffers: on the zero-copy
-      // client these are the port's own mbufs, so the ring must leave most
-      // of the pool for frames in flight.
       devargs = absl::StrCat(p->device_name_, ",", c.args, ",bsize=10240");
       if (c.args.find("rsize=") == std::string::npos) {
-        absl::StrAppend(&devargs, ",rsize=", MemifRingLog2(c));
+        absl::StrAppend(&devargs, ",rsize=", memif_ring_log2);
       }
       break;
     case PortConfig::Kind::kAfPacket:
@@ -133,12 +138,7 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   p->device_ = info.device;
   if (c.kind == PortConfig::Kind::kMemif &&
       c.args.find("zero-copy=yes") != std::string::npos) {
-    const size_t at = c.args.find("rsize=");
-    const unsigned log2 =
-        at == std::string::npos
-            ? MemifRingLog2(c)
-            : static_cast<unsigned>(std::atoi(c.args.c_str() + at + 6));
-    p->posted_rx_capacity_ = c.queues * (1u << log2);
+    p->posted_rx_capacity_ = c.queues * (1u << memif_ring_log2);
   }
   p->queues_ =
       std::min<uint16_t>({c.queues, info.max_rx_queues, info.max_tx_queues});
@@ -161,7 +161,7 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
        c.kind == PortConfig::Kind::kRing ? 0 : info.max_rx_pktlen,
        c.kind == PortConfig::Kind::kAfPacket ? kAfPacketSlotBytes : 0});
   p->pool_ = rte_pktmbuf_pool_create(
-      absl::StrCat("vmig_pool_", seq).c_str(), MbufsOf(c), 256, 0,
+      absl::StrCat("vmig_pool_", seq).c_str(), mbufs, 256, 0,
       static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame), rte_socket_id());
   if (!p->pool_) return Fail(c.name, "mbuf pool", rte_errno);
 
@@ -208,7 +208,16 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
 }
 
 void Port::Close() {
-  if (started_) (void)rte_eth_dev_stop(port_id_);
+  if (started_) {
+    // memif's zero-copy client returns sent mbufs the peer has consumed to
+    // the pool only at its next transmit call, and stopping the port does
+    // not: an empty burst per queue hands them back. (The workers that own
+    // the queues have stopped by now.)
+    rte_mbuf* none[1] = {nullptr};
+    for (uint16_t q = 0; q < queues_; ++q)
+      (void)rte_eth_tx_burst(port_id_, q, none, 0);
+    (void)rte_eth_dev_stop(port_id_);
+  }
   started_ = false;
   if (device_) {
     (void)rte_eth_dev_close(port_id_);

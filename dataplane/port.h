@@ -56,7 +56,9 @@ class Port {
   absl::Status WaitLinkUp(absl::Duration timeout);
   bool LinkUp() const;
   // Stops and closes the port: the PMD gives back the mbufs posted to its
-  // rings. The pool stays (for accounting) until the Port is destroyed.
+  // rings and those it holds from transmits. Call once the workers that own
+  // its queues have stopped. The pool stays (for accounting) until the Port is
+  // destroyed.
   void Close();
 
   uint16_t id() const { return port_id_; }

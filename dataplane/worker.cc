@@ -128,10 +128,6 @@ void Worker::ReleaseAll() {
   tx_.clear();
   for (auto& [_, m] : delayed_) rte_pktmbuf_free(m);
   delayed_.clear();
-  // memif's zero-copy client returns sent mbufs that the peer has consumed
-  // to the pool only at its next transmit call, and closing the port does
-  // not: an empty burst hands them back.
-  (void)rte_eth_tx_burst(port_.id(), queue_, tx_.data(), 0);
 }
 
 void Worker::Retire(Stream& s) {

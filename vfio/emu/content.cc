@@ -16,6 +16,11 @@ uint64_t BlockKey(uint64_t seed, uint64_t block, uint32_t version) {
   return Mix64(seed ^ Mix64(block * 0xd1342543de82ef95ull + version));
 }
 
+// Word i of a block: the definition FillWords computes four at a time.
+inline uint64_t WordAt(const uint64_t* base, uint64_t key, size_t i) {
+  return base[i] ^ (key + i * kWordStep);
+}
+
 // Four words in one AVX2 register (two SSE2 registers in the default clone).
 using Words4 = uint64_t __attribute__((vector_size(32)));
 
@@ -43,7 +48,7 @@ __attribute__((target_clones("avx2", "default"))) void FillWords(
     k1 += step8;
   }
   for (; i < words; ++i) {
-    uint64_t w = base[i] ^ (key + i * kWordStep);
+    const uint64_t w = WordAt(base, key, i);
     std::memcpy(out + i * 8, &w, 8);
   }
 }
@@ -69,14 +74,14 @@ void BlockContent::Fill(uint64_t block, uint32_t version, size_t offset,
   size_t word = offset / 8;
   // A leading partial word (the reader stopped mid-word last time).
   if (size_t skip = offset % 8; skip != 0 && n > 0) {
-    uint64_t w = base_[word] ^ (key + word * kWordStep);
+    const uint64_t w = WordAt(base_.data(), key, word);
     size_t take = std::min(8 - skip, n);
     std::memcpy(out, reinterpret_cast<const uint8_t*>(&w) + skip, take);
     out += take;
     n -= take;
     ++word;
   }
-  // Whole words: a loop the compiler vectorizes.
+  // Whole words, vectorized.
   const size_t words = n / 8;
   const uint64_t* base = base_.data() + word;
   const uint64_t k = key + word * kWordStep;
@@ -84,7 +89,7 @@ void BlockContent::Fill(uint64_t block, uint32_t version, size_t offset,
   out += words * 8;
   n -= words * 8;
   if (n > 0) {
-    uint64_t w = base[words] ^ (k + words * kWordStep);
+    const uint64_t w = WordAt(base, k, words);
     std::memcpy(out, &w, n);
   }
 }
