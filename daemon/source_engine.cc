@@ -70,8 +70,9 @@ void SourceEngine::Run() {
     end_phase_ = v1::PHASE_FAILED;
     end_error_ = std::string(s.message());
   }
-  PublishProgress(end_phase_);
-  session_->Update([&](v1::Session& p) {
+  // One update: a watcher that sees the terminal phase sees its report or
+  // error with it.
+  PublishProgress(end_phase_, [&](v1::Session& p) {
     p.set_phase(end_phase_);
     if (end_phase_ == v1::PHASE_COMPLETED) {
       *p.mutable_report() = end_report_;
@@ -224,7 +225,8 @@ absl::Duration SourceEngine::Predict() const {
   return transition_ * arcs + transfer;
 }
 
-void SourceEngine::PublishProgress(v1::Phase phase) {
+void SourceEngine::PublishProgress(
+    v1::Phase phase, const std::function<void(v1::Session&)>& also) {
   for (Device& d : devs_) {
     if (d.stream) d.bytes_sent = d.stream->Stats().device_bytes;
   }
@@ -244,6 +246,7 @@ void SourceEngine::PublishProgress(v1::Phase phase) {
       x->set_stop_copy_length(d.stop_copy_length);
       x->set_bytes_per_second(d.read_rate);
     }
+    if (also) also(p);
   });
 }
 

@@ -5,6 +5,7 @@
 #ifndef VMIGD_DAEMON_SOURCE_ENGINE_H_
 #define VMIGD_DAEMON_SOURCE_ENGINE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,7 +103,10 @@ class SourceEngine {
   void Rollback(const absl::Status& why);
   void ReleaseStreams();
   absl::Duration Predict() const;
-  void PublishProgress(v1::Phase phase);
+  // Progress and `phase` (unless the session has ended), and whatever `also`
+  // sets, in one session update.
+  void PublishProgress(v1::Phase phase,
+                       const std::function<void(v1::Session&)>& also = {});
   bool Cancelled() const;
   absl::Status SetStateAll(const std::vector<Device*>& devs,
                            vfio::DeviceState target, bool serial,
