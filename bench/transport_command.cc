@@ -26,6 +26,7 @@ constexpr char kUsage[] =
     "                            [--loss P] [--dup P] [--reorder P] [--corrupt "
     "P]\n"
     "                            [--port memif|af_packet] [--workers N]\n"
+    "                            [--mtu BYTES]\n"
     "                            [--no-baselines] [--verbose]\n"
     "\n"
     "Starts a receiver and a sender process joined by a DPDK port (memif, or\n"
@@ -35,7 +36,9 @@ constexpr char kUsage[] =
     "kernel TCP loopback copy of the same bytes in the same run. Fault rates\n"
     "(0..1) are injected on transmit by both processes. --workers N gives\n"
     "each process N worker lcores with a queue pair each (memif only; on a\n"
-    "host with fewer CPUs they share them). Last line: JSON.\n";
+    "host with fewer CPUs they share them). --mtu sets the frame size "
+    "(default:\n"
+    "the port's, 64000 on memif and 9000 on af_packet). Last line: JSON.\n";
 
 using Report = std::map<std::string, std::string>;
 
@@ -70,7 +73,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
   std::map<std::string, std::string> opt = {
       {"--streams", "4"}, {"--bytes", "1GiB"}, {"--window", "8MiB"},
       {"--loss", "0"},    {"--dup", "0"},      {"--reorder", "0"},
-      {"--corrupt", "0"}, {"--port", "memif"}, {"--workers", "1"}};
+      {"--corrupt", "0"}, {"--port", "memif"}, {"--workers", "1"},
+      {"--mtu", "0"}};
   // --verbose prints both processes' reports.
   std::map<std::string, bool> flags = {{"--no-baselines", false},
                                        {"--verbose", false}};
@@ -94,6 +98,12 @@ int RunTransportBench(const std::vector<std::string>& args) {
     // af_packet spreads frames over its queues by the kernel's fanout hash,
     // not by which worker owns a stream: one worker only.
     std::cerr << "vmig-bench transport: --workers is 1-8, and 1 on af_packet\n";
+    return 2;
+  }
+  uint32_t mtu = 0;
+  if (!absl::SimpleAtoi(opt["--mtu"], &mtu) ||
+      (mtu != 0 && (mtu < 576 || mtu > 65000))) {
+    std::cerr << "vmig-bench transport: --mtu is 576-65000 (0: the port's)\n";
     return 2;
   }
   char tmpl[] = "/tmp/vmig-bench-XXXXXX";
@@ -134,7 +144,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
         recv ? "169.254.77.1" : "169.254.77.2", "--seed", recv ? "11" : "22",
         // The sender starts streaming once the receiver has registered its
         // streams (in the daemon, the handshake orders this).
-        "--ready-file", dir + "/receiver.ready", "--workers", opt["--workers"]};
+        "--ready-file", dir + "/receiver.ready", "--workers", opt["--workers"],
+        "--mtu", opt["--mtu"]};
     argv.insert(argv.end(), rest.begin(), rest.end());
     const std::string base = dir + (recv ? "/recv" : "/send");
     return Spawn(argv, {}, base + ".out", base + ".err");

@@ -38,6 +38,7 @@ struct NodeOptions {
   // More than one: lcores 1..workers float over all CPUs with the main
   // lcore 0 (a 2-CPU host has no core to pin each to).
   unsigned workers = 1;
+  uint32_t mtu = 0;  // 0: the port's default
   std::string local_ip = "169.254.77.1", peer_ip = "169.254.77.2";
   uint32_t session = 7;
   uint64_t token = 0x5eed;
@@ -81,7 +82,8 @@ bool ParseArgs(const std::vector<std::string>& args, NodeOptions& o) {
          num("--main-lcore", &o.main_lcore) &&
          num("--worker-lcore", &o.worker_lcore) &&
          num("--workers", &o.workers) && o.workers >= 1 && o.workers <= 8 &&
-         dbl("--loss", &o.faults.drop) && dbl("--dup", &o.faults.duplicate) &&
+         num("--mtu", &o.mtu) && dbl("--loss", &o.faults.drop) &&
+         dbl("--dup", &o.faults.duplicate) &&
          dbl("--reorder", &o.faults.reorder) &&
          dbl("--corrupt", &o.faults.corrupt) &&
          num("--timeout", &o.timeout_s) && num("--seed", &o.faults.seed);
@@ -139,6 +141,7 @@ int RunTransportNode(const std::vector<std::string>& args) {
       tc.port.kind = dataplane::PortConfig::Kind::kAfPacket;
       tc.port.args = o.iface;
     }
+    tc.port.mtu = o.mtu;
     tc.local.ipv4 = Ipv4(o.local_ip);
     tc.local.udp_port = 7700;
     tc.worker_lcores = worker_lcores;
