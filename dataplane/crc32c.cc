@@ -7,7 +7,14 @@
 
 namespace vmig::dataplane {
 
+namespace {
+// Below this the interleaved kernel's joining costs more than it saves.
+constexpr size_t kInterleaveFrom = 1024;
+}  // namespace
+
 uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t seed) {
+  if (n >= kInterleaveFrom && Crc32cInterleavedAvailable())
+    return Crc32cInterleaved(data, n, seed);
   // ISA-L's crc32_iscsi is the same register arithmetic (seeded, no final
   // XOR). It takes an int length and a non-const pointer it only reads.
   uint32_t crc = seed;

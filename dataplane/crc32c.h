@@ -1,6 +1,7 @@
-// CRC32C (Castagnoli), the vmigd header's checksum. The fast path is
-// ISA-L's (Debian's libisal): it folds with carry-less multiplies and picks
-// the best kernel for the CPU at run time.
+// CRC32C (Castagnoli), the vmigd header's checksum. Long buffers go through
+// an interleaved kernel (crc32 and VPCLMULQDQ together) where the CPU has
+// it; the rest, and CPUs without it, through ISA-L (Debian's libisal), which
+// picks its best kernel at run time.
 #ifndef VMIGD_DATAPLANE_CRC32C_H_
 #define VMIGD_DATAPLANE_CRC32C_H_
 
@@ -16,6 +17,13 @@ uint32_t Crc32c(const uint8_t* data, size_t n, uint32_t seed = 0xffffffffu);
 // The same, bit by bit from the polynomial (the reference for tests).
 uint32_t Crc32cSerial(const uint8_t* data, size_t n,
                       uint32_t seed = 0xffffffffu);
+
+// The interleaved kernel itself, for tests and benchmarks. Call it only where
+// Crc32cInterleavedAvailable(); any length works, but below
+// Crc32cInterleavedMinBytes() it is ISA-L alone.
+bool Crc32cInterleavedAvailable();
+size_t Crc32cInterleavedMinBytes();
+uint32_t Crc32cInterleaved(const uint8_t* data, size_t n, uint32_t seed);
 
 }  // namespace vmig::dataplane
 

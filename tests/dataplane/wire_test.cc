@@ -4,7 +4,6 @@
 #include <cstring>
 #include <vector>
 
-#include "dataplane/crc32c.h"
 #include "gtest/gtest.h"
 
 namespace vmig::dataplane {
@@ -176,47 +175,6 @@ TEST(WireTest, RefusesMalformedAcks) {
   b = a;
   b.reserved = 1;
   EXPECT_FALSE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
-}
-
-TEST(WireTest, Crc32cMatchesTheStandardCheckValue) {
-  const char* s = "123456789";
-  EXPECT_EQ(~Crc32c(reinterpret_cast<const uint8_t*>(s), 9), 0xe3069283u);
-}
-
-}  // namespace
-}  // namespace vmig::dataplane
-
-namespace vmig::dataplane {
-namespace {
-
-TEST(Crc32cTest, LibraryEqualsBitwiseReferenceForEveryLengthAndAlignment) {
-  std::vector<uint8_t> data(65000);
-  uint32_t x = 12345;
-  for (auto& b : data)
-    b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
-  // Around the 128-byte fold block and the 512-byte point where folding
-  // starts, up to a 64 KiB memif frame; default and arbitrary seeds.
-  for (size_t len : {0,    1,    7,    8,    9,     127,   128,   255,  511,
-                     512,  513,  639,  640,  767,   768,   769,   1536, 3072,
-                     6143, 6144, 8961, 9001, 12288, 12289, 39000, 64990}) {
-    for (size_t off : {0, 1, 3, 8}) {
-      for (uint32_t seed : {0xffffffffu, 0u, 0x1234abcdu}) {
-        EXPECT_EQ(Crc32c(data.data() + off, len, seed),
-                  Crc32cSerial(data.data() + off, len, seed))
-            << "len " << len << " off " << off << " seed " << seed;
-      }
-    }
-  }
-}
-
-TEST(Crc32cTest, ChainsLikeOneCrcOverBothParts) {
-  // The header CRC is seeded with the header's and runs on over the payload.
-  std::vector<uint8_t> a(1000, 0x5a), b(777, 0xc3), ab(a);
-  ab.insert(ab.end(), b.begin(), b.end());
-  EXPECT_EQ(Crc32c(b.data(), b.size(), Crc32c(a.data(), a.size())),
-            Crc32c(ab.data(), ab.size()));
-  EXPECT_EQ(~Crc32cSerial(reinterpret_cast<const uint8_t*>("123456789"), 9),
-            0xe3069283u);
 }
 
 }  // namespace
