@@ -249,7 +249,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "\"retransmits\":%.0f,\"streams\":%d,\"port\":\"%s\",\"loss\":%s,\"max_"
       "buffered_bytes\":%.0f,"
       "\"window_bytes\":%llu,\"crc_errors\":%.0f,\"mbufs_leaked\":%.0f,"
-      "\"workers\":%d,\"min_queue_rx_frames\":%.0f}\n",
+      "\"workers\":%d,\"min_queue_rx_frames\":%.0f,"
+      "\"bytes_per_rx_frame\":%.0f}\n",
       total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
@@ -258,7 +259,7 @@ int RunTransportBench(const std::vector<std::string>& args) {
       static_cast<unsigned long long>(*ParseBytes(opt["--window"])),
       Num(r, "crc_errors") + Num(s, "crc_errors"),
       Num(s, "mbufs_leaked") + Num(r, "mbufs_leaked"), workers,
-      min_queue_frames);
+      min_queue_frames, total / std::max(1.0, Num(r, "rx_frames")));
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return verified ? 0 : 1;

@@ -1,15 +1,21 @@
 #include "dataplane/port.h"
 
+#include <net/if.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -21,6 +27,10 @@ std::atomic<int> g_port_seq{0};
 
 // af_packet ring slots: a 9000-byte MTU frame plus the TPACKET header.
 constexpr uint32_t kAfPacketSlotBytes = 10240;
+// The largest MTU whose frame fits a slot after the TPACKET v2 header and
+// the kernel's alignment padding before the MAC header (under 100 bytes).
+constexpr uint32_t kAfPacketMaxMtu =
+    kAfPacketSlotBytes - 128 - static_cast<uint32_t>(kEthHeaderBytes);
 
 absl::Status Fail(const std::string& port, const std::string& step, int err) {
   return absl::UnavailableError(absl::StrCat(
@@ -41,6 +51,24 @@ rte_ring* RingOf(const std::string& name, uint16_t size,
 uint32_t MtuOf(const PortConfig& c) {
   if (c.mtu != 0) return std::min(c.mtu, kMaxMtu);
   return c.kind == PortConfig::Kind::kMemif ? kMemifMtu : 9000;
+}
+
+// The MTU the kernel has for a network interface (af_packet's wire).
+absl::StatusOr<uint32_t> InterfaceMtu(const std::string& port,
+                                      const std::string& iface) {
+  ifreq ifr = {};
+  if (iface.empty() || iface.size() >= sizeof(ifr.ifr_name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("port ", port, ": bad interface name '", iface, "'"));
+  }
+  std::memcpy(ifr.ifr_name, iface.data(), iface.size());
+  const int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return Fail(port, "socket for SIOCGIFMTU", errno);
+  const int rc = ioctl(s, SIOCGIFMTU, &ifr);
+  const int err = errno;
+  close(s);
+  if (rc != 0) return Fail(port, absl::StrCat("MTU of ", iface), err);
+  return static_cast<uint32_t>(ifr.ifr_mtu);
 }
 
 uint32_t MbufsOf(const PortConfig& c) {
@@ -152,7 +180,15 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   // Links without a wire (memif, rings) carry any frame size.
   const bool wireless =
       c.kind == PortConfig::Kind::kMemif || c.kind == PortConfig::Kind::kRing;
-  const uint32_t mtu = wireless ? MtuOf(c) : eth_mtu;
+  uint32_t mtu = wireless ? MtuOf(c) : eth_mtu;
+  if (c.kind == PortConfig::Kind::kAfPacket) {
+    // af_packet reports ethdev's 1518-byte frame limit but carries whatever
+    // fits its ring slots; the kernel interface's MTU is the wire's. That
+    // MTU belongs to the host: vmigd reads it and never sets it.
+    auto iface_mtu = InterfaceMtu(c.name, c.args);
+    if (!iface_mtu.ok()) return iface_mtu.status();
+    mtu = std::min({MtuOf(c), *iface_mtu, kAfPacketMaxMtu});
+  }
   // RX buffers must hold whatever the PMD may deliver (af_packet refuses
   // queues whose mbufs are smaller than its slots). Rings pass mbufs
   // through and report no limit.
@@ -175,10 +211,14 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
       rc != 0) {
     return Fail(c.name, "configure", rc);
   }
-  // Some PMDs (memif) take the MTU only from the configuration.
-  if (int rc = rte_eth_dev_set_mtu(p->port_id_, static_cast<uint16_t>(eth_mtu));
-      rc != 0 && rc != -ENOTSUP) {
-    return Fail(c.name, absl::StrCat("set MTU ", eth_mtu), rc);
+  // Some PMDs (memif) take the MTU only from the configuration. af_packet's
+  // would set the host interface's MTU (to ethdev's 1500).
+  if (c.kind != PortConfig::Kind::kAfPacket) {
+    if (int rc =
+            rte_eth_dev_set_mtu(p->port_id_, static_cast<uint16_t>(eth_mtu));
+        rc != 0 && rc != -ENOTSUP) {
+      return Fail(c.name, absl::StrCat("set MTU ", eth_mtu), rc);
+    }
   }
   for (uint16_t q = 0; q < p->queues_; ++q) {
     if (int rc = rte_eth_rx_queue_setup(p->port_id_, q, c.ring_size,

@@ -40,6 +40,12 @@ if [ "$mode" = memif-2workers ]; then
     "both receive queues carried data ($(field min_queue_rx_frames) frames on the lesser)"
   check '[ "$(field retransmits)" -gt 0 ]' "losses were recovered by retransmission"
 fi
+if [ "$mode" = af_packet ]; then
+  # The veth pair has a 9000-byte MTU: frames must use it (and the port must
+  # not have reset the interface to ethdev's 1500).
+  check '[ "$(field bytes_per_rx_frame)" -gt 4000 ]' \
+    "jumbo frames on the wire ($(field bytes_per_rx_frame) bytes a frame)"
+fi
 if [ "$mode" = memif-faults ]; then
   check '[ "$(field retransmits)" -gt 0 ]' "losses were recovered by retransmission"
   check '[ "$(field crc_errors)" -gt 0 ]' "corrupted frames were caught by the CRC"
