@@ -136,10 +136,10 @@ absl::Status SourceEngine::StartPrecopy() {
   PublishProgress(v1::PHASE_PRECOPY);
   if (pre.empty()) return absl::OkStatus();
   absl::Status s = SetStateAll(pre, DeviceState::kPreCopy, false, true);
-  // RUNNING -> PRE_COPY is one arc: the slowest device's is the estimate.
-  if (history_.arc() == absl::ZeroDuration()) {
-    transition_ = std::max(absl::Milliseconds(1), slowest_arc_);
-  }
+  // RUNNING -> PRE_COPY is one arc of these very devices: the slowest one's
+  // is a better estimate than the history, which an earlier session on
+  // other devices (or other settings) may have left.
+  transition_ = std::max(absl::Milliseconds(1), slowest_arc_);
   return s;
 }
 

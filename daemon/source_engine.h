@@ -29,6 +29,9 @@ struct EngineTunables {
 
 // What earlier migrations on this daemon measured, so that a session's first
 // prediction starts from the link and arcs seen before, not from a guess.
+// A session whose devices enter PRE_COPY measures its own arc and uses that
+// instead; devices without PRE_COPY make no transition before the
+// switchover, so their prediction rests on the history alone.
 class EngineHistory {
  public:
   void Record(double link_bytes_per_s, absl::Duration arc) {

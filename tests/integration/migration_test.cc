@@ -130,23 +130,31 @@ class MigrationTest : public ::testing::Test {
                    std::chrono::seconds(seconds));
     return &c;
   }
-  grpc::Status Prepare(const std::string& id) {
+  // The ids of every device, or of `only` where given.
+  std::vector<std::string> Ids(const std::vector<std::string>& only) const {
+    if (!only.empty()) return only;
+    std::vector<std::string> ids;
+    for (const auto& x : devs_) ids.push_back(x.id);
+    return ids;
+  }
+  grpc::Status Prepare(const std::string& id,
+                       const std::vector<std::string>& only = {}) {
     v1::PrepareIncomingRequest req;
     req.set_session_id(id);
-    for (const auto& x : devs_) req.add_devices(x.id);
+    for (const auto& x : Ids(only)) req.add_devices(x);
     grpc::ClientContext c;
     v1::Session s;
     return dst_mig_->PrepareIncoming(Ctx(c), req, &s);
   }
-  grpc::Status Start(const std::string& id, int budget_ms,
-                     bool manual = false) {
+  grpc::Status Start(const std::string& id, int budget_ms, bool manual = false,
+                     const std::vector<std::string>& only = {}) {
     v1::StartMigrationRequest req;
     req.set_session_id(id);
     req.set_peer(dest_->address());
-    for (const auto& x : devs_) {
+    for (const auto& x : Ids(only)) {
       auto* m = req.add_devices();
-      m->set_source(x.id);
-      m->set_destination(x.id);
+      m->set_source(x);
+      m->set_destination(x);
     }
     req.mutable_downtime_budget()->set_nanos(budget_ms % 1000 * 1000000);
     req.mutable_downtime_budget()->set_seconds(budget_ms / 1000);
@@ -367,6 +375,44 @@ TEST_F(MigrationTest, CancelDuringTheP2PBarrierRollsBack) {
   EXPECT_EQ(WaitEnd(*src_mig_, "b1").phase(), v1::PHASE_CANCELLED);
   // Its 300 ms arcs alone predict more than 500 ms of downtime.
   FollowUpMigrationVerifies("b2", 5000);
+}
+
+TEST_F(MigrationTest, APredictionRestsOnItsOwnDevicesArcsNotAnEarlierSessions) {
+  // "quick" switches in well under a millisecond; "slow" takes 60 ms an arc.
+  const std::string quick = "state=8MiB,flags=stop_copy|p2p";
+  const std::string slow = "state=8MiB,flags=stop_copy|p2p|pre_copy";
+  StartDaemons(
+      {{"quick", "emu:" + quick + ",seed=1", "emu:" + quick},
+       {"slow", "emu:" + slow + ",transition_ms=60,seed=2", "emu:" + slow}});
+  // The first session leaves the daemon a history of sub-millisecond arcs
+  // (all its state moves after the switchover, so it is recorded).
+  ASSERT_TRUE(Prepare("h1", {"quick"}).ok());
+  ASSERT_TRUE(Start("h1", 500, false, {"quick"}).ok());
+  ASSERT_EQ(WaitEnd(*src_mig_, "h1").phase(), v1::PHASE_COMPLETED);
+  // The second holds in pre-copy (manual switchover) on the slow device:
+  // its prediction must count five 60 ms arcs (give or take), whatever the
+  // history says.
+  ASSERT_TRUE(Prepare("h2", {"slow"}).ok());
+  ASSERT_TRUE(Start("h2", 500, true, {"slow"}).ok());
+  v1::Session s;
+  double predicted_ms = 0;
+  for (int i = 0; i < 500 && predicted_ms < 250; ++i) {
+    s = Get(*src_mig_, "h2");
+    predicted_ms = s.predicted_downtime().seconds() * 1e3 +
+                   s.predicted_downtime().nanos() / 1e6;
+    if (s.phase() != v1::PHASE_UNSPECIFIED &&
+        s.phase() != v1::PHASE_HANDSHAKE && s.phase() != v1::PHASE_PRECOPY &&
+        s.phase() != v1::PHASE_READY) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_GE(predicted_ms, 250) << "phase " << v1::Phase_Name(s.phase());
+  grpc::ClientContext c;
+  v1::CancelRequest req;
+  req.set_name("sessions/h2");
+  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  EXPECT_EQ(WaitEnd(*src_mig_, "h2").phase(), v1::PHASE_CANCELLED);
 }
 
 TEST_F(MigrationTest, CancelInTheMiddleOfStopCopyRollsBack) {
