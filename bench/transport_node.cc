@@ -211,7 +211,8 @@ int RunTransportNode(const std::vector<std::string>& args) {
     if (!send && rc == 0 && !o.ready_file.empty())
       std::ofstream(o.ready_file) << "ready\n";
     uint64_t retransmits = 0, max_buffered = 0, duplicates = 0, cwnd = 0,
-             srtt = 0;
+             srtt = 0, rto_retransmits = 0, fast_retransmits = 0,
+             loss_events = 0, delay_decreases = 0;
     for (size_t i = 0; rc == 0 && i < streams.size(); ++i) {
       absl::Status s = streams[i]->Wait(absl::Seconds(o.timeout_s));
       if (!s.ok()) {
@@ -223,6 +224,10 @@ int RunTransportNode(const std::vector<std::string>& args) {
     for (auto& st : streams) {
       const auto stats = st->Stats();
       retransmits += stats.sender.retransmits;
+      rto_retransmits += stats.sender.rto_retransmits;
+      fast_retransmits += stats.sender.fast_retransmits;
+      loss_events += stats.sender.loss_events;
+      delay_decreases += stats.sender.delay_decreases;
       duplicates += stats.receiver.duplicates;
       max_buffered = std::max(max_buffered, stats.receiver.max_buffered_bytes);
       cwnd += stats.sender.cwnd;
@@ -266,6 +271,13 @@ int RunTransportNode(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(c.retransmit_copies.load()),
         static_cast<unsigned long long>(c.rx_frames.load()),
         static_cast<unsigned long long>(c.tx_frames.load()));
+    std::printf(
+        "rto_retransmits %llu\nfast_retransmits %llu\nloss_events "
+        "%llu\ndelay_decreases %llu\n",
+        static_cast<unsigned long long>(rto_retransmits),
+        static_cast<unsigned long long>(fast_retransmits),
+        static_cast<unsigned long long>(loss_events),
+        static_cast<unsigned long long>(delay_decreases));
     std::printf(
         "cwnd_sum %llu\nsrtt_ns %llu\nidle_sleeps %llu\nbusy_loops %llu\n",
         static_cast<unsigned long long>(cwnd),
