@@ -35,8 +35,10 @@ constexpr char kUsage[] =
     "devices over N streams, verifies every digest, and measures memcpy and a\n"
     "kernel TCP loopback copy of the same bytes in the same run. Fault rates\n"
     "(0..1) are injected on transmit by both processes. --workers N gives\n"
-    "each process N worker lcores with a queue pair each (memif only; on a\n"
-    "host with fewer CPUs they share them). --mtu sets the frame size "
+    "each process N worker lcores with a queue pair each (on a host with\n"
+    "fewer CPUs they share them; on af_packet the kernel's fanout picks the\n"
+    "queue, and a worker hands frames for another's streams to it). --mtu\n"
+    "sets the frame size "
     "(default:\n"
     "the port's, 64000 on memif and 9000 on af_packet). Last line: JSON.\n";
 
@@ -94,10 +96,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
   const bool af_packet = opt["--port"] == "af_packet";
   int workers = 0;
   if (!absl::SimpleAtoi(opt["--workers"], &workers) || workers < 1 ||
-      workers > 8 || (af_packet && workers > 1)) {
-    // af_packet spreads frames over its queues by the kernel's fanout hash,
-    // not by which worker owns a stream: one worker only.
-    std::cerr << "vmig-bench transport: --workers is 1-8, and 1 on af_packet\n";
+      workers > 8) {
+    std::cerr << "vmig-bench transport: --workers is 1-8\n";
     return 2;
   }
   uint32_t mtu = 0;
@@ -250,7 +250,7 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "buffered_bytes\":%.0f,"
       "\"window_bytes\":%llu,\"crc_errors\":%.0f,\"mbufs_leaked\":%.0f,"
       "\"workers\":%d,\"min_queue_rx_frames\":%.0f,"
-      "\"bytes_per_rx_frame\":%.0f}\n",
+      "\"bytes_per_rx_frame\":%.0f,\"handoffs\":%.0f}\n",
       total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
@@ -259,7 +259,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       static_cast<unsigned long long>(*ParseBytes(opt["--window"])),
       Num(r, "crc_errors") + Num(s, "crc_errors"),
       Num(s, "mbufs_leaked") + Num(r, "mbufs_leaked"), workers,
-      min_queue_frames, total / std::max(1.0, Num(r, "rx_frames")));
+      min_queue_frames, total / std::max(1.0, Num(r, "rx_frames")),
+      Num(s, "handoffs") + Num(r, "handoffs"));
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return verified ? 0 : 1;

@@ -284,6 +284,9 @@ int RunTransportNode(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(srtt),
         static_cast<unsigned long long>(c.idle_sleeps.load()),
         static_cast<unsigned long long>(c.busy_loops.load()));
+    std::printf("handoffs %llu\nhandoff_drops %llu\n",
+                static_cast<unsigned long long>(c.handoffs.load()),
+                static_cast<unsigned long long>(c.handoff_drops.load()));
     for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
       if (uint64_t n = c.parse_error_kinds[k].load()) {
         std::printf(

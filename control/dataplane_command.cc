@@ -55,6 +55,11 @@ void PrintStatus(const v1::DataplaneStatus& st) {
         "%u\n",
         f.dropped(), f.duplicated(), f.reordered(), f.corrupted(), f.delayed());
   }
+  if (p.handoffs() + p.handoff_drops() > 0) {
+    std::cout << absl::StrFormat(
+        "  handed to the stream's worker: %u (dropped, ring full: %u)\n",
+        p.handoffs(), p.handoff_drops());
+  }
   std::cout << absl::StrFormat(
       "  mbufs in use %u; busy loops %u, idle "
       "sleeps %u\n\n",

@@ -85,6 +85,8 @@ void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   f.set_delayed(PortCounters::Read(c.injected_delay));
   p.set_busy_loops(PortCounters::Read(c.busy_loops));
   p.set_idle_sleeps(PortCounters::Read(c.idle_sleeps));
+  p.set_handoffs(PortCounters::Read(c.handoffs));
+  p.set_handoff_drops(PortCounters::Read(c.handoff_drops));
   p.set_mbufs_in_use(t.MbufsInUse());
 }
 

@@ -22,6 +22,10 @@ struct PortCounters {
   std::atomic<uint64_t> injected_drop{0}, injected_duplicate{0},
       injected_reorder{0}, injected_corrupt{0}, injected_delay{0};
   std::atomic<uint64_t> busy_loops{0}, idle_sleeps{0};
+  // Frames a worker received for a stream another worker owns, passed on to
+  // it (RSS or a kernel fanout chose the queue, not vmigd), and those dropped
+  // because the owner's hand-off ring was full.
+  std::atomic<uint64_t> handoffs{0}, handoff_drops{0};
 
   static void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);

@@ -38,6 +38,8 @@ int PortCommand(const char*, const char*, rte_tel_data* d) {
       {"retransmit_copies", &c.retransmit_copies},
       {"busy_loops", &c.busy_loops},
       {"idle_sleeps", &c.idle_sleeps},
+      {"handoffs", &c.handoffs},
+      {"handoff_drops", &c.handoff_drops},
   };
   for (const auto& [name, v] : fields)
     rte_tel_data_add_dict_u64(d, name, PortCounters::Read(*v));

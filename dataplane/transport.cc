@@ -25,6 +25,7 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
   t->port_ = std::move(*port);
   t->local_ = config.local;
   t->local_.mac = t->port_->mac();
+  std::vector<Worker*> siblings;
   for (uint16_t q = 0; q < t->port_->queues(); ++q) {
     const unsigned lcore = config.worker_lcores[q];
     if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
@@ -35,9 +36,16 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
     faults.seed += q;
     t->workers_.push_back(std::make_unique<Worker>(*t->port_, q, t->local_,
                                                    faults, t->counters_));
-    if (rte_eal_remote_launch(WorkerMain, t->workers_.back().get(), lcore) !=
-        0) {
-      t->workers_.pop_back();
+    siblings.push_back(t->workers_.back().get());
+  }
+  // Every worker knows the others before any runs: a frame may arrive on
+  // any queue.
+  for (auto& w : t->workers_) w->SetSiblings(siblings);
+  for (uint16_t q = 0; q < t->workers_.size(); ++q) {
+    const unsigned lcore = config.worker_lcores[q];
+    if (rte_eal_remote_launch(WorkerMain, t->workers_[q].get(), lcore) != 0) {
+      // The transport's destructor stops and waits for those launched
+      // before any worker (which siblings may hand frames to) is destroyed.
       return absl::UnavailableError(
           absl::StrCat("cannot launch a worker on lcore ", lcore));
     }
@@ -91,7 +99,7 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
     }
     streams_.push_back(s);
   }
-  Worker& w = *workers_[spec.stream_id % workers_.size()];
+  Worker& w = *workers_[WorkerFor(spec.stream_id, workers_.size())];
   if (!w.Submit(s.get())) {
     absl::MutexLock lock(&mu_);
     streams_.pop_back();

@@ -104,6 +104,16 @@ void EncodeHeaders(const Endpoint& src, const Endpoint& dst, uint16_t src_port,
   std::memcpy(udp + kUdpHeaderBytes, &header, sizeof(header));
 }
 
+std::optional<uint32_t> PeekStreamId(absl::Span<const uint8_t> f) {
+  if (f.size() < kFrameOverhead) return std::nullopt;
+  uint32_t id;
+  std::memcpy(&id,
+              f.data() + kEthHeaderBytes + kIpv4HeaderBytes + kUdpHeaderBytes +
+                  offsetof(WireHeader, stream_id),
+              sizeof(id));
+  return id;
+}
+
 absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> f,
                                        uint16_t local_port, ParseError* error) {
   auto fail = [&](ParseError e) {

@@ -11,6 +11,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -110,6 +111,10 @@ const char* ParseErrorName(ParseError e);
 // Parses and checks a whole frame addressed to `local_port` (0: any).
 absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> frame,
                                        uint16_t local_port, ParseError* error);
+// The stream id a frame claims, read without any check (no CRC, no field
+// validation): enough to route the frame to the worker that owns the stream,
+// which then parses it in full. nullopt if the frame is too short.
+std::optional<uint32_t> PeekStreamId(absl::Span<const uint8_t> frame);
 // Checks a kAck's payload (sizes, block order) and copies it out.
 bool ParseAck(absl::Span<const uint8_t> payload, AckPayload* ack);
 size_t AckPayloadBytes(uint32_t sack_count);

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
@@ -38,12 +39,25 @@ Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
   inbox_ = rte_ring_create(
       absl::StrCat("vmig_inbox_", port.id(), "_", queue).c_str(), 1024,
       rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+  // Room for a few RX bursts from each sibling: the owner drains it every
+  // pass, so it fills only if the owner stalls.
+  handoff_ = rte_ring_create(
+      absl::StrCat("vmig_handoff_", port.id(), "_", queue).c_str(), 2048,
+      rte_socket_id(), RING_F_SC_DEQ);
   tx_.reserve(4 * kBurst);
 }
 
 Worker::~Worker() {
   ReleaseAll();  // a no-op after Run(); a RunOnce() caller may leave some
   if (inbox_) rte_ring_free(inbox_);
+  if (handoff_) {
+    // Every worker has stopped by now (the transport waits for all lcores
+    // before destroying any), so nothing more arrives.
+    void* m;
+    while (rte_ring_dequeue(handoff_, &m) == 0)
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(handoff_);
+  }
 }
 
 bool Worker::Submit(Stream* stream) {
@@ -153,8 +167,33 @@ void Worker::PublishStats(Stream& s) {
 bool Worker::PollRx(int64_t now) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n = rte_eth_rx_burst(port_.id(), queue_, pkts, kBurst);
-  for (uint16_t i = 0; i < n; ++i) HandleFrame(pkts[i], now);
-  return n > 0;
+  for (uint16_t i = 0; i < n; ++i) {
+    if (!HandOff(pkts[i])) HandleFrame(pkts[i], now);
+  }
+  if (siblings_.size() < 2 || !handoff_) return n > 0;
+  const unsigned h = rte_ring_sc_dequeue_burst(
+      handoff_, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  for (unsigned i = 0; i < h; ++i) HandleFrame(pkts[i], now);
+  return n > 0 || h > 0;
+}
+
+bool Worker::HandOff(rte_mbuf* m) {
+  if (siblings_.size() < 2) return false;
+  // Only the stream id is read here (the headers are in the first segment);
+  // the owner checks everything, CRC included.
+  const std::optional<uint32_t> id =
+      PeekStreamId(absl::MakeConstSpan(FrameStart(m), m->data_len));
+  if (!id) return false;  // too short: HandleFrame counts and drops it
+  const size_t owner = WorkerFor(*id, siblings_.size());
+  if (owner == queue_) return false;
+  Worker& to = *siblings_[owner];
+  if (!to.handoff_ || rte_ring_mp_enqueue(to.handoff_, m) != 0) {
+    PortCounters::Add(counters_.handoff_drops);  // lost: retransmitted
+    rte_pktmbuf_free(m);
+    return true;
+  }
+  PortCounters::Add(counters_.handoffs);
+  return true;
 }
 
 void Worker::HandleFrame(rte_mbuf* m, int64_t now) {

@@ -22,6 +22,12 @@ struct rte_ring;
 
 namespace vmig::dataplane {
 
+// The worker that owns a stream: both ends of a link assign streams this
+// way, and a worker hands a frame for another worker's stream to it.
+inline size_t WorkerFor(uint32_t stream_id, size_t workers) {
+  return stream_id % workers;
+}
+
 class Worker {
  public:
   Worker(Port& port, uint16_t queue, const Endpoint& local,
@@ -30,6 +36,11 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // Control thread, before any worker runs: every worker of the transport,
+  // indexed by queue, so that frames can be handed to their stream's owner.
+  void SetSiblings(std::vector<Worker*> siblings) {
+    siblings_ = std::move(siblings);
+  }
   // Control thread: hands a stream over (lock-free ring). False if full.
   bool Submit(Stream* stream);
   // Control thread: ask the loop to end; it releases what it holds.
@@ -51,6 +62,9 @@ class Worker {
 
   void TakeNewStreams(int64_t now);
   bool PollRx(int64_t now);
+  // True if `m` belongs to another worker's stream and was handed to it (or
+  // dropped, its ring full).
+  bool HandOff(rte_mbuf* m);
   void HandleFrame(rte_mbuf* m, int64_t now);
   bool ServeReceiver(Stream& s, int64_t now);
   bool ServeSender(Stream& s, int64_t now);
@@ -71,7 +85,11 @@ class Worker {
   const Endpoint local_;  // this host's MAC (the port's), IPv4 and UDP port
   FaultInjector faults_;
   PortCounters& counters_;
-  rte_ring* inbox_ = nullptr;
+  rte_ring* inbox_ = nullptr;  // streams from the control thread
+  // Frames other workers received for this worker's streams (any of them
+  // may enqueue; only this worker dequeues).
+  rte_ring* handoff_ = nullptr;
+  std::vector<Worker*> siblings_;
   std::atomic<bool> stop_{false};
 
   absl::flat_hash_map<uint64_t, Stream*> streams_;

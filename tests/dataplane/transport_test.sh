@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Two processes over a DPDK port, driven by vmig-bench transport, checked
 # from its final JSON line.
-#   transport_test.sh VMIG_BENCH memif-faults | af_packet
+#   transport_test.sh VMIG_BENCH memif-faults | memif-2workers | af_packet |
+#                     af_packet-2workers
 set -uo pipefail
 bench=$1 mode=$2
 case $mode in
@@ -21,6 +22,16 @@ case $mode in
       exit 77
     fi
     out=$("$bench" transport --port af_packet --streams 2 --bytes 64MiB --no-baselines 2>&1) ;;
+  af_packet-2workers)
+    # Two queue pairs per process: the kernel's fanout hash, not vmigd,
+    # picks the queue of each frame, so workers hand frames to the owner of
+    # their stream.
+    if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
+      echo "SKIP: network namespaces need root and iproute2"
+      exit 77
+    fi
+    out=$("$bench" transport --port af_packet --workers 2 --streams 4 --bytes 64MiB \
+          --no-baselines 2>&1) ;;
   *) echo "unknown mode $mode"; exit 2 ;;
 esac
 rc=$?
@@ -39,6 +50,11 @@ if [ "$mode" = memif-2workers ]; then
   check '[ "$(field min_queue_rx_frames)" -gt 1000 ]' \
     "both receive queues carried data ($(field min_queue_rx_frames) frames on the lesser)"
   check '[ "$(field retransmits)" -gt 0 ]' "losses were recovered by retransmission"
+fi
+if [ "$mode" = af_packet-2workers ]; then
+  check '[ "$(field workers)" = 2 ]' "two workers per process"
+  check '[ "$(field handoffs)" -gt 0 ]' \
+    "frames that reached a non-owning worker were handed over ($(field handoffs))"
 fi
 if [ "$mode" = af_packet ]; then
   # The veth pair has a 9000-byte MTU: frames must use it (and the port must

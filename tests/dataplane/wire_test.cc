@@ -40,6 +40,20 @@ std::vector<uint8_t> DataFrame(const std::vector<uint8_t>& payload) {
   return f;
 }
 
+TEST(WireTest, PeekStreamIdReadsWhatParseFrameWouldAndRefusesShortFrames) {
+  auto f = DataFrame(std::vector<uint8_t>(100, 7));
+  EXPECT_EQ(PeekStreamId(f), std::optional<uint32_t>(3));
+  // It checks nothing else: a corrupted payload still peeks (the owner's
+  // full parse refuses it).
+  f.back() ^= 1;
+  EXPECT_EQ(PeekStreamId(f), std::optional<uint32_t>(3));
+  EXPECT_EQ(PeekStreamId(absl::MakeConstSpan(f.data(), kFrameOverhead)),
+            std::optional<uint32_t>(3));
+  EXPECT_EQ(PeekStreamId(absl::MakeConstSpan(f.data(), kFrameOverhead - 1)),
+            std::nullopt);
+  EXPECT_EQ(PeekStreamId({}), std::nullopt);
+}
+
 TEST(WireTest, RoundTripsADataFrame) {
   std::vector<uint8_t> payload(1000);
   for (size_t i = 0; i < payload.size(); ++i)
