@@ -189,8 +189,10 @@ VMIG_CRC_TARGET uint32_t Block(const uint8_t* p, size_t n, uint32_t seed) {
 }  // namespace
 
 bool Crc32cInterleavedAvailable() {
+  // May run in a static initializer, before libgcc has probed the CPU.
   static const bool available =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("pclmul") &&
+      (__builtin_cpu_init(), true) && __builtin_cpu_supports("avx2") &&
+      __builtin_cpu_supports("pclmul") &&
       __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("sse4.2");
   return available;
 }
