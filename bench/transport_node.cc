@@ -254,39 +254,22 @@ int RunTransportNode(const std::vector<std::string>& args) {
                 static_cast<unsigned long long>(per * o.streams),
                 static_cast<unsigned long long>(retransmits));
     std::printf(
-        "duplicates %llu\nmax_buffered %llu\ncrc_errors %llu\nparse_errors "
-        "%llu\n",
+        "duplicates %llu\nmax_buffered %llu\nrto_retransmits "
+        "%llu\nfast_retransmits %llu\nloss_events %llu\ndelay_decreases "
+        "%llu\ncwnd_sum %llu\nsrtt_ns %llu\n",
         static_cast<unsigned long long>(duplicates),
         static_cast<unsigned long long>(max_buffered),
-        static_cast<unsigned long long>(c.crc_errors.load()),
-        static_cast<unsigned long long>(c.parse_errors.load()));
-    std::printf(
-        "unknown_session %llu\nbad_token %llu\ntx_ring_full "
-        "%llu\ntx_backlog_drops %llu\nretransmit_copies %llu\nrx_frames "
-        "%llu\ntx_frames %llu\n",
-        static_cast<unsigned long long>(c.unknown_session.load()),
-        static_cast<unsigned long long>(c.bad_token.load()),
-        static_cast<unsigned long long>(c.tx_ring_full.load()),
-        static_cast<unsigned long long>(c.tx_backlog_drops.load()),
-        static_cast<unsigned long long>(c.retransmit_copies.load()),
-        static_cast<unsigned long long>(c.rx_frames.load()),
-        static_cast<unsigned long long>(c.tx_frames.load()));
-    std::printf(
-        "rto_retransmits %llu\nfast_retransmits %llu\nloss_events "
-        "%llu\ndelay_decreases %llu\n",
         static_cast<unsigned long long>(rto_retransmits),
         static_cast<unsigned long long>(fast_retransmits),
         static_cast<unsigned long long>(loss_events),
-        static_cast<unsigned long long>(delay_decreases));
-    std::printf(
-        "cwnd_sum %llu\nsrtt_ns %llu\nidle_sleeps %llu\nbusy_loops %llu\n",
+        static_cast<unsigned long long>(delay_decreases),
         static_cast<unsigned long long>(cwnd),
-        static_cast<unsigned long long>(srtt),
-        static_cast<unsigned long long>(c.idle_sleeps.load()),
-        static_cast<unsigned long long>(c.busy_loops.load()));
-    std::printf("handoffs %llu\nhandoff_drops %llu\n",
-                static_cast<unsigned long long>(c.handoffs.load()),
-                static_cast<unsigned long long>(c.handoff_drops.load()));
+        static_cast<unsigned long long>(srtt));
+    for (const auto& [name, v] : c.All()) {
+      std::printf(
+          "%s %llu\n", name,
+          static_cast<unsigned long long>(dataplane::PortCounters::Read(*v)));
+    }
     for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
       if (uint64_t n = c.parse_error_kinds[k].load()) {
         std::printf(

@@ -1,15 +1,13 @@
 #include "control/client.h"
 
-#include <fstream>
+#include <algorithm>
 #include <iostream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 
 namespace vmig::control {
-namespace {}  // namespace
 
 bool Flags::Take(const std::string& name, std::string* value) {
   bool found = false;

@@ -6,6 +6,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace vmig::dataplane {
 
@@ -26,6 +28,32 @@ struct PortCounters {
   // it (RSS or a kernel fanout chose the queue, not vmigd), and those dropped
   // because the owner's hand-off ring was full.
   std::atomic<uint64_t> handoffs{0}, handoff_drops{0};
+
+  // Every scalar counter with its name (parse_error_kinds aside), for the
+  // readers that list them all: DPDK telemetry and the benchmark's report.
+  using Named = std::pair<const char*, const std::atomic<uint64_t>*>;
+  std::vector<Named> All() const {
+    return {{"rx_frames", &rx_frames},
+            {"rx_bytes", &rx_bytes},
+            {"tx_frames", &tx_frames},
+            {"tx_bytes", &tx_bytes},
+            {"tx_ring_full", &tx_ring_full},
+            {"tx_backlog_drops", &tx_backlog_drops},
+            {"retransmit_copies", &retransmit_copies},
+            {"parse_errors", &parse_errors},
+            {"crc_errors", &crc_errors},
+            {"unknown_session", &unknown_session},
+            {"bad_token", &bad_token},
+            {"injected_drop", &injected_drop},
+            {"injected_duplicate", &injected_duplicate},
+            {"injected_reorder", &injected_reorder},
+            {"injected_corrupt", &injected_corrupt},
+            {"injected_delay", &injected_delay},
+            {"busy_loops", &busy_loops},
+            {"idle_sleeps", &idle_sleeps},
+            {"handoffs", &handoffs},
+            {"handoff_drops", &handoff_drops}};
+  }
 
   static void Add(std::atomic<uint64_t>& c, uint64_t n = 1) {
     c.fetch_add(n, std::memory_order_relaxed);

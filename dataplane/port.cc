@@ -71,6 +71,26 @@ absl::StatusOr<uint32_t> InterfaceMtu(const std::string& port,
   return static_cast<uint32_t>(ifr.ifr_mtu);
 }
 
+// The MTU vmigd sizes its frames by, given what ethdev accepts (`eth_mtu`).
+absl::StatusOr<uint32_t> FrameMtu(const PortConfig& c, uint32_t eth_mtu) {
+  switch (c.kind) {
+    case PortConfig::Kind::kMemif:
+    case PortConfig::Kind::kRing:
+      return MtuOf(c);  // no wire: any frame size
+    case PortConfig::Kind::kAfPacket: {
+      // af_packet reports ethdev's 1518-byte frame limit but carries
+      // whatever fits its ring slots; the kernel interface's MTU is the
+      // wire's. That MTU belongs to the host: vmigd reads it, never sets it.
+      absl::StatusOr<uint32_t> iface = InterfaceMtu(c.name, c.args);
+      if (!iface.ok()) return iface.status();
+      return std::min({MtuOf(c), *iface, kAfPacketMaxMtu});
+    }
+    case PortConfig::Kind::kPci:
+      break;
+  }
+  return eth_mtu;
+}
+
 uint32_t MbufsOf(const PortConfig& c) {
   if (c.mbufs != 0) return c.mbufs;
   const uint64_t room = MtuOf(c) + kEthHeaderBytes + RTE_PKTMBUF_HEADROOM;
@@ -177,18 +197,9 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   const uint32_t eth_mtu = std::min<uint32_t>(
       {MtuOf(c), info.max_mtu,
        info.max_rx_pktlen - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN});
-  // Links without a wire (memif, rings) carry any frame size.
-  const bool wireless =
-      c.kind == PortConfig::Kind::kMemif || c.kind == PortConfig::Kind::kRing;
-  uint32_t mtu = wireless ? MtuOf(c) : eth_mtu;
-  if (c.kind == PortConfig::Kind::kAfPacket) {
-    // af_packet reports ethdev's 1518-byte frame limit but carries whatever
-    // fits its ring slots; the kernel interface's MTU is the wire's. That
-    // MTU belongs to the host: vmigd reads it and never sets it.
-    auto iface_mtu = InterfaceMtu(c.name, c.args);
-    if (!iface_mtu.ok()) return iface_mtu.status();
-    mtu = std::min({MtuOf(c), *iface_mtu, kAfPacketMaxMtu});
-  }
+  absl::StatusOr<uint32_t> wire_mtu = FrameMtu(c, eth_mtu);
+  if (!wire_mtu.ok()) return wire_mtu.status();
+  const uint32_t mtu = *wire_mtu;
   // RX buffers must hold whatever the PMD may deliver (af_packet refuses
   // queues whose mbufs are smaller than its slots). Rings pass mbufs
   // through and report no limit.

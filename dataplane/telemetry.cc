@@ -18,30 +18,7 @@ int PortCommand(const char*, const char*, rte_tel_data* d) {
   absl::MutexLock lock(&g_mu);
   rte_tel_data_start_dict(d);
   if (!g_transport) return 0;
-  const PortCounters& c = g_transport->counters();
-  const std::pair<const char*, const std::atomic<uint64_t>*> fields[] = {
-      {"rx_frames", &c.rx_frames},
-      {"rx_bytes", &c.rx_bytes},
-      {"tx_frames", &c.tx_frames},
-      {"tx_bytes", &c.tx_bytes},
-      {"tx_ring_full", &c.tx_ring_full},
-      {"tx_backlog_drops", &c.tx_backlog_drops},
-      {"parse_errors", &c.parse_errors},
-      {"crc_errors", &c.crc_errors},
-      {"unknown_session", &c.unknown_session},
-      {"bad_token", &c.bad_token},
-      {"injected_drop", &c.injected_drop},
-      {"injected_duplicate", &c.injected_duplicate},
-      {"injected_reorder", &c.injected_reorder},
-      {"injected_corrupt", &c.injected_corrupt},
-      {"injected_delay", &c.injected_delay},
-      {"retransmit_copies", &c.retransmit_copies},
-      {"busy_loops", &c.busy_loops},
-      {"idle_sleeps", &c.idle_sleeps},
-      {"handoffs", &c.handoffs},
-      {"handoff_drops", &c.handoff_drops},
-  };
-  for (const auto& [name, v] : fields)
+  for (const auto& [name, v] : g_transport->counters().All())
     rte_tel_data_add_dict_u64(d, name, PortCounters::Read(*v));
   return 0;
 }

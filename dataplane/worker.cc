@@ -301,25 +301,23 @@ bool Worker::ServeSender(Stream& s, int64_t now) {
   for (SenderFlow::Frame* f : flow.DueRetransmits(now)) {
     rte_mbuf* m = static_cast<rte_mbuf*>(f->buf);
     if (!m) continue;
+    rte_mbuf* out;
     if (rte_mbuf_refcnt_read(m) > 1) {
       // The PMD or the fault injector's queue still holds the original, so
       // its headers must not change. Waiting for it is no option: a PMD may
       // keep a sent mbuf until its next TX call (memif's zero-copy client
       // does), and when this frame is all that is left to send, that call
       // never comes. Send a copy.
-      rte_mbuf* c = rte_pktmbuf_copy(m, port_.pool(), 0, UINT32_MAX);
-      if (!c) continue;  // pool empty for now: the next loop tries again
+      out = rte_pktmbuf_copy(m, port_.pool(), 0, UINT32_MAX);
+      if (!out) continue;  // pool empty for now: the next loop tries again
       PortCounters::Add(counters_.retransmit_copies);
-      flow.MarkSent(*f, now);
-      FinishDataFrame(s, c, *f, /*retransmit=*/true, now);
-      Transmit(c, now);
-      busy = true;
-      continue;
+    } else {
+      out = m;
+      rte_mbuf_refcnt_update(m, 1);  // one for the flow, one for the PMD
     }
     flow.MarkSent(*f, now);
-    FinishDataFrame(s, m, *f, /*retransmit=*/true, now);
-    rte_mbuf_refcnt_update(m, 1);  // one for the flow, one for the PMD
-    Transmit(m, now);
+    FinishDataFrame(s, out, *f, /*retransmit=*/true, now);
+    Transmit(out, now);
     busy = true;
   }
   // New data, read from the device straight into mbufs.
