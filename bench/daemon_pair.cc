@@ -6,10 +6,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "common/subprocess.h"
 #include "vfio/emu/spec.h"
 
@@ -20,12 +20,6 @@ grpc::ClientContext* Ctx(grpc::ClientContext& c, int seconds = 120) {
   c.set_deadline(std::chrono::system_clock::now() +
                  std::chrono::seconds(seconds));
   return &c;
-}
-
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(what, ": ", s.error_message()));
 }
 
 bool Terminal(v1::Phase p) {
@@ -111,17 +105,9 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
 }
 
 double DaemonPair::CpuSeconds() const {
-  // utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks.
   double total = 0;
-  for (pid_t pid : pids_) {
-    std::istringstream in(
-        ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat")));
-    std::string field;
-    for (int i = 1; i <= 15 && in >> field; ++i) {
-      if (i >= 14) total += std::atof(field.c_str());
-    }
-  }
-  return total / static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (pid_t pid : pids_) total += ProcessCpuSeconds(pid);
+  return total;
 }
 
 DaemonPair::~DaemonPair() {

@@ -30,9 +30,7 @@ constexpr char kUsage[] =
     "  + max(state / read rate, N x state / link bandwidth).\n"
     "Defaults: 8 devices, 64MiB, 1GiB/s, 10 ms. Last line: JSON.\n";
 
-double Ms(const google::protobuf::Duration& d) {
-  return d.seconds() * 1e3 + d.nanos() / 1e6;
-}
+using daemon::ToMillis;
 
 }  // namespace
 
@@ -81,9 +79,10 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
           "%-12s downtime %8.1f ms  (quiesce %6.1f, stop-copy %7.1f, load "
           "%5.1f, "
           "resume %5.1f; predicted %7.1f)  %s\n",
-          tag.c_str(), Ms(r.downtime()), Ms(r.quiesce()),
-          Ms(r.stop_copy_transfer()), Ms(r.destination_load()), Ms(r.resume()),
-          Ms(r.predicted()), out->verified ? "verified" : "NOT VERIFIED");
+          tag.c_str(), ToMillis(r.downtime()), ToMillis(r.quiesce()),
+          ToMillis(r.stop_copy_transfer()), ToMillis(r.destination_load()),
+          ToMillis(r.resume()), ToMillis(r.predicted()),
+          out->verified ? "verified" : "NOT VERIFIED");
       std::fflush(stdout);
     }
     return out;
@@ -106,13 +105,13 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
   double link = 0;
   for (const auto* o : {&*cal, &*par}) {
     const auto& r = o->source.report();
-    link = std::max(link, total / (Ms(r.stop_copy_transfer()) / 1e3));
+    link = std::max(link, total / (ToMillis(r.stop_copy_transfer()) / 1e3));
   }
   const double bound_ms =
       6 * transition_ms +
       std::max(static_cast<double>(*state) / *read_bw, total / link) * 1e3;
-  const double down = Ms(par->source.report().downtime());
-  const double serial = Ms(ser->source.report().downtime());
+  const double down = ToMillis(par->source.report().downtime());
+  const double serial = ToMillis(ser->source.report().downtime());
   const bool verified = cal->verified && par->verified && ser->verified;
   std::printf("\nlink bandwidth (best of the runs) %s; lower bound %.1f ms\n",
               FormatRate(link).c_str(), bound_ms);
@@ -128,7 +127,7 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
       "\"devices\":%d,\"state_bytes\":%llu,\"read_bytes_per_s\":%.0f,"
       "\"transition_ms\":%.1f}\n",
       down, bound_ms, serial, verified ? "true" : "false", link / 1e9,
-      Ms(par->source.report().predicted()), n,
+      ToMillis(par->source.report().predicted()), n,
       static_cast<unsigned long long>(*state), *read_bw, transition_ms);
   return verified ? 0 : 1;
 }

@@ -20,6 +20,7 @@
 #include "bench/daemon_pair.h"
 #include "bench/options.h"
 #include "common/units.h"
+#include "daemon/proto_convert.h"
 
 namespace vmig::bench {
 namespace {
@@ -82,9 +83,7 @@ struct Point {
   double model_ms = 0;
 };
 
-double Ms(const google::protobuf::Duration& d) {
-  return d.seconds() * 1e3 + d.nanos() / 1e6;
-}
+using daemon::ToMillis;
 
 std::vector<std::string> List(const std::string& s) {
   return absl::StrSplit(s, ',');
@@ -375,12 +374,12 @@ int RunSweep(const std::vector<std::string>& args) {
       continue;
     }
     const auto& r = out->source.report();
-    p.downtime_ms = Ms(r.downtime());
-    p.predicted_ms = Ms(r.predicted());
-    p.quiesce_ms = Ms(r.quiesce());
-    p.transfer_ms = Ms(r.stop_copy_transfer());
-    p.load_ms = Ms(r.destination_load());
-    p.resume_ms = Ms(r.resume());
+    p.downtime_ms = ToMillis(r.downtime());
+    p.predicted_ms = ToMillis(r.predicted());
+    p.quiesce_ms = ToMillis(r.quiesce());
+    p.transfer_ms = ToMillis(r.stop_copy_transfer());
+    p.load_ms = ToMillis(r.destination_load());
+    p.resume_ms = ToMillis(r.resume());
     p.total_s = out->total_seconds;
     p.cpu_s = out->cpu_seconds;
     p.bytes = out->bytes;

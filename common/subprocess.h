@@ -23,6 +23,10 @@ pid_t Spawn(const std::vector<std::string>& argv,
 // not end within timeout_s (then it is killed).
 int WaitExit(pid_t pid, double timeout_s);
 
+// User plus system CPU time `pid` has used so far (/proc/PID/stat); 0 if it
+// cannot be read.
+double ProcessCpuSeconds(pid_t pid);
+
 }  // namespace vmig
 
 #endif  // VMIGD_COMMON_SUBPROCESS_H_

@@ -86,8 +86,7 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
     std::cout << last.name() << "  " << PhaseName(last.phase());
     if (last.has_predicted_downtime()) {
       std::cout << absl::StrFormat("  predicted downtime %.1f ms",
-                                   last.predicted_downtime().seconds() * 1e3 +
-                                       last.predicted_downtime().nanos() / 1e6);
+                                   daemon::ToMillis(last.predicted_downtime()));
     }
     std::cout << "\n";
     ++drawn;

@@ -6,13 +6,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/units.h"
+#include "daemon/proto_convert.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace vmig::control {
 namespace {
 
 std::string Ms(const google::protobuf::Duration& d) {
-  return absl::StrFormat("%.1f ms", d.seconds() * 1e3 + d.nanos() / 1e6);
+  return absl::StrFormat("%.1f ms", daemon::ToMillis(d));
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 #include "control/services.h"
 
 #include "absl/strings/str_cat.h"
-#include "control/grpc_status.h"
+#include "common/grpc_status.h"
 #include "daemon/dataplane_status.h"
 #include "daemon/proto_convert.h"
 

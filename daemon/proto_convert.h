@@ -18,6 +18,10 @@ v1::MigrationFlags ToProto(vfio::MigrationFlags f);
 void ToProto(absl::Duration d, google::protobuf::Duration* out);
 void ToProto(absl::Time t, google::protobuf::Timestamp* out);
 absl::Duration FromProto(const google::protobuf::Duration& d);
+// For reports and tables.
+inline double ToMillis(const google::protobuf::Duration& d) {
+  return absl::ToDoubleMilliseconds(FromProto(d));
+}
 
 // "devices/nic0" -> "nic0". INVALID_ARGUMENT naming `field` otherwise.
 absl::StatusOr<std::string> ParseResourceName(absl::string_view name,

@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/fmt_absl.h"
+#include "common/grpc_status.h"
 #include "daemon/proto_convert.h"
 #include "grpcpp/grpcpp.h"
 #include "spdlog/spdlog.h"
@@ -18,12 +19,6 @@ namespace vmig::daemon {
 namespace {
 
 using vfio::DeviceState;
-
-absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(what, ": ", s.error_message()));
-}
 
 }  // namespace
 

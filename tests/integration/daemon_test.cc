@@ -3,13 +3,12 @@
 // reflection, signals and an idle daemon's CPU use.
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
 
-#include <fstream>
 #include <iterator>
 #include <sstream>
 #include <thread>
 
+#include "common/subprocess.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "tests/integration/process.h"
@@ -467,22 +466,6 @@ TEST(DaemonConfigTest, CheckConfigNamesTheBadOptionAndRefusesInsecureTcp) {
   EXPECT_NE(r.err.find("no_such_option"), std::string::npos) << r.err;
 }
 
-// User plus system CPU time a process has used, from /proc/PID/stat.
-double CpuSeconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(f)),
-                  std::istreambuf_iterator<char>());
-  // Fields after the command name (which may hold spaces) start at state,
-  // the third; utime and stime are the 14th and 15th.
-  std::istringstream rest(all.substr(all.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i >= 14) ticks += std::stod(field);
-  }
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 TEST(DaemonIdleTest, AnIdleDataPlaneWorkerSleeps) {
   // A worker lcore on a memif port with no peer and no streams: it must
   // back off to sleeping, not spin a core (which would use ~1 CPU second
@@ -497,9 +480,9 @@ TEST(DaemonIdleTest, AnIdleDataPlaneWorkerSleeps) {
                       "\"169.254.77.1\" } }\n"));
   ASSERT_TRUE(d.WaitReady()) << d.log();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  const double before = CpuSeconds(d.pid());
+  const double before = ProcessCpuSeconds(d.pid());
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  const double used = CpuSeconds(d.pid()) - before;
+  const double used = ProcessCpuSeconds(d.pid()) - before;
   EXPECT_LT(used, 0.4) << "an idle vmigd used " << used
                        << " CPU seconds in 2 s\n"
                        << d.log();
