@@ -165,6 +165,13 @@ class MigrationTest : public ::testing::Test {
     v1::Session s;
     return src_mig_->StartMigration(Ctx(c), req, &s);
   }
+  // Cancels session `id` on the source; `reply` gets the session it returns.
+  grpc::Status CancelOnSource(const std::string& id, v1::Session* reply) {
+    grpc::ClientContext c;
+    v1::CancelRequest req;
+    req.set_name("sessions/" + id);
+    return src_mig_->Cancel(Ctx(c), req, reply);
+  }
   v1::Session Get(v1::MigrationService::Stub& stub, const std::string& id) {
     grpc::ClientContext c;
     v1::GetSessionRequest req;
@@ -349,10 +356,7 @@ TEST_F(MigrationTest, CancelDuringPrecopyRollsBack) {
   ASSERT_TRUE(Start("c1", 500, /*manual=*/true).ok());
   v1::Session s = WaitPhase(*src_mig_, "c1", {v1::PHASE_READY});
   ASSERT_EQ(s.phase(), v1::PHASE_READY) << s.error();
-  grpc::ClientContext c;
-  v1::CancelRequest req;
-  req.set_name("sessions/c1");
-  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  ASSERT_TRUE(CancelOnSource("c1", &s).ok());
   EXPECT_EQ(WaitEnd(*src_mig_, "c1").phase(), v1::PHASE_CANCELLED);
   EXPECT_EQ(WaitEnd(*dst_mig_, "c1").phase(),
             v1::PHASE_FAILED);  // aborted by the source
@@ -368,10 +372,7 @@ TEST_F(MigrationTest, CancelDuringTheP2PBarrierRollsBack) {
   ASSERT_TRUE(Start("b1", 2000).ok());
   v1::Session s = WaitPhase(*src_mig_, "b1", {v1::PHASE_SWITCHOVER});
   ASSERT_EQ(s.phase(), v1::PHASE_SWITCHOVER) << s.error();
-  grpc::ClientContext c;
-  v1::CancelRequest req;
-  req.set_name("sessions/b1");
-  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  ASSERT_TRUE(CancelOnSource("b1", &s).ok());
   EXPECT_EQ(WaitEnd(*src_mig_, "b1").phase(), v1::PHASE_CANCELLED);
   // Its 300 ms arcs alone predict more than 500 ms of downtime.
   FollowUpMigrationVerifies("b2", 5000);
@@ -408,10 +409,7 @@ TEST_F(MigrationTest, APredictionRestsOnItsOwnDevicesArcsNotAnEarlierSessions) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_GE(predicted_ms, 250) << "phase " << v1::Phase_Name(s.phase());
-  grpc::ClientContext c;
-  v1::CancelRequest req;
-  req.set_name("sessions/h2");
-  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  ASSERT_TRUE(CancelOnSource("h2", &s).ok());
   EXPECT_EQ(WaitEnd(*src_mig_, "h2").phase(), v1::PHASE_CANCELLED);
 }
 
@@ -425,10 +423,7 @@ TEST_F(MigrationTest, CancelInTheMiddleOfStopCopyRollsBack) {
   v1::Session s = WaitPhase(*src_mig_, "s1", {v1::PHASE_STOPCOPY});
   ASSERT_EQ(s.phase(), v1::PHASE_STOPCOPY) << s.error();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  grpc::ClientContext c;
-  v1::CancelRequest req;
-  req.set_name("sessions/s1");
-  ASSERT_TRUE(src_mig_->Cancel(Ctx(c), req, &s).ok());
+  ASSERT_TRUE(CancelOnSource("s1", &s).ok());
   EXPECT_EQ(WaitEnd(*src_mig_, "s1").phase(), v1::PHASE_CANCELLED);
   FollowUpMigrationVerifies("s2");
 }
@@ -446,11 +441,8 @@ TEST_F(MigrationTest, CancelJustBeforeCommitEitherRollsBackOrIsRefused) {
   ASSERT_EQ(WaitPhase(*src_mig_, "j1", {v1::PHASE_STOPCOPY}).phase(),
             v1::PHASE_STOPCOPY);
   std::this_thread::sleep_for(std::chrono::milliseconds(450));
-  grpc::ClientContext c;
-  v1::CancelRequest req;
-  req.set_name("sessions/j1");
   v1::Session s;
-  const grpc::Status cancel = src_mig_->Cancel(Ctx(c), req, &s);
+  const grpc::Status cancel = CancelOnSource("j1", &s);
   const v1::Session end = WaitEnd(*src_mig_, "j1");
   if (end.phase() == v1::PHASE_COMPLETED) {
     // The commit won: the cancel must have been refused, the state moved.
