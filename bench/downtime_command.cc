@@ -9,7 +9,7 @@
 #include "bench/daemon_pair.h"
 #include "bench/options.h"
 #include "common/units.h"
-#include "daemon/proto_convert.h"
+#include "proto/convert.h"
 
 namespace vmig::bench {
 namespace {
@@ -29,8 +29,6 @@ constexpr char kUsage[] =
     "  6 arcs x transition (3 source, 3 destination, each done in parallel)\n"
     "  + max(state / read rate, N x state / link bandwidth).\n"
     "Defaults: 8 devices, 64MiB, 1GiB/s, 10 ms. Last line: JSON.\n";
-
-using daemon::ToMillis;
 
 }  // namespace
 

@@ -20,7 +20,8 @@
 #include "bench/daemon_pair.h"
 #include "bench/options.h"
 #include "common/units.h"
-#include "daemon/proto_convert.h"
+#include "daemon/downtime_model.h"
+#include "proto/convert.h"
 
 namespace vmig::bench {
 namespace {
@@ -82,8 +83,6 @@ struct Point {
   bool verified = false;
   double model_ms = 0;
 };
-
-using daemon::ToMillis;
 
 std::vector<std::string> List(const std::string& s) {
   return absl::StrSplit(s, ',');
@@ -226,13 +225,11 @@ void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
 double ModelDowntimeMs(int devices, double bytes, double read,
                        double transition_ms, double link, bool serial,
                        bool precopy) {
-  const double arcs = precopy ? 5 : 6;
-  if (serial) {
-    return devices *
-           (arcs * transition_ms + bytes / std::min(read, link) * 1e3);
-  }
-  return arcs * transition_ms +
-         std::max(bytes / read, devices * bytes / link) * 1e3;
+  const std::vector<daemon::DeviceTerms> terms(
+      static_cast<size_t>(devices),
+      {static_cast<uint64_t>(bytes), read, precopy});
+  return absl::ToDoubleMilliseconds(daemon::PredictDowntime(
+      terms, {link, absl::Microseconds(transition_ms * 1e3), serial}));
 }
 
 int RunSweep(const std::vector<std::string>& args) {

@@ -13,12 +13,8 @@ namespace vmig::bench {
 int RunSweep(const std::vector<std::string>& args);
 int RunModel(const std::vector<std::string>& args);
 
-// The model: downtime of one switchover, in milliseconds.
-//   parallel: A arcs (source and destination, each a parallel barrier)
-//             + max(state / read rate, devices x state / link)
-//   serial:   devices x (A arcs + state / min(read rate, link))
-// with A = 6 (quiesce, STOP, STOP_COPY; load, RUNNING_P2P, RUNNING), or 5
-// for devices with PRE_COPY (PRE_COPY_P2P -> STOP_COPY is one arc).
+// The engine's downtime model (daemon/downtime_model.h) for `devices`
+// identical devices, in milliseconds.
 double ModelDowntimeMs(int devices, double stop_copy_bytes,
                        double read_bytes_per_s, double transition_ms,
                        double link_bytes_per_s, bool serial, bool precopy);

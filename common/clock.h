@@ -1,6 +1,8 @@
-// CLOCK_MONOTONIC in nanoseconds: the one clock of the emulated devices'
-// transition log, the data plane and the engine's downtime measurements, so
-// that timestamps from different processes on one host compare.
+// Clocks. MonotonicNanos() is CLOCK_MONOTONIC in nanoseconds: the one clock
+// of the emulated devices' transition log, the data plane and the engine's
+// downtime measurements, so that timestamps from different processes on one
+// host compare. Clock is what the migration engine reads time through, so
+// that tests can give it a clock of their own.
 #ifndef VMIGD_COMMON_CLOCK_H_
 #define VMIGD_COMMON_CLOCK_H_
 
@@ -8,12 +10,36 @@
 
 #include <cstdint>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
 namespace vmig {
 
 inline int64_t MonotonicNanos() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual absl::Time Now() = 0;
+  virtual void SleepFor(absl::Duration d) = 0;
+
+  // The system's clock; lives as long as the process.
+  static Clock& Real();
+};
+
+class RealClock final : public Clock {
+ public:
+  absl::Time Now() override { return absl::Now(); }
+  void SleepFor(absl::Duration d) override { absl::SleepFor(d); }
+};
+
+inline Clock& Clock::Real() {
+  static RealClock* const clock = new RealClock();
+  return *clock;
 }
 
 }  // namespace vmig

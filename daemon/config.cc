@@ -13,6 +13,7 @@
 #include "dataplane/port.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
+#include "proto/convert.h"
 
 namespace vmig::daemon {
 namespace {
@@ -98,15 +99,6 @@ absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text) {
   return out;
 }
 
-bool IsValidId(absl::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-')
-      return false;
-  }
-  return true;
-}
-
 void ApplyDefaults(v1::DaemonConfig& c) {
   auto* l = c.mutable_listen();
   if (l->unix_socket().empty()) l->set_unix_socket("/run/vmigd/vmigd.sock");
@@ -127,7 +119,55 @@ void ApplyDefaults(v1::DaemonConfig& c) {
     if (p.ipv4().empty()) p.set_ipv4("169.254.77.1");
     if (p.udp_port() == 0) p.set_udp_port(7700);
   }
+  auto* peer = c.mutable_peer();
+  if (peer->handshake_timeout_ms() == 0) peer->set_handshake_timeout_ms(10000);
+  if (peer->switchover_ack_timeout_ms() == 0)
+    peer->set_switchover_ack_timeout_ms(5000);
+  if (peer->commit_timeout_ms() == 0) peer->set_commit_timeout_ms(30000);
+  if (peer->abort_timeout_ms() == 0) peer->set_abort_timeout_ms(2000);
 }
+
+PeerDeadlines PeerDeadlinesOf(const v1::PeerConfig& p) {
+  PeerDeadlines d;
+  d.handshake = absl::Milliseconds(p.handshake_timeout_ms());
+  d.switchover_ack = absl::Milliseconds(p.switchover_ack_timeout_ms());
+  d.commit = absl::Milliseconds(p.commit_timeout_ms());
+  d.abort = absl::Milliseconds(p.abort_timeout_ms());
+  return d;
+}
+
+namespace {
+
+absl::Status ValidatePeer(const v1::PeerConfig& p) {
+  const std::pair<const char*, uint32_t> timeouts[] = {
+      {"peer.handshake_timeout_ms", p.handshake_timeout_ms()},
+      {"peer.switchover_ack_timeout_ms", p.switchover_ack_timeout_ms()},
+      {"peer.commit_timeout_ms", p.commit_timeout_ms()},
+      {"peer.abort_timeout_ms", p.abort_timeout_ms()}};
+  for (const auto& [name, ms] : timeouts) {
+    if (ms < 10 || ms > 600000)
+      return OptionError(name, "must be 10 to 600000");
+  }
+  const auto& t = p.tls();
+  const bool any = !t.cert_file().empty() || !t.key_file().empty() ||
+                   !t.ca_file().empty() || !t.server_name().empty();
+  if (!any) return absl::OkStatus();
+  if (t.cert_file().empty() != t.key_file().empty()) {
+    return OptionError("peer.tls", "cert_file and key_file go together");
+  }
+  if (t.ca_file().empty()) {
+    return OptionError("peer.tls.ca_file",
+                       "is required: it is what a peer is checked against");
+  }
+  for (const auto* f : {&t.cert_file(), &t.key_file(), &t.ca_file()}) {
+    if (!f->empty() && !std::ifstream(*f).good()) {
+      return OptionError("peer.tls", absl::StrCat("cannot read '", *f, "'"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   const auto& l = c.listen();
@@ -209,7 +249,14 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   if (c.devices_size() > static_cast<int>(lim.max_devices())) {
     return OptionError("devices", "more devices than limits.max_devices");
   }
+  if (absl::Status s = ValidatePeer(c.peer()); !s.ok()) return s;
   const auto& dp = c.dataplane();
+  if (dp.ports_size() > 1) {
+    // A transport drives one port; sessions name it by data_endpoint.
+    return OptionError("dataplane.ports",
+                       "one port per daemon is supported (this lists " +
+                           std::to_string(dp.ports_size()) + ")");
+  }
   std::set<std::string> ports;
   for (int i = 0; i < dp.ports_size(); ++i) {
     const auto& p = dp.ports(i);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "daemon/peer_client.h"
 #include "vmig/v1/config.pb.h"
 
 namespace vmig::daemon {
@@ -22,11 +23,11 @@ void ApplyDefaults(v1::DaemonConfig& config);
 // Checks a defaulted configuration; the error names the first bad option.
 absl::Status ValidateConfig(const v1::DaemonConfig& config);
 
+// The peer calls' deadlines, from a defaulted configuration.
+PeerDeadlines PeerDeadlinesOf(const v1::PeerConfig& peer);
+
 // "1,3-4" -> {1, 3, 4}: DPDK's -l syntax for lcore lists.
 absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text);
-
-// "1-64 characters of [A-Za-z0-9._-]": device and session ids.
-bool IsValidId(absl::string_view id);
 
 }  // namespace vmig::daemon
 

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
-#include "daemon/proto_convert.h"
+#include "proto/convert.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/emu_device.h"
 #include "vfio/kernel/device_open.h"

@@ -1,40 +1,66 @@
 #include "daemon/source_engine.h"
 
-#include <time.h>
-
 #include <algorithm>
-#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/time/clock.h"
-#include "common/clock.h"
 #include "common/fmt_absl.h"
-#include "common/grpc_status.h"
-#include "daemon/proto_convert.h"
-#include "grpcpp/grpcpp.h"
+#include "proto/convert.h"
 #include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
-namespace {
 
+using vfio::DeviceGroup;
 using vfio::DeviceState;
 
-}  // namespace
-
-SourceEngine::SourceEngine(std::shared_ptr<SessionRecord> session,
-                           v1::StartMigrationRequest request,
-                           dataplane::Transport& transport,
-                           DeviceRegistry& registry, EngineHistory& history,
-                           EngineTunables tunables)
+SourceEngine::SourceEngine(
+    std::shared_ptr<SessionRecord> session, v1::StartMigrationRequest request,
+    std::vector<std::string> device_ids,
+    std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
+    dataplane::Transport& transport, DeviceRegistry& registry,
+    EngineHistory& history, std::unique_ptr<PeerClient> peer, Clock& clock,
+    EngineTunables tunables)
     : session_(std::move(session)),
       req_(std::move(request)),
       transport_(transport),
       registry_(registry),
       history_(history),
+      peer_(std::move(peer)),
+      clock_(clock),
       tun_(tunables) {
   link_rate_ = history_.link();
   if (history_.arc() > absl::ZeroDuration()) transition_ = history_.arc();
+  InitDevices(std::move(device_ids), std::move(devices));
+}
+
+void SourceEngine::InitDevices(
+    std::vector<std::string> ids,
+    std::vector<std::shared_ptr<vfio::MigrationDevice>> devs) {
+  ids_ = std::move(ids);
+  devs_.resize(devs.size());
+  const absl::Time now = clock_.Now();
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    Device& d = devs_[i];
+    d.id = ids_[i];
+    d.peer_id = req_.devices(static_cast<int>(i)).destination();
+    d.member = i;
+    if (absl::Status s = group_.Add(d.id, devs[i], vfio::Recovery::kResume);
+        !s.ok()) {
+      spdlog::warn("{}: {}", session_->name(), s.message());
+    }
+    d.precopy = group_[i].flags.has(vfio::kMigPreCopy);
+    d.stream_id = static_cast<uint32_t>(i);
+    d.last_progress = now;
+    d.last_sample = now;
+    if (d.precopy) {
+      // REINIT (new initial data mid pre-copy) is reported only to a user
+      // that opted in; the engine handles it (switchover-ack again).
+      if (absl::Status s = devs[i]->EnablePrecopyInfoV2(); !s.ok()) {
+        spdlog::debug("{}: {}: no PRECOPY_INFOv2: {}", session_->name(), d.id,
+                      s.message());
+      }
+    }
+  }
 }
 
 bool SourceEngine::Cancelled() const {
@@ -42,25 +68,13 @@ bool SourceEngine::Cancelled() const {
 }
 
 void SourceEngine::Run() {
-  devs_.resize(session_->devices.size());
-  for (size_t i = 0; i < devs_.size(); ++i) {
-    Device& d = devs_[i];
-    d.id = session_->device_ids[i];
-    d.peer_id = req_.devices(static_cast<int>(i)).destination();
-    d.dev = session_->devices[i];
-    d.flags = d.dev->GetMigrationFlags().value_or(vfio::MigrationFlags());
-    d.precopy = d.flags.has(vfio::kMigPreCopy);
-    d.stream_id = static_cast<uint32_t>(i);
-    d.last_progress = absl::Now();
-    d.last_sample = d.last_progress;
-  }
   absl::Status s = Handshake();
   if (s.ok()) s = StartPrecopy();
   if (s.ok()) s = Precopy();
   if (s.ok()) s = Switchover();
   if (!s.ok() && !committed_) Rollback(s);
   ReleaseStreams();
-  registry_.Release(session_->device_ids, session_->name());
+  registry_.Release(ids_, session_->name());
   if (end_phase_ == v1::PHASE_UNSPECIFIED) {
     end_phase_ = v1::PHASE_FAILED;
     end_error_ = std::string(s.message());
@@ -79,9 +93,6 @@ void SourceEngine::Run() {
 
 absl::Status SourceEngine::Handshake() {
   PublishProgress(v1::PHASE_HANDSHAKE);
-  auto channel =
-      grpc::CreateChannel(req_.peer(), grpc::InsecureChannelCredentials());
-  peer_ = v1::PeerService::NewStub(channel);
   v1::HandshakeRequest hr;
   hr.set_session_id(session_->id());
   hr.set_version(1);
@@ -90,21 +101,26 @@ absl::Status SourceEngine::Handshake() {
   for (Device& d : devs_) {
     auto* x = hr.add_devices();
     x->set_destination(d.peer_id);
-    *x->mutable_flags() = ToProto(d.flags);
-    d.stop_copy_length = d.dev->GetStopCopyLength().value_or(0);
+    *x->mutable_flags() = ToProto(group_[d.member].flags);
+    absl::StatusOr<uint64_t> len = group_[d.member].device->GetStopCopyLength();
+    if (!len.ok()) {
+      return absl::Status(
+          len.status().code(),
+          absl::StrCat(d.id, ": stop-copy length: ", len.status().message()));
+    }
+    d.stop_copy_length = *len;
     x->set_stop_copy_length(d.stop_copy_length);
   }
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  v1::HandshakeResponse resp;
-  absl::Status s =
-      FromGrpc(peer_->Handshake(&ctx, hr, &resp), "handshake with the peer");
-  if (!s.ok()) return s;
-  wire_session_ = resp.wire_session_id();
+  // Sent, the destination may have accepted it even if the answer is lost:
+  // a rollback from here on tells it to abort.
+  handshake_sent_ = true;
+  absl::StatusOr<v1::HandshakeResponse> resp = peer_->Handshake(hr);
+  if (!resp.ok()) return resp.status();
+  wire_session_ = resp->wire_session_id();
   session_->wire_session_id = wire_session_;  // for the data-plane status
-  token_ = resp.session_token();
-  peer_data_.ipv4 = resp.data_ipv4();
-  peer_data_.udp_port = static_cast<uint16_t>(resp.data_udp_port());
+  token_ = resp->session_token();
+  peer_data_.ipv4 = resp->data_ipv4();
+  peer_data_.udp_port = static_cast<uint16_t>(resp->data_udp_port());
   return absl::OkStatus();
 }
 
@@ -138,51 +154,26 @@ absl::Status SourceEngine::StartPrecopy() {
   return s;
 }
 
-// Moves devices to `target`: in parallel (one thread each, so that a barrier
-// costs one transition) or one after another. New data sessions get streams.
 absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
                                        DeviceState target, bool serial,
                                        bool add_streams) {
-  std::vector<absl::Status> results(devs.size());
-  std::vector<absl::Duration> durations(devs.size());
-  auto one = [&](size_t i) {
-    Device& d = *devs[i];
-    DeviceState t = target;
-    // Without the optional states a device takes the nearest one it has.
-    if (t == DeviceState::kPreCopyP2P && !d.precopy)
-      t = DeviceState::kRunningP2P;
-    if (t == DeviceState::kPreCopyP2P && !d.flags.has(vfio::kMigP2P))
-      t = DeviceState::kPreCopy;
-    if (t == DeviceState::kRunningP2P && !d.flags.has(vfio::kMigP2P))
-      t = DeviceState::kRunning;
-    const absl::Time arc_start = absl::Now();
-    auto r = d.dev->SetState(t);
-    durations[i] = absl::Now() - arc_start;
-    if (!r.ok()) {
-      results[i] =
-          absl::Status(r.status().code(),
-                       absl::StrCat(d.id, " -> ", vfio::DeviceStateName(t),
-                                    ": ", r.status().message()));
-    } else if (*r) {
-      d.data = std::move(*r);
-    }
-  };
-  if (serial) {
-    for (size_t i = 0; i < devs.size(); ++i) one(i);
-  } else {
-    ParallelFor(devs.size(), one);
-  }
+  std::vector<size_t> members;
+  for (const Device* d : devs) members.push_back(d->member);
+  std::vector<DeviceGroup::Arc> arcs;
+  absl::Status s = group_.Move(members, target,
+                               serial ? DeviceGroup::Schedule::kSerial
+                                      : DeviceGroup::Schedule::kParallel,
+                               &arcs);
   slowest_arc_ = absl::ZeroDuration();
-  for (absl::Duration d : durations) slowest_arc_ = std::max(slowest_arc_, d);
-  std::vector<std::string> errors;
-  for (const auto& r : results) {
-    if (!r.ok()) errors.emplace_back(r.message());
+  for (size_t i = 0; i < arcs.size(); ++i) {
+    slowest_arc_ = std::max(slowest_arc_, arcs[i].took);
+    if (arcs[i].data) devs[i]->data = std::move(arcs[i].data);
   }
-  if (!errors.empty()) return absl::AbortedError(absl::StrJoin(errors, "; "));
+  if (!s.ok()) return absl::AbortedError(s.message());
   if (add_streams) {
     for (Device* d : devs) {
       if (d->data && !d->stream) {
-        if (absl::Status s = AddStream(*d); !s.ok()) return s;
+        if (absl::Status a = AddStream(*d); !a.ok()) return a;
       }
     }
   }
@@ -190,34 +181,11 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
 }
 
 absl::Duration SourceEngine::Predict() const {
-  // Quiesce (one parallel transition), STOP_COPY (one, or two arcs for
-  // devices without PRE_COPY), the transfer of what is left bounded by the
-  // slowest device and by the link, then the destination's load and resume
-  // (three arcs, in parallel).
-  double slowest = 0, total = 0;
-  bool non_precopy = false;
-  const double link = link_rate_ > 0 ? link_rate_ : 1e9;
-  for (const Device& d : devs_) {
-    const double left = static_cast<double>(d.remaining());
-    non_precopy = non_precopy || !d.precopy;
-    const double rate = d.read_rate > 0 ? d.read_rate : link;
-    slowest = std::max(slowest, left / rate);
-    total += left;
-  }
-  const double arcs = non_precopy ? 6 : 5;
-  if (req_.serial_schedule()) {
-    // One device after another: every device pays its arcs and its bytes.
-    double serial = 0;
-    for (const Device& d : devs_) {
-      const double rate = std::min(d.read_rate > 0 ? d.read_rate : link, link);
-      serial += static_cast<double>(d.remaining()) / rate;
-    }
-    return transition_ * (arcs * static_cast<double>(devs_.size())) +
-           absl::Seconds(serial);
-  }
-  const absl::Duration transfer =
-      absl::Seconds(std::max(slowest, total / link));
-  return transition_ * arcs + transfer;
+  std::vector<DeviceTerms> terms;
+  for (const Device& d : devs_)
+    terms.push_back({d.remaining(), d.read_rate, d.precopy});
+  return PredictDowntime(terms,
+                         {link_rate_, transition_, req_.serial_schedule()});
 }
 
 void SourceEngine::PublishProgress(
@@ -226,15 +194,19 @@ void SourceEngine::PublishProgress(
     if (d.stream) d.bytes_sent = d.stream->Stats().device_bytes;
   }
   const absl::Duration predicted = Predict();
+  std::vector<absl::StatusOr<DeviceState>> states;
+  for (const Device& d : devs_)
+    states.push_back(group_[d.member].device->GetState());
   session_->Update([&](v1::Session& p) {
     if (!IsTerminal(p.phase())) p.set_phase(phase);
     ToProto(predicted, p.mutable_predicted_downtime());
     p.clear_devices();
-    for (const Device& d : devs_) {
+    for (size_t i = 0; i < devs_.size(); ++i) {
+      const Device& d = devs_[i];
       auto* x = p.add_devices();
       x->set_device(absl::StrCat("devices/", d.id));
       x->set_peer_device(d.peer_id);
-      if (auto st = d.dev->GetState(); st.ok()) x->set_state(ToProto(*st));
+      if (states[i].ok()) x->set_state(ToProto(*states[i]));
       x->set_bytes_transferred(d.bytes_sent);
       x->set_initial_bytes(d.initial_bytes);
       x->set_dirty_bytes(d.dirty_bytes);
@@ -245,94 +217,110 @@ void SourceEngine::PublishProgress(
   });
 }
 
+absl::Status SourceEngine::SamplePrecopy(absl::Time now, bool* all_initial,
+                                         uint64_t* total_sent) {
+  *all_initial = true;
+  *total_sent = 0;
+  for (Device& d : devs_) {
+    if (!d.precopy) {
+      absl::StatusOr<uint64_t> len =
+          group_[d.member].device->GetStopCopyLength();
+      if (!len.ok()) {
+        return absl::Status(
+            len.status().code(),
+            absl::StrCat(d.id, ": stop-copy length: ", len.status().message()));
+      }
+      d.stop_copy_length = *len;
+      continue;
+    }
+    absl::StatusOr<vfio::PrecopyInfo> info = d.data->GetPrecopyInfo();
+    if (!info.ok())
+      return absl::Status(info.status().code(),
+                          absl::StrCat(d.id, ": ", info.status().message()));
+    const uint64_t sent = d.stream->Stats().device_bytes;
+    if (info->reinit) {
+      // New initial data: switchover-ack must be earned again.
+      spdlog::info("{}: {} raised REINIT at stream byte {}", session_->name(),
+                   d.id, sent);
+      d.initial_done = false;
+      ack_received_ = false;
+    }
+    d.initial_bytes = info->initial_bytes;
+    d.dirty_bytes = info->dirty_bytes;
+    if (!d.initial_done && info->initial_bytes == 0) {
+      d.initial_done = true;
+      d.initial_offset = sent;
+    }
+    *all_initial = *all_initial && d.initial_done;
+    if (sent > d.last_bytes) {
+      d.last_progress = now;
+    } else if (d.initial_bytes + d.dirty_bytes > 0 &&
+               now - d.last_progress > tun_.stall_timeout) {
+      return absl::UnavailableError(
+          absl::StrCat(d.id, ": no pre-copy progress for ",
+                       absl::FormatDuration(tun_.stall_timeout),
+                       " (peer or data plane gone)"));
+    }
+    if (d.initial_bytes > 0 && now > d.last_sample) {
+      // The device had data all along: its read rate is what it managed
+      // over the interval since its own last sample.
+      const double r = static_cast<double>(sent - d.last_bytes) /
+                       absl::ToDoubleSeconds(now - d.last_sample);
+      if (r > 0)
+        d.read_rate = d.read_rate > 0 ? 0.7 * d.read_rate + 0.3 * r : r;
+    }
+    d.last_bytes = sent;
+    d.last_sample = now;
+    *total_sent += sent;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SourceEngine::AskSwitchoverAck() {
+  v1::SwitchoverAckRequest ar;
+  ar.set_session_id(session_->id());
+  for (const Device& d : devs_) ar.add_initial_data_offsets(d.initial_offset);
+  absl::StatusOr<v1::SwitchoverAckResponse> resp = peer_->SwitchoverAck(ar);
+  if (!resp.ok()) return resp.status();
+  ack_received_ = resp->acknowledged();
+  return absl::OkStatus();
+}
+
 absl::Status SourceEngine::Precopy() {
-  const absl::Time start = absl::Now();
+  const absl::Time start = clock_.Now();
   const absl::Duration budget = FromProto(req_.downtime_budget());
   const absl::Duration max_precopy =
       req_.precopy().has_max_precopy() ? FromProto(req_.precopy().max_precopy())
                                        : absl::Seconds(60);
   const bool manual = req_.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL;
+  const bool fail_on_timeout =
+      req_.precopy().on_timeout() == v1::PrecopyPolicy::ON_TIMEOUT_FAIL;
   bool any_precopy = false;
   for (const Device& d : devs_) any_precopy = any_precopy || d.precopy;
-  uint64_t last_total = 0;
-  absl::Time last_sample = start;
-  absl::Time last_ack_try = absl::InfinitePast();
+  last_link_sample_ = start;
   for (;;) {
     if (Cancelled()) return absl::CancelledError("cancelled during pre-copy");
-    const absl::Time now = absl::Now();
-    // PRECOPY_INFO, MIG_DATA_SIZE and the measured rates.
+    const absl::Time now = clock_.Now();
     bool all_initial = true;
     uint64_t total = 0;
-    for (Device& d : devs_) {
-      if (!d.precopy) {
-        d.stop_copy_length = d.dev->GetStopCopyLength().value_or(100ull << 30);
-        continue;
+    if (absl::Status s = SamplePrecopy(now, &all_initial, &total); !s.ok())
+      return s;
+    if (now - last_link_sample_ > absl::Milliseconds(50)) {
+      if (total > last_link_total_) {
+        const double r = static_cast<double>(total - last_link_total_) /
+                         absl::ToDoubleSeconds(now - last_link_sample_);
+        // Pre-copy often does not fill the link (it carries only what is
+        // dirtied): the link's capacity is the most it was seen to carry.
+        link_rate_ = std::max(link_rate_, r);
       }
-      absl::StatusOr<vfio::PrecopyInfo> info = d.data->GetPrecopyInfo();
-      if (!info.ok())
-        return absl::Status(info.status().code(),
-                            absl::StrCat(d.id, ": ", info.status().message()));
-      const uint64_t sent = d.stream->Stats().device_bytes;
-      if (info->reinit) {
-        // New initial data: switchover-ack must be earned again.
-        d.initial_done = false;
-        ack_received_ = false;
-      }
-      d.initial_bytes = info->initial_bytes;
-      d.dirty_bytes = info->dirty_bytes;
-      if (!d.initial_done && info->initial_bytes == 0) {
-        d.initial_done = true;
-        d.initial_offset = sent;
-      }
-      all_initial = all_initial && d.initial_done;
-      if (sent > d.last_bytes) {
-        d.last_progress = now;
-      } else if (d.initial_bytes + d.dirty_bytes > 0 &&
-                 now - d.last_progress > tun_.stall_timeout) {
-        return absl::UnavailableError(
-            absl::StrCat(d.id, ": no pre-copy progress for ",
-                         absl::FormatDuration(tun_.stall_timeout),
-                         " (peer or data plane gone)"));
-      }
-      if (d.initial_bytes > 0 && now > d.last_sample) {
-        // The device had data all along: its read rate is what it managed
-        // over the interval since its own last sample.
-        const double r = static_cast<double>(sent - d.last_bytes) /
-                         absl::ToDoubleSeconds(now - d.last_sample);
-        if (r > 0)
-          d.read_rate = d.read_rate > 0 ? 0.7 * d.read_rate + 0.3 * r : r;
-      }
-      d.last_bytes = sent;
-      d.last_sample = now;
-      total += sent;
-    }
-    if (now - last_sample > absl::Milliseconds(50) && total > last_total) {
-      const double r = static_cast<double>(total - last_total) /
-                       absl::ToDoubleSeconds(now - last_sample);
-      // Pre-copy often does not fill the link (it carries only what is
-      // dirtied): the link's capacity is the most it has been seen to carry.
-      link_rate_ = std::max(link_rate_, r);
-    }
-    if (now - last_sample > absl::Milliseconds(50)) {
-      last_total = total;
-      last_sample = now;
+      last_link_total_ = total;
+      last_link_sample_ = now;
     }
     // Switchover-ack: the destination has loaded every device's initial data.
     if (all_initial && !ack_received_ &&
-        now - last_ack_try > absl::Milliseconds(20)) {
-      last_ack_try = now;
-      v1::SwitchoverAckRequest ar;
-      ar.set_session_id(session_->id());
-      for (const Device& d : devs_)
-        ar.add_initial_data_offsets(d.initial_offset);
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(5));
-      v1::SwitchoverAckResponse resp;
-      absl::Status s =
-          FromGrpc(peer_->SwitchoverAck(&ctx, ar, &resp), "switchover-ack");
-      if (!s.ok()) return s;
-      ack_received_ = resp.acknowledged();
+        now - last_ack_try_ > absl::Milliseconds(20)) {
+      last_ack_try_ = now;
+      if (absl::Status s = AskSwitchoverAck(); !s.ok()) return s;
     }
     const absl::Duration predicted = Predict();
     const bool ready = (!any_precopy || ack_received_) && predicted <= budget;
@@ -341,16 +329,14 @@ absl::Status SourceEngine::Precopy() {
     if (!manual && ready) return absl::OkStatus();
     if (!any_precopy && !manual) {
       // Nothing can pre-copy, so waiting cannot shrink the stop-copy state.
-      if (req_.precopy().on_timeout() == v1::PrecopyPolicy::ON_TIMEOUT_FAIL) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("predicted downtime ", absl::FormatDuration(predicted),
-                         " exceeds the budget ", absl::FormatDuration(budget),
-                         " and no device supports PRE_COPY"));
-      }
-      return absl::OkStatus();
+      if (!fail_on_timeout) return absl::OkStatus();
+      return absl::FailedPreconditionError(
+          absl::StrCat("predicted downtime ", absl::FormatDuration(predicted),
+                       " exceeds the budget ", absl::FormatDuration(budget),
+                       " and no device supports PRE_COPY"));
     }
     if (now - start > max_precopy) {
-      if (req_.precopy().on_timeout() == v1::PrecopyPolicy::ON_TIMEOUT_FAIL) {
+      if (fail_on_timeout) {
         return absl::DeadlineExceededError(absl::StrCat(
             "pre-copy ran ", absl::FormatDuration(max_precopy),
             " without the predicted downtime ", absl::FormatDuration(predicted),
@@ -358,16 +344,17 @@ absl::Status SourceEngine::Precopy() {
       }
       if (!manual) return absl::OkStatus();
     }
-    absl::SleepFor(tun_.monitor_interval);
+    clock_.SleepFor(tun_.monitor_interval);
   }
 }
 
 absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
                                        const char* phase, absl::Time start) {
   std::vector<uint64_t> last(devs.size(), 0);
-  std::vector<absl::Time> progress(devs.size(), absl::Now());
+  std::vector<absl::Time> progress(devs.size(), clock_.Now());
   for (;;) {
     bool all = true;
+    const absl::Time now = clock_.Now();
     for (size_t i = 0; i < devs.size(); ++i) {
       Device& d = *devs[i];
       const dataplane::Stream::State st = d.stream->state();
@@ -377,8 +364,7 @@ absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
             absl::StrCat(d.id, ": ", d.stream->error().message()));
       }
       if (st == dataplane::Stream::kDone) {
-        if (d.transfer == absl::ZeroDuration())
-          d.transfer = absl::Now() - start;
+        if (d.transfer == absl::ZeroDuration()) d.transfer = now - start;
         continue;
       }
       all = false;
@@ -387,8 +373,8 @@ absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
       const uint64_t acked = d.stream->Stats().sender.acked_bytes;
       if (acked != last[i]) {
         last[i] = acked;
-        progress[i] = absl::Now();
-      } else if (absl::Now() - progress[i] > tun_.stall_timeout) {
+        progress[i] = now;
+      } else if (now - progress[i] > tun_.stall_timeout) {
         return absl::UnavailableError(
             absl::StrCat(d.id, ": ", phase, " stalled for ",
                          absl::FormatDuration(tun_.stall_timeout),
@@ -398,56 +384,30 @@ absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
     if (all) return absl::OkStatus();
     if (Cancelled())
       return absl::CancelledError(absl::StrCat("cancelled during ", phase));
-    absl::SleepFor(absl::Microseconds(200));
+    clock_.SleepFor(absl::Microseconds(200));
   }
 }
 
-absl::Status SourceEngine::Switchover() {
-  const bool serial = req_.serial_schedule();
-  std::vector<Device*> all;
-  for (Device& d : devs_) all.push_back(&d);
-  // The critical path first: the device with the most to send gets its
-  // stream (and the worker's attention) first.
-  std::sort(all.begin(), all.end(), [](const Device* a, const Device* b) {
-    return a->remaining() > b->remaining();
-  });
-  const absl::Duration predicted = Predict();
-  PublishProgress(v1::PHASE_SWITCHOVER);
-  for (Device& d : devs_) d.bytes_at_switchover = d.bytes_sent;
-  const int64_t t0 = MonotonicNanos();
-  // 1. P2P quiescence, as a barrier: no device stops before all are quiet.
-  if (absl::Status s =
-          SetStateAll(all, DeviceState::kPreCopyP2P, serial, false);
-      !s.ok()) {
-    return s;
-  }
-  const int64_t quiesced = MonotonicNanos();
-  if (Cancelled())
-    return absl::CancelledError("cancelled during the P2P barrier");
-  // 2. STOP_COPY and the remaining state, streamed in parallel (or, as the
-  // baseline, one device after another).
-  PublishProgress(v1::PHASE_STOPCOPY);
-  const absl::Time stop_copy_start = absl::Now();
+absl::Status SourceEngine::StopCopy(const std::vector<Device*>& order,
+                                    bool serial) {
   if (serial) {
-    for (Device* d : all) {
-      const absl::Time t = absl::Now();
+    for (Device* d : order) {
+      const absl::Time t = clock_.Now();
       if (absl::Status s = SetStateAll({d}, DeviceState::kStopCopy, true, true);
           !s.ok())
         return s;
       if (absl::Status s = WaitStreams({d}, "stop-copy", t); !s.ok()) return s;
     }
-  } else {
-    if (absl::Status s = SetStateAll(all, DeviceState::kStopCopy, false, true);
-        !s.ok())
-      return s;
-    if (absl::Status s = WaitStreams(all, "stop-copy", stop_copy_start);
-        !s.ok())
-      return s;
+    return absl::OkStatus();
   }
-  const int64_t transferred = MonotonicNanos();
-  if (Cancelled()) return absl::CancelledError("cancelled before the commit");
-  // 3. Commit: the destination loads and resumes in lockstep. From here on
-  // the destination owns the state: no rollback.
+  const absl::Time start = clock_.Now();
+  if (absl::Status s = SetStateAll(order, DeviceState::kStopCopy, false, true);
+      !s.ok())
+    return s;
+  return WaitStreams(order, "stop-copy", start);
+}
+
+absl::StatusOr<v1::CommitResponse> SourceEngine::Commit(bool serial) {
   v1::CommitRequest cr;
   cr.set_session_id(session_->id());
   cr.set_serial(serial);
@@ -460,40 +420,78 @@ absl::Status SourceEngine::Switchover() {
     cr.add_stream_bytes(d.stream_bytes);
   }
   session_->committing.store(true);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(
-      std::chrono::system_clock::now() +
-      std::chrono::milliseconds(absl::ToInt64Milliseconds(tun_.rpc_timeout)));
-  v1::CommitResponse resp;
-  grpc::Status gs = peer_->Commit(&ctx, cr, &resp);
-  if (!gs.ok()) {
+  absl::StatusOr<v1::CommitResponse> resp = peer_->Commit(cr);
+  if (!resp.ok()) {
     session_->committing.store(false);
-    return FromGrpc(gs, "commit");
+    return resp.status();
   }
+  // From here the destination owns the state: no rollback.
   committed_ = true;
-  {
-    uint64_t moved = 0;
-    for (Device& d : devs_)
-      moved += d.stream->Stats().device_bytes - d.bytes_at_switchover;
-    const double secs = static_cast<double>(transferred - quiesced) / 1e9;
-    // Only a parallel switchover measures one arc and the link (a serial one
-    // measures N arcs and each device's read rate).
-    if (!serial && moved > (1u << 20) && secs > 0) {
-      history_.Record(static_cast<double>(moved) / secs,
-                      absl::Nanoseconds(quiesced - t0));
-    }
+  group_.SetRecovery(vfio::Recovery::kKeep);
+  return resp;
+}
+
+absl::Status SourceEngine::Switchover() {
+  const bool serial = req_.serial_schedule();
+  std::vector<Device*> order;
+  for (Device& d : devs_) order.push_back(&d);
+  // The critical path first: the device with the most to send gets its
+  // stream (and the worker's attention) first.
+  std::sort(order.begin(), order.end(), [](const Device* a, const Device* b) {
+    return a->remaining() > b->remaining();
+  });
+  const absl::Duration predicted = Predict();
+  PublishProgress(v1::PHASE_SWITCHOVER);
+  for (Device& d : devs_) d.bytes_at_switchover = d.bytes_sent;
+  SwitchoverTimes t;
+  t.start = MonotonicNanos();
+  // 1. P2P quiescence, as a barrier: no device stops before all are quiet.
+  if (absl::Status s =
+          SetStateAll(order, DeviceState::kPreCopyP2P, serial, false);
+      !s.ok()) {
+    return s;
   }
-  const int64_t end = resp.last_running_mono_ns() > 0
-                          ? resp.last_running_mono_ns()
-                          : MonotonicNanos();
+  t.quiesced = MonotonicNanos();
+  if (Cancelled())
+    return absl::CancelledError("cancelled during the P2P barrier");
+  // 2. STOP_COPY and the remaining state, streamed in parallel (or, as the
+  // baseline, one device after another).
+  PublishProgress(v1::PHASE_STOPCOPY);
+  if (absl::Status s = StopCopy(order, serial); !s.ok()) return s;
+  t.transferred = MonotonicNanos();
+  if (Cancelled()) return absl::CancelledError("cancelled before the commit");
+  // 3. Commit: the destination loads and resumes in lockstep.
+  absl::StatusOr<v1::CommitResponse> resp = Commit(serial);
+  if (!resp.ok()) return resp.status();
+  t.end = resp->last_running_mono_ns() > 0 ? resp->last_running_mono_ns()
+                                           : MonotonicNanos();
   // 4. Off the downtime path: the source's devices leave the saving group.
   ReleaseStreams();
-  (void)SetStateAll(all, DeviceState::kStop, false, false);
+  if (absl::Status s = SetStateAll(order, DeviceState::kStop, false, false);
+      !s.ok()) {
+    spdlog::warn("{}: after the commit: {}", session_->name(), s.message());
+  }
+  Report(*resp, t, predicted, serial);
+  return absl::OkStatus();
+}
+
+void SourceEngine::Report(const v1::CommitResponse& resp,
+                          const SwitchoverTimes& t, absl::Duration predicted,
+                          bool serial) {
+  uint64_t moved = 0;
+  for (Device& d : devs_) moved += d.stream_bytes - d.bytes_at_switchover;
+  const double secs = static_cast<double>(t.transferred - t.quiesced) / 1e9;
+  // Only a parallel switchover measures one arc and the link (a serial one
+  // measures N arcs and each device's read rate).
+  if (!serial && moved > (1u << 20) && secs > 0) {
+    history_.Record(static_cast<double>(moved) / secs,
+                    absl::Nanoseconds(t.quiesced - t.start));
+  }
   v1::DowntimeReport report;
-  ToProto(absl::Nanoseconds(end - t0), report.mutable_downtime());
+  ToProto(absl::Nanoseconds(t.end - t.start), report.mutable_downtime());
   ToProto(predicted, report.mutable_predicted());
-  ToProto(absl::Nanoseconds(quiesced - t0), report.mutable_quiesce());
-  ToProto(absl::Nanoseconds(transferred - quiesced),
+  ToProto(absl::Nanoseconds(t.quiesced - t.start), report.mutable_quiesce());
+  ToProto(absl::Nanoseconds(t.transferred - t.quiesced),
           report.mutable_stop_copy_transfer());
   ToProto(absl::Nanoseconds(resp.load_ns()), report.mutable_destination_load());
   ToProto(absl::Nanoseconds(resp.resume_ns()), report.mutable_resume());
@@ -510,14 +508,13 @@ absl::Status SourceEngine::Switchover() {
   }
   spdlog::info(
       "{}: downtime {:.1f} ms (predicted {:.1f}): quiesce {:.1f}, stop-copy "
-      "{:.1f}, "
-      "load {:.1f}, resume {:.1f}",
-      session_->name(), (end - t0) / 1e6, absl::ToDoubleMilliseconds(predicted),
-      (quiesced - t0) / 1e6, (transferred - quiesced) / 1e6,
-      resp.load_ns() / 1e6, resp.resume_ns() / 1e6);
+      "{:.1f}, load {:.1f}, resume {:.1f}",
+      session_->name(), (t.end - t.start) / 1e6,
+      absl::ToDoubleMilliseconds(predicted), (t.quiesced - t.start) / 1e6,
+      (t.transferred - t.quiesced) / 1e6, resp.load_ns() / 1e6,
+      resp.resume_ns() / 1e6);
   end_phase_ = v1::PHASE_COMPLETED;
   end_report_ = std::move(report);
-  return absl::OkStatus();
 }
 
 void SourceEngine::ReleaseStreams() {
@@ -532,29 +529,15 @@ void SourceEngine::ReleaseStreams() {
 void SourceEngine::Rollback(const absl::Status& why) {
   spdlog::warn("{}: rolling back: {}", session_->name(), why.message());
   ReleaseStreams();
-  // Every source device back to RUNNING with its state; a device in ERROR
-  // (or one that refuses the way back) is reset, which keeps its state.
-  ParallelFor(devs_.size(), [&](size_t i) {
-    Device& d = devs_[i];
-    absl::StatusOr<DeviceState> st = d.dev->GetState();
-    if (st.ok() && *st == DeviceState::kRunning) return;
-    if (!st.ok() || *st == DeviceState::kError ||
-        !d.dev->SetState(DeviceState::kRunning).ok()) {
-      if (absl::Status r = d.dev->Reset(); !r.ok()) {
-        spdlog::error("{}: reset of {} failed: {}", session_->name(), d.id,
-                      r.message());
-      }
-    }
-  });
-  if (peer_) {
+  // Every source device back to RUNNING with its state.
+  if (absl::Status r = group_.Recover(); !r.ok())
+    spdlog::error("{}: {}", session_->name(), r.message());
+  if (handshake_sent_) {
     v1::AbortRequest ar;
     ar.set_session_id(session_->id());
     ar.set_reason(std::string(why.message()));
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(2));
-    v1::AbortResponse resp;
-    (void)peer_->Abort(&ctx, ar, &resp);
+    if (absl::Status a = peer_->Abort(ar); !a.ok())
+      spdlog::warn("{}: {}", session_->name(), a.message());
   }
   end_phase_ = why.code() == absl::StatusCode::kCancelled ? v1::PHASE_CANCELLED
                                                           : v1::PHASE_FAILED;

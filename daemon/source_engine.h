@@ -1,7 +1,9 @@
 // The source side of a migration session, on a thread of its own: the
 // handshake with the destination daemon, pre-copy with a downtime
 // prediction, the lockstep switchover, the commit, and rollback on any
-// failure before the commit.
+// failure before the commit. It reaches the destination only through a
+// PeerClient, moves its devices only through a DeviceGroup, predicts only
+// with the downtime model, and reads time only from its Clock.
 #ifndef VMIGD_DAEMON_SOURCE_ENGINE_H_
 #define VMIGD_DAEMON_SOURCE_ENGINE_H_
 
@@ -11,11 +13,15 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "daemon/device_registry.h"
-#include "daemon/session_manager.h"
+#include "daemon/downtime_model.h"
+#include "daemon/peer_client.h"
+#include "daemon/session_record.h"
 #include "dataplane/transport.h"
+#include "vfio/device_group.h"
 #include "vmig/v1/migration.pb.h"
-#include "vmig/v1/peer.grpc.pb.h"
 
 namespace vmig::daemon {
 
@@ -24,7 +30,6 @@ struct EngineTunables {
   // A stream that moves no byte for this long while it has data means the
   // peer or the link is gone.
   absl::Duration stall_timeout = absl::Seconds(5);
-  absl::Duration rpc_timeout = absl::Seconds(30);
 };
 
 // What earlier migrations on this daemon measured, so that a session's first
@@ -56,28 +61,32 @@ class EngineHistory {
 
 class SourceEngine {
  public:
+  // `devices` (named by `device_ids`, in the request's order) are claimed
+  // for the session in `registry`; the engine releases them at the end.
   SourceEngine(std::shared_ptr<SessionRecord> session,
                v1::StartMigrationRequest request,
+               std::vector<std::string> device_ids,
+               std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
                dataplane::Transport& transport, DeviceRegistry& registry,
-               EngineHistory& history, EngineTunables tunables = {});
+               EngineHistory& history, std::unique_ptr<PeerClient> peer,
+               Clock& clock, EngineTunables tunables = {});
   // The thread body: runs the session to COMPLETED, CANCELLED or FAILED.
   void Run();
 
  private:
   struct Device {
     std::string id, peer_id;
-    std::shared_ptr<vfio::MigrationDevice> dev;
-    vfio::MigrationFlags flags;
+    size_t member = 0;  // index in group_
     bool precopy = false;
     uint32_t stream_id = 0;
     std::unique_ptr<vfio::DataSession> data;
     std::shared_ptr<dataplane::Stream> stream;
     uint64_t stop_copy_length = 0;
-    // Pre-copy progress.
     // What STOP_COPY would still have to send, as last measured.
     uint64_t remaining() const {
       return precopy ? initial_bytes + dirty_bytes : stop_copy_length;
     }
+    // Pre-copy progress.
     bool initial_done = false;
     uint64_t initial_offset = 0;
     uint64_t initial_bytes = 0, dirty_bytes = 0;
@@ -93,12 +102,26 @@ class SourceEngine {
     uint32_t caught_up = 0;
     uint64_t retransmits = 0;
   };
+  // Timestamps of the switchover (CLOCK_MONOTONIC ns), for the report.
+  struct SwitchoverTimes {
+    int64_t start = 0, quiesced = 0, transferred = 0, end = 0;
+  };
 
+  void InitDevices(std::vector<std::string> ids,
+                   std::vector<std::shared_ptr<vfio::MigrationDevice>> devs);
   absl::Status Handshake();
   absl::Status StartPrecopy();
   // Returns when the switchover should start (OK) or the session must fail.
   absl::Status Precopy();
+  // One pre-copy sample of every device: PRECOPY_INFO, rates, stalls.
+  absl::Status SamplePrecopy(absl::Time now, bool* all_initial,
+                             uint64_t* total_sent);
+  absl::Status AskSwitchoverAck();
   absl::Status Switchover();
+  absl::Status StopCopy(const std::vector<Device*>& order, bool serial);
+  absl::StatusOr<v1::CommitResponse> Commit(bool serial);
+  void Report(const v1::CommitResponse& resp, const SwitchoverTimes& t,
+              absl::Duration predicted, bool serial);
   absl::Status AddStream(Device& d);
   // Waits for the streams to end; transfer times count from `since`.
   absl::Status WaitStreams(const std::vector<Device*>& devs, const char* phase,
@@ -111,6 +134,8 @@ class SourceEngine {
   void PublishProgress(v1::Phase phase,
                        const std::function<void(v1::Session&)>& also = {});
   bool Cancelled() const;
+  // Moves `devs` to `target` in parallel (or one after another); data
+  // sessions the arcs open go to their devices, with streams if asked.
   absl::Status SetStateAll(const std::vector<Device*>& devs,
                            vfio::DeviceState target, bool serial,
                            bool add_streams);
@@ -120,9 +145,13 @@ class SourceEngine {
   dataplane::Transport& transport_;
   DeviceRegistry& registry_;
   EngineHistory& history_;
+  const std::unique_ptr<PeerClient> peer_;
+  Clock& clock_;
   const EngineTunables tun_;
-  std::unique_ptr<v1::PeerService::Stub> peer_;
+  std::vector<std::string> ids_;  // as claimed, for the release
+  vfio::DeviceGroup group_;
   std::vector<Device> devs_;
+  bool handshake_sent_ = false;
   uint32_t wire_session_ = 0;
   uint64_t token_ = 0;
   dataplane::Endpoint peer_data_;
@@ -130,6 +159,9 @@ class SourceEngine {
   absl::Duration transition_ = absl::Milliseconds(1);
   absl::Duration slowest_arc_;  // of the last SetStateAll
   double link_rate_ = 0;        // bytes/s, all streams together
+  absl::Time last_link_sample_;
+  uint64_t last_link_total_ = 0;
+  absl::Time last_ack_try_ = absl::InfinitePast();
   bool ack_received_ = false;
   bool committed_ = false;
   // The terminal phase, published by Run() only once the streams are gone

@@ -41,8 +41,8 @@ dataplane {
           memif: "role=server,socket=$work/memif.sock,socket-abstract=no" }
 }
 CONF
-src="$bin/control/vmigctl --addr unix://$work/source.sock"
-dst="$bin/control/vmigctl --addr unix://$work/dest.sock"
+src="$bin/cli/vmigctl --addr unix://$work/source.sock"
+dst="$bin/cli/vmigctl --addr unix://$work/dest.sock"
 wait_health() {
   for _ in $(seq 1 200); do
     $1 health >/dev/null 2>&1 && return 0
@@ -52,10 +52,10 @@ wait_health() {
   cat "$2" >&2
   exit 1
 }
-"$bin/daemon/vmigd" --config "$work/dest.conf" 2>"$work/dest.log" &
+"$bin/server/vmigd" --config "$work/dest.conf" 2>"$work/dest.log" &
 pids+=($!)
 wait_health "$dst" "$work/dest.log"
-"$bin/daemon/vmigd" --config "$work/source.conf" 2>"$work/source.log" &
+"$bin/server/vmigd" --config "$work/source.conf" 2>"$work/source.log" &
 pids+=($!)
 wait_health "$src" "$work/source.log"
 

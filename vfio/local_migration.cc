@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "vfio/device_group.h"
 
 namespace vmig::vfio {
 namespace {
@@ -128,16 +129,6 @@ absl::Status Migrate(MigrationDevice& source, MigrationDevice& destination,
   return absl::OkStatus();
 }
 
-// Returns a device to `target`, resetting it if it cannot get there.
-void Recover(MigrationDevice& device, DeviceState target) {
-  absl::StatusOr<DeviceState> st = device.GetState();
-  if (st.ok() && *st == target) return;
-  if (st.ok() && *st != DeviceState::kError && device.SetState(target).ok())
-    return;
-  (void)device.Reset();
-  if (target != DeviceState::kRunning) (void)device.SetState(target);
-}
-
 }  // namespace
 
 absl::StatusOr<LocalMigrationResult> MigrateLocally(
@@ -149,8 +140,14 @@ absl::StatusOr<LocalMigrationResult> MigrateLocally(
     absl::StatusOr<DeviceState> src_state = source.GetState();
     // Once the source reached STOP the destination runs: nothing to undo.
     if (!src_state.ok() || *src_state != DeviceState::kStop) {
-      Recover(source, DeviceState::kRunning);
-      (void)destination.Reset();
+      // Borrowed, not owned: the group outlives neither device.
+      DeviceGroup group;
+      auto borrow = [](MigrationDevice& d) {
+        return std::shared_ptr<MigrationDevice>(&d, [](MigrationDevice*) {});
+      };
+      (void)group.Add("source", borrow(source), Recovery::kResume);
+      (void)group.Add("destination", borrow(destination), Recovery::kReset);
+      (void)group.Recover();
     }
     return s;
   }

@@ -9,7 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 # The configured unit, with its binaries pointed at this build.
 unit="$build/deploy/vmigd.service"
 grep -q "ExecStart=.*/vmigd --config" "$unit"
-sed -e "s|ExecStart\(Pre\)\?=[^ ]*/vmigd |ExecStart\1=$build/daemon/vmigd |g" \
+sed -e "s|ExecStart\(Pre\)\?=[^ ]*/vmigd |ExecStart\1=$build/server/vmigd |g" \
     -e "s|ExecStartPre=[^ ]*/vmigd-hugepages|ExecStartPre=$src/deploy/vmigd-hugepages|" \
     "$unit" > "$tmp/vmigd.service"
 out=$(systemd-analyze verify "$tmp/vmigd.service" 2>&1) || { echo "$out"; exit 1; }
@@ -20,5 +20,5 @@ if echo "$out" | grep -q "vmigd.service"; then
   exit 1
 fi
 sed -e "s|/run/vmigd/|$tmp/|g" "$src/deploy/vmigd.conf.example" > "$tmp/vmigd.conf"
-"$build/daemon/vmigd" --check-config "$tmp/vmigd.conf" >/dev/null
+"$build/server/vmigd" --check-config "$tmp/vmigd.conf" >/dev/null
 echo "systemd unit and example configuration verified"

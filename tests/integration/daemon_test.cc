@@ -25,8 +25,7 @@ std::string Config(const TempDir& dir, const std::string& name,
 }
 
 CommandResult Ctl(const Daemon& d, std::vector<std::string> args) {
-  args.insert(args.begin(),
-              {BinaryPath("control/vmigctl"), "--addr", d.address()});
+  args.insert(args.begin(), {BinaryPath("cli/vmigctl"), "--addr", d.address()});
   return RunCommand(args);
 }
 
@@ -44,7 +43,11 @@ class TwoDaemonsTest : public ::testing::Test {
                "limits { max_message_bytes: 65536 max_watchers: 1 max_devices: "
                "6 }\n"
                "devices { device_id: \"boot0\" emulated_spec: "
-               "\"emu:state=8MiB\" }\n"));
+               "\"emu:state=8MiB\" }\n"
+               // A data plane (memif, no peer): incoming sessions need one.
+               "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
+               "memif: \"role=server,socket=" +
+                   dir_.path() + "/memif.sock,socket-abstract=no\" } }\n"));
     b_ = std::make_unique<Daemon>(
         dir_, "b",
         Config(dir_, "b",
@@ -116,8 +119,8 @@ TEST_F(TwoDaemonsTest, AttachListAsTableAndJsonAndHealth) {
   EXPECT_EQ(parsed.devices(1).stop_copy_length(),
             32u * 1048576 + 512 * 32 + 64 + 48);
 
-  // These daemons run without a data plane: its status says so precisely.
-  CommandResult dp = Ctl(*a_, {"dataplane", "status"});
+  // Daemon b runs without a data plane: its status says so precisely.
+  CommandResult dp = Ctl(*b_, {"dataplane", "status"});
   EXPECT_EQ(dp.exit_code, 1);
   EXPECT_NE(dp.err.find("FAILED_PRECONDITION"), std::string::npos) << dp.err;
   EXPECT_NE(dp.err.find("without a data plane"), std::string::npos) << dp.err;
@@ -286,6 +289,28 @@ TEST_F(TwoDaemonsTest, BadRequestsGetPreciseStatusAndTheDaemonKeepsServing) {
        grpc::StatusCode::FAILED_PRECONDITION, "sessions/in1"},
       {"missing session id", [&] { return prepare("", {"boot0"}); },
        grpc::StatusCode::INVALID_ARGUMENT, "session_id"},
+      {"data_endpoint naming no port",
+       [&] {
+         v1::PrepareIncomingRequest req;
+         req.set_session_id("in3");
+         req.add_devices("boot0");
+         req.set_data_endpoint("nosuchport");
+         grpc::ClientContext c;
+         v1::Session s;
+         return migration_->PrepareIncoming(Ctx(c), req, &s);
+       },
+       grpc::StatusCode::INVALID_ARGUMENT, "data_endpoint"},
+      {"incoming session on a daemon without a data plane",
+       [&] {
+         auto other = v1::MigrationService::NewStub(b_->Channel());
+         v1::PrepareIncomingRequest req;
+         req.set_session_id("in4");
+         req.add_devices("boot1");
+         grpc::ClientContext c;
+         v1::Session s;
+         return other->PrepareIncoming(Ctx(c), req, &s);
+       },
+       grpc::StatusCode::FAILED_PRECONDITION, "data plane"},
       {"deadline already passed",
        [&] {
          grpc::ClientContext c;
@@ -402,7 +427,7 @@ class TlsTest : public ::testing::Test {
            " } }\n";
   }
   CommandResult Health(int port, std::vector<std::string> tls) {
-    std::vector<std::string> args = {BinaryPath("control/vmigctl"), "--addr",
+    std::vector<std::string> args = {BinaryPath("cli/vmigctl"), "--addr",
                                      "127.0.0.1:" + std::to_string(port),
                                      "--timeout", "5s"};
     args.insert(args.end(), tls.begin(), tls.end());
@@ -445,22 +470,22 @@ TEST_F(TlsTest, ServerOnlyTlsServesClientsThatTrustTheCa) {
 TEST(DaemonConfigTest, CheckConfigNamesTheBadOptionAndRefusesInsecureTcp) {
   TempDir dir;
   const std::string good = dir.Write("good.conf", Config(dir, "g"));
-  EXPECT_EQ(RunCommand({BinaryPath("daemon/vmigd"), "--check-config", good})
+  EXPECT_EQ(RunCommand({BinaryPath("server/vmigd"), "--check-config", good})
                 .exit_code,
             0);
   const std::string bad =
       dir.Write("bad.conf",
                 Config(dir, "b", "listen { tcp_address: \"0.0.0.0:7443\" }\n"));
   CommandResult r =
-      RunCommand({BinaryPath("daemon/vmigd"), "--check-config", bad});
+      RunCommand({BinaryPath("server/vmigd"), "--check-config", bad});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("listen.tcp_address"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("plaintext"), std::string::npos) << r.err;
-  r = RunCommand({BinaryPath("daemon/vmigd"), "--check-config", good, "--set",
+  r = RunCommand({BinaryPath("server/vmigd"), "--check-config", good, "--set",
                   "limits { max_message_bytes: 1 }"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("limits.max_message_bytes"), std::string::npos) << r.err;
-  r = RunCommand({BinaryPath("daemon/vmigd"), "--check-config", good, "--set",
+  r = RunCommand({BinaryPath("server/vmigd"), "--check-config", good, "--set",
                   "no_such_option: 1"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no_such_option"), std::string::npos) << r.err;

@@ -66,7 +66,7 @@ Daemon::Daemon(const TempDir& dir, const std::string& name,
   }
   const std::string conf = dir.Write(name + ".conf", config);
   log_path_ = dir.path() + "/" + name + ".log";
-  pid_ = Spawn({BinaryPath("daemon/vmigd"), "--config", conf}, env,
+  pid_ = Spawn({BinaryPath("server/vmigd"), "--config", conf}, env,
                log_path_ + ".out", log_path_);
 }
 

@@ -10,12 +10,12 @@
 #include "grpcpp/grpcpp.h"
 #include "vmig/v1/config.pb.h"
 
-namespace vmig::control {
+namespace vmig::server {
 
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
     const v1::DaemonConfig& config,
     const std::vector<grpc::Service*>& services);
 
-}  // namespace vmig::control
+}  // namespace vmig::server
 
 #endif  // VMIGD_CONTROL_SERVER_H_

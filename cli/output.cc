@@ -1,4 +1,4 @@
-#include "control/output.h"
+#include "cli/output.h"
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -6,14 +6,14 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/units.h"
-#include "daemon/proto_convert.h"
 #include "google/protobuf/util/json_util.h"
+#include "proto/convert.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 namespace {
 
 std::string Ms(const google::protobuf::Duration& d) {
-  return absl::StrFormat("%.1f ms", daemon::ToMillis(d));
+  return absl::StrFormat("%.1f ms", ToMillis(d));
 }
 
 }  // namespace
@@ -122,4 +122,4 @@ void PrintReport(std::ostream& out, const v1::Session& s) {
   }
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::cli

@@ -5,14 +5,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "cli/commands.h"
+#include "cli/output.h"
 #include "common/units.h"
-#include "control/commands.h"
-#include "control/output.h"
-#include "daemon/proto_convert.h"
 #include "grpcpp/generic/generic_stub.h"
+#include "proto/convert.h"
 #include "vmig/v1/migration.grpc.pb.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 namespace {
 
 constexpr char kMigrateUsage[] =
@@ -86,7 +86,7 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
     std::cout << last.name() << "  " << PhaseName(last.phase());
     if (last.has_predicted_downtime()) {
       std::cout << absl::StrFormat("  predicted downtime %.1f ms",
-                                   daemon::ToMillis(last.predicted_downtime()));
+                                   ToMillis(last.predicted_downtime()));
     }
     std::cout << "\n";
     ++drawn;
@@ -147,12 +147,12 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     if (f.Take("--budget", &v)) {
       if (!absl::ParseDuration(v, &d))
         return Usage("--budget: bad duration '" + v + "'");
-      daemon::ToProto(d, req.mutable_downtime_budget());
+      ToProto(d, req.mutable_downtime_budget());
     }
     if (f.Take("--max-precopy", &v)) {
       if (!absl::ParseDuration(v, &d))
         return Usage("--max-precopy: bad duration");
-      daemon::ToProto(d, req.mutable_precopy()->mutable_max_precopy());
+      ToProto(d, req.mutable_precopy()->mutable_max_precopy());
     }
     if (f.Take("--on-timeout", &v)) {
       if (v != "switch" && v != "fail")
@@ -262,4 +262,4 @@ int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args) {
   return code == 1 ? 0 : 1;
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::cli

@@ -1,6 +1,7 @@
-// Conversions between the device layer's types and the vmig.v1 API's.
-#ifndef VMIGD_DAEMON_PROTO_CONVERT_H_
-#define VMIGD_DAEMON_PROTO_CONVERT_H_
+// Conversions between the device layer's types and the vmig.v1 API's, and
+// the API's resource-name rules. The daemon and vmigctl both use them.
+#ifndef VMIGD_PROTO_CONVERT_H_
+#define VMIGD_PROTO_CONVERT_H_
 
 #include <string>
 
@@ -11,7 +12,7 @@
 #include "vfio/state.h"
 #include "vmig/v1/device.pb.h"
 
-namespace vmig::daemon {
+namespace vmig {
 
 v1::DeviceState ToProto(vfio::DeviceState s);
 v1::MigrationFlags ToProto(vfio::MigrationFlags f);
@@ -23,11 +24,14 @@ inline double ToMillis(const google::protobuf::Duration& d) {
   return absl::ToDoubleMilliseconds(FromProto(d));
 }
 
+// "1-64 characters of [A-Za-z0-9._-]": device and session ids.
+bool IsValidId(absl::string_view id);
+
 // "devices/nic0" -> "nic0". INVALID_ARGUMENT naming `field` otherwise.
 absl::StatusOr<std::string> ParseResourceName(absl::string_view name,
                                               absl::string_view collection,
                                               absl::string_view field);
 
-}  // namespace vmig::daemon
+}  // namespace vmig
 
-#endif  // VMIGD_DAEMON_PROTO_CONVERT_H_
+#endif  // VMIGD_PROTO_CONVERT_H_

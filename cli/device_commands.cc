@@ -1,11 +1,11 @@
 #include <iostream>
 
 #include "absl/strings/match.h"
-#include "control/commands.h"
-#include "control/output.h"
+#include "cli/commands.h"
+#include "cli/output.h"
 #include "vmig/v1/device.grpc.pb.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 namespace {
 
 constexpr char kDeviceUsage[] =
@@ -115,4 +115,4 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
   return Usage("unknown command '" + cmd + "'");
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::cli

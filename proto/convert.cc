@@ -1,11 +1,20 @@
-#include "daemon/proto_convert.h"
+#include "proto/convert.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "daemon/config.h"
 
-namespace vmig::daemon {
+namespace vmig {
+
+bool IsValidId(absl::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-')
+      return false;
+  }
+  return true;
+}
 
 v1::DeviceState ToProto(vfio::DeviceState s) {
   // The API's numbering is the uAPI's plus one (0 is "unspecified").
@@ -52,4 +61,4 @@ absl::StatusOr<std::string> ParseResourceName(absl::string_view name,
   return std::string(id);
 }
 
-}  // namespace vmig::daemon
+}  // namespace vmig

@@ -10,7 +10,7 @@
 #include "vmig/v1/migration.grpc.pb.h"
 #include "vmig/v1/peer.grpc.pb.h"
 
-namespace vmig::control {
+namespace vmig::server {
 
 class DeviceServiceImpl final : public v1::DeviceService::Service {
  public:
@@ -99,6 +99,6 @@ class DataplaneServiceImpl final : public v1::DataplaneService::Service {
   daemon::SessionManager& sessions_;
 };
 
-}  // namespace vmig::control
+}  // namespace vmig::server
 
 #endif  // VMIGD_CONTROL_SERVICES_H_

@@ -1,4 +1,4 @@
-#include "control/client.h"
+#include "cli/client.h"
 
 #include <algorithm>
 #include <iostream>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 
 bool Flags::Take(const std::string& name, std::string* value) {
   bool found = false;
@@ -125,4 +125,4 @@ int RpcFailed(const grpc::Status& s, const std::string& what) {
   return 1;
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::cli

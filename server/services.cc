@@ -1,11 +1,11 @@
-#include "control/services.h"
+#include "server/services.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "daemon/dataplane_status.h"
-#include "daemon/proto_convert.h"
+#include "proto/convert.h"
 
-namespace vmig::control {
+namespace vmig::server {
 namespace {
 
 template <typename T>
@@ -39,7 +39,7 @@ grpc::Status DeviceServiceImpl::DetachDevice(grpc::ServerContext*,
                                              const v1::DetachDeviceRequest* req,
                                              v1::DetachDeviceResponse*) {
   absl::StatusOr<std::string> id =
-      daemon::ParseResourceName(req->name(), "devices", "name");
+      ParseResourceName(req->name(), "devices", "name");
   if (!id.ok()) return ToGrpc(id.status());
   return ToGrpc(devices_.Detach(*id));
 }
@@ -48,7 +48,7 @@ grpc::Status DeviceServiceImpl::GetDevice(grpc::ServerContext*,
                                           const v1::GetDeviceRequest* req,
                                           v1::Device* resp) {
   absl::StatusOr<std::string> id =
-      daemon::ParseResourceName(req->name(), "devices", "name");
+      ParseResourceName(req->name(), "devices", "name");
   if (!id.ok()) return ToGrpc(id.status());
   return Reply(devices_.Get(*id), resp);
 }
@@ -104,7 +104,7 @@ grpc::Status MigrationServiceImpl::WatchSession(
     grpc::ServerWriter<v1::SessionEvent>* writer) {
   absl::Duration interval = absl::Milliseconds(200);
   if (req->has_interval()) {
-    interval = daemon::FromProto(req->interval());
+    interval = FromProto(req->interval());
     if (interval < absl::Milliseconds(10) || interval > absl::Minutes(10)) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "interval: must be 10ms to 10min");
@@ -154,4 +154,4 @@ grpc::Status DataplaneServiceImpl::GetDataplaneStatus(
   return grpc::Status::OK;
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::server

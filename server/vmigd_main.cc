@@ -10,8 +10,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fmt_absl.h"
-#include "control/server.h"
-#include "control/services.h"
 #include "daemon/config.h"
 #include "daemon/dataplane_setup.h"
 #include "daemon/device_registry.h"
@@ -19,6 +17,9 @@
 #include "daemon/session_manager.h"
 #include "dataplane/eal.h"
 #include "google/protobuf/text_format.h"
+#include "server/grpc_peer_client.h"
+#include "server/server.h"
+#include "server/services.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/transition_log.h"
 
@@ -132,8 +133,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   vmig::daemon::DeviceRegistry devices(config->limits().max_devices());
+  absl::StatusOr<vmig::daemon::PeerClientFactory> peer_clients =
+      vmig::server::MakeGrpcPeerClientFactory(*config);
+  if (!peer_clients.ok()) {
+    spdlog::critical("{}", peer_clients.status().message());
+    return 1;
+  }
   vmig::daemon::SessionManager sessions(devices, config->limits(),
-                                        transport->get());
+                                        transport->get(), *peer_clients);
   for (const auto& d : config->devices()) {
     if (auto r = devices.Attach(d); !r.ok()) {
       spdlog::critical("configuration: device {}: {}", d.device_id(),
@@ -141,12 +148,12 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  vmig::control::DeviceServiceImpl device_service(devices);
-  vmig::control::MigrationServiceImpl migration_service(sessions);
-  vmig::control::PeerServiceImpl peer_service(sessions);
-  vmig::control::DataplaneServiceImpl dataplane_service(transport->get(),
-                                                        sessions);
-  auto server = vmig::control::StartServer(
+  vmig::server::DeviceServiceImpl device_service(devices);
+  vmig::server::MigrationServiceImpl migration_service(sessions);
+  vmig::server::PeerServiceImpl peer_service(sessions);
+  vmig::server::DataplaneServiceImpl dataplane_service(transport->get(),
+                                                       sessions);
+  auto server = vmig::server::StartServer(
       *config,
       {&device_service, &migration_service, &peer_service, &dataplane_service});
   if (!server.ok()) {

@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-namespace vmig::control {
+namespace vmig::cli {
 
 // Runs `fsm ...` with the arguments after "fsm". Returns the exit code:
 // 0 printed a path, 2 a usage error or a refused transition.
 int RunFsmCommand(const std::vector<std::string>& args, std::ostream& out,
                   std::ostream& err);
 
-}  // namespace vmig::control
+}  // namespace vmig::cli
 
 #endif  // VMIGD_CONTROL_FSM_COMMAND_H_

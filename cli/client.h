@@ -10,7 +10,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 
 struct GlobalOptions {
   std::string addr = "unix:///run/vmigd/vmigd.sock";
@@ -61,6 +61,6 @@ class Flags {
   std::string error_;
 };
 
-}  // namespace vmig::control
+}  // namespace vmig::cli
 
 #endif  // VMIGD_CONTROL_CLIENT_H_

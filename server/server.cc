@@ -1,4 +1,4 @@
-#include "control/server.h"
+#include "server/server.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
 
-namespace vmig::control {
+namespace vmig::server {
 namespace {
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TcpCredentials(
@@ -89,4 +89,4 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
   return server;
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::server

@@ -3,9 +3,9 @@
 #include <string>
 #include <vector>
 
-#include "control/client.h"
-#include "control/commands.h"
-#include "control/fsm_command.h"
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/fsm_command.h"
 
 namespace {
 
@@ -29,8 +29,8 @@ constexpr char kUsage[] =
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   // Global options may stand anywhere: before or after the command.
-  absl::StatusOr<vmig::control::GlobalOptions> g =
-      vmig::control::ExtractGlobalOptions(args);
+  absl::StatusOr<vmig::cli::GlobalOptions> g =
+      vmig::cli::ExtractGlobalOptions(args);
   if (!g.ok()) {
     std::cerr << "vmigctl: " << g.status().message() << "\n";
     return 2;
@@ -42,15 +42,14 @@ int main(int argc, char** argv) {
   const std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::cout << kUsage << "\n" << vmig::control::kGlobalOptionsHelp;
+    std::cout << kUsage << "\n" << vmig::cli::kGlobalOptionsHelp;
     return 0;
   }
-  if (cmd == "fsm")
-    return vmig::control::RunFsmCommand(rest, std::cout, std::cerr);
-  if (cmd == "device") return vmig::control::RunDeviceCommand(*g, rest);
-  if (cmd == "migrate") return vmig::control::RunMigrateCommand(*g, rest);
-  if (cmd == "health") return vmig::control::RunHealthCommand(*g, rest);
-  if (cmd == "dataplane") return vmig::control::RunDataplaneCommand(*g, rest);
+  if (cmd == "fsm") return vmig::cli::RunFsmCommand(rest, std::cout, std::cerr);
+  if (cmd == "device") return vmig::cli::RunDeviceCommand(*g, rest);
+  if (cmd == "migrate") return vmig::cli::RunMigrateCommand(*g, rest);
+  if (cmd == "health") return vmig::cli::RunHealthCommand(*g, rest);
+  if (cmd == "dataplane") return vmig::cli::RunDataplaneCommand(*g, rest);
   std::cerr << "vmigctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }

@@ -6,15 +6,15 @@
 #include <string>
 #include <vector>
 
-#include "control/client.h"
+#include "cli/client.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 
 int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args);
 int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args);
 int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args);
 int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args);
 
-}  // namespace vmig::control
+}  // namespace vmig::cli
 
 #endif  // VMIGD_CONTROL_COMMANDS_H_

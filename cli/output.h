@@ -10,7 +10,7 @@
 #include "vmig/v1/device.pb.h"
 #include "vmig/v1/migration.pb.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 
 // Columns of equal width, a header line first.
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
@@ -29,6 +29,6 @@ std::string FlagsText(const v1::MigrationFlags& f);
 // The downtime breakdown, for humans.
 void PrintReport(std::ostream& out, const v1::Session& s);
 
-}  // namespace vmig::control
+}  // namespace vmig::cli
 
 #endif  // VMIGD_CONTROL_OUTPUT_H_

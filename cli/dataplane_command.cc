@@ -3,12 +3,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "cli/commands.h"
+#include "cli/output.h"
 #include "common/units.h"
-#include "control/commands.h"
-#include "control/output.h"
 #include "vmig/v1/dataplane.grpc.pb.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 namespace {
 
 constexpr char kDataplaneUsage[] =
@@ -128,4 +128,4 @@ int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args) {
   return 0;
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::cli

@@ -1,9 +1,9 @@
-#include "control/fsm_command.h"
+#include "cli/fsm_command.h"
 
 #include "absl/strings/match.h"
 #include "vfio/fsm.h"
 
-namespace vmig::control {
+namespace vmig::cli {
 namespace {
 
 constexpr char kFsmUsage[] =
@@ -81,4 +81,4 @@ int RunFsmCommand(const std::vector<std::string>& args, std::ostream& out,
   return 0;
 }
 
-}  // namespace vmig::control
+}  // namespace vmig::cli

@@ -1,0 +1,293 @@
+#include "daemon/destination_session.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
+#include "common/fmt_absl.h"
+#include "proto/convert.h"
+#include "spdlog/spdlog.h"
+
+namespace vmig::daemon {
+
+using vfio::DeviceGroup;
+using vfio::DeviceState;
+
+DestinationSession::DestinationSession(
+    std::shared_ptr<SessionRecord> record, std::vector<std::string> device_ids,
+    std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
+    bool leave_stopped, dataplane::Transport* transport,
+    DeviceRegistry& registry)
+    : record_(std::move(record)),
+      leave_stopped_(leave_stopped),
+      transport_(transport),
+      registry_(registry) {
+  absl::MutexLock lock(&mu_);
+  ids_ = std::move(device_ids);
+  for (size_t i = 0; i < devices.size(); ++i) {
+    // A device without flags cannot be migrated into; Prepare() says so.
+    (void)group_.Add(ids_[i], std::move(devices[i]), vfio::Recovery::kReset);
+  }
+}
+
+DestinationSession::~DestinationSession() {
+  absl::MutexLock lock(&mu_);
+  if (!released_) RollBack(v1::PHASE_CANCELLED, "daemon shutting down");
+}
+
+absl::Status DestinationSession::Prepare() {
+  absl::MutexLock lock(&mu_);
+  std::vector<DeviceGroup::Arc> arcs;
+  absl::Status s = group_.MoveAll(DeviceState::kResuming,
+                                  DeviceGroup::Schedule::kParallel, &arcs);
+  for (size_t i = 0; s.ok() && i < arcs.size(); ++i) {
+    if (!arcs[i].data) {
+      s = absl::InternalError(
+          absl::StrCat(ids_[i], ": RESUMING opened no data session"));
+    }
+  }
+  if (!s.ok()) {
+    RollBack(v1::PHASE_FAILED, std::string(s.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot move devices to RESUMING: ", s.message()));
+  }
+  for (auto& a : arcs) incoming_.push_back(std::move(a.data));
+  record_->Update([&](v1::Session& p) {
+    p.set_phase(v1::PHASE_PREPARED);
+    p.set_leave_stopped(leave_stopped_);
+    for (const std::string& id : ids_) {
+      auto* d = p.add_devices();
+      d->set_device(absl::StrCat("devices/", id));
+      d->set_state(v1::DEVICE_STATE_RESUMING);
+    }
+  });
+  return absl::OkStatus();
+}
+
+absl::Status DestinationSession::OrderLike(const v1::HandshakeRequest& req) {
+  if (static_cast<size_t>(req.devices_size()) != ids_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the source maps ", req.devices_size(), " devices; ",
+                     record_->name(), " prepared ", ids_.size()));
+  }
+  std::vector<size_t> order;
+  for (const auto& d : req.devices()) {
+    auto it = std::find(ids_.begin(), ids_.end(), d.destination());
+    const size_t i = static_cast<size_t>(it - ids_.begin());
+    if (it == ids_.end() ||
+        std::find(order.begin(), order.end(), i) != order.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("device ", d.destination(),
+                                                     " is not (once) part of ",
+                                                     record_->name()));
+    }
+    order.push_back(i);
+  }
+  std::vector<std::string> ids;
+  DeviceGroup group;
+  std::vector<std::unique_ptr<vfio::DataSession>> incoming;
+  for (size_t i : order) {
+    ids.push_back(ids_[i]);
+    (void)group.Add(ids_[i], group_[i].device, group_[i].recovery);
+    incoming.push_back(std::move(incoming_[i]));
+  }
+  ids_ = std::move(ids);
+  group_ = std::move(group);
+  incoming_ = std::move(incoming);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
+    const v1::HandshakeRequest& req) {
+  absl::MutexLock lock(&mu_);
+  if (record_->phase() != v1::PHASE_PREPARED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(record_->name(), " is ", v1::Phase_Name(record_->phase()),
+                     ", not PREPARED"));
+  }
+  if (!transport_)
+    return absl::FailedPreconditionError("this daemon has no data plane");
+  if (absl::Status s = OrderLike(req); !s.ok()) return s;
+
+  std::random_device rd;
+  const uint64_t token = (uint64_t{rd()} << 32) | rd();
+  const uint32_t wire_session = rd() | 1;
+  record_->wire_session_id = wire_session;
+  for (size_t i = 0; i < incoming_.size(); ++i) {
+    dataplane::StreamSpec spec;
+    spec.role = dataplane::StreamRole::kReceive;
+    spec.session_id = wire_session;
+    spec.session_token = token;
+    spec.stream_id = static_cast<uint32_t>(i);
+    spec.data = incoming_[i].get();
+    spec.peer.ipv4 = req.source_data_ipv4();
+    spec.peer.udp_port = static_cast<uint16_t>(req.source_data_udp_port());
+    absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
+        transport_->AddStream(spec);
+    if (!st.ok()) {
+      CancelStreams();
+      return st.status();
+    }
+    streams_.push_back(*st);
+  }
+  PublishDevices(v1::PHASE_PRECOPY);
+  v1::HandshakeResponse resp;
+  resp.set_session_token(token);
+  resp.set_wire_session_id(wire_session);
+  resp.set_data_ipv4(transport_->local().ipv4);
+  resp.set_data_udp_port(transport_->local().udp_port);
+  for (size_t i = 0; i < streams_.size(); ++i)
+    resp.add_stream_ids(static_cast<uint32_t>(i));
+  return resp;
+}
+
+absl::StatusOr<v1::SwitchoverAckResponse> DestinationSession::SwitchoverAck(
+    const v1::SwitchoverAckRequest& req) {
+  absl::MutexLock lock(&mu_);
+  if (static_cast<size_t>(req.initial_data_offsets_size()) != streams_.size()) {
+    return absl::InvalidArgumentError(
+        "initial_data_offsets: one per device is required");
+  }
+  // Acknowledged once every device has been written its initial data.
+  bool all = true;
+  for (size_t i = 0; i < streams_.size(); ++i) {
+    all = all && streams_[i]->Stats().device_bytes >=
+                     req.initial_data_offsets(static_cast<int>(i));
+  }
+  v1::SwitchoverAckResponse resp;
+  resp.set_acknowledged(all);
+  return resp;
+}
+
+absl::Status DestinationSession::CheckAllWritten(const v1::CommitRequest& req) {
+  if (static_cast<size_t>(req.stream_bytes_size()) != streams_.size()) {
+    return absl::InvalidArgumentError(
+        "stream_bytes: one per device is required");
+  }
+  for (size_t i = 0; i < streams_.size(); ++i) {
+    absl::Status w = streams_[i]->Wait(absl::Seconds(10));
+    const uint64_t got = streams_[i]->Stats().device_bytes;
+    const uint64_t want = req.stream_bytes(static_cast<int>(i));
+    if (w.ok() && got != want) {
+      w = absl::DataLossError(
+          absl::StrCat(got, " bytes written, the source sent ", want));
+    }
+    if (!w.ok()) {
+      return absl::AbortedError(absl::StrCat(ids_[i], ": ", w.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::CommitResponse> DestinationSession::LoadAndResume(
+    bool serial) {
+  const auto schedule = serial ? DeviceGroup::Schedule::kSerial
+                               : DeviceGroup::Schedule::kParallel;
+  const absl::Time t0 = absl::Now();
+  if (absl::Status s = group_.MoveAll(DeviceState::kStop, schedule, nullptr);
+      !s.ok()) {
+    return absl::AbortedError(absl::StrCat("load failed: ", s.message()));
+  }
+  const absl::Time loaded = absl::Now();
+  // The devices hold the state now: from here a failure is the device's,
+  // not the migration's, and nothing is reset behind the caller's back.
+  group_.SetRecovery(vfio::Recovery::kKeep);
+  // Resume in lockstep: every device RUNNING_P2P before any is RUNNING.
+  absl::Status resumed =
+      group_.MoveAll(DeviceState::kRunningP2P, schedule, nullptr);
+  if (resumed.ok() && !leave_stopped_)
+    resumed = group_.MoveAll(DeviceState::kRunning, schedule, nullptr);
+  if (!resumed.ok()) {
+    spdlog::error("{}: did not resume: {}", record_->name(), resumed.message());
+  }
+  v1::CommitResponse resp;
+  resp.set_last_running_mono_ns(MonotonicNanos());
+  resp.set_load_ns(absl::ToInt64Nanoseconds(loaded - t0));
+  resp.set_resume_ns(absl::ToInt64Nanoseconds(absl::Now() - loaded));
+  return resp;
+}
+
+absl::StatusOr<v1::CommitResponse> DestinationSession::Commit(
+    const v1::CommitRequest& req) {
+  absl::MutexLock lock(&mu_);
+  if (record_->phase() != v1::PHASE_PRECOPY) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(record_->name(), " is ", v1::Phase_Name(record_->phase()),
+                     ": nothing to commit"));
+  }
+  // Every byte the source sent must be in the devices.
+  if (absl::Status s = CheckAllWritten(req); !s.ok()) {
+    RollBack(v1::PHASE_FAILED, std::string(s.message()));
+    return s;
+  }
+  record_->Update([](v1::Session& p) { p.set_phase(v1::PHASE_SWITCHOVER); });
+  CancelStreams();
+  incoming_.clear();
+  absl::StatusOr<v1::CommitResponse> resp = LoadAndResume(req.serial());
+  if (!resp.ok()) {
+    RollBack(v1::PHASE_FAILED, std::string(resp.status().message()));
+    return resp.status();
+  }
+  registry_.Release(ids_, record_->name());
+  released_ = true;
+  PublishDevices(v1::PHASE_COMPLETED);
+  return resp;
+}
+
+absl::Status DestinationSession::Abort(const v1::AbortRequest& req) {
+  absl::MutexLock lock(&mu_);
+  if (IsTerminal(record_->phase())) return absl::OkStatus();
+  RollBack(v1::PHASE_FAILED, absl::StrCat("source aborted: ", req.reason()));
+  return absl::OkStatus();
+}
+
+absl::Status DestinationSession::Cancel(const std::string& why) {
+  absl::MutexLock lock(&mu_);
+  if (IsTerminal(record_->phase())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(record_->name(), " has already ended"));
+  }
+  RollBack(v1::PHASE_CANCELLED, why);
+  return absl::OkStatus();
+}
+
+void DestinationSession::CancelStreams() {
+  // Workers may be writing into the data sessions: wait until they let go.
+  for (auto& st : streams_) st->CancelAndWait(absl::Seconds(5));
+  streams_.clear();
+}
+
+void DestinationSession::RollBack(v1::Phase phase, const std::string& why) {
+  CancelStreams();
+  incoming_.clear();
+  if (absl::Status r = group_.Recover(); !r.ok())
+    spdlog::error("{}: {}", record_->name(), r.message());
+  if (!released_) registry_.Release(ids_, record_->name());
+  released_ = true;
+  PublishDevices(phase, why);
+}
+
+void DestinationSession::PublishDevices(v1::Phase phase,
+                                        const std::string& error) {
+  // The states the devices are really in, read back (a resume that failed
+  // shows as such).
+  std::vector<v1::DeviceState> states;
+  for (size_t i = 0; i < group_.size(); ++i) {
+    absl::StatusOr<DeviceState> st = group_[i].device->GetState();
+    states.push_back(st.ok() ? ToProto(*st) : v1::DEVICE_STATE_UNSPECIFIED);
+  }
+  record_->Update([&](v1::Session& p) {
+    p.set_phase(phase);
+    if (!error.empty()) p.set_error(error);
+    p.clear_devices();
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      auto* d = p.add_devices();
+      d->set_device(absl::StrCat("devices/", ids_[i]));
+      d->set_state(states[i]);
+    }
+  });
+}
+
+}  // namespace vmig::daemon

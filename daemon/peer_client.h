@@ -1,0 +1,46 @@
+// What the source engine asks of the destination daemon, each call with its
+// deadline from configuration. The engine sees only this interface: the
+// daemon gives it a gRPC client (server/grpc_peer_client.h), tests give it
+// a fake.
+#ifndef VMIGD_DAEMON_PEER_CLIENT_H_
+#define VMIGD_DAEMON_PEER_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "vmig/v1/peer.pb.h"
+
+namespace vmig::daemon {
+
+// Deadlines of the peer calls (configuration: peer.*_timeout_ms).
+struct PeerDeadlines {
+  absl::Duration handshake = absl::Seconds(10);
+  absl::Duration switchover_ack = absl::Seconds(5);
+  absl::Duration commit = absl::Seconds(30);
+  absl::Duration abort = absl::Seconds(2);
+};
+
+class PeerClient {
+ public:
+  virtual ~PeerClient() = default;
+  virtual absl::StatusOr<v1::HandshakeResponse> Handshake(
+      const v1::HandshakeRequest& req) = 0;
+  virtual absl::StatusOr<v1::SwitchoverAckResponse> SwitchoverAck(
+      const v1::SwitchoverAckRequest& req) = 0;
+  virtual absl::StatusOr<v1::CommitResponse> Commit(
+      const v1::CommitRequest& req) = 0;
+  virtual absl::Status Abort(const v1::AbortRequest& req) = 0;
+};
+
+// Makes a client for the peer at `address` (a gRPC target, e.g.
+// "unix:///run/vmigd/peer.sock" or "dns:///host:7443").
+using PeerClientFactory =
+    std::function<absl::StatusOr<std::unique_ptr<PeerClient>>(
+        const std::string& address)>;
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_PEER_CLIENT_H_

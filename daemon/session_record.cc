@@ -1,0 +1,68 @@
+#include "daemon/session_record.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "proto/convert.h"
+#include "spdlog/spdlog.h"
+
+namespace vmig::daemon {
+
+bool IsTerminal(v1::Phase p) {
+  return p == v1::PHASE_COMPLETED || p == v1::PHASE_CANCELLED ||
+         p == v1::PHASE_FAILED;
+}
+
+SessionRecord::SessionRecord(std::string id, v1::Role role)
+    : id_(std::move(id)), role_(role) {
+  absl::MutexLock lock(&mu_);
+  session_.set_name(name());
+  session_.set_role(role);
+  ToProto(absl::Now(), session_.mutable_create_time());
+  *session_.mutable_update_time() = session_.create_time();
+}
+
+v1::Session SessionRecord::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return session_;
+}
+
+v1::Phase SessionRecord::phase() const {
+  absl::MutexLock lock(&mu_);
+  return session_.phase();
+}
+
+void SessionRecord::Update(const std::function<void(v1::Session&)>& change) {
+  absl::MutexLock lock(&mu_);
+  const v1::Phase before = session_.phase();
+  change(session_);
+  ToProto(absl::Now(), session_.mutable_update_time());
+  ++version_;
+  if (session_.phase() != before) {
+    spdlog::info(
+        "{}: phase {} -> {}{}", name(), v1::Phase_Name(before),
+        v1::Phase_Name(session_.phase()),
+        session_.error().empty() ? "" : absl::StrCat(": ", session_.error()));
+  }
+  changed_.SignalAll();
+}
+
+uint64_t SessionRecord::WaitForChange(uint64_t seen, absl::Time until) const {
+  absl::MutexLock lock(&mu_);
+  while (version_ == seen && absl::Now() < until) {
+    changed_.WaitWithDeadline(&mu_, until);
+  }
+  return version_;
+}
+
+bool SessionRecord::WaitTerminal(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&mu_);
+  while (!IsTerminal(session_.phase())) {
+    if (changed_.WaitWithDeadline(&mu_, deadline)) {
+      return IsTerminal(session_.phase());
+    }
+  }
+  return true;
+}
+
+}  // namespace vmig::daemon

@@ -1,0 +1,58 @@
+// What callers see of one session: its vmig.v1.Session proto, versioned so
+// that watchers wake on every change, and the requests the API passes to a
+// source session's engine. The objects that run a session (SourceEngine,
+// DestinationSession) publish through it; nothing else of theirs is shared.
+#ifndef VMIGD_DAEMON_SESSION_RECORD_H_
+#define VMIGD_DAEMON_SESSION_RECORD_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "vmig/v1/migration.pb.h"
+
+namespace vmig::daemon {
+
+bool IsTerminal(v1::Phase p);
+
+class SessionRecord {
+ public:
+  SessionRecord(std::string id, v1::Role role);
+
+  const std::string& id() const { return id_; }
+  std::string name() const { return "sessions/" + id_; }
+  v1::Role role() const { return role_; }
+
+  v1::Session Snapshot() const;
+  v1::Phase phase() const;
+  // Applies `change` to the session proto and wakes watchers.
+  void Update(const std::function<void(v1::Session&)>& change);
+  // Waits until the version differs from `seen` or `until` passes.
+  uint64_t WaitForChange(uint64_t seen, absl::Time until) const;
+  // Waits (bounded) for a terminal phase; true if it came.
+  bool WaitTerminal(absl::Duration timeout) const;
+
+  // The session's id on the wire (set at the handshake); read by status.
+  std::atomic<uint32_t> wire_session_id{0};
+
+  // Source: requests from the API to the engine thread, and whether the
+  // engine has begun the commit (after which a cancel is refused).
+  std::atomic<bool> cancel_requested{false};
+  std::atomic<bool> switchover_requested{false};
+  std::atomic<bool> committing{false};
+
+ private:
+  const std::string id_;
+  const v1::Role role_;
+  mutable absl::Mutex mu_;
+  mutable absl::CondVar changed_;
+  v1::Session session_ ABSL_GUARDED_BY(mu_);
+  uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_SESSION_RECORD_H_

@@ -1,0 +1,19 @@
+// The peer client over gRPC: one channel per session to the destination
+// daemon, built from this daemon's configuration (TLS identity and CA for
+// TCP peers, the calls' deadlines).
+#ifndef VMIGD_SERVER_GRPC_PEER_CLIENT_H_
+#define VMIGD_SERVER_GRPC_PEER_CLIENT_H_
+
+#include "daemon/peer_client.h"
+#include "vmig/v1/config.pb.h"
+
+namespace vmig::server {
+
+// A factory for the session manager. Reads the TLS files once, now; an
+// error names the option.
+absl::StatusOr<daemon::PeerClientFactory> MakeGrpcPeerClientFactory(
+    const v1::DaemonConfig& config);
+
+}  // namespace vmig::server
+
+#endif  // VMIGD_SERVER_GRPC_PEER_CLIENT_H_
