@@ -1,0 +1,65 @@
+// Configuration loading: defaults, the peer section, and options refused
+// with the option named.
+#include "daemon/config.h"
+
+#include "gtest/gtest.h"
+
+namespace vmig::daemon {
+namespace {
+
+absl::Status Load(const std::string& text) {
+  return LoadConfig("", {text}).status();
+}
+
+TEST(ConfigTest, DefaultsFillThePeerDeadlines) {
+  absl::StatusOr<v1::DaemonConfig> c = LoadConfig("", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  const PeerDeadlines d = PeerDeadlinesOf(c->peer());
+  EXPECT_EQ(d.handshake, absl::Seconds(10));
+  EXPECT_EQ(d.switchover_ack, absl::Seconds(5));
+  EXPECT_EQ(d.commit, absl::Seconds(30));
+  EXPECT_EQ(d.abort, absl::Seconds(2));
+  EXPECT_EQ(c->limits().max_sessions(), 16u);
+  EXPECT_EQ(c->dataplane().credit_window_bytes(), 8u << 20);
+}
+
+TEST(ConfigTest, PeerDeadlinesComeFromTheConfiguration) {
+  absl::StatusOr<v1::DaemonConfig> c =
+      LoadConfig("", {"peer { commit_timeout_ms: 1234 }"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(PeerDeadlinesOf(c->peer()).commit, absl::Milliseconds(1234));
+}
+
+TEST(ConfigTest, BadOptionsAreRefusedByName) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"peer { handshake_timeout_ms: 5 }", "peer.handshake_timeout_ms"},
+      {"peer { abort_timeout_ms: 9999999 }", "peer.abort_timeout_ms"},
+      {"peer { tls { cert_file: \"/etc/hostname\" } }", "peer.tls"},
+      {"peer { tls { server_name: \"x\" } }", "peer.tls.ca_file"},
+      {"peer { tls { ca_file: \"/nonexistent/ca.pem\" } }", "peer.tls"},
+      {"dataplane { ports { name: \"a\" memif: \"\" } ports { name: \"b\" "
+       "memif: \"\" } }",
+       "dataplane.ports"},
+      {"dataplane { credit_window_bytes: 1 }", "dataplane.credit_window_bytes"},
+      {"limits { max_sessions: 100000 }", "limits.max_sessions"},
+      {"listen { unix_socket: \"relative.sock\" }", "listen.unix_socket"},
+      {"devices { device_id: \"bad id\" emulated_spec: \"emu:\" }",
+       "devices[0].device_id"},
+  };
+  for (const auto& [text, option] : cases) {
+    absl::Status s = Load(text);
+    EXPECT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.message().find(option), std::string::npos)
+        << text << ": " << s.message();
+  }
+}
+
+TEST(ConfigTest, ParseLcoresTakesDpdkListSyntax) {
+  auto l = ParseLcores("1,3-4");
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(*l, (std::vector<unsigned>{1, 3, 4}));
+  EXPECT_FALSE(ParseLcores("x").ok());
+}
+
+}  // namespace
+}  // namespace vmig::daemon

@@ -1,0 +1,116 @@
+// The destination session on its own: what it does with each peer call in
+// each phase, and that every way out before the load resets and releases
+// its devices.
+#include "daemon/destination_session.h"
+
+#include "tests/daemon/engine_fixture.h"
+
+namespace vmig::daemon::testing {
+namespace {
+
+using vfio::DeviceState;
+
+class DestinationSessionTest : public EngineRig {
+ protected:
+  std::unique_ptr<DestinationSession> Prepared(
+      std::shared_ptr<SessionRecord>* record) {
+    *record = std::make_shared<SessionRecord>("in", v1::ROLE_DESTINATION);
+    auto devs = registry_->Claim(dst_ids_, (*record)->name());
+    EXPECT_TRUE(devs.ok());
+    auto d = std::make_unique<DestinationSession>(
+        *record, dst_ids_, *devs, false, dst_tp_.get(), *registry_);
+    EXPECT_TRUE(d->Prepare().ok());
+    return d;
+  }
+  v1::HandshakeRequest Hello(const std::vector<std::string>& order) {
+    v1::HandshakeRequest h;
+    h.set_session_id("in");
+    h.set_version(1);
+    h.set_source_data_ipv4(0xa9fe0001);
+    h.set_source_data_udp_port(7700);
+    for (const auto& id : order) h.add_devices()->set_destination(id);
+    return h;
+  }
+};
+
+TEST_F(DestinationSessionTest, PrepareMovesEveryDeviceToResuming) {
+  AddDevices({"emu:", "emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  EXPECT_EQ(r->phase(), v1::PHASE_PREPARED);
+  EXPECT_EQ(State("d0"), DeviceState::kResuming);
+  EXPECT_EQ(State("d1"), DeviceState::kResuming);
+  EXPECT_EQ(registry_->Get("d0")->session(), "sessions/in");
+}
+
+TEST_F(DestinationSessionTest, AFailedPrepareResetsAndReleasesEveryDevice) {
+  AddDevices({"emu:", "emu:"}, {"emu:", "emu:fail_arc=STOP>RESUMING"});
+  auto r = std::make_shared<SessionRecord>("in", v1::ROLE_DESTINATION);
+  auto devs = registry_->Claim(dst_ids_, r->name());
+  ASSERT_TRUE(devs.ok());
+  DestinationSession d(r, dst_ids_, *devs, false, dst_tp_.get(), *registry_);
+  absl::Status s = d.Prepare();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("d1"), std::string::npos) << s;
+  EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(State("d0"), DeviceState::kRunning);
+  EXPECT_EQ(State("d1"), DeviceState::kRunning);
+  EXPECT_EQ(registry_->Get("d0")->session(), "");
+  EXPECT_EQ(registry_->Get("d1")->session(), "");
+}
+
+TEST_F(DestinationSessionTest, HandshakeChecksTheSourcesMappingAndPhase) {
+  AddDevices({"emu:", "emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  EXPECT_EQ(d->Handshake(Hello({"d0"})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(d->Handshake(Hello({"d0", "d0"})).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto ok = d->Handshake(Hello({"d1", "d0"}));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->stream_ids_size(), 2);
+  EXPECT_NE(ok->session_token(), 0u);
+  EXPECT_EQ(r->phase(), v1::PHASE_PRECOPY);
+  // Streams follow the source's order.
+  EXPECT_EQ(r->Snapshot().devices(0).device(), "devices/d1");
+  // A second handshake (a replay, or another source) is refused.
+  EXPECT_EQ(d->Handshake(Hello({"d1", "d0"})).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(DestinationSessionTest, CommitWithMissingBytesRollsBack) {
+  AddDevices({"emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  ASSERT_TRUE(d->Handshake(Hello({"d0"})).ok());
+  v1::CommitRequest c;
+  c.set_session_id("in");
+  c.add_stream_bytes(1234);  // nothing was ever sent
+  // The stream never finished: the wait is bounded (10 s) and the session
+  // fails with the device named.
+  auto resp = d->Commit(c);
+  EXPECT_FALSE(resp.ok());
+  EXPECT_NE(resp.status().message().find("d0"), std::string::npos);
+  EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(State("d0"), DeviceState::kRunning);
+  EXPECT_EQ(registry_->Get("d0")->session(), "");
+}
+
+TEST_F(DestinationSessionTest, AbortAndCancelEndItOnceAndFreeTheDevices) {
+  AddDevices({"emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  v1::AbortRequest a;
+  a.set_reason("source gone");
+  EXPECT_TRUE(d->Abort(a).ok());
+  EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
+  EXPECT_NE(r->Snapshot().error().find("source gone"), std::string::npos);
+  EXPECT_TRUE(d->Abort(a).ok());  // idempotent
+  EXPECT_EQ(d->Cancel("late").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(State("d0"), DeviceState::kRunning);
+  EXPECT_EQ(registry_->Get("d0")->session(), "");
+}
+
+}  // namespace
+}  // namespace vmig::daemon::testing

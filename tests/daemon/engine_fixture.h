@@ -1,0 +1,100 @@
+// An in-process migration rig for the daemon's unit tests: two data planes
+// joined by a ring port (DPDK in this process, no daemon processes), a
+// device registry holding emulated source and destination devices, a
+// DestinationSession for the incoming side, and a fake peer client that
+// forwards the source engine's calls to it, or fails them on request.
+#ifndef VMIGD_TESTS_DAEMON_ENGINE_FIXTURE_H_
+#define VMIGD_TESTS_DAEMON_ENGINE_FIXTURE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "daemon/destination_session.h"
+#include "daemon/device_registry.h"
+#include "daemon/peer_client.h"
+#include "daemon/session_record.h"
+#include "daemon/source_engine.h"
+#include "dataplane/transport.h"
+#include "gtest/gtest.h"
+
+namespace vmig::daemon::testing {
+
+// Forwards to a DestinationSession; a call whose hook returns an error
+// fails with it instead (before it reaches the destination).
+class FakePeerClient final : public PeerClient {
+ public:
+  struct Hooks {
+    std::function<absl::Status()> handshake, switchover_ack, commit, abort;
+    std::atomic<int> aborts{0};
+    // The first device's initial_data_offsets of every switchover-ack.
+    absl::Mutex mu;
+    std::vector<uint64_t> ack_offsets ABSL_GUARDED_BY(mu);
+  };
+  FakePeerClient(DestinationSession* dest, Hooks* hooks)
+      : dest_(dest), hooks_(hooks) {}
+
+  absl::StatusOr<v1::HandshakeResponse> Handshake(
+      const v1::HandshakeRequest& req) override {
+    if (absl::Status s = Run(hooks_->handshake); !s.ok()) return s;
+    return dest_->Handshake(req);
+  }
+  absl::StatusOr<v1::SwitchoverAckResponse> SwitchoverAck(
+      const v1::SwitchoverAckRequest& req) override {
+    if (absl::Status s = Run(hooks_->switchover_ack); !s.ok()) return s;
+    {
+      absl::MutexLock lock(&hooks_->mu);
+      hooks_->ack_offsets.push_back(req.initial_data_offsets(0));
+    }
+    return dest_->SwitchoverAck(req);
+  }
+  absl::StatusOr<v1::CommitResponse> Commit(
+      const v1::CommitRequest& req) override {
+    if (absl::Status s = Run(hooks_->commit); !s.ok()) return s;
+    return dest_->Commit(req);
+  }
+  absl::Status Abort(const v1::AbortRequest& req) override {
+    ++hooks_->aborts;
+    if (absl::Status s = Run(hooks_->abort); !s.ok()) return s;
+    return dest_->Abort(req);
+  }
+
+ private:
+  static absl::Status Run(const std::function<absl::Status()>& f) {
+    return f ? f() : absl::OkStatus();
+  }
+  DestinationSession* const dest_;
+  Hooks* const hooks_;
+};
+
+class EngineRig : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite();
+  void SetUp() override;
+  void TearDown() override;
+
+  // Attaches "s<i>" (spec) and "d<i>" (dest_spec, or a copy of spec's size)
+  // for each spec.
+  void AddDevices(const std::vector<std::string>& specs,
+                  const std::vector<std::string>& dest_specs = {});
+  // Runs a session to its end on this thread and returns the final record.
+  v1::Session Migrate(v1::StartMigrationRequest req,
+                      const std::function<void(SessionRecord&)>& during = {});
+  v1::StartMigrationRequest Request(int budget_ms = 300) const;
+  uint64_t Digest(const std::string& id);
+  vfio::DeviceState State(const std::string& id);
+
+  std::unique_ptr<dataplane::Transport> src_tp_, dst_tp_;
+  std::unique_ptr<DeviceRegistry> registry_;
+  std::vector<std::string> src_ids_, dst_ids_;
+  FakePeerClient::Hooks hooks_;
+  std::shared_ptr<SessionRecord> dest_record_;
+  EngineHistory history_;
+};
+
+}  // namespace vmig::daemon::testing
+
+#endif  // VMIGD_TESTS_DAEMON_ENGINE_FIXTURE_H_
