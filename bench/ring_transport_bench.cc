@@ -96,9 +96,9 @@ class RingLink {
       in.data = sessions_.back().get();
       in.peer = Endpoint();     // learned from the first frame...
       in.peer.udp_port = 7700;  // ...except the sender's listening port
-      streams_.push_back(std::make_shared<Stream>(in));
+      streams_.push_back(*Stream::Create(in));
       receiver().Submit(streams_.back().get());
-      streams_.push_back(std::make_shared<Stream>(out));
+      streams_.push_back(*Stream::Create(out));
       sender().Submit(streams_.back().get());
     }
   }

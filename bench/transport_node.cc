@@ -199,7 +199,8 @@ int RunTransportNode(const std::vector<std::string>& args) {
       spec.data = sessions[i].get();
       spec.peer.ipv4 = send ? Ipv4(o.peer_ip) : 0;
       spec.peer.udp_port = 7700;
-      spec.flow.window_bytes = o.window;
+      spec.flow = dataplane::FlowConfig();
+      spec.flow->window_bytes = o.window;
       auto st = (*transport)->AddStream(spec);
       if (!st.ok()) {
         std::cerr << st.status().message() << "\n";

@@ -77,6 +77,8 @@ absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
   tc.local.ipv4 = ntohl(a.s_addr);
   tc.local.udp_port = static_cast<uint16_t>(port.udp_port());
   tc.worker_lcores = *workers;
+  tc.flow.window_bytes = dp.credit_window_bytes();
+  tc.max_receive_buffer_bytes = config.limits().max_memory_bytes();
   auto transport = dataplane::Transport::Start(tc);
   if (!transport.ok()) return transport.status();
   dataplane::ExposeTelemetry(transport->get());

@@ -5,6 +5,20 @@
 
 namespace vmig::dataplane {
 
+absl::StatusOr<std::shared_ptr<Stream>> Stream::Create(StreamSpec spec) {
+  if (!spec.flow) spec.flow = FlowConfig();
+  if (spec.role == StreamRole::kSend) {
+    if (absl::Status st = spec.data->SetNonBlocking(true); !st.ok()) return st;
+  }
+  auto s = std::make_shared<Stream>(spec);
+  if (spec.role == StreamRole::kSend) {
+    s->sender = std::make_unique<SenderFlow>(*spec.flow);
+  } else {
+    s->receiver = std::make_unique<ReceiverFlow>(*spec.flow);
+  }
+  return s;
+}
+
 absl::Status Stream::error() const {
   absl::MutexLock lock(&mu_);
   return error_;

@@ -6,9 +6,11 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dataplane/flow.h"
@@ -30,7 +32,8 @@ struct StreamSpec {
   Endpoint peer;  // kSend: where to send; kReceive: where acks go (the
                   // sender's listening udp_port is required; ipv4 and MAC
                   // are learned from the first frame if ipv4 is 0)
-  FlowConfig flow;
+  // Unset: the transport's (dataplane.credit_window_bytes and defaults).
+  std::optional<FlowConfig> flow;
 };
 
 struct StreamStats {
@@ -48,6 +51,10 @@ class Stream {
   enum State : int { kPending, kRunning, kDone, kFailed, kCancelled };
 
   explicit Stream(const StreamSpec& spec) : spec_(spec) {}
+  // A stream ready for a worker to take over: its flow made (from
+  // spec.flow, or FlowConfig's defaults) and a send session made
+  // non-blocking, so that the worker never allocates or blocks for it.
+  static absl::StatusOr<std::shared_ptr<Stream>> Create(StreamSpec spec);
 
   const StreamSpec& spec() const { return spec_; }
   uint64_t key() const { return Key(spec_.session_id, spec_.stream_id); }

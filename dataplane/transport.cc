@@ -4,6 +4,8 @@
 #include <rte_lcore.h>
 #include <rte_mempool.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
@@ -87,22 +89,38 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
         "a receive stream needs the sender's listening UDP port");
   }
   Reap();
-  auto s = std::make_shared<Stream>(spec);
+  StreamSpec full = spec;
+  if (!full.flow) full.flow = config_.flow;
+  absl::StatusOr<std::shared_ptr<Stream>> made = Stream::Create(full);
+  if (!made.ok()) return made.status();
+  std::shared_ptr<Stream> s = std::move(*made);
   {
     absl::MutexLock lock(&mu_);
+    uint64_t buffered = 0;
     for (const auto& o : streams_) {
       if (o->key() == s->key() && !o->released()) {
         return absl::AlreadyExistsError(
             absl::StrCat("stream ", spec.stream_id, " of session ",
                          spec.session_id, " is already running"));
       }
+      if (o->spec().role == StreamRole::kReceive && !o->released())
+        buffered += o->spec().flow->window_bytes;
+    }
+    if (spec.role == StreamRole::kReceive &&
+        buffered + full.flow->window_bytes > config_.max_receive_buffer_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the data plane's receive buffers are at their limit (",
+          config_.max_receive_buffer_bytes,
+          " bytes, limits.max_memory_bytes): ", buffered,
+          " bytes of windows are in use"));
     }
     streams_.push_back(s);
   }
   Worker& w = *workers_[WorkerFor(spec.stream_id, workers_.size())];
   if (!w.Submit(s.get())) {
     absl::MutexLock lock(&mu_);
-    streams_.pop_back();
+    // Another session may have added a stream since: remove this one.
+    streams_.erase(std::find(streams_.begin(), streams_.end(), s));
     return absl::ResourceExhaustedError("the worker's stream ring is full");
   }
   // Return once the worker runs the stream, so that a peer told "ready"

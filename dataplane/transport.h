@@ -23,6 +23,12 @@ struct TransportConfig {
   // Worker lcores, one per queue pair (EAL must have been given them).
   std::vector<unsigned> worker_lcores = {1};
   FaultConfig faults;
+  // Each stream's flow settings unless its spec names its own; the receive
+  // window is dataplane.credit_window_bytes.
+  FlowConfig flow;
+  // The most the receive streams may buffer together (the sum of their
+  // windows); a stream past it is refused (limits.max_memory_bytes).
+  uint64_t max_receive_buffer_bytes = 1ull << 30;
 };
 
 class Transport {

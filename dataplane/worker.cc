@@ -36,9 +36,11 @@ Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
       local_(local),
       faults_(faults),
       counters_(counters) {
+  // Several sessions add streams at once, from their own threads: the
+  // inbox has many producers and one consumer.
   inbox_ = rte_ring_create(
       absl::StrCat("vmig_inbox_", port.id(), "_", queue).c_str(), 1024,
-      rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+      rte_socket_id(), RING_F_SC_DEQ);
   // Room for a few RX bursts from each sibling: the owner drains it every
   // pass, so it fills only if the owner stalls.
   handoff_ = rte_ring_create(
@@ -71,16 +73,6 @@ void Worker::TakeNewStreams(int64_t now) {
     const StreamSpec& spec = s->spec();
     s->peer = spec.peer;
     s->started_ns = now;
-    if (spec.role == StreamRole::kSend) {
-      s->sender = std::make_unique<SenderFlow>(spec.flow);
-      if (absl::Status st = spec.data->SetNonBlocking(true); !st.ok()) {
-        s->Finish(Stream::kFailed, st);
-        s->MarkReleased();
-        continue;
-      }
-    } else {
-      s->receiver = std::make_unique<ReceiverFlow>(spec.flow);
-    }
     s->MarkRunning();
     streams_[s->key()] = s;
     order_.push_back(s);

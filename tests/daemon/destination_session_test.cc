@@ -112,5 +112,33 @@ TEST_F(DestinationSessionTest, AbortAndCancelEndItOnceAndFreeTheDevices) {
   EXPECT_EQ(registry_->Get("d0")->session(), "");
 }
 
+// dataplane.credit_window_bytes reaches every receive stream, and
+// limits.max_memory_bytes bounds their windows together.
+class BoundedDestinationTest : public DestinationSessionTest {
+ protected:
+  void SetUp() override {
+    dst_window_bytes_ = 1 << 20;
+    dst_max_receive_bytes_ = 3 << 20;
+    DestinationSessionTest::SetUp();
+  }
+};
+
+TEST_F(BoundedDestinationTest, ReceiveWindowsComeFromConfigAndAreBounded) {
+  AddDevices({"emu:", "emu:", "emu:", "emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  // Four 1 MiB windows do not fit in 3 MiB: the handshake is refused, with
+  // the limit named, and the streams it had opened are gone again.
+  auto refused = d->Handshake(Hello({"d0", "d1", "d2", "d3"}));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(refused.status().message().find("limits.max_memory_bytes"),
+            std::string::npos)
+      << refused.status();
+  for (const auto& s : dst_tp_->Streams()) {
+    EXPECT_TRUE(s->finished());
+    EXPECT_EQ(s->spec().flow->window_bytes, 1u << 20);
+  }
+}
+
 }  // namespace
 }  // namespace vmig::daemon::testing

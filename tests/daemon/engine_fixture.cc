@@ -37,6 +37,10 @@ void EngineRig::SetUp() {
     c.local.ipv4 = 0xa9fe0001 + side;
     c.local.udp_port = 7700;
     c.worker_lcores = {static_cast<unsigned>(1 + side)};
+    if (side == 1) {
+      c.flow.window_bytes = dst_window_bytes_;
+      c.max_receive_buffer_bytes = dst_max_receive_bytes_;
+    }
     auto t = dataplane::Transport::Start(c);
     ASSERT_TRUE(t.ok()) << t.status();
     (side == 0 ? src_tp_ : dst_tp_) = std::move(*t);

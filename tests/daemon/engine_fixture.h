@@ -87,6 +87,9 @@ class EngineRig : public ::testing::Test {
   uint64_t Digest(const std::string& id);
   vfio::DeviceState State(const std::string& id);
 
+  // Set before EngineRig::SetUp() to change the destination's data plane.
+  uint64_t dst_window_bytes_ = 8 << 20;
+  uint64_t dst_max_receive_bytes_ = 1ull << 30;
   std::unique_ptr<dataplane::Transport> src_tp_, dst_tp_;
   std::unique_ptr<DeviceRegistry> registry_;
   std::vector<std::string> src_ids_, dst_ids_;
