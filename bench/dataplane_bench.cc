@@ -154,9 +154,10 @@ void BM_SackAndReassembly(benchmark::State& state) {
       for (auto [seq, off] : held) r.OnData(seq, off, 8192, false, &dummy);
       held.clear();
       (void)r.DeliverInOrder(
-          [&](void*, uint64_t, uint32_t) {
+          [&](void*, uint64_t, uint32_t from,
+              uint32_t len) -> absl::StatusOr<uint32_t> {
             ++frames;
-            return absl::OkStatus();
+            return len - from;
           },
           [](void*) {});
       const uint64_t echo = static_cast<uint64_t>(now);

@@ -213,22 +213,28 @@ void SenderFlow::ReleaseAll(const std::function<void(void*)>& release) {
   in_flight_bytes_ = 0;
 }
 
+ReceiverFlow::ReceiverFlow(const FlowConfig& config)
+    : config_(config), ring_(kRingSlots) {}
+
 ReceiverFlow::Verdict ReceiverFlow::OnData(uint64_t seq, uint64_t offset,
                                            uint32_t len, bool eos, void* buf) {
   ++stats_.frames;
-  if (seq < next_seq_ || held_.count(seq) || complete_) {
+  if (complete_ || seq < next_seq_ ||
+      (seq - next_seq_ < kRingSlots && Slot(seq).buf != nullptr)) {
     ++stats_.duplicates;
     return Verdict::kDuplicate;
   }
   // Credit: never hold more than the window beyond what was delivered, and
-  // never believe a sequence number or offset that would exceed it.
-  if (offset < next_offset_ ||
-      offset + len > next_offset_ + config_.window_bytes ||
-      seq - next_seq_ > config_.window_bytes) {
+  // never believe a sequence number or offset beyond it. Written so that
+  // nothing wraps, whatever a peer puts in the header.
+  const uint64_t window = config_.window_bytes;
+  if (seq - next_seq_ >= kRingSlots || offset < next_offset_ || len > window ||
+      offset - next_offset_ > window - len || (len == 0 && !eos)) {
     ++stats_.out_of_window;
     return Verdict::kOutOfWindow;
   }
-  held_[seq] = Held{offset, len, eos, buf};
+  Slot(seq) = Held{offset, len, eos, buf};
+  highest_held_ = held_frames_++ == 0 ? seq : std::max(highest_held_, seq);
   stats_.bytes += len;
   stats_.buffered_bytes += len;
   stats_.max_buffered_bytes =
@@ -238,24 +244,33 @@ ReceiverFlow::Verdict ReceiverFlow::OnData(uint64_t seq, uint64_t offset,
 
 absl::Status ReceiverFlow::DeliverInOrder(
     const Deliver& deliver, const std::function<void(void*)>& release) {
-  for (auto it = held_.begin(); it != held_.end() && it->first == next_seq_;) {
-    Held h = it->second;
-    it = held_.erase(it);
-    stats_.buffered_bytes -= h.len;
+  while (Slot(next_seq_).buf != nullptr) {
+    Held& h = Slot(next_seq_);
     if (h.offset != next_offset_) {
       // Consistent framing is part of what the sender promises: a gap or
       // overlap in offsets at the next sequence number is a protocol error.
-      release(h.buf);
       return absl::DataLossError(absl::StrCat("frame ", next_seq_,
                                               " at offset ", h.offset,
                                               ", expected ", next_offset_));
     }
-    absl::Status s = deliver(h.buf, h.offset, h.len);
+    if (head_written_ < h.len) {
+      absl::StatusOr<uint32_t> n =
+          deliver(h.buf, h.offset, head_written_, h.len);
+      if (!n.ok()) return n.status();
+      head_written_ += *n;
+      stats_.buffered_bytes -= *n;
+      stats_.delivered_bytes += *n;
+      if (head_written_ < h.len) return absl::OkStatus();  // pushed back
+    }
+    void* buf = h.buf;
+    const bool eos = h.eos;
+    h = Held();
+    --held_frames_;
     ++next_seq_;
-    next_offset_ += h.len;
-    stats_.delivered_bytes += h.len;
-    if (!s.ok()) return s;
-    if (h.eos) complete_ = true;
+    next_offset_ += head_written_;
+    head_written_ = 0;
+    release(buf);
+    if (eos) complete_ = true;
   }
   return absl::OkStatus();
 }
@@ -266,19 +281,27 @@ AckPayload ReceiverFlow::MakeAck(uint64_t echo_timestamp) const {
   a.window_end = next_offset_ + config_.window_bytes;
   a.echo_timestamp = echo_timestamp;
   a.delivered_bytes = next_offset_;
-  // The lowest ranges first: they are the holes the sender must fill next.
-  for (auto it = held_.begin();
-       it != held_.end() && a.sack_count < kMaxSackBlocks;) {
-    uint64_t begin = it->first, end = begin + 1;
-    for (++it; it != held_.end() && it->first == end; ++it) ++end;
-    a.sacks[a.sack_count++] = SackBlock{begin, end};
+  if (held_frames_ == 0) return a;
+  // Held ranges, lowest first: they border the holes the sender must fill
+  // next. The frame at next_seq_ is held too while the device pushes back.
+  uint64_t seq = next_seq_;
+  while (seq <= highest_held_ && a.sack_count < kMaxSackBlocks) {
+    while (seq <= highest_held_ && Slot(seq).buf == nullptr) ++seq;
+    if (seq > highest_held_) break;
+    const uint64_t begin = seq;
+    while (seq <= highest_held_ && Slot(seq).buf != nullptr) ++seq;
+    a.sacks[a.sack_count++] = SackBlock{begin, seq};
   }
   return a;
 }
 
 void ReceiverFlow::ReleaseAll(const std::function<void(void*)>& release) {
-  for (auto& [_, h] : held_) release(h.buf);
-  held_.clear();
+  for (Held& h : ring_) {
+    if (h.buf) release(h.buf);
+    h = Held();
+  }
+  held_frames_ = 0;
+  head_written_ = 0;
   stats_.buffered_bytes = 0;
 }
 

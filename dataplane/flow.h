@@ -9,10 +9,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "dataplane/wire.h"
 
 namespace vmig::dataplane {
@@ -121,36 +121,54 @@ struct ReceiverStats {
 class ReceiverFlow {
  public:
   enum class Verdict { kAccepted, kDuplicate, kOutOfWindow };
-  using Deliver =
-      std::function<absl::Status(void* buf, uint64_t offset, uint32_t len)>;
+  // Writes payload bytes [from, len) of the frame in `buf` (at stream
+  // offset `offset`) and returns how many it wrote: fewer than asked means
+  // the device pushes back, and the rest waits for the next call.
+  using Deliver = std::function<absl::StatusOr<uint32_t>(
+      void* buf, uint64_t offset, uint32_t from, uint32_t len)>;
 
-  explicit ReceiverFlow(const FlowConfig& config) : config_(config) {}
+  // Out-of-order frames wait in a ring of this many slots, indexed by
+  // sequence number: a frame further ahead than that is out of window.
+  // It covers the sender's largest congestion window (FlowConfig::max_cwnd).
+  static constexpr uint32_t kRingSlots = 4096;
+
+  // The ring is allocated here, once: the worker never allocates per frame.
+  explicit ReceiverFlow(const FlowConfig& config);
 
   // Takes a data frame. kAccepted: the flow owns `buf` now; otherwise the
-  // caller still does. Frames beyond the credit are refused.
+  // caller still does. Frames beyond the credit are refused, and so is an
+  // empty frame that does not end the stream.
   Verdict OnData(uint64_t seq, uint64_t offset, uint32_t len, bool eos,
                  void* buf);
-  // Writes every in-order frame through `deliver` (which consumes the
-  // buffer, even on error). Stops at the first error. A frame whose offset
-  // does not follow its predecessor's is a protocol error: it is released
-  // through `release` and DataLoss returned.
+  // Writes in-order frames through `deliver` until it pushes back, and
+  // releases each fully written frame's buffer through `release`. Stops at
+  // the first error. A frame whose offset does not follow its
+  // predecessor's is a protocol error: DataLoss.
   absl::Status DeliverInOrder(const Deliver& deliver,
                               const std::function<void(void*)>& release);
   AckPayload MakeAck(uint64_t echo_timestamp) const;
   bool complete() const { return complete_; }
+  // A frame in order waits for the device to take it.
+  bool backlogged() const { return Slot(next_seq_).buf != nullptr; }
   const ReceiverStats& stats() const { return stats_; }
   void ReleaseAll(const std::function<void(void*)>& release);
 
  private:
   struct Held {
-    uint64_t offset;
-    uint32_t len;
-    bool eos;
-    void* buf;
+    uint64_t offset = 0;
+    uint32_t len = 0;
+    bool eos = false;
+    void* buf = nullptr;  // null: the slot is free
   };
+  Held& Slot(uint64_t seq) { return ring_[seq & (kRingSlots - 1)]; }
+  const Held& Slot(uint64_t seq) const { return ring_[seq & (kRingSlots - 1)]; }
+
   const FlowConfig config_;
-  std::map<uint64_t, Held> held_;  // out-of-order frames, by seq
+  std::vector<Held> ring_;
+  uint64_t held_frames_ = 0;
+  uint64_t highest_held_ = 0;  // valid while held_frames_ > 0
   uint64_t next_seq_ = 0, next_offset_ = 0;
+  uint32_t head_written_ = 0;  // bytes of frame next_seq_ already written
   bool complete_ = false;
   ReceiverStats stats_;
 };

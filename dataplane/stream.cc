@@ -7,9 +7,8 @@ namespace vmig::dataplane {
 
 absl::StatusOr<std::shared_ptr<Stream>> Stream::Create(StreamSpec spec) {
   if (!spec.flow) spec.flow = FlowConfig();
-  if (spec.role == StreamRole::kSend) {
-    if (absl::Status st = spec.data->SetNonBlocking(true); !st.ok()) return st;
-  }
+  // Both ways: the worker polls, it never waits on a device.
+  if (absl::Status st = spec.data->SetNonBlocking(true); !st.ok()) return st;
   auto s = std::make_shared<Stream>(spec);
   if (spec.role == StreamRole::kSend) {
     s->sender = std::make_unique<SenderFlow>(*spec.flow);

@@ -52,7 +52,7 @@ class Stream {
 
   explicit Stream(const StreamSpec& spec) : spec_(spec) {}
   // A stream ready for a worker to take over: its flow made (from
-  // spec.flow, or FlowConfig's defaults) and a send session made
+  // spec.flow, or FlowConfig's defaults) and its data session made
   // non-blocking, so that the worker never allocates or blocks for it.
   static absl::StatusOr<std::shared_ptr<Stream>> Create(StreamSpec spec);
 

@@ -108,11 +108,11 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
     }
     if (spec.role == StreamRole::kReceive &&
         buffered + full.flow->window_bytes > config_.max_receive_buffer_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the data plane's receive buffers are at their limit (",
-          config_.max_receive_buffer_bytes,
-          " bytes, limits.max_memory_bytes): ", buffered,
-          " bytes of windows are in use"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("the data plane's receive buffers are at their limit (",
+                       config_.max_receive_buffer_bytes,
+                       " bytes, limits.max_memory_bytes): ", buffered,
+                       " bytes of windows are in use"));
     }
     streams_.push_back(s);
   }

@@ -252,16 +252,25 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
 
 bool Worker::ServeReceiver(Stream& s, int64_t now) {
   bool busy = false;
+  // Non-blocking writes: a device that pushes back keeps its frames in the
+  // flow (whose credit then holds the sender back), and the loop goes on to
+  // its other streams, acks and hand-offs.
   absl::Status st = s.receiver->DeliverInOrder(
-      [&](void* buf, uint64_t, uint32_t len) -> absl::Status {
-        rte_mbuf* m = static_cast<rte_mbuf*>(buf);
-        const uint8_t* p = FrameStart(m) + kFrameOverhead;
-        absl::Status w =
-            vfio::WriteAll(*s.spec().data, absl::MakeConstSpan(p, len));
-        s.device_bytes += len;
-        rte_pktmbuf_free(m);
-        busy = true;
-        return w;
+      [&](void* buf, uint64_t, uint32_t from,
+          uint32_t len) -> absl::StatusOr<uint32_t> {
+        const uint8_t* p =
+            FrameStart(static_cast<rte_mbuf*>(buf)) + kFrameOverhead;
+        uint32_t done = from;
+        while (done < len) {
+          absl::StatusOr<size_t> n =
+              s.spec().data->Write(absl::MakeConstSpan(p + done, len - done));
+          if (!n.ok()) return n.status();
+          if (*n == 0) break;
+          done += static_cast<uint32_t>(*n);
+        }
+        s.device_bytes += done - from;
+        busy = busy || done > from;
+        return done - from;
       },
       FreeMbuf);
   if (!st.ok() && s.state() == Stream::kRunning) {

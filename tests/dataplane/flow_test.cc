@@ -121,13 +121,13 @@ struct Harness {
       }
       EXPECT_LE(receiver->stats().buffered_bytes, config.window_bytes);
       auto st = receiver->DeliverInOrder(
-          [&](void* b, uint64_t offset, uint32_t len) {
+          [&](void* b, uint64_t offset, uint32_t from,
+              uint32_t len) -> absl::StatusOr<uint32_t> {
             auto* buf = static_cast<Buf*>(b);
-            EXPECT_EQ(offset, sink.size());
-            sink.insert(sink.end(), buf->bytes.begin(),
+            EXPECT_EQ(offset + from, sink.size());
+            sink.insert(sink.end(), buf->bytes.begin() + from,
                         buf->bytes.begin() + len);
-            Free(b);
-            return absl::OkStatus();
+            return len - from;
           },
           release);
       EXPECT_TRUE(st.ok()) << st;
@@ -277,9 +277,10 @@ TEST(FlowTest, ReceiverRefusesFramesBeyondItsCreditAndDuplicates) {
   EXPECT_EQ(a.sacks[0].begin, 0u);  // held, not yet delivered
   int delivered = 0;
   ASSERT_TRUE(r.DeliverInOrder(
-                   [&](void*, uint64_t, uint32_t) {
+                   [&](void*, uint64_t, uint32_t from,
+                       uint32_t len) -> absl::StatusOr<uint32_t> {
                      ++delivered;
-                     return absl::OkStatus();
+                     return len - from;
                    },
                    [](void*) {})
                   .ok());
@@ -289,6 +290,74 @@ TEST(FlowTest, ReceiverRefusesFramesBeyondItsCreditAndDuplicates) {
   EXPECT_EQ(a.window_end, 1000u + (1 << 16));
   ASSERT_EQ(a.sack_count, 1u);
   EXPECT_EQ(a.sacks[0].begin, 2u);
+}
+
+}  // namespace
+}  // namespace vmig::dataplane
+
+namespace vmig::dataplane {
+namespace {
+
+// A device that pushes back: the receiver keeps the frame (partly
+// written), acks without moving its window, and resumes where it stopped.
+TEST(ReceiverFlowTest, ADeviceThatPushesBackKeepsTheFrameAndTheCredit) {
+  FlowConfig c;
+  c.window_bytes = 1000;
+  ReceiverFlow r(c);
+  int buf0 = 0, buf1 = 0;
+  ASSERT_EQ(r.OnData(0, 0, 400, false, &buf0),
+            ReceiverFlow::Verdict::kAccepted);
+  ASSERT_EQ(r.OnData(1, 400, 400, true, &buf1),
+            ReceiverFlow::Verdict::kAccepted);
+  std::vector<void*> released;
+  auto release = [&](void* b) { released.push_back(b); };
+  uint32_t budget = 150;  // what the device takes per call
+  std::vector<std::pair<uint32_t, uint32_t>> writes;
+  auto deliver = [&](void*, uint64_t offset, uint32_t from,
+                     uint32_t len) -> absl::StatusOr<uint32_t> {
+    const uint32_t n = std::min(budget, len - from);
+    writes.push_back({static_cast<uint32_t>(offset) + from, n});
+    budget -= n;
+    return n;
+  };
+  ASSERT_TRUE(r.DeliverInOrder(deliver, release).ok());
+  EXPECT_TRUE(released.empty());
+  EXPECT_TRUE(r.backlogged());
+  AckPayload a = r.MakeAck(0);
+  EXPECT_EQ(a.cumulative, 0u);
+  EXPECT_EQ(a.window_end, 1000u);  // no credit for a frame not written
+  EXPECT_EQ(a.sack_count, 1u);     // but both frames are here
+  EXPECT_EQ(a.sacks[0].end, 2u);
+  budget = 10000;
+  ASSERT_TRUE(r.DeliverInOrder(deliver, release).ok());
+  ASSERT_EQ(writes.size(), 3u);
+  EXPECT_EQ(writes[1], (std::pair<uint32_t, uint32_t>{150, 250}));
+  EXPECT_EQ(writes[2], (std::pair<uint32_t, uint32_t>{400, 400}));
+  EXPECT_EQ(released, (std::vector<void*>{&buf0, &buf1}));
+  EXPECT_TRUE(r.complete());
+  EXPECT_EQ(r.MakeAck(0).window_end, 1800u);
+}
+
+// Header values a hostile peer may send: nothing wraps, nothing is held
+// without being charged to the credit, nothing lands outside the ring.
+TEST(ReceiverFlowTest, HostileHeadersAreOutOfWindow) {
+  FlowConfig c;
+  c.window_bytes = 1 << 20;
+  ReceiverFlow r(c);
+  int b = 0;
+  EXPECT_EQ(r.OnData(0, UINT64_MAX - 10, 100, false, &b),
+            ReceiverFlow::Verdict::kOutOfWindow);
+  EXPECT_EQ(r.OnData(0, 0, UINT32_MAX, false, &b),
+            ReceiverFlow::Verdict::kOutOfWindow);
+  EXPECT_EQ(r.OnData(1, 0, 0, false, &b),  // empty, not the end
+            ReceiverFlow::Verdict::kOutOfWindow);
+  EXPECT_EQ(r.OnData(ReceiverFlow::kRingSlots, 0, 10, false, &b),
+            ReceiverFlow::Verdict::kOutOfWindow);
+  EXPECT_EQ(r.OnData(UINT64_MAX, 0, 10, false, &b),
+            ReceiverFlow::Verdict::kOutOfWindow);
+  EXPECT_EQ(r.stats().buffered_bytes, 0u);
+  EXPECT_EQ(r.OnData(5, 0, 10, false, &b), ReceiverFlow::Verdict::kAccepted);
+  EXPECT_EQ(r.OnData(5, 0, 10, false, &b), ReceiverFlow::Verdict::kDuplicate);
 }
 
 }  // namespace

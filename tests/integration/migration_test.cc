@@ -601,12 +601,12 @@ TEST_F(MigrationTest, TwoHundredSessionsLeaveThreadsMappingsAndMemoryFlat) {
   EXPECT_LE(after200.threads, after10.threads + 2);
   EXPECT_LE(after200.mappings, after10.mappings + 8);
   EXPECT_LE(after200.vm_kib, after10.vm_kib + 64 * 1024);
-  std::printf("source vmigd after 10 / 200 sessions: threads %d / %d, "
-              "mappings %d / %d, VmSize %llu / %llu KiB\n",
-              after10.threads, after200.threads, after10.mappings,
-              after200.mappings,
-              static_cast<unsigned long long>(after10.vm_kib),
-              static_cast<unsigned long long>(after200.vm_kib));
+  std::printf(
+      "source vmigd after 10 / 200 sessions: threads %d / %d, "
+      "mappings %d / %d, VmSize %llu / %llu KiB\n",
+      after10.threads, after200.threads, after10.mappings, after200.mappings,
+      static_cast<unsigned long long>(after10.vm_kib),
+      static_cast<unsigned long long>(after200.vm_kib));
 }
 
 }  // namespace
