@@ -8,6 +8,7 @@
 //     other side runs with the timer paused.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "common/clock.h"
 #include "dataplane/eal.h"
 #include "dataplane/port.h"
 #include "dataplane/stream.h"
@@ -72,13 +74,17 @@ class RingLink {
     return counters_[receiver ? 1 : 0];
   }
 
-  // Starts `n` streams of `bytes` each from fresh emulated devices.
-  void AddStreams(int n, uint64_t bytes) {
+  // Starts `n` streams of `bytes` each from fresh emulated devices; the
+  // destination devices get `dest_extra` appended to their spec (the first
+  // `slow` of them only).
+  void AddStreams(int n, uint64_t bytes, int slow = 0,
+                  const std::string& dest_extra = "") {
     for (int i = 0; i < n; ++i) {
       const std::string spec = absl::StrCat("emu:state=", bytes, ",seed=", i);
       devs_.push_back(std::move(*vfio::emu::EmuDevice::Create(spec)));
       auto* src = devs_.back().get();
-      devs_.push_back(std::move(*vfio::emu::EmuDevice::Create(spec)));
+      devs_.push_back(std::move(
+          *vfio::emu::EmuDevice::Create(i < slow ? spec + dest_extra : spec)));
       auto* dst = devs_.back().get();
       sessions_.push_back(
           std::move(*src->SetState(vfio::DeviceState::kStopCopy)));
@@ -107,6 +113,8 @@ class RingLink {
       if (!s->finished()) return false;
     return true;
   }
+  // Stream i's receiving end (streams are added receiver first).
+  Stream& receiving(int i) { return *streams_[2 * static_cast<size_t>(i)]; }
   // Runs both loops until every stream is released, then checks that each
   // destination loaded its source's state.
   bool DrainAndVerify() {
@@ -214,6 +222,63 @@ void BM_WorkerRxLoop(benchmark::State& state) { WorkerLoop(state, true); }
 void BM_WorkerTxLoop(benchmark::State& state) { WorkerLoop(state, false); }
 BENCHMARK(BM_WorkerRxLoop)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_WorkerTxLoop)->Unit(benchmark::kMicrosecond);
+
+// Four streams into one receiving worker, one destination device throttled
+// to 64 MiB/s (arg 1) or none (arg 0, the baseline): the worker must never
+// wait on the slow device. Reports the longest receive loop, how many loops
+// took over 1 ms, and when the three fast streams finished (compare with
+// the baseline's), and what share of the slow stream was in by then.
+void BM_ReceiveWithASlowDevice(benchmark::State& state) {
+  if (!EnsureEal()) return state.SkipWithError("EAL init failed");
+  auto link = RingLink::Make();
+  if (!link) return state.SkipWithError("ring port failed");
+  const int slow = static_cast<int>(state.range(0));
+  constexpr uint64_t kBytes = 16ull << 20;
+  int64_t max_loop = 0, over_1ms = 0, loops = 0;
+  double fast_ms = 0, slow_share = 0;
+  for (auto _ : state) {
+    state.PauseTiming();
+    link->AddStreams(4, kBytes, slow, ",write_bw=64MiB/s");
+    state.ResumeTiming();
+    const int64_t start = MonotonicNanos();
+    auto fast_done = [&] {
+      for (int i = slow; i < 4; ++i)
+        if (!link->receiving(i).finished()) return false;
+      return true;
+    };
+    while (!fast_done()) {
+      link->sender().RunOnce();
+      const int64_t t = MonotonicNanos();
+      link->receiver().RunOnce();
+      const int64_t took = MonotonicNanos() - t;
+      max_loop = std::max(max_loop, took);
+      over_1ms += took > 1'000'000;
+      ++loops;
+    }
+    fast_ms += (MonotonicNanos() - start) / 1e6;
+    if (slow) {
+      slow_share += static_cast<double>(
+                        link->receiving(0).Stats().device_bytes) /
+                    static_cast<double>(kBytes);
+    }
+    state.PauseTiming();
+    link->CancelAll();
+    state.ResumeTiming();
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<int64_t>((4 - slow) * kBytes));
+  state.counters["max_rx_loop_us"] = static_cast<double>(max_loop) / 1e3;
+  state.counters["rx_loops_over_1ms"] = static_cast<double>(over_1ms);
+  state.counters["rx_loops"] = static_cast<double>(loops);
+  state.counters["fast_streams_done_ms"] = fast_ms / n;
+  state.counters["slow_stream_share_then"] = slow_share / n;
+}
+BENCHMARK(BM_ReceiveWithASlowDevice)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 
 }  // namespace
 }  // namespace vmig::dataplane
