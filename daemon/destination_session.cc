@@ -86,16 +86,14 @@ absl::Status DestinationSession::OrderLike(const v1::HandshakeRequest& req) {
     order.push_back(i);
   }
   std::vector<std::string> ids;
-  DeviceGroup group;
   std::vector<std::unique_ptr<vfio::DataSession>> incoming;
   for (size_t i : order) {
     ids.push_back(ids_[i]);
-    (void)group.Add(ids_[i], group_[i].device, group_[i].recovery);
     incoming.push_back(std::move(incoming_[i]));
   }
   ids_ = std::move(ids);
-  group_ = std::move(group);
   incoming_ = std::move(incoming);
+  group_.Reorder(order);
   return absl::OkStatus();
 }
 

@@ -1,5 +1,6 @@
 #include "daemon/session_manager.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -102,15 +103,11 @@ absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Reserve(
   // Finished sessions stay readable, as many as the limit: the one that
   // ended longest ago goes first.
   if (terminal.size() >= limits_.max_sessions()) {
-    auto oldest = terminal.front();
-    int64_t oldest_s = INT64_MAX;
-    for (auto it : terminal) {
-      const int64_t t = it->second.record->Snapshot().update_time().seconds();
-      if (t < oldest_s) {
-        oldest_s = t;
-        oldest = it;
-      }
-    }
+    auto oldest =
+        *std::min_element(terminal.begin(), terminal.end(), [](auto a, auto b) {
+          return a->second.record->update_time() <
+                 b->second.record->update_time();
+        });
     sessions_.erase(oldest);
   }
   auto record = std::make_shared<SessionRecord>(id, role);

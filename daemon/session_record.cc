@@ -31,6 +31,12 @@ v1::Phase SessionRecord::phase() const {
   return session_.phase();
 }
 
+absl::Time SessionRecord::update_time() const {
+  absl::MutexLock lock(&mu_);
+  return absl::FromUnixSeconds(session_.update_time().seconds()) +
+         absl::Nanoseconds(session_.update_time().nanos());
+}
+
 void SessionRecord::Update(const std::function<void(v1::Session&)>& change) {
   absl::MutexLock lock(&mu_);
   const v1::Phase before = session_.phase();

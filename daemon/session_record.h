@@ -28,6 +28,8 @@ class SessionRecord {
 
   v1::Session Snapshot() const;
   v1::Phase phase() const;
+  // When it last changed (for evicting the longest-finished first).
+  absl::Time update_time() const;
   // Applies `change` to the session proto and wakes watchers.
   void Update(const std::function<void(v1::Session&)>& change);
   // Waits until the version differs from `seen` or `until` passes.

@@ -43,7 +43,6 @@ void SourceEngine::InitDevices(
     Device& d = devs_[i];
     d.id = ids_[i];
     d.peer_id = req_.devices(static_cast<int>(i)).destination();
-    d.member = i;
     if (absl::Status s = group_.Add(d.id, devs[i], vfio::Recovery::kResume);
         !s.ok()) {
       spdlog::warn("{}: {}", session_->name(), s.message());
@@ -101,14 +100,8 @@ absl::Status SourceEngine::Handshake() {
   for (Device& d : devs_) {
     auto* x = hr.add_devices();
     x->set_destination(d.peer_id);
-    *x->mutable_flags() = ToProto(group_[d.member].flags);
-    absl::StatusOr<uint64_t> len = group_[d.member].device->GetStopCopyLength();
-    if (!len.ok()) {
-      return absl::Status(
-          len.status().code(),
-          absl::StrCat(d.id, ": stop-copy length: ", len.status().message()));
-    }
-    d.stop_copy_length = *len;
+    *x->mutable_flags() = ToProto(MemberOf(d).flags);
+    if (absl::Status s = RefreshStopCopyLength(d); !s.ok()) return s;
     x->set_stop_copy_length(d.stop_copy_length);
   }
   // Sent, the destination may have accepted it even if the answer is lost:
@@ -121,6 +114,17 @@ absl::Status SourceEngine::Handshake() {
   token_ = resp->session_token();
   peer_data_.ipv4 = resp->data_ipv4();
   peer_data_.udp_port = static_cast<uint16_t>(resp->data_udp_port());
+  return absl::OkStatus();
+}
+
+absl::Status SourceEngine::RefreshStopCopyLength(Device& d) {
+  absl::StatusOr<uint64_t> len = MemberOf(d).device->GetStopCopyLength();
+  if (!len.ok()) {
+    return absl::Status(
+        len.status().code(),
+        absl::StrCat(d.id, ": stop-copy length: ", len.status().message()));
+  }
+  d.stop_copy_length = *len;
   return absl::OkStatus();
 }
 
@@ -158,7 +162,8 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
                                        DeviceState target, bool serial,
                                        bool add_streams) {
   std::vector<size_t> members;
-  for (const Device* d : devs) members.push_back(d->member);
+  for (const Device* d : devs)
+    members.push_back(static_cast<size_t>(d - devs_.data()));
   std::vector<DeviceGroup::Arc> arcs;
   absl::Status s = group_.Move(members, target,
                                serial ? DeviceGroup::Schedule::kSerial
@@ -196,7 +201,7 @@ void SourceEngine::PublishProgress(
   const absl::Duration predicted = Predict();
   std::vector<absl::StatusOr<DeviceState>> states;
   for (const Device& d : devs_)
-    states.push_back(group_[d.member].device->GetState());
+    states.push_back(MemberOf(d).device->GetState());
   session_->Update([&](v1::Session& p) {
     if (!IsTerminal(p.phase())) p.set_phase(phase);
     ToProto(predicted, p.mutable_predicted_downtime());
@@ -223,14 +228,7 @@ absl::Status SourceEngine::SamplePrecopy(absl::Time now, bool* all_initial,
   *total_sent = 0;
   for (Device& d : devs_) {
     if (!d.precopy) {
-      absl::StatusOr<uint64_t> len =
-          group_[d.member].device->GetStopCopyLength();
-      if (!len.ok()) {
-        return absl::Status(
-            len.status().code(),
-            absl::StrCat(d.id, ": stop-copy length: ", len.status().message()));
-      }
-      d.stop_copy_length = *len;
+      if (absl::Status s = RefreshStopCopyLength(d); !s.ok()) return s;
       continue;
     }
     absl::StatusOr<vfio::PrecopyInfo> info = d.data->GetPrecopyInfo();

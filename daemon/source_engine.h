@@ -76,7 +76,6 @@ class SourceEngine {
  private:
   struct Device {
     std::string id, peer_id;
-    size_t member = 0;  // index in group_
     bool precopy = false;
     uint32_t stream_id = 0;
     std::unique_ptr<vfio::DataSession> data;
@@ -123,6 +122,12 @@ class SourceEngine {
   void Report(const v1::CommitResponse& resp, const SwitchoverTimes& t,
               absl::Duration predicted, bool serial);
   absl::Status AddStream(Device& d);
+  // The device's entry in group_ (devs_ and group_ share their order).
+  vfio::DeviceGroup::Member& MemberOf(const Device& d) {
+    return group_[static_cast<size_t>(&d - devs_.data())];
+  }
+  // MIG_DATA_SIZE now; the error names the device.
+  absl::Status RefreshStopCopyLength(Device& d);
   // Waits for the streams to end; transfer times count from `since`.
   absl::Status WaitStreams(const std::vector<Device*>& devs, const char* phase,
                            absl::Time since);

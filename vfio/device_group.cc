@@ -92,6 +92,13 @@ absl::Status DeviceGroup::MoveAll(DeviceState target, Schedule schedule,
   return Move(all, target, schedule, arcs);
 }
 
+void DeviceGroup::Reorder(const std::vector<size_t>& order) {
+  std::vector<Member> members;
+  members.reserve(order.size());
+  for (size_t i : order) members.push_back(std::move(members_[i]));
+  members_ = std::move(members);
+}
+
 absl::Status DeviceGroup::Recover() {
   std::vector<absl::Status> results(members_.size());
   ParallelFor(members_.size(), [&](size_t i) {

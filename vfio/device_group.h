@@ -75,6 +75,9 @@ class DeviceGroup {
   absl::Status MoveAll(DeviceState target, Schedule schedule,
                        std::vector<Arc>* arcs);
 
+  // Puts the members in `order` (a permutation of their indices).
+  void Reorder(const std::vector<size_t>& order);
+
   void SetRecovery(Recovery r) {
     for (Member& m : members_) m.recovery = r;
   }

@@ -145,13 +145,16 @@ TEST_F(TwoDaemonsTest, BadRequestsGetPreciseStatusAndTheDaemonKeepsServing) {
     v1::Device d;
     return devices_->AttachDevice(Ctx(c), req, &d);
   };
-  auto prepare = [&](const std::string& id, std::vector<std::string> devs) {
+  auto prepare = [&](const std::string& id, std::vector<std::string> devs,
+                     const std::string& endpoint = "",
+                     v1::MigrationService::Stub* stub = nullptr) {
     v1::PrepareIncomingRequest req;
     req.set_session_id(id);
     for (auto& d : devs) req.add_devices(d);
+    req.set_data_endpoint(endpoint);
     grpc::ClientContext c;
     v1::Session s;
-    return migration_->PrepareIncoming(Ctx(c), req, &s);
+    return (stub ? stub : migration_.get())->PrepareIncoming(Ctx(c), req, &s);
   };
   auto start = [&](std::vector<std::pair<std::string, std::string>> map,
                    int64_t budget_ms) {
@@ -290,25 +293,12 @@ TEST_F(TwoDaemonsTest, BadRequestsGetPreciseStatusAndTheDaemonKeepsServing) {
       {"missing session id", [&] { return prepare("", {"boot0"}); },
        grpc::StatusCode::INVALID_ARGUMENT, "session_id"},
       {"data_endpoint naming no port",
-       [&] {
-         v1::PrepareIncomingRequest req;
-         req.set_session_id("in3");
-         req.add_devices("boot0");
-         req.set_data_endpoint("nosuchport");
-         grpc::ClientContext c;
-         v1::Session s;
-         return migration_->PrepareIncoming(Ctx(c), req, &s);
-       },
+       [&] { return prepare("in3", {"boot0"}, "nosuchport"); },
        grpc::StatusCode::INVALID_ARGUMENT, "data_endpoint"},
       {"incoming session on a daemon without a data plane",
        [&] {
          auto other = v1::MigrationService::NewStub(b_->Channel());
-         v1::PrepareIncomingRequest req;
-         req.set_session_id("in4");
-         req.add_devices("boot1");
-         grpc::ClientContext c;
-         v1::Session s;
-         return other->PrepareIncoming(Ctx(c), req, &s);
+         return prepare("in4", {"boot1"}, "", other.get());
        },
        grpc::StatusCode::FAILED_PRECONDITION, "data plane"},
       {"deadline already passed",
