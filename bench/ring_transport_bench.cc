@@ -70,7 +70,7 @@ class RingLink {
 
   Worker& sender() { return *workers_[0]; }
   Worker& receiver() { return *workers_[1]; }
-  const PortCounters& counters(bool receiver) const {
+  const WorkerCounters& counters(bool receiver) const {
     return counters_[receiver ? 1 : 0];
   }
 
@@ -153,7 +153,7 @@ class RingLink {
   RingLink() = default;
   std::unique_ptr<Port> ports_[2];
   Endpoint ends_[2];
-  PortCounters counters_[2];
+  WorkerCounters counters_[2];
   std::unique_ptr<Worker> workers_[2];
   std::vector<std::unique_ptr<vfio::emu::EmuDevice>> devs_;
   std::vector<std::unique_ptr<vfio::DataSession>> sessions_;
@@ -194,9 +194,9 @@ void WorkerLoop(benchmark::State& state, bool rx) {
   if (!link) return state.SkipWithError("ring port failed");
   link->AddStreams(1, 64ull << 30);
   // The timed side's own count: frames it received, or sent.
-  const PortCounters& c = link->counters(rx);
-  const auto& frame_count = rx ? c.rx_frames : c.tx_frames;
-  const auto& byte_count = rx ? c.rx_bytes : c.tx_bytes;
+  const WorkerCounters& c = link->counters(rx);
+  const auto& frame_count = c.value[rx ? kRxFrames : kTxFrames];
+  const auto& byte_count = c.value[rx ? kRxBytes : kTxBytes];
   const uint64_t frames0 = frame_count.load(), bytes0 = byte_count.load();
   for (auto _ : state) {
     // The untimed side: the sender fills its window (the receiver's acks
@@ -257,9 +257,9 @@ void BM_ReceiveWithASlowDevice(benchmark::State& state) {
     }
     fast_ms += (MonotonicNanos() - start) / 1e6;
     if (slow) {
-      slow_share += static_cast<double>(
-                        link->receiving(0).Stats().device_bytes) /
-                    static_cast<double>(kBytes);
+      slow_share +=
+          static_cast<double>(link->receiving(0).Stats().device_bytes) /
+          static_cast<double>(kBytes);
     }
     state.PauseTiming();
     link->CancelAll();

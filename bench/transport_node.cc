@@ -249,7 +249,7 @@ int RunTransportNode(const std::vector<std::string>& args) {
       }
       digests.push_back(devs[i]->StateDigest());
     }
-    const auto& c = (*transport)->counters();
+    const dataplane::CounterSnapshot c = (*transport)->counters();
     std::printf("role %s\nok %d\nseconds %.6f\nbytes %llu\nretransmits %llu\n",
                 o.role.c_str(), rc == 0 ? 1 : 0, seconds,
                 static_cast<unsigned long long>(per * o.streams),
@@ -266,13 +266,12 @@ int RunTransportNode(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(delay_decreases),
         static_cast<unsigned long long>(cwnd),
         static_cast<unsigned long long>(srtt));
-    for (const auto& [name, v] : c.All()) {
-      std::printf(
-          "%s %llu\n", name,
-          static_cast<unsigned long long>(dataplane::PortCounters::Read(*v)));
+    for (size_t i = 0; i < dataplane::kNumCounters; ++i) {
+      std::printf("%s %llu\n", dataplane::kCounterNames[i],
+                  static_cast<unsigned long long>(c.value[i]));
     }
     for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
-      if (uint64_t n = c.parse_error_kinds[k].load()) {
+      if (uint64_t n = c.parse_error_kinds[k]) {
         std::printf(
             "parse_error_%s %llu\n",
             dataplane::ParseErrorName(static_cast<dataplane::ParseError>(k)),

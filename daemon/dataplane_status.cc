@@ -58,35 +58,34 @@ void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   p.set_max_payload_bytes(port.max_payload());
   for (unsigned l : config.worker_lcores) p.add_worker_lcores(l);
 
-  using dataplane::PortCounters;
-  const PortCounters& c = t.counters();
-  p.set_rx_frames(PortCounters::Read(c.rx_frames));
-  p.set_rx_bytes(PortCounters::Read(c.rx_bytes));
-  p.set_tx_frames(PortCounters::Read(c.tx_frames));
-  p.set_tx_bytes(PortCounters::Read(c.tx_bytes));
-  p.set_tx_ring_full(PortCounters::Read(c.tx_ring_full));
-  p.set_tx_backlog_drops(PortCounters::Read(c.tx_backlog_drops));
-  p.set_parse_errors(PortCounters::Read(c.parse_errors));
+  const dataplane::CounterSnapshot c = t.counters();
+  p.set_rx_frames(c[dataplane::kRxFrames]);
+  p.set_rx_bytes(c[dataplane::kRxBytes]);
+  p.set_tx_frames(c[dataplane::kTxFrames]);
+  p.set_tx_bytes(c[dataplane::kTxBytes]);
+  p.set_tx_ring_full(c[dataplane::kTxRingFull]);
+  p.set_tx_backlog_drops(c[dataplane::kTxBacklogDrops]);
+  p.set_parse_errors(c[dataplane::kParseErrors]);
   for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
-    if (uint64_t n = PortCounters::Read(c.parse_error_kinds[k])) {
+    if (uint64_t n = c.parse_error_kinds[k]) {
       (*p.mutable_parse_errors_by_reason())[dataplane::ParseErrorName(
           static_cast<dataplane::ParseError>(k))] = n;
     }
   }
-  p.set_crc_errors(PortCounters::Read(c.crc_errors));
-  p.set_unknown_session(PortCounters::Read(c.unknown_session));
-  p.set_bad_token(PortCounters::Read(c.bad_token));
-  p.set_retransmit_copies(PortCounters::Read(c.retransmit_copies));
+  p.set_crc_errors(c[dataplane::kCrcErrors]);
+  p.set_unknown_session(c[dataplane::kUnknownSession]);
+  p.set_bad_token(c[dataplane::kBadToken]);
+  p.set_retransmit_copies(c[dataplane::kRetransmitCopies]);
   v1::InjectedFaults& f = *p.mutable_injected();
-  f.set_dropped(PortCounters::Read(c.injected_drop));
-  f.set_duplicated(PortCounters::Read(c.injected_duplicate));
-  f.set_reordered(PortCounters::Read(c.injected_reorder));
-  f.set_corrupted(PortCounters::Read(c.injected_corrupt));
-  f.set_delayed(PortCounters::Read(c.injected_delay));
-  p.set_busy_loops(PortCounters::Read(c.busy_loops));
-  p.set_idle_sleeps(PortCounters::Read(c.idle_sleeps));
-  p.set_handoffs(PortCounters::Read(c.handoffs));
-  p.set_handoff_drops(PortCounters::Read(c.handoff_drops));
+  f.set_dropped(c[dataplane::kInjectedDrop]);
+  f.set_duplicated(c[dataplane::kInjectedDuplicate]);
+  f.set_reordered(c[dataplane::kInjectedReorder]);
+  f.set_corrupted(c[dataplane::kInjectedCorrupt]);
+  f.set_delayed(c[dataplane::kInjectedDelay]);
+  p.set_busy_loops(c[dataplane::kBusyLoops]);
+  p.set_idle_sleeps(c[dataplane::kIdleSleeps]);
+  p.set_handoffs(c[dataplane::kHandoffs]);
+  p.set_handoff_drops(c[dataplane::kHandoffDrops]);
   p.set_mbufs_in_use(t.MbufsInUse());
 }
 

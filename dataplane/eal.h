@@ -13,8 +13,8 @@ struct EalOptions {
   std::string lcores = "0";  // main lcore first, then workers (-l syntax)
   // CPUs the lcores share ("0-1"); empty: lcore N pinned to CPU N.
   std::string cpu_set;
-  std::string file_prefix;   // required: one per process sharing a host
-  uint32_t memory_mb = 0;    // 0: hugepages if available, else --no-huge -m 512
+  std::string file_prefix;  // required: one per process sharing a host
+  uint32_t memory_mb = 0;   // 0: hugepages if available, else --no-huge -m 512
   std::vector<std::string> extra_args;
   bool no_pci = true;
 };

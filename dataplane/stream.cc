@@ -11,9 +11,9 @@ absl::StatusOr<std::shared_ptr<Stream>> Stream::Create(StreamSpec spec) {
   if (absl::Status st = spec.data->SetNonBlocking(true); !st.ok()) return st;
   auto s = std::make_shared<Stream>(spec);
   if (spec.role == StreamRole::kSend) {
-    s->sender = std::make_unique<SenderFlow>(*spec.flow);
+    s->context_->sender = std::make_unique<SenderFlow>(*spec.flow);
   } else {
-    s->receiver = std::make_unique<ReceiverFlow>(*spec.flow);
+    s->context_->receiver = std::make_unique<ReceiverFlow>(*spec.flow);
   }
   return s;
 }

@@ -1,6 +1,6 @@
 // A device stream in the data plane: created by the control thread, handed
-// to a worker lcore through a ring, owned by that worker while it runs. The
-// control thread reads only the atomics and the periodic stats snapshot.
+// to a worker lcore through a ring, run by that worker. The two sides are
+// two types: the Stream handle (control) and its StreamContext (worker).
 #ifndef VMIGD_DATAPLANE_STREAM_H_
 #define VMIGD_DATAPLANE_STREAM_H_
 
@@ -46,11 +46,37 @@ struct StreamStats {
   int64_t started_ns = 0, finished_ns = 0;
 };
 
+class Stream;
+
+// The worker-owned side of a stream: its flow, where its frames go, and
+// its progress. Only the worker that runs the stream touches it; the
+// control side sees the stream through its Stream handle (state, cancel,
+// published stats), never through this.
+struct StreamContext {
+  explicit StreamContext(Stream& h) : handle(h) {}
+  Stream& handle;
+  std::unique_ptr<SenderFlow> sender;
+  std::unique_ptr<ReceiverFlow> receiver;
+  Endpoint peer;
+  uint64_t device_bytes = 0;
+  uint64_t echo_timestamp = 0;
+  bool ack_pending = false;
+  bool source_drained = false;  // kSend: end of stream read from the device
+  bool read_since_caught_up = false;
+  uint32_t caught_up = 0;
+  int64_t started_ns = 0, finished_ns = 0, linger_until_ns = 0;
+  int closes_sent = 0;
+};
+
+// The control side's handle of a stream: its spec, state and cancel flag
+// (atomics), its error and the stats the worker publishes (under a mutex
+// the worker takes only every 10 ms and at the end).
 class Stream {
  public:
   enum State : int { kPending, kRunning, kDone, kFailed, kCancelled };
 
-  explicit Stream(const StreamSpec& spec) : spec_(spec) {}
+  explicit Stream(const StreamSpec& spec)
+      : spec_(spec), context_(std::make_unique<StreamContext>(*this)) {}
   // A stream ready for a worker to take over: its flow made (from
   // spec.flow, or FlowConfig's defaults) and its data session made
   // non-blocking, so that the worker never allocates or blocks for it.
@@ -92,21 +118,13 @@ class Stream {
   void MarkReleased() { released_.store(true, std::memory_order_release); }
   void MarkRunning() { state_.store(kRunning, std::memory_order_release); }
 
-  // Worker-owned state: touched only by the worker running the stream.
-  std::unique_ptr<SenderFlow> sender;
-  std::unique_ptr<ReceiverFlow> receiver;
-  Endpoint peer;
-  uint64_t device_bytes = 0;
-  uint64_t echo_timestamp = 0;
-  bool ack_pending = false;
-  bool source_drained = false;  // kSend: end of stream read from the device
-  bool read_since_caught_up = false;
-  uint32_t caught_up = 0;
-  int64_t started_ns = 0, finished_ns = 0, linger_until_ns = 0;
-  int closes_sent = 0;
+  // What the worker runs: made here, handed over by Worker::Submit, and
+  // from then on the worker's alone until it marks the stream released.
+  StreamContext& context() { return *context_; }
 
  private:
   const StreamSpec spec_;
+  std::unique_ptr<StreamContext> context_;
   std::atomic<int> state_{kPending};
   std::atomic<bool> cancel_{false};
   std::atomic<bool> released_{false};

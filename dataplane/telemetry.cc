@@ -18,8 +18,9 @@ int PortCommand(const char*, const char*, rte_tel_data* d) {
   absl::MutexLock lock(&g_mu);
   rte_tel_data_start_dict(d);
   if (!g_transport) return 0;
-  for (const auto& [name, v] : g_transport->counters().All())
-    rte_tel_data_add_dict_u64(d, name, PortCounters::Read(*v));
+  const CounterSnapshot c = g_transport->counters();
+  for (size_t i = 0; i < kNumCounters; ++i)
+    rte_tel_data_add_dict_u64(d, kCounterNames[i], c.value[i]);
   return 0;
 }
 

@@ -36,8 +36,9 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
     }
     FaultConfig faults = config.faults;
     faults.seed += q;
-    t->workers_.push_back(std::make_unique<Worker>(*t->port_, q, t->local_,
-                                                   faults, t->counters_));
+    t->counters_.push_back(std::make_unique<WorkerCounters>());
+    t->workers_.push_back(std::make_unique<Worker>(
+        *t->port_, q, t->local_, faults, *t->counters_.back()));
     siblings.push_back(t->workers_.back().get());
   }
   // Every worker knows the others before any runs: a frame may arrive on
@@ -64,6 +65,12 @@ void Transport::Shutdown() {
   lcores_.clear();
   workers_.clear();
   if (port_) port_->Close();
+}
+
+CounterSnapshot Transport::counters() const {
+  std::vector<const WorkerCounters*> all;
+  for (const auto& c : counters_) all.push_back(c.get());
+  return CounterSnapshot::Sum(all);
 }
 
 unsigned Transport::MbufsInUse() const {

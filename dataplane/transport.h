@@ -45,7 +45,8 @@ class Transport {
   // Hands a stream to the worker of its stream id and returns once the
   // worker runs it. The returned handle stays valid while the caller holds it.
   absl::StatusOr<std::shared_ptr<Stream>> AddStream(const StreamSpec& spec);
-  const PortCounters& counters() const { return counters_; }
+  // Every worker's counters, added up now.
+  CounterSnapshot counters() const;
   Port& port() { return *port_; }
   const Endpoint& local() const { return local_; }
   // As started (the port's name, kind and arguments; the worker lcores).
@@ -67,7 +68,8 @@ class Transport {
   TransportConfig config_;
   std::unique_ptr<Port> port_;
   Endpoint local_;
-  PortCounters counters_;
+  // One block per worker, apart (each on its own cache lines).
+  std::vector<std::unique_ptr<WorkerCounters>> counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> lcores_;
   absl::Mutex mu_;

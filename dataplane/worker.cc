@@ -30,7 +30,7 @@ void FreeMbuf(void* m) { rte_pktmbuf_free(static_cast<rte_mbuf*>(m)); }
 }  // namespace
 
 Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
-               const FaultConfig& faults, PortCounters& counters)
+               const FaultConfig& faults, WorkerCounters& counters)
     : port_(port),
       queue_(queue),
       local_(local),
@@ -63,18 +63,18 @@ Worker::~Worker() {
 }
 
 bool Worker::Submit(Stream* stream) {
-  return inbox_ && rte_ring_enqueue(inbox_, stream) == 0;
+  return inbox_ && rte_ring_enqueue(inbox_, &stream->context()) == 0;
 }
 
 void Worker::TakeNewStreams(int64_t now) {
   void* p;
   while (rte_ring_dequeue(inbox_, &p) == 0) {
-    Stream* s = static_cast<Stream*>(p);
-    const StreamSpec& spec = s->spec();
+    StreamContext* s = static_cast<StreamContext*>(p);
+    const StreamSpec& spec = s->handle.spec();
     s->peer = spec.peer;
     s->started_ns = now;
-    s->MarkRunning();
-    streams_[s->key()] = s;
+    s->handle.MarkRunning();
+    streams_[s->handle.key()] = s;
     order_.push_back(s);
   }
 }
@@ -88,7 +88,7 @@ int Worker::Run() {
       // Nothing to do: back off from spinning to sleeping, longer the longer
       // we idle (up to 1 ms), so that an idle daemon sleeps.
       const uint32_t us = std::min<uint32_t>(1000, (idle - 256) / 8 + 10);
-      PortCounters::Add(counters_.idle_sleeps);
+      counters_.Add(kIdleSleeps);
       rte_delay_us_sleep(us);
     }
   }
@@ -102,14 +102,14 @@ bool Worker::RunOnce() {
   if ((loops_++ & 15) == 0 || order_.empty()) TakeNewStreams(now);
   bool busy = PollRx(now);
   for (size_t i = 0; i < order_.size();) {
-    Stream* s = order_[i];
-    if (s->cancel_requested()) {
-      s->Finish(Stream::kCancelled);
+    StreamContext* s = order_[i];
+    if (s->handle.cancel_requested()) {
+      s->handle.Finish(Stream::kCancelled);
       Retire(*s);
       continue;
     }
-    busy |= s->spec().role == StreamRole::kSend ? ServeSender(*s, now)
-                                                : ServeReceiver(*s, now);
+    busy |= s->handle.spec().role == StreamRole::kSend ? ServeSender(*s, now)
+                                                       : ServeReceiver(*s, now);
     // A stream retired while served left order_ (and may be gone): the
     // next one moved into slot i. Never touch *s after Retire().
     if (i < order_.size() && order_[i] == s) ++i;
@@ -117,17 +117,18 @@ bool Worker::RunOnce() {
   busy |= !tx_.empty() || !delayed_.empty();
   Flush(now);
   if (now - last_publish_ns_ > 10'000'000) {
-    for (Stream* s : order_) PublishStats(*s);
+    for (StreamContext* s : order_) PublishStats(*s);
     last_publish_ns_ = now;
   }
-  if (busy) PortCounters::Add(counters_.busy_loops);
+  if (busy) counters_.Add(kBusyLoops);
   return busy;
 }
 
 void Worker::ReleaseAll() {
-  for (Stream* s : std::vector<Stream*>(order_)) {
-    if (!s->finished())
-      s->Finish(Stream::kCancelled, absl::CancelledError("data plane stopped"));
+  for (StreamContext* s : std::vector<StreamContext*>(order_)) {
+    if (!s->handle.finished())
+      s->handle.Finish(Stream::kCancelled,
+                       absl::CancelledError("data plane stopped"));
     Retire(*s);
   }
   for (rte_mbuf* m : tx_) rte_pktmbuf_free(m);
@@ -136,16 +137,16 @@ void Worker::ReleaseAll() {
   delayed_.clear();
 }
 
-void Worker::Retire(Stream& s) {
+void Worker::Retire(StreamContext& s) {
   if (s.sender) s.sender->ReleaseAll(FreeMbuf);
   if (s.receiver) s.receiver->ReleaseAll(FreeMbuf);
   PublishStats(s);
-  streams_.erase(s.key());
+  streams_.erase(s.handle.key());
   order_.erase(std::remove(order_.begin(), order_.end(), &s), order_.end());
-  s.MarkReleased();
+  s.handle.MarkReleased();
 }
 
-void Worker::PublishStats(Stream& s) {
+void Worker::PublishStats(StreamContext& s) {
   StreamStats st;
   if (s.sender) st.sender = s.sender->stats();
   if (s.receiver) st.receiver = s.receiver->stats();
@@ -153,7 +154,7 @@ void Worker::PublishStats(Stream& s) {
   st.caught_up = s.caught_up;
   st.started_ns = s.started_ns;
   st.finished_ns = s.finished_ns;
-  s.Publish(st);
+  s.handle.Publish(st);
 }
 
 bool Worker::PollRx(int64_t now) {
@@ -180,21 +181,21 @@ bool Worker::HandOff(rte_mbuf* m) {
   if (owner == queue_) return false;
   Worker& to = *siblings_[owner];
   if (!to.handoff_ || rte_ring_mp_enqueue(to.handoff_, m) != 0) {
-    PortCounters::Add(counters_.handoff_drops);  // lost: retransmitted
+    counters_.Add(kHandoffDrops);  // lost: retransmitted
     rte_pktmbuf_free(m);
     return true;
   }
-  PortCounters::Add(counters_.handoffs);
+  counters_.Add(kHandoffs);
   return true;
 }
 
 void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
-  PortCounters::Add(counters_.rx_frames);
-  PortCounters::Add(counters_.rx_bytes, m->pkt_len);
+  counters_.Add(kRxFrames);
+  counters_.Add(kRxBytes, m->pkt_len);
   // Frames are single-segment here (the pool's buffers hold a whole frame);
   // a chained one from another PMD is linearized first.
   if (m->nb_segs > 1 && rte_pktmbuf_linearize(m) != 0) {
-    PortCounters::Add(counters_.parse_errors);
+    counters_.Add(kParseErrors);
     rte_pktmbuf_free(m);
     return;
   }
@@ -202,22 +203,21 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
   absl::StatusOr<ParsedFrame> f = ParseFrame(
       absl::MakeConstSpan(FrameStart(m), m->data_len), local_.udp_port, &err);
   if (!f.ok()) {
-    PortCounters::Add(err == ParseError::kBadCrc ? counters_.crc_errors
-                                                 : counters_.parse_errors);
-    PortCounters::Add(counters_.parse_error_kinds[static_cast<size_t>(err)]);
+    counters_.Add(err == ParseError::kBadCrc ? kCrcErrors : kParseErrors);
+    counters_.AddParseError(static_cast<size_t>(err));
     rte_pktmbuf_free(m);
     return;
   }
   auto it =
       streams_.find(Stream::Key(f->header.session_id, f->header.stream_id));
   if (it == streams_.end()) {
-    PortCounters::Add(counters_.unknown_session);
+    counters_.Add(kUnknownSession);
     rte_pktmbuf_free(m);
     return;
   }
-  Stream& s = *it->second;
-  if (f->header.session_token != s.spec().session_token) {
-    PortCounters::Add(counters_.bad_token);
+  StreamContext& s = *it->second;
+  if (f->header.session_token != s.handle.spec().session_token) {
+    counters_.Add(kBadToken);
     rte_pktmbuf_free(m);
     return;
   }
@@ -250,7 +250,7 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
   rte_pktmbuf_free(m);
 }
 
-bool Worker::ServeReceiver(Stream& s, int64_t now) {
+bool Worker::ServeReceiver(StreamContext& s, int64_t now) {
   bool busy = false;
   // Non-blocking writes: a device that pushes back keeps its frames in the
   // flow (whose credit then holds the sender back), and the loop goes on to
@@ -262,8 +262,8 @@ bool Worker::ServeReceiver(Stream& s, int64_t now) {
             FrameStart(static_cast<rte_mbuf*>(buf)) + kFrameOverhead;
         uint32_t done = from;
         while (done < len) {
-          absl::StatusOr<size_t> n =
-              s.spec().data->Write(absl::MakeConstSpan(p + done, len - done));
+          absl::StatusOr<size_t> n = s.handle.spec().data->Write(
+              absl::MakeConstSpan(p + done, len - done));
           if (!n.ok()) return n.status();
           if (*n == 0) break;
           done += static_cast<uint32_t>(*n);
@@ -273,8 +273,8 @@ bool Worker::ServeReceiver(Stream& s, int64_t now) {
         return done - from;
       },
       FreeMbuf);
-  if (!st.ok() && s.state() == Stream::kRunning) {
-    s.Finish(Stream::kFailed, st);
+  if (!st.ok() && s.handle.state() == Stream::kRunning) {
+    s.handle.Finish(Stream::kFailed, st);
     s.finished_ns = now;
     Retire(s);
     return true;
@@ -284,19 +284,19 @@ bool Worker::ServeReceiver(Stream& s, int64_t now) {
     s.ack_pending = false;
     busy = true;
   }
-  if (s.receiver->complete() && s.state() == Stream::kRunning) {
+  if (s.receiver->complete() && s.handle.state() == Stream::kRunning) {
     // Every byte is in the device: the stream is done for its owner. Stay a
     // little to re-ack a final frame whose ack was lost, until CLOSE.
     s.finished_ns = now;
     PublishStats(s);
-    s.Finish(Stream::kDone);
+    s.handle.Finish(Stream::kDone);
     s.linger_until_ns = now + 2'000'000'000;
   }
-  if (s.state() == Stream::kDone && now >= s.linger_until_ns) Retire(s);
+  if (s.handle.state() == Stream::kDone && now >= s.linger_until_ns) Retire(s);
   return busy;
 }
 
-bool Worker::ServeSender(Stream& s, int64_t now) {
+bool Worker::ServeSender(StreamContext& s, int64_t now) {
   SenderFlow& flow = *s.sender;
   bool busy = false;
   for (SenderFlow::Frame* f : flow.DueRetransmits(now)) {
@@ -311,7 +311,7 @@ bool Worker::ServeSender(Stream& s, int64_t now) {
       // never comes. Send a copy.
       out = rte_pktmbuf_copy(m, port_.pool(), 0, UINT32_MAX);
       if (!out) continue;  // pool empty for now: the next loop tries again
-      PortCounters::Add(counters_.retransmit_copies);
+      counters_.Add(kRetransmitCopies);
     } else {
       out = m;
       rte_mbuf_refcnt_update(m, 1);  // one for the flow, one for the PMD
@@ -329,10 +329,10 @@ bool Worker::ServeSender(Stream& s, int64_t now) {
     if (!m) break;
     uint8_t* payload = FrameStart(m) + kFrameOverhead;
     absl::StatusOr<vfio::ReadResult> r =
-        s.spec().data->Read(absl::MakeSpan(payload, max_payload));
+        s.handle.spec().data->Read(absl::MakeSpan(payload, max_payload));
     if (!r.ok()) {
       rte_pktmbuf_free(m);
-      s.Finish(Stream::kFailed, r.status());
+      s.handle.Finish(Stream::kFailed, r.status());
       s.finished_ns = now;
       Retire(s);
       return true;
@@ -358,12 +358,12 @@ bool Worker::ServeSender(Stream& s, int64_t now) {
     Transmit(m, now);
     busy = true;
   }
-  if (flow.Done() && s.state() == Stream::kRunning) {
+  if (flow.Done() && s.handle.state() == Stream::kRunning) {
     s.finished_ns = now;
     PublishStats(s);
-    s.Finish(Stream::kDone);
+    s.handle.Finish(Stream::kDone);
   }
-  if (s.state() == Stream::kDone) {
+  if (s.handle.state() == Stream::kDone) {
     // Tell the receiver it may go; best effort, a few times.
     SendControl(s, FrameType::kClose, nullptr, 0, now);
     if (++s.closes_sent >= 3) Retire(s);
@@ -372,8 +372,9 @@ bool Worker::ServeSender(Stream& s, int64_t now) {
   return busy;
 }
 
-void Worker::FinishDataFrame(Stream& s, rte_mbuf* m, const SenderFlow::Frame& f,
-                             bool retransmit, int64_t now) {
+void Worker::FinishDataFrame(StreamContext& s, rte_mbuf* m,
+                             const SenderFlow::Frame& f, bool retransmit,
+                             int64_t now) {
   const uint32_t frame_len = static_cast<uint32_t>(kFrameOverhead + f.len);
   m->data_len = static_cast<uint16_t>(frame_len);
   m->pkt_len = frame_len;
@@ -381,24 +382,24 @@ void Worker::FinishDataFrame(Stream& s, rte_mbuf* m, const SenderFlow::Frame& f,
   h.type = static_cast<uint8_t>(FrameType::kData);
   h.flags = static_cast<uint16_t>((f.eos ? kFlagEndOfStream : 0) |
                                   (retransmit ? kFlagRetransmit : 0));
-  h.session_id = s.spec().session_id;
-  h.session_token = s.spec().session_token;
-  h.stream_id = s.spec().stream_id;
+  h.session_id = s.handle.spec().session_id;
+  h.session_token = s.handle.spec().session_token;
+  h.stream_id = s.handle.spec().stream_id;
   h.seq = f.seq;
   h.offset = f.offset;
   h.timestamp = static_cast<uint64_t>(now);
-  EncodeHeaders(local_, s.peer, FlowPort(s.spec().stream_id), h,
+  EncodeHeaders(local_, s.peer, FlowPort(s.handle.spec().stream_id), h,
                 absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, f.len),
                 FrameStart(m));
 }
 
-void Worker::SendAck(Stream& s, int64_t now) {
+void Worker::SendAck(StreamContext& s, int64_t now) {
   AckPayload ack = s.receiver->MakeAck(s.echo_timestamp);
   SendControl(s, FrameType::kAck, &ack,
               static_cast<uint32_t>(AckPayloadBytes(ack.sack_count)), now);
 }
 
-void Worker::SendControl(Stream& s, FrameType type, const void* payload,
+void Worker::SendControl(StreamContext& s, FrameType type, const void* payload,
                          uint32_t len, int64_t now) {
   if (s.peer.ipv4 == 0) return;  // nowhere to send yet
   rte_mbuf* m = rte_pktmbuf_alloc(port_.pool());
@@ -409,11 +410,11 @@ void Worker::SendControl(Stream& s, FrameType type, const void* payload,
   if (len) std::memcpy(FrameStart(m) + kFrameOverhead, payload, len);
   WireHeader h = {};
   h.type = static_cast<uint8_t>(type);
-  h.session_id = s.spec().session_id;
-  h.session_token = s.spec().session_token;
-  h.stream_id = s.spec().stream_id;
+  h.session_id = s.handle.spec().session_id;
+  h.session_token = s.handle.spec().session_token;
+  h.stream_id = s.handle.spec().stream_id;
   h.timestamp = static_cast<uint64_t>(now);
-  EncodeHeaders(local_, s.peer, FlowPort(s.spec().stream_id), h,
+  EncodeHeaders(local_, s.peer, FlowPort(s.handle.spec().stream_id), h,
                 absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, len),
                 FrameStart(m));
   Transmit(m, now);
@@ -424,11 +425,11 @@ void Worker::Transmit(rte_mbuf* m, int64_t now) {
     case FaultAction::kPass:
       break;
     case FaultAction::kDrop:
-      PortCounters::Add(counters_.injected_drop);
+      counters_.Add(kInjectedDrop);
       rte_pktmbuf_free(m);
       return;
     case FaultAction::kDuplicate:
-      PortCounters::Add(counters_.injected_duplicate);
+      counters_.Add(kInjectedDuplicate);
       rte_mbuf_refcnt_update(m, 1);
       Enqueue(m);
       break;
@@ -436,11 +437,11 @@ void Worker::Transmit(rte_mbuf* m, int64_t now) {
       // Held back briefly, so that the frames after it overtake it. Held by
       // time, not until a next frame: when nothing else is sent (a lone ack,
       // the last frame in flight) it must still leave.
-      PortCounters::Add(counters_.injected_reorder);
+      counters_.Add(kInjectedReorder);
       delayed_.push_back({now + faults_.config().reorder_ns, m});
       return;
     case FaultAction::kCorrupt: {
-      PortCounters::Add(counters_.injected_corrupt);
+      counters_.Add(kInjectedCorrupt);
       // Corrupt a copy: the original stays intact for retransmission.
       rte_mbuf* c = rte_pktmbuf_copy(m, port_.pool(), 0, UINT32_MAX);
       rte_pktmbuf_free(m);
@@ -450,7 +451,7 @@ void Worker::Transmit(rte_mbuf* m, int64_t now) {
       break;
     }
     case FaultAction::kDelay:
-      PortCounters::Add(counters_.injected_delay);
+      counters_.Add(kInjectedDelay);
       delayed_.push_back({now + faults_.config().delay_ns, m});
       return;
   }
@@ -479,16 +480,16 @@ void Worker::Flush(int64_t now) {
                                          static_cast<uint16_t>(n));
   uint64_t sent_bytes = 0;
   for (size_t i = 0; i < sent; ++i) sent_bytes += bytes[i];
-  PortCounters::Add(counters_.tx_frames, sent);
-  PortCounters::Add(counters_.tx_bytes, sent_bytes);
-  if (sent < tx_.size()) PortCounters::Add(counters_.tx_ring_full, 1);
+  counters_.Add(kTxFrames, sent);
+  counters_.Add(kTxBytes, sent_bytes);
+  if (sent < tx_.size()) counters_.Add(kTxRingFull, 1);
   tx_.erase(tx_.begin(), tx_.begin() + sent);
   // Acks and closes are still queued when a backlog builds; past a hard
   // bound the oldest frames go (the flows retransmit what mattered).
   if (tx_.size() > kMaxBacklog) {
     const size_t drop = tx_.size() - kMaxBacklog;
     for (size_t i = 0; i < drop; ++i) rte_pktmbuf_free(tx_[i]);
-    PortCounters::Add(counters_.tx_backlog_drops, drop);
+    counters_.Add(kTxBacklogDrops, drop);
     tx_.erase(tx_.begin(), tx_.begin() + drop);
   }
 }

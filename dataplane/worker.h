@@ -31,7 +31,7 @@ inline size_t WorkerFor(uint32_t stream_id, size_t workers) {
 class Worker {
  public:
   Worker(Port& port, uint16_t queue, const Endpoint& local,
-         const FaultConfig& faults, PortCounters& counters);
+         const FaultConfig& faults, WorkerCounters& counters);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -66,25 +66,26 @@ class Worker {
   // dropped, its ring full).
   bool HandOff(rte_mbuf* m);
   void HandleFrame(rte_mbuf* m, int64_t now);
-  bool ServeReceiver(Stream& s, int64_t now);
-  bool ServeSender(Stream& s, int64_t now);
-  void SendAck(Stream& s, int64_t now);
-  void SendControl(Stream& s, FrameType type, const void* payload, uint32_t len,
-                   int64_t now);
+  bool ServeReceiver(StreamContext& s, int64_t now);
+  bool ServeSender(StreamContext& s, int64_t now);
+  void SendAck(StreamContext& s, int64_t now);
+  void SendControl(StreamContext& s, FrameType type, const void* payload,
+                   uint32_t len, int64_t now);
   // Builds headers for a data frame whose payload is already in `m`.
-  void FinishDataFrame(Stream& s, rte_mbuf* m, const SenderFlow::Frame& f,
-                       bool retransmit, int64_t now);
+  void FinishDataFrame(StreamContext& s, rte_mbuf* m,
+                       const SenderFlow::Frame& f, bool retransmit,
+                       int64_t now);
   void Transmit(rte_mbuf* m, int64_t now);  // through the fault injector
   void Enqueue(rte_mbuf* m);
   void Flush(int64_t now);
-  void Retire(Stream& s);
-  void PublishStats(Stream& s);
+  void Retire(StreamContext& s);
+  void PublishStats(StreamContext& s);
 
   Port& port_;
   const uint16_t queue_;
   const Endpoint local_;  // this host's MAC (the port's), IPv4 and UDP port
   FaultInjector faults_;
-  PortCounters& counters_;
+  WorkerCounters& counters_;
   rte_ring* inbox_ = nullptr;  // streams from the control thread
   // Frames other workers received for this worker's streams (any of them
   // may enqueue; only this worker dequeues).
@@ -92,8 +93,8 @@ class Worker {
   std::vector<Worker*> siblings_;
   std::atomic<bool> stop_{false};
 
-  absl::flat_hash_map<uint64_t, Stream*> streams_;
-  std::vector<Stream*> order_;  // round-robin service order
+  absl::flat_hash_map<uint64_t, StreamContext*> streams_;
+  std::vector<StreamContext*> order_;  // round-robin service order
   std::vector<rte_mbuf*> tx_;
 
   // Frames the fault injector holds back (delayed or reordered), with the
