@@ -84,7 +84,7 @@ v1::StartMigrationRequest EngineRig::Request(int budget_ms) const {
 
 v1::Session EngineRig::Migrate(
     v1::StartMigrationRequest req,
-    const std::function<void(SessionRecord&)>& during) {
+    const std::function<void(SessionRecord&)>& during, Clock& clock) {
   dest_record_ =
       std::make_shared<SessionRecord>(req.session_id(), v1::ROLE_DESTINATION);
   auto dst_devs = registry_->Claim(dst_ids_, dest_record_->name());
@@ -97,9 +97,9 @@ v1::Session EngineRig::Migrate(
       std::make_shared<SessionRecord>(req.session_id(), v1::ROLE_SOURCE);
   auto src_devs = registry_->Claim(src_ids_, record->name());
   EXPECT_TRUE(src_devs.ok()) << src_devs.status();
-  SourceEngine engine(
-      record, req, src_ids_, *src_devs, *src_tp_, *registry_, history_,
-      std::make_unique<FakePeerClient>(&dest, &hooks_), Clock::Real());
+  SourceEngine engine(record, req, src_ids_, *src_devs, *src_tp_, *registry_,
+                      history_,
+                      std::make_unique<FakePeerClient>(&dest, &hooks_), clock);
   std::thread run([&] { engine.Run(); });
   if (during) during(*record);
   run.join();

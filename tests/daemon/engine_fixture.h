@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/clock.h"
 #include "daemon/destination_session.h"
 #include "daemon/device_registry.h"
 #include "daemon/peer_client.h"
@@ -70,6 +72,29 @@ class FakePeerClient final : public PeerClient {
   Hooks* const hooks_;
 };
 
+// A clock whose every sleep advances it by `step` while really sleeping
+// only `real` (so the data plane still moves): seconds of engine time pass
+// in milliseconds.
+class SteppingClock final : public Clock {
+ public:
+  SteppingClock(absl::Duration step, absl::Duration real)
+      : step_(step), real_(real) {}
+  absl::Time Now() override {
+    absl::MutexLock lock(&mu_);
+    return now_;
+  }
+  void SleepFor(absl::Duration) override {
+    absl::SleepFor(real_);
+    absl::MutexLock lock(&mu_);
+    now_ += step_;
+  }
+
+ private:
+  const absl::Duration step_, real_;
+  absl::Mutex mu_;
+  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch();
+};
+
 class EngineRig : public ::testing::Test {
  protected:
   static void SetUpTestSuite();
@@ -82,7 +107,8 @@ class EngineRig : public ::testing::Test {
                   const std::vector<std::string>& dest_specs = {});
   // Runs a session to its end on this thread and returns the final record.
   v1::Session Migrate(v1::StartMigrationRequest req,
-                      const std::function<void(SessionRecord&)>& during = {});
+                      const std::function<void(SessionRecord&)>& during = {},
+                      Clock& clock = Clock::Real());
   v1::StartMigrationRequest Request(int budget_ms = 300) const;
   uint64_t Digest(const std::string& id);
   vfio::DeviceState State(const std::string& id);

@@ -118,6 +118,27 @@ TEST_F(SourceEngineTest, ACancelDuringPrecopyRollsBack) {
   EXPECT_EQ(dest_record_->phase(), v1::PHASE_FAILED);
 }
 
+// The engine reads time only from its clock: a pre-copy limit of 3 s on a
+// clock that moves 1 s per monitor interval ends the session after about
+// four intervals. Timed on the wall clock it would take 3 s of them, and
+// the stepping clock would have run on for dozens of seconds.
+TEST_F(SourceEngineTest, PrecopyLimitIsMeasuredOnTheEnginesClock) {
+  AddDevices({"emu:state=8MiB,flags=stop_copy|p2p|pre_copy,dirty=64MiB/s,"
+              "read_bw=16MiB/s,seed=7"},
+             {"emu:state=8MiB"});
+  v1::StartMigrationRequest req = Request(1);  // a budget it cannot meet
+  req.mutable_precopy()->mutable_max_precopy()->set_seconds(3);
+  req.mutable_precopy()->set_on_timeout(v1::PrecopyPolicy::ON_TIMEOUT_FAIL);
+  SteppingClock clock(absl::Seconds(1), absl::Milliseconds(1));
+  v1::Session s = Migrate(req, {}, clock);
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  EXPECT_NE(s.error().find("pre-copy ran 3s"), std::string::npos) << s.error();
+  // The engine slept on this clock until the limit, and no longer.
+  EXPECT_GE(clock.Now() - absl::UnixEpoch(), absl::Seconds(3));
+  EXPECT_LE(clock.Now() - absl::UnixEpoch(), absl::Seconds(6));
+  EXPECT_EQ(State("s0"), DeviceState::kRunning);
+}
+
 TEST_F(SourceEngineTest, ReinitMidPrecopyEarnsTheSwitchoverAckAgain) {
   // Initial data (1 MiB) is done and acknowledged; then, 1.5 MiB into the
   // stream, the device raises REINIT (PRECOPY_INFOv2, which the engine must
