@@ -152,7 +152,7 @@ int RunTransportNode(const std::vector<std::string>& args) {
       dataplane::CleanupEal();
       return 1;
     }
-    dataplane::ExposeTelemetry(transport->get());
+    dataplane::ExposeTelemetry({transport->get()});
     if (absl::Status s = (*transport)->WaitLinkUp(absl::Seconds(60)); !s.ok()) {
       std::cerr << s.message() << "\n";
       rc = 1;

@@ -14,8 +14,8 @@ namespace {
 constexpr char kDataplaneUsage[] =
     "usage: vmigctl dataplane status\n"
     "\n"
-    "The daemon's data-plane port (link, traffic, errors and drops) and\n"
-    "every device stream it carries (bytes, retransmissions, RTT,\n"
+    "The daemon's data-plane ports (link, traffic, errors and drops) and\n"
+    "every device stream they carry (bytes, retransmissions, RTT,\n"
     "congestion window, bytes in flight, receive buffering).\n";
 
 const char* RoleName(v1::FlowRole r) {
@@ -27,8 +27,7 @@ std::string FlowStateName(v1::FlowState s) {
   return n.substr(n.rfind('_') + 1);
 }
 
-void PrintStatus(const v1::DataplaneStatus& st) {
-  const v1::PortStatus& p = st.port();
+void PrintPort(const v1::PortStatus& p) {
   std::string lcores;
   for (uint32_t l : p.worker_lcores()) absl::StrAppend(&lcores, " ", l);
   std::cout << absl::StrFormat(
@@ -64,6 +63,10 @@ void PrintStatus(const v1::DataplaneStatus& st) {
       "  mbufs in use %u; busy loops %u, idle "
       "sleeps %u\n\n",
       p.mbufs_in_use(), p.busy_loops(), p.idle_sleeps());
+}
+
+void PrintStatus(const v1::DataplaneStatus& st) {
+  for (const v1::PortStatus& p : st.ports()) PrintPort(p);
   if (st.flows().empty()) {
     std::cout << "no flows (a finished session's streams are released)\n";
     return;
@@ -72,7 +75,8 @@ void PrintStatus(const v1::DataplaneStatus& st) {
   for (const v1::FlowStatus& x : st.flows()) {
     const bool send = x.role() == v1::FLOW_ROLE_SEND;
     rows.push_back(
-        {x.session().empty() ? absl::StrCat("#", x.wire_session_id())
+        {x.port(),
+         x.session().empty() ? absl::StrCat("#", x.wire_session_id())
                              : x.session(),
          absl::StrCat(x.stream_id()), RoleName(x.role()),
          FlowStateName(x.state()),
@@ -92,7 +96,7 @@ void PrintStatus(const v1::DataplaneStatus& st) {
   }
   PrintTable(
       std::cout,
-      {"SESSION", "STREAM", "ROLE", "STATE", "DEVICE BYTES", "FRAMES",
+      {"PORT", "SESSION", "STREAM", "ROLE", "STATE", "DEVICE BYTES", "FRAMES",
        "RETRANSMITS", "SRTT", "CWND", "IN FLIGHT", "DUPLICATES", "BUFFERED"},
       rows);
 }

@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,13 +38,8 @@ std::vector<std::string> MergedEnv(
 pid_t Spawn(const std::vector<std::string>& argv,
             const std::map<std::string, std::string>& env,
             const std::string& out_path, const std::string& err_path) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  // Everything the child needs is made before fork: between fork and exec
+  // it makes only async-signal-safe calls (the parent has other threads).
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -52,11 +47,25 @@ pid_t Spawn(const std::vector<std::string>& argv,
   std::vector<char*> envp;
   for (auto& e : envs) envp.push_back(e.data());
   envp.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data()) != 0)
-    pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid != 0) return pid;  // the parent, or -1
+  // The child dies with its parent: a test or benchmark that crashes (or is
+  // killed) leaves no daemon behind holding cores, sockets and hugepages.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);  // the parent is already gone
+  const int in = open("/dev/null", O_RDONLY);
+  const int out = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const int err = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+      dup2(err, 2) < 0) {
+    _exit(127);
+  }
+  for (int fd : {in, out, err}) {
+    if (fd > 2) close(fd);
+  }
+  execve(args[0], args.data(), envp.data());
+  _exit(127);
 }
 
 int WaitExit(pid_t pid, double timeout_s) {

@@ -15,6 +15,9 @@ namespace vmig {
 
 // Starts argv[0] (a path) with the environment plus `env`, stdin from
 // /dev/null, stdout and stderr to the given files. Returns the pid or -1.
+// The child is killed when the thread that started it exits (a crashed
+// test leaves no daemon behind): start long-lived children from a thread
+// that lives as long as they should.
 pid_t Spawn(const std::vector<std::string>& argv,
             const std::map<std::string, std::string>& env,
             const std::string& out_path, const std::string& err_path);

@@ -138,6 +138,31 @@ PeerDeadlines PeerDeadlinesOf(const v1::PeerConfig& p) {
 
 namespace {
 
+// Each port's workers are its own: with several ports every port names its
+// lcores, and no lcore serves two ports or is the main lcore.
+absl::Status ValidatePortLcores(const v1::DataplaneConfig& dp) {
+  std::set<unsigned> taken;
+  for (int i = 0; i < dp.ports_size(); ++i) {
+    const std::string opt = absl::StrCat("dataplane.ports[", i, "].lcores");
+    const std::string& text = dp.ports(i).lcores();
+    if (text.empty()) {
+      if (dp.ports_size() > 1)
+        return OptionError(opt, "is required when several ports are set");
+      continue;
+    }
+    absl::StatusOr<std::vector<unsigned>> cores = ParseLcores(text);
+    if (!cores.ok()) return OptionError(opt, cores.status().message());
+    for (unsigned l : *cores) {
+      if (!taken.insert(l).second)
+        return OptionError(opt, absl::StrCat("lcore ", l, " serves two ports"));
+      if (dp.has_main_lcore() && l == dp.main_lcore())
+        return OptionError(opt,
+                           absl::StrCat("lcore ", l, " is the main lcore"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidatePeer(const v1::PeerConfig& p) {
   const std::pair<const char*, uint32_t> timeouts[] = {
       {"peer.handshake_timeout_ms", p.handshake_timeout_ms()},
@@ -251,12 +276,7 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   }
   if (absl::Status s = ValidatePeer(c.peer()); !s.ok()) return s;
   const auto& dp = c.dataplane();
-  if (dp.ports_size() > 1) {
-    // A transport drives one port; sessions name it by data_endpoint.
-    return OptionError("dataplane.ports",
-                       "one port per daemon is supported (this lists " +
-                           std::to_string(dp.ports_size()) + ")");
-  }
+  if (absl::Status s = ValidatePortLcores(dp); !s.ok()) return s;
   std::set<std::string> ports;
   for (int i = 0; i < dp.ports_size(); ++i) {
     const auto& p = dp.ports(i);

@@ -13,48 +13,18 @@
 
 namespace vmig::daemon {
 
-absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
-    const v1::DaemonConfig& config) {
-  const auto& dp = config.dataplane();
-  if (dp.ports().empty()) return std::unique_ptr<dataplane::Transport>();
-  absl::StatusOr<std::vector<unsigned>> workers = ParseLcores(dp.lcores());
-  if (!workers.ok()) return workers.status();
-  unsigned main_lcore = 0;
-  if (dp.has_main_lcore()) {
-    main_lcore = dp.main_lcore();
-  } else {
-    while (std::find(workers->begin(), workers->end(), main_lcore) !=
-           workers->end())
-      ++main_lcore;
-  }
-  if (std::find(workers->begin(), workers->end(), main_lcore) !=
-      workers->end()) {
-    return absl::InvalidArgumentError(
-        "option dataplane.main_lcore: is also a worker lcore");
-  }
-  const v1::DataplanePort& port = dp.ports(0);
-  dataplane::EalOptions eal;
-  std::vector<unsigned> all = *workers;
-  all.push_back(main_lcore);
-  std::sort(all.begin(), all.end());
-  eal.lcores = absl::StrJoin(all, ",");
-  eal.cpu_set = dp.cpu_set();
-  eal.extra_args = {"--main-lcore", absl::StrCat(main_lcore)};
-  eal.file_prefix =
-      dp.file_prefix().empty()
-          ? absl::StrCat("vmigd-", std::hash<std::string>()(
-                                       config.listen().unix_socket()) %
-                                       1000000)
-          : dp.file_prefix();
-  eal.memory_mb = dp.memory_mb();
-  eal.extra_args.insert(eal.extra_args.end(), dp.eal_args().begin(),
-                        dp.eal_args().end());
-  if (port.memif().find("zero-copy=yes") != std::string::npos) {
-    eal.extra_args.push_back(
-        "--single-file-segments");  // memif zero-copy needs it
-  }
-  if (absl::Status s = dataplane::InitEal(eal); !s.ok()) return s;
+namespace {
 
+// A port's worker lcores: its own, or dataplane.lcores for a single port.
+absl::StatusOr<std::vector<unsigned>> PortLcores(
+    const v1::DataplaneConfig& dp, const v1::DataplanePort& port) {
+  return ParseLcores(port.lcores().empty() ? dp.lcores() : port.lcores());
+}
+
+dataplane::TransportConfig TransportConfigOf(const v1::DaemonConfig& config,
+                                             const v1::DataplanePort& port,
+                                             std::vector<unsigned> workers) {
+  const auto& dp = config.dataplane();
   dataplane::TransportConfig tc;
   tc.port.name = port.name();
   switch (port.kind_case()) {
@@ -76,13 +46,75 @@ absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
   inet_pton(AF_INET, port.ipv4().c_str(), &a);
   tc.local.ipv4 = ntohl(a.s_addr);
   tc.local.udp_port = static_cast<uint16_t>(port.udp_port());
-  tc.worker_lcores = *workers;
+  tc.worker_lcores = std::move(workers);
   tc.flow.window_bytes = dp.credit_window_bytes();
   tc.max_receive_buffer_bytes = config.limits().max_memory_bytes();
-  auto transport = dataplane::Transport::Start(tc);
-  if (!transport.ok()) return transport.status();
-  dataplane::ExposeTelemetry(transport->get());
-  return std::move(*transport);
+  return tc;
+}
+
+}  // namespace
+
+absl::StatusOr<Transports> StartDataplane(const v1::DaemonConfig& config) {
+  const auto& dp = config.dataplane();
+  Transports transports;
+  if (dp.ports().empty()) return transports;
+  std::vector<std::vector<unsigned>> workers;
+  std::vector<unsigned> all;
+  for (const auto& port : dp.ports()) {
+    absl::StatusOr<std::vector<unsigned>> w = PortLcores(dp, port);
+    if (!w.ok()) return w.status();
+    all.insert(all.end(), w->begin(), w->end());
+    workers.push_back(std::move(*w));
+  }
+  unsigned main_lcore = 0;
+  if (dp.has_main_lcore()) {
+    main_lcore = dp.main_lcore();
+  } else {
+    while (std::find(all.begin(), all.end(), main_lcore) != all.end())
+      ++main_lcore;
+  }
+  if (std::find(all.begin(), all.end(), main_lcore) != all.end()) {
+    return absl::InvalidArgumentError(
+        "option dataplane.main_lcore: is also a worker lcore");
+  }
+  dataplane::EalOptions eal;
+  all.push_back(main_lcore);
+  std::sort(all.begin(), all.end());
+  eal.lcores = absl::StrJoin(all, ",");
+  eal.cpu_set = dp.cpu_set();
+  eal.extra_args = {"--main-lcore", absl::StrCat(main_lcore)};
+  eal.file_prefix =
+      dp.file_prefix().empty()
+          ? absl::StrCat("vmigd-", std::hash<std::string>()(
+                                       config.listen().unix_socket()) %
+                                       1000000)
+          : dp.file_prefix();
+  eal.memory_mb = dp.memory_mb();
+  eal.extra_args.insert(eal.extra_args.end(), dp.eal_args().begin(),
+                        dp.eal_args().end());
+  for (const auto& port : dp.ports()) {
+    if (port.memif().find("zero-copy=yes") != std::string::npos) {
+      // memif zero-copy needs it.
+      eal.extra_args.push_back("--single-file-segments");
+      break;
+    }
+  }
+  if (absl::Status s = dataplane::InitEal(eal); !s.ok()) return s;
+  for (int i = 0; i < dp.ports_size(); ++i) {
+    auto t = dataplane::Transport::Start(TransportConfigOf(
+        config, dp.ports(i), std::move(workers[static_cast<size_t>(i)])));
+    if (!t.ok()) {
+      return absl::Status(
+          t.status().code(),
+          absl::StrCat("dataplane.ports[", i, "] (", dp.ports(i).name(),
+                       "): ", t.status().message()));
+    }
+    transports.push_back(std::move(*t));
+  }
+  std::vector<dataplane::Transport*> exposed;
+  for (const auto& t : transports) exposed.push_back(t.get());
+  dataplane::ExposeTelemetry(exposed);
+  return transports;
 }
 
 }  // namespace vmig::daemon

@@ -1,5 +1,6 @@
-// Brings the data plane up from the daemon's configuration: EAL with the
-// configured lcores, and a transport on the first configured port.
+// Brings the data plane up from the daemon's configuration: EAL with every
+// port's worker lcores, and a transport (port + workers) per configured
+// port, in configuration order.
 #ifndef VMIGD_DAEMON_DATAPLANE_SETUP_H_
 #define VMIGD_DAEMON_DATAPLANE_SETUP_H_
 
@@ -12,10 +13,11 @@
 
 namespace vmig::daemon {
 
-// Null (and OK) when no port is configured: the daemon then runs without a
-// data plane and refuses migrations.
-absl::StatusOr<std::unique_ptr<dataplane::Transport>> StartDataplane(
-    const v1::DaemonConfig& config);
+using Transports = std::vector<std::unique_ptr<dataplane::Transport>>;
+
+// Empty (and OK) when no port is configured: the daemon then runs without
+// a data plane and refuses migrations.
+absl::StatusOr<Transports> StartDataplane(const v1::DaemonConfig& config);
 
 }  // namespace vmig::daemon
 

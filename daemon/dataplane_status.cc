@@ -89,17 +89,14 @@ void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   p.set_mbufs_in_use(t.MbufsInUse());
 }
 
-}  // namespace
-
-v1::DataplaneStatus DataplaneStatusOf(
-    dataplane::Transport& transport,
-    const std::function<std::string(uint32_t)>& session_name) {
-  v1::DataplaneStatus out;
-  FillPort(transport, *out.mutable_port());
+void AddFlows(dataplane::Transport& transport,
+              const std::function<std::string(uint32_t)>& session_name,
+              v1::DataplaneStatus& out) {
   for (const auto& s : transport.Streams()) {
     const dataplane::StreamSpec& spec = s->spec();
     const dataplane::StreamStats x = s->Stats();
     v1::FlowStatus& f = *out.add_flows();
+    f.set_port(transport.config().port.name);
     f.set_session(session_name(spec.session_id));
     f.set_wire_session_id(spec.session_id);
     f.set_stream_id(spec.stream_id);
@@ -117,6 +114,18 @@ v1::DataplaneStatus DataplaneStatusOf(
     f.set_duplicates(x.receiver.duplicates);
     f.set_buffered_bytes(x.receiver.buffered_bytes);
     f.set_max_buffered_bytes(x.receiver.max_buffered_bytes);
+  }
+}
+
+}  // namespace
+
+v1::DataplaneStatus DataplaneStatusOf(
+    const std::vector<dataplane::Transport*>& transports,
+    const std::function<std::string(uint32_t)>& session_name) {
+  v1::DataplaneStatus out;
+  for (dataplane::Transport* t : transports) {
+    FillPort(*t, *out.add_ports());
+    AddFlows(*t, session_name, out);
   }
   return out;
 }

@@ -54,12 +54,12 @@ absl::Status ValidateStartRequest(const v1::StartMigrationRequest& req) {
 
 SessionManager::SessionManager(DeviceRegistry& devices,
                                const v1::LimitsConfig& limits,
-                               dataplane::Transport* transport,
+                               std::vector<dataplane::Transport*> transports,
                                PeerClientFactory peer_clients,
                                EngineTunables tunables, Clock& clock)
     : devices_(devices),
       limits_(limits),
-      transport_(transport),
+      transports_(std::move(transports)),
       peer_clients_(std::move(peer_clients)),
       tunables_(tunables),
       clock_(clock) {}
@@ -120,19 +120,22 @@ void SessionManager::Unreserve(const std::string& id) {
   sessions_.erase(id);
 }
 
-absl::Status SessionManager::CheckDataEndpoint(
+absl::StatusOr<dataplane::Transport*> SessionManager::DataEndpoint(
     const std::string& endpoint) const {
-  if (!transport_) {
+  if (transports_.empty()) {
     return absl::FailedPreconditionError(
         "this daemon has no data plane: configure dataplane.ports to migrate");
   }
-  if (!endpoint.empty() && endpoint != transport_->config().port.name) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("data_endpoint: names no data-plane port of this daemon "
-                     "(its port is '",
-                     transport_->config().port.name, "')"));
+  if (endpoint.empty()) return transports_.front();
+  std::vector<std::string> names;
+  for (dataplane::Transport* t : transports_) {
+    if (t->config().port.name == endpoint) return t;
+    names.push_back(t->config().port.name);
   }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("data_endpoint: names no data-plane port of this daemon "
+                   "(its ports: ",
+                   absl::StrJoin(names, ", "), ")"));
 }
 
 absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
@@ -154,8 +157,9 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
           absl::StrCat("devices: '", d, "' is listed twice"));
     }
   }
-  if (absl::Status s = CheckDataEndpoint(req.data_endpoint()); !s.ok())
-    return s;
+  absl::StatusOr<dataplane::Transport*> transport =
+      DataEndpoint(req.data_endpoint());
+  if (!transport.ok()) return transport.status();
   absl::StatusOr<std::shared_ptr<SessionRecord>> record =
       Reserve(req.session_id(), v1::ROLE_DESTINATION);
   if (!record.ok()) return record.status();
@@ -167,11 +171,11 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
     return claimed.status();
   }
   (*record)->Update([&](v1::Session& s) {
-    s.set_data_endpoint(transport_->config().port.name);
+    s.set_data_endpoint((*transport)->config().port.name);
   });
   auto session = std::make_shared<DestinationSession>(
       *record, std::move(ids), std::move(*claimed), req.leave_stopped(),
-      transport_, devices_);
+      *transport, devices_);
   if (absl::Status s = session->Prepare(); !s.ok()) {
     Unreserve(req.session_id());
     return s;
@@ -217,8 +221,9 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
         absl::StrJoin(no_p2p, ", "), " lack", no_p2p.size() == 1 ? "s" : "",
         " it (VFIO_MIGRATION_P2P)"));
   }
-  if (absl::Status s = CheckDataEndpoint(req.data_endpoint()); !s.ok())
-    return s;
+  absl::StatusOr<dataplane::Transport*> transport =
+      DataEndpoint(req.data_endpoint());
+  if (!transport.ok()) return transport.status();
   ReapEngines();
   absl::StatusOr<std::unique_ptr<PeerClient>> peer = peer_clients_(req.peer());
   if (!peer.ok()) return peer.status();
@@ -234,7 +239,7 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
   (*record)->Update([&](v1::Session& s) {
     s.set_phase(v1::PHASE_HANDSHAKE);
     s.set_peer(req.peer());
-    s.set_data_endpoint(transport_->config().port.name);
+    s.set_data_endpoint((*transport)->config().port.name);
     *s.mutable_downtime_budget() = req.downtime_budget();
     s.set_switchover_mode(req.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL
                               ? v1::SWITCHOVER_MODE_MANUAL
@@ -242,7 +247,7 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
   });
   const v1::Session snapshot = (*record)->Snapshot();
   auto engine = std::make_shared<SourceEngine>(
-      *record, req, std::move(ids), std::move(*claimed), *transport_, devices_,
+      *record, req, std::move(ids), std::move(*claimed), **transport, devices_,
       history_, std::move(*peer), clock_, tunables_);
   auto done = std::make_shared<std::atomic<bool>>(false);
   absl::MutexLock lock(&engines_mu_);

@@ -31,11 +31,12 @@ namespace vmig::daemon {
 
 class SessionManager {
  public:
-  // `transport` may be null: the daemon then refuses migrations. Source
-  // engines dial their peer through `peer_clients` and read time from
-  // `clock`.
+  // `transports`: the data plane's ports, in configuration order (a
+  // session's data_endpoint names one; empty names the first). None: the
+  // daemon refuses migrations. Source engines dial their peer through
+  // `peer_clients` and read time from `clock`.
   SessionManager(DeviceRegistry& devices, const v1::LimitsConfig& limits,
-                 dataplane::Transport* transport,
+                 std::vector<dataplane::Transport*> transports,
                  PeerClientFactory peer_clients, EngineTunables tunables = {},
                  Clock& clock = Clock::Real());
   ~SessionManager();
@@ -91,12 +92,15 @@ class SessionManager {
   absl::StatusOr<std::shared_ptr<SessionRecord>> Reserve(const std::string& id,
                                                          v1::Role role);
   void Unreserve(const std::string& id);
-  absl::Status CheckDataEndpoint(const std::string& endpoint) const;
+  // The port `endpoint` names (empty: the first); the error names the
+  // request field.
+  absl::StatusOr<dataplane::Transport*> DataEndpoint(
+      const std::string& endpoint) const;
   void ReapEngines();
 
   DeviceRegistry& devices_;
   const v1::LimitsConfig limits_;
-  dataplane::Transport* const transport_;
+  const std::vector<dataplane::Transport*> transports_;
   const PeerClientFactory peer_clients_;
   const EngineTunables tunables_;
   Clock& clock_;

@@ -98,6 +98,19 @@ uint32_t MbufsOf(const PortConfig& c) {
       std::max<uint64_t>(2048, kDefaultPoolBytes / room));
 }
 
+// memif's buffer size. The client owns the shared buffers of both
+// directions. DPDK 22.11's memif receive, in copy mode, re-delivers old
+// slots when a frame chained over several buffers is only partly in the ring
+// (a copy-mode client "received" 2 GiB for 16 MiB sent): a copy-mode client
+// therefore gets buffers that hold a whole frame, so frames never chain. A
+// zero-copy client describes each frame by its own mbuf, whatever bsize says.
+uint32_t MemifBufferBytes(const PortConfig& c) {
+  const bool client = c.args.find("role=client") != std::string::npos;
+  const bool zero_copy = c.args.find("zero-copy=yes") != std::string::npos;
+  if (!client || zero_copy) return 10240;
+  return std::min<uint32_t>(65535, MtuOf(c) + kEthHeaderBytes);
+}
+
 // log2 of the memif ring: the configured rsize, else memif's default 1024
 // but at most an eighth of the pool over all queues (256 a queue for one
 // queue of 64000-byte frames). The ring holds a queue's posted RX buffers:
@@ -124,7 +137,10 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   switch (c.kind) {
     case PortConfig::Kind::kMemif:
       p->device_name_ = absl::StrCat("net_memif", seq);
-      devargs = absl::StrCat(p->device_name_, ",", c.args, ",bsize=10240");
+      devargs = absl::StrCat(p->device_name_, ",", c.args);
+      if (c.args.find("bsize=") == std::string::npos) {
+        absl::StrAppend(&devargs, ",bsize=", MemifBufferBytes(c));
+      }
       if (c.args.find("rsize=") == std::string::npos) {
         absl::StrAppend(&devargs, ",rsize=", memif_ring_log2);
       }

@@ -77,8 +77,8 @@ class Transport {
 };
 
 // Registers DPDK telemetry commands (/vmigd/port, /vmigd/streams) that read
-// `transport` (replacing any earlier one; null unregisters the data).
-void ExposeTelemetry(Transport* transport);
+// `transports` (replacing any earlier ones; empty: nothing to report).
+void ExposeTelemetry(std::vector<Transport*> transports);
 
 }  // namespace vmig::dataplane
 

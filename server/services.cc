@@ -143,12 +143,12 @@ grpc::Status PeerServiceImpl::Abort(grpc::ServerContext*,
 grpc::Status DataplaneServiceImpl::GetDataplaneStatus(
     grpc::ServerContext*, const v1::GetDataplaneStatusRequest*,
     v1::DataplaneStatus* resp) {
-  if (transport_ == nullptr) {
+  if (transports_.empty()) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         "this daemon runs without a data plane (no "
                         "dataplane.ports configured)");
   }
-  *resp = daemon::DataplaneStatusOf(*transport_, [this](uint32_t id) {
+  *resp = daemon::DataplaneStatusOf(transports_, [this](uint32_t id) {
     return sessions_.NameOfWireSession(id);
   });
   return grpc::Status::OK;

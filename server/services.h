@@ -83,19 +83,19 @@ class PeerServiceImpl final : public v1::PeerService::Service {
   daemon::SessionManager& sessions_;
 };
 
-// The data plane's port counters and flows. `transport` may be null (no
+// The data plane's ports, counters and flows. `transports` may be empty (no
 // data plane configured).
 class DataplaneServiceImpl final : public v1::DataplaneService::Service {
  public:
-  DataplaneServiceImpl(dataplane::Transport* transport,
+  DataplaneServiceImpl(std::vector<dataplane::Transport*> transports,
                        daemon::SessionManager& sessions)
-      : transport_(transport), sessions_(sessions) {}
+      : transports_(std::move(transports)), sessions_(sessions) {}
   grpc::Status GetDataplaneStatus(grpc::ServerContext* ctx,
                                   const v1::GetDataplaneStatusRequest* req,
                                   v1::DataplaneStatus* resp) override;
 
  private:
-  dataplane::Transport* const transport_;
+  const std::vector<dataplane::Transport*> transports_;
   daemon::SessionManager& sessions_;
 };
 

@@ -126,12 +126,14 @@ int main(int argc, char** argv) {
   vmig::daemon::InitLogging(config->log_level());
   if (!config->emu_transition_log().empty())
     LogTransitionsTo(config->emu_transition_log());
-  absl::StatusOr<std::unique_ptr<vmig::dataplane::Transport>> transport =
+  absl::StatusOr<vmig::daemon::Transports> transports =
       vmig::daemon::StartDataplane(*config);
-  if (!transport.ok()) {
-    spdlog::critical("data plane: {}", transport.status().message());
+  if (!transports.ok()) {
+    spdlog::critical("data plane: {}", transports.status().message());
     return 1;
   }
+  std::vector<vmig::dataplane::Transport*> ports;
+  for (const auto& t : *transports) ports.push_back(t.get());
   vmig::daemon::DeviceRegistry devices(config->limits().max_devices());
   absl::StatusOr<vmig::daemon::PeerClientFactory> peer_clients =
       vmig::server::MakeGrpcPeerClientFactory(*config);
@@ -139,8 +141,8 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", peer_clients.status().message());
     return 1;
   }
-  vmig::daemon::SessionManager sessions(devices, config->limits(),
-                                        transport->get(), *peer_clients);
+  vmig::daemon::SessionManager sessions(devices, config->limits(), ports,
+                                        *peer_clients);
   for (const auto& d : config->devices()) {
     if (auto r = devices.Attach(d); !r.ok()) {
       spdlog::critical("configuration: device {}: {}", d.device_id(),
@@ -151,8 +153,7 @@ int main(int argc, char** argv) {
   vmig::server::DeviceServiceImpl device_service(devices);
   vmig::server::MigrationServiceImpl migration_service(sessions);
   vmig::server::PeerServiceImpl peer_service(sessions);
-  vmig::server::DataplaneServiceImpl dataplane_service(transport->get(),
-                                                       sessions);
+  vmig::server::DataplaneServiceImpl dataplane_service(ports, sessions);
   auto server = vmig::server::StartServer(
       *config,
       {&device_service, &migration_service, &peer_service, &dataplane_service});
@@ -198,7 +199,8 @@ int main(int argc, char** argv) {
   sessions.CancelAll();
   (*server)->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(1));
-  transport->reset();
+  vmig::dataplane::ExposeTelemetry({});  // before the ports go
+  transports->clear();
   vmig::dataplane::CleanupEal();  // no-op when no data plane was configured
   spdlog::info("vmigd stopped");
   return 0;

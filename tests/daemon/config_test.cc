@@ -39,7 +39,13 @@ TEST(ConfigTest, BadOptionsAreRefusedByName) {
       {"peer { tls { ca_file: \"/nonexistent/ca.pem\" } }", "peer.tls"},
       {"dataplane { ports { name: \"a\" memif: \"\" } ports { name: \"b\" "
        "memif: \"\" } }",
-       "dataplane.ports"},
+       "dataplane.ports[0].lcores"},
+      {"dataplane { ports { name: \"a\" memif: \"\" lcores: \"1-2\" } "
+       "ports { name: \"b\" memif: \"\" lcores: \"2\" } }",
+       "dataplane.ports[1].lcores"},
+      {"dataplane { main_lcore: 3 ports { name: \"a\" memif: \"\" lcores: "
+       "\"3\" } }",
+       "dataplane.ports[0].lcores"},
       {"dataplane { credit_window_bytes: 1 }", "dataplane.credit_window_bytes"},
       {"limits { max_sessions: 100000 }", "limits.max_sessions"},
       {"listen { unix_socket: \"relative.sock\" }", "listen.unix_socket"},
@@ -52,6 +58,13 @@ TEST(ConfigTest, BadOptionsAreRefusedByName) {
     EXPECT_NE(s.message().find(option), std::string::npos)
         << text << ": " << s.message();
   }
+}
+
+TEST(ConfigTest, SeveralPortsEachWithTheirOwnLcores) {
+  EXPECT_TRUE(Load("dataplane { main_lcore: 0 ports { name: \"a\" memif: "
+                   "\"\" lcores: \"1\" } ports { name: \"b\" memif: \"\" "
+                   "lcores: \"2-3\" } }")
+                  .ok());
 }
 
 TEST(ConfigTest, ParseLcoresTakesDpdkListSyntax) {
