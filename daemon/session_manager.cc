@@ -275,12 +275,6 @@ void SessionManager::ReapEngines() {
   for (auto& t : ended) t.join();  // returns at once: the body has ended
 }
 
-size_t SessionManager::EngineThreads() {
-  ReapEngines();
-  absl::MutexLock lock(&engines_mu_);
-  return engines_.size();
-}
-
 absl::StatusOr<v1::Session> SessionManager::Switchover(absl::string_view name) {
   absl::StatusOr<std::shared_ptr<SessionRecord>> s = Find(name);
   if (!s.ok()) return s.status();

@@ -60,9 +60,6 @@ class SessionManager {
   // Cancels every session that has not committed (graceful shutdown) and
   // waits for source sessions to finish rolling back.
   void CancelAll();
-  // Engine threads not yet joined (ended ones are joined as sessions start
-  // and end).
-  size_t EngineThreads();
 
   // PeerService: dispatched to the destination session by id.
   absl::StatusOr<v1::HandshakeResponse> PeerHandshake(
