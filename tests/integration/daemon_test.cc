@@ -383,30 +383,7 @@ class TlsTest : public ::testing::Test {
   void SetUp() override {
     // A CA, a server certificate for 127.0.0.1, a client certificate it
     // signed, and a self-signed impostor.
-    const std::string d = dir_.path();
-    std::string script =
-        "set -e; cd " + d +
-        "\n"
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
-        "-days 2 "
-        "-subj /CN=vmig-test-ca 2>/dev/null\n"
-        "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext\n"
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out "
-        "server.csr "
-        "-subj /CN=localhost 2>/dev/null\n"
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial "
-        "-out server.pem -days 2 -extfile san.ext 2>/dev/null\n"
-        "openssl req -newkey rsa:2048 -nodes -keyout client.key -out "
-        "client.csr "
-        "-subj /CN=operator 2>/dev/null\n"
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
-        "-CAcreateserial "
-        "-out client.pem -days 2 2>/dev/null\n"
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out "
-        "rogue.pem -days 2 "
-        "-subj /CN=rogue 2>/dev/null\n";
-    CommandResult r = RunCommand({"/bin/sh", "-c", script});
+    CommandResult r = MakeTestCertificates(dir_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   std::string Tls(bool mutual, int port) {

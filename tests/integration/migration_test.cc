@@ -85,7 +85,7 @@ class MigrationTest : public ::testing::Test {
     devs_ = devs;
     const std::string d = dir_.path();
     std::string a =
-        "listen { unix_socket: \"" + d + "/a.sock\" }\n" +
+        "listen { unix_socket: \"" + d + "/a.sock\" }\n" + src_extra_ +
         "emu_transition_log: \"" + d + "/a.arcs\"\n" +
         (src_dataplane_.empty()
              ? "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
@@ -107,8 +107,8 @@ class MigrationTest : public ::testing::Test {
   void StartDestination() {
     const std::string d = dir_.path();
     std::string b =
-        "listen { unix_socket: \"" + d + "/b.sock\" }\n" +
-        "emu_transition_log: \"" + d + "/b.arcs\"\n" +
+        "listen { unix_socket: \"" + d + "/b.sock\" " + dst_listen_extra_ +
+        "}\n" + "emu_transition_log: \"" + d + "/b.arcs\"\n" +
         (dst_dataplane_.empty()
              ? "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" "
                "memif: \"role=client,socket=" +
@@ -155,7 +155,7 @@ class MigrationTest : public ::testing::Test {
                      const std::vector<std::string>& only = {}) {
     v1::StartMigrationRequest req;
     req.set_session_id(id);
-    req.set_peer(dest_->address());
+    req.set_peer(peer_address_.empty() ? dest_->address() : peer_address_);
     for (const auto& x : Ids(only)) {
       auto* m = req.add_devices();
       m->set_source(x);
@@ -255,6 +255,10 @@ class MigrationTest : public ::testing::Test {
   std::string src_dataplane_, dst_dataplane_, endpoint_;
   // The daemons' extra environment.
   std::map<std::string, std::string> daemon_env_;
+  // More of the source's configuration, more of the destination's listen {}
+  // section, and the peer address Start gives (empty: the destination's
+  // Unix socket).
+  std::string src_extra_, dst_listen_extra_, peer_address_;
   std::vector<DeviceSpec> devs_;
   std::unique_ptr<Daemon> source_, dest_;
   std::unique_ptr<v1::DeviceService::Stub> src_dev_, dst_dev_;
@@ -527,7 +531,7 @@ TEST_F(MigrationTest, FourSessionsOfFourDevicesShareTheDataPlane) {
   for (int s = 0; s < 4; ++s) {
     v1::StartMigrationRequest req;
     req.set_session_id("q" + std::to_string(s));
-    req.set_peer(dest_->address());
+    req.set_peer(peer_address_.empty() ? dest_->address() : peer_address_);
     for (int i = 0; i < 4; ++i) {
       auto* m = req.add_devices();
       m->set_source("d" + std::to_string(4 * s + i));
@@ -634,6 +638,56 @@ TEST_F(MigrationTest, SeveralPortsEachSessionTravelsOnTheOneItNames) {
   ASSERT_EQ(src.ports_size(), 2);
   EXPECT_GE(src.ports(0).tx_bytes(), 16u << 20);
   EXPECT_LT(src.ports(1).tx_bytes(), 2 * (16u << 20));
+}
+
+// The source dials its peer with the identity its configuration names
+// (peer.tls): a destination that serves the peer protocol on TCP with
+// mutual TLS only takes the handshake from a source with a client
+// certificate its CA signed, and the migration completes and verifies.
+TEST_F(MigrationTest, TheSourceDialsItsPeerWithTheConfiguredTlsIdentity) {
+  ASSERT_EQ(MakeTestCertificates(dir_).exit_code, 0);
+  const std::string d = dir_.path();
+  const int port = FreeTcpPort();
+  dst_listen_extra_ = "tcp_address: \"127.0.0.1:" + std::to_string(port) +
+                      "\" tls { cert_file: \"" + d +
+                      "/server.pem\" key_file: \"" + d +
+                      "/server.key\" ca_file: \"" + d +
+                      "/ca.pem\" require_client_cert: true } ";
+  src_extra_ = "peer { tls { cert_file: \"" + d + "/client.pem\" key_file: \"" +
+               d + "/client.key\" ca_file: \"" + d + "/ca.pem\" } }\n";
+  peer_address_ = "127.0.0.1:" + std::to_string(port);
+  StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=1",
+                 "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=2"}});
+  MigrateAndVerify("tls1");
+}
+
+TEST_F(MigrationTest,
+       ASourceWithoutAClientCertificateIsRefusedByAMutualTlsPeer) {
+  ASSERT_EQ(MakeTestCertificates(dir_).exit_code, 0);
+  const std::string d = dir_.path();
+  const int port = FreeTcpPort();
+  dst_listen_extra_ = "tcp_address: \"127.0.0.1:" + std::to_string(port) +
+                      "\" tls { cert_file: \"" + d +
+                      "/server.pem\" key_file: \"" + d +
+                      "/server.key\" ca_file: \"" + d +
+                      "/ca.pem\" require_client_cert: true } ";
+  // Trusts the destination's CA, but has no certificate of its own.
+  src_extra_ = "peer { tls { ca_file: \"" + d + "/ca.pem\" } }\n";
+  peer_address_ = "127.0.0.1:" + std::to_string(port);
+  StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p,seed=1",
+                 "emu:state=8MiB,flags=stop_copy|p2p,seed=2"}});
+  const uint64_t before = Devices(*src_dev_)["devices/nic0"].emulated_digest();
+  ASSERT_TRUE(Prepare("tls2").ok());
+  ASSERT_TRUE(Start("tls2", 500).ok());
+  v1::Session s = WaitEnd(*src_mig_, "tls2");
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  EXPECT_NE(s.error().find("handshake"), std::string::npos) << s.error();
+  // Nothing moved: the source runs its own state, the destination is still
+  // waiting for a source it trusts.
+  EXPECT_EQ(Devices(*src_dev_)["devices/nic0"].state(),
+            v1::DEVICE_STATE_RUNNING);
+  EXPECT_EQ(Devices(*src_dev_)["devices/nic0"].emulated_digest(), before);
+  EXPECT_EQ(Get(*dst_mig_, "tls2").phase(), v1::PHASE_PREPARED);
 }
 
 // A receiving daemon that is a memif client in copy mode (no zero-copy):

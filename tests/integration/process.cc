@@ -124,6 +124,27 @@ void Daemon::Kill() {
 
 std::string Daemon::log() const { return ReadFileOrEmpty(log_path_); }
 
+CommandResult MakeTestCertificates(const TempDir& dir) {
+  const std::string script =
+      "set -e; cd " + dir.path() +
+      "\n"
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem "
+      "-days 2 -subj /CN=vmig-test-ca 2>/dev/null\n"
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\n' > san.ext\n"
+      "openssl req -newkey rsa:2048 -nodes -keyout server.key -out "
+      "server.csr -subj /CN=localhost 2>/dev/null\n"
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -out server.pem -days 2 -extfile san.ext "
+      "2>/dev/null\n"
+      "openssl req -newkey rsa:2048 -nodes -keyout client.key -out "
+      "client.csr -subj /CN=operator 2>/dev/null\n"
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
+      "-CAcreateserial -out client.pem -days 2 2>/dev/null\n"
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out "
+      "rogue.pem -days 2 -subj /CN=rogue 2>/dev/null\n";
+  return RunCommand({"/bin/sh", "-c", script});
+}
+
 int FreeTcpPort() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a = {};

@@ -63,6 +63,12 @@ class Daemon {
   pid_t pid_ = -1;
 };
 
+// Writes into `dir` a test CA (ca.pem, ca.key), a server certificate for
+// 127.0.0.1 and localhost (server.pem, server.key), a client certificate
+// the CA signed (client.pem, client.key, CN=operator) and a self-signed
+// impostor (rogue.pem, rogue.key), with openssl. The result of the script.
+CommandResult MakeTestCertificates(const TempDir& dir);
+
 // A TCP port nobody listens on right now.
 int FreeTcpPort();
 
