@@ -255,6 +255,19 @@ class MigrationTest : public ::testing::Test {
   std::string src_dataplane_, dst_dataplane_, endpoint_;
   // The daemons' extra environment.
   std::map<std::string, std::string> daemon_env_;
+  // Test certificates in dir_, and the destination also listening on TCP
+  // with mutual TLS (the test CA's), which the source is told to dial.
+  void ServeThePeerProtocolOnMutualTls() {
+    ASSERT_EQ(MakeTestCertificates(dir_).exit_code, 0);
+    const std::string d = dir_.path();
+    const int port = FreeTcpPort();
+    dst_listen_extra_ = "tcp_address: \"127.0.0.1:" + std::to_string(port) +
+                        "\" tls { cert_file: \"" + d +
+                        "/server.pem\" key_file: \"" + d +
+                        "/server.key\" ca_file: \"" + d +
+                        "/ca.pem\" require_client_cert: true } ";
+    peer_address_ = "127.0.0.1:" + std::to_string(port);
+  }
   // More of the source's configuration, more of the destination's listen {}
   // section, and the peer address Start gives (empty: the destination's
   // Unix socket).
@@ -645,17 +658,10 @@ TEST_F(MigrationTest, SeveralPortsEachSessionTravelsOnTheOneItNames) {
 // mutual TLS only takes the handshake from a source with a client
 // certificate its CA signed, and the migration completes and verifies.
 TEST_F(MigrationTest, TheSourceDialsItsPeerWithTheConfiguredTlsIdentity) {
-  ASSERT_EQ(MakeTestCertificates(dir_).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(ServeThePeerProtocolOnMutualTls());
   const std::string d = dir_.path();
-  const int port = FreeTcpPort();
-  dst_listen_extra_ = "tcp_address: \"127.0.0.1:" + std::to_string(port) +
-                      "\" tls { cert_file: \"" + d +
-                      "/server.pem\" key_file: \"" + d +
-                      "/server.key\" ca_file: \"" + d +
-                      "/ca.pem\" require_client_cert: true } ";
   src_extra_ = "peer { tls { cert_file: \"" + d + "/client.pem\" key_file: \"" +
                d + "/client.key\" ca_file: \"" + d + "/ca.pem\" } }\n";
-  peer_address_ = "127.0.0.1:" + std::to_string(port);
   StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=1",
                  "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=2"}});
   MigrateAndVerify("tls1");
@@ -663,17 +669,10 @@ TEST_F(MigrationTest, TheSourceDialsItsPeerWithTheConfiguredTlsIdentity) {
 
 TEST_F(MigrationTest,
        ASourceWithoutAClientCertificateIsRefusedByAMutualTlsPeer) {
-  ASSERT_EQ(MakeTestCertificates(dir_).exit_code, 0);
+  ASSERT_NO_FATAL_FAILURE(ServeThePeerProtocolOnMutualTls());
   const std::string d = dir_.path();
-  const int port = FreeTcpPort();
-  dst_listen_extra_ = "tcp_address: \"127.0.0.1:" + std::to_string(port) +
-                      "\" tls { cert_file: \"" + d +
-                      "/server.pem\" key_file: \"" + d +
-                      "/server.key\" ca_file: \"" + d +
-                      "/ca.pem\" require_client_cert: true } ";
   // Trusts the destination's CA, but has no certificate of its own.
   src_extra_ = "peer { tls { ca_file: \"" + d + "/ca.pem\" } }\n";
-  peer_address_ = "127.0.0.1:" + std::to_string(port);
   StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p,seed=1",
                  "emu:state=8MiB,flags=stop_copy|p2p,seed=2"}});
   const uint64_t before = Devices(*src_dev_)["devices/nic0"].emulated_digest();
