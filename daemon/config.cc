@@ -125,6 +125,8 @@ void ApplyDefaults(v1::DaemonConfig& c) {
     peer->set_switchover_ack_timeout_ms(5000);
   if (peer->commit_timeout_ms() == 0) peer->set_commit_timeout_ms(30000);
   if (peer->abort_timeout_ms() == 0) peer->set_abort_timeout_ms(2000);
+  if (peer->heartbeat_interval_ms() == 0) peer->set_heartbeat_interval_ms(500);
+  if (peer->liveness_timeout_ms() == 0) peer->set_liveness_timeout_ms(3000);
 }
 
 PeerDeadlines PeerDeadlinesOf(const v1::PeerConfig& p) {
@@ -133,6 +135,8 @@ PeerDeadlines PeerDeadlinesOf(const v1::PeerConfig& p) {
   d.switchover_ack = absl::Milliseconds(p.switchover_ack_timeout_ms());
   d.commit = absl::Milliseconds(p.commit_timeout_ms());
   d.abort = absl::Milliseconds(p.abort_timeout_ms());
+  d.heartbeat_interval = absl::Milliseconds(p.heartbeat_interval_ms());
+  d.liveness = absl::Milliseconds(p.liveness_timeout_ms());
   return d;
 }
 
@@ -168,10 +172,17 @@ absl::Status ValidatePeer(const v1::PeerConfig& p) {
       {"peer.handshake_timeout_ms", p.handshake_timeout_ms()},
       {"peer.switchover_ack_timeout_ms", p.switchover_ack_timeout_ms()},
       {"peer.commit_timeout_ms", p.commit_timeout_ms()},
-      {"peer.abort_timeout_ms", p.abort_timeout_ms()}};
+      {"peer.abort_timeout_ms", p.abort_timeout_ms()},
+      {"peer.heartbeat_interval_ms", p.heartbeat_interval_ms()},
+      {"peer.liveness_timeout_ms", p.liveness_timeout_ms()}};
   for (const auto& [name, ms] : timeouts) {
     if (ms < 10 || ms > 600000)
       return OptionError(name, "must be 10 to 600000");
+  }
+  if (p.liveness_timeout_ms() < 2 * p.heartbeat_interval_ms()) {
+    return OptionError("peer.liveness_timeout_ms",
+                       "must be at least twice peer.heartbeat_interval_ms (one "
+                       "lost heartbeat must not end a session)");
   }
   const auto& t = p.tls();
   const bool any = !t.cert_file().empty() || !t.key_file().empty() ||

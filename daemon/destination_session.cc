@@ -34,6 +34,7 @@ DestinationSession::DestinationSession(
 }
 
 DestinationSession::~DestinationSession() {
+  (void)Fence("daemon shutting down");
   absl::MutexLock lock(&mu_);
   if (!released_) RollBack(v1::PHASE_CANCELLED, "daemon shutting down");
 }
@@ -50,6 +51,7 @@ absl::Status DestinationSession::Prepare() {
     }
   }
   if (!s.ok()) {
+    (void)Fence(std::string(s.message()));
     RollBack(v1::PHASE_FAILED, std::string(s.message()));
     return absl::FailedPreconditionError(
         absl::StrCat("cannot move devices to RESUMING: ", s.message()));
@@ -97,9 +99,24 @@ absl::Status DestinationSession::OrderLike(const v1::HandshakeRequest& req) {
   return absl::OkStatus();
 }
 
+absl::Status DestinationSession::CheckLockstep() {
+  if (group_.size() < 2) return absl::OkStatus();
+  std::vector<std::string> lacking;
+  for (size_t i = 0; i < group_.size(); ++i) {
+    if (!group_[i].flags.has(vfio::kMigP2P))
+      lacking.push_back(absl::StrCat("devices/", ids_[i]));
+  }
+  if (lacking.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      absl::StrJoin(lacking, ", "),
+      " lack P2P (VFIO_MIGRATION_P2P): several devices resume in lockstep, "
+      "every one through RUNNING_P2P"));
+}
+
 absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
     const v1::HandshakeRequest& req) {
   absl::MutexLock lock(&mu_);
+  if (absl::Status s = EndedError(); !s.ok()) return s;
   if (record_->phase() != v1::PHASE_PREPARED) {
     return absl::FailedPreconditionError(
         absl::StrCat(record_->name(), " is ", v1::Phase_Name(record_->phase()),
@@ -108,6 +125,7 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
   if (!transport_)
     return absl::FailedPreconditionError("this daemon has no data plane");
   if (absl::Status s = OrderLike(req); !s.ok()) return s;
+  if (absl::Status s = CheckLockstep(); !s.ok()) return s;
 
   std::random_device rd;
   const uint64_t token = (uint64_t{rd()} << 32) | rd();
@@ -131,6 +149,11 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
     streams_.push_back(*st);
   }
   PublishDevices(v1::PHASE_PRECOPY);
+  {
+    absl::MutexLock st(&state_mu_);
+    handshaken_ = true;
+    last_contact_ = absl::Now();
+  }
   v1::HandshakeResponse resp;
   resp.set_session_token(token);
   resp.set_wire_session_id(wire_session);
@@ -143,7 +166,9 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
 
 absl::StatusOr<v1::SwitchoverAckResponse> DestinationSession::SwitchoverAck(
     const v1::SwitchoverAckRequest& req) {
+  Touch();
   absl::MutexLock lock(&mu_);
+  if (absl::Status s = EndedError(); !s.ok()) return s;
   if (static_cast<size_t>(req.initial_data_offsets_size()) != streams_.size()) {
     return absl::InvalidArgumentError(
         "initial_data_offsets: one per device is required");
@@ -179,28 +204,54 @@ absl::Status DestinationSession::CheckAllWritten(const v1::CommitRequest& req) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::CommitResponse> DestinationSession::LoadAndResume(
-    bool serial) {
+bool DestinationSession::AnyRan() {
+  for (size_t i = 0; i < group_.size(); ++i) {
+    absl::StatusOr<DeviceState> st = group_[i].device->GetState();
+    // A device whose state cannot be read may have run.
+    if (!st.ok() || *st == DeviceState::kRunning ||
+        *st == DeviceState::kRunningP2P || *st == DeviceState::kPreCopy ||
+        *st == DeviceState::kPreCopyP2P) {
+      return true;
+    }
+  }
+  return false;
+}
+
+v1::CommitResponse DestinationSession::LoadAndResume(bool serial) {
   const auto schedule = serial ? DeviceGroup::Schedule::kSerial
                                : DeviceGroup::Schedule::kParallel;
+  v1::CommitResponse resp;
   const absl::Time t0 = absl::Now();
   if (absl::Status s = group_.MoveAll(DeviceState::kStop, schedule, nullptr);
       !s.ok()) {
-    return absl::AbortedError(absl::StrCat("load failed: ", s.message()));
+    resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
+    resp.set_error(absl::StrCat("load failed: ", s.message(),
+                                "; no destination device ran"));
+    return resp;
   }
   const absl::Time loaded = absl::Now();
-  // The devices hold the state now: from here a failure is the device's,
-  // not the migration's, and nothing is reset behind the caller's back.
-  group_.SetRecovery(vfio::Recovery::kKeep);
   // Resume in lockstep: every device RUNNING_P2P before any is RUNNING.
   absl::Status resumed =
       group_.MoveAll(DeviceState::kRunningP2P, schedule, nullptr);
+  if (!resumed.ok() && !AnyRan()) {
+    // Nothing ran: the source still holds the only running copy.
+    resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
+    resp.set_error(absl::StrCat("resume failed: ", resumed.message(),
+                                "; no destination device ran"));
+    return resp;
+  }
+  // A device ran: the state is the destination's now, whatever follows, and
+  // nothing is reset behind the caller's back.
+  group_.SetRecovery(vfio::Recovery::kKeep);
   if (resumed.ok() && !leave_stopped_)
     resumed = group_.MoveAll(DeviceState::kRunning, schedule, nullptr);
   if (!resumed.ok()) {
-    spdlog::error("{}: did not resume: {}", record_->name(), resumed.message());
+    resp.set_error(
+        absl::StrCat("resume failed after devices ran: ", resumed.message(),
+                     "; the destination owns the state"));
+    spdlog::error("{}: {}", record_->name(), resp.error());
   }
-  v1::CommitResponse resp;
+  resp.set_outcome(v1::COMMIT_OUTCOME_COMMITTED);
   resp.set_last_running_mono_ns(MonotonicNanos());
   resp.set_load_ns(absl::ToInt64Nanoseconds(loaded - t0));
   resp.set_resume_ns(absl::ToInt64Nanoseconds(absl::Now() - loaded));
@@ -208,47 +259,184 @@ absl::StatusOr<v1::CommitResponse> DestinationSession::LoadAndResume(
 }
 
 absl::StatusOr<v1::CommitResponse> DestinationSession::Commit(
-    const v1::CommitRequest& req) {
-  absl::MutexLock lock(&mu_);
-  if (record_->phase() != v1::PHASE_PRECOPY) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(record_->name(), " is ", v1::Phase_Name(record_->phase()),
-                     ": nothing to commit"));
+    const v1::CommitRequest& req, absl::Time deadline) {
+  {
+    absl::MutexLock st(&state_mu_);
+    last_contact_ = absl::Now();
+    switch (decision_) {
+      case Decision::kCommitted:
+      case Decision::kAborted:
+        return answer_;  // asked again: the same answer
+      case Decision::kCommitting:
+        return absl::UnavailableError(
+            absl::StrCat("the commit of ", record_->name(),
+                         " is in progress; Abort answers its outcome"));
+      case Decision::kNone:
+        break;
+    }
+    if (!handshaken_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          record_->name(), " is ", v1::Phase_Name(record_->phase()),
+          ": nothing to commit"));
+    }
+    if (absl::Now() >= deadline) {
+      return absl::FailedPreconditionError(
+          "the caller's deadline passed before the commit began: nothing "
+          "was done");
+    }
+    decision_ = Decision::kCommitting;
   }
+  absl::MutexLock lock(&mu_);
+  v1::CommitResponse resp;
   // Every byte the source sent must be in the devices.
   if (absl::Status s = CheckAllWritten(req); !s.ok()) {
-    RollBack(v1::PHASE_FAILED, std::string(s.message()));
-    return s;
+    resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
+    resp.set_error(std::string(s.message()));
+  } else {
+    record_->Update([](v1::Session& p) { p.set_phase(v1::PHASE_SWITCHOVER); });
+    CancelStreams();
+    incoming_.clear();
+    resp = LoadAndResume(req.serial());
   }
-  record_->Update([](v1::Session& p) { p.set_phase(v1::PHASE_SWITCHOVER); });
-  CancelStreams();
-  incoming_.clear();
-  absl::StatusOr<v1::CommitResponse> resp = LoadAndResume(req.serial());
-  if (!resp.ok()) {
-    RollBack(v1::PHASE_FAILED, std::string(resp.status().message()));
-    return resp.status();
+  if (resp.outcome() == v1::COMMIT_OUTCOME_ABORTED) {
+    RollBack(v1::PHASE_FAILED, resp.error());
+    Decide(Decision::kAborted, resp);
+    return resp;
   }
   registry_.Release(ids_, record_->name());
   released_ = true;
-  PublishDevices(v1::PHASE_COMPLETED);
+  PublishDevices(resp.error().empty() ? v1::PHASE_COMPLETED : v1::PHASE_FAILED,
+                 resp.error());
+  Decide(Decision::kCommitted, resp);
   return resp;
 }
 
-absl::Status DestinationSession::Abort(const v1::AbortRequest& req) {
-  absl::MutexLock lock(&mu_);
-  if (IsTerminal(record_->phase())) return absl::OkStatus();
-  RollBack(v1::PHASE_FAILED, absl::StrCat("source aborted: ", req.reason()));
-  return absl::OkStatus();
+void DestinationSession::Decide(Decision d, const v1::CommitResponse& resp) {
+  absl::MutexLock st(&state_mu_);
+  decision_ = d;
+  answer_ = resp;
+}
+
+DestinationSession::Decision DestinationSession::Fence(const std::string& why) {
+  absl::MutexLock st(&state_mu_);
+  const Decision was = decision_;
+  if (was == Decision::kNone) {
+    decision_ = Decision::kAborted;
+    answer_.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
+    answer_.set_error(why);
+  }
+  return was;
+}
+
+v1::CommitOutcome DestinationSession::Outcome() const {
+  switch (decision_) {
+    case Decision::kNone:
+      return v1::COMMIT_OUTCOME_NONE;
+    case Decision::kCommitting:
+      return v1::COMMIT_OUTCOME_IN_PROGRESS;
+    case Decision::kCommitted:
+      return v1::COMMIT_OUTCOME_COMMITTED;
+    case Decision::kAborted:
+      return v1::COMMIT_OUTCOME_ABORTED;
+  }
+  return v1::COMMIT_OUTCOME_NONE;
+}
+
+void DestinationSession::Touch() {
+  absl::MutexLock st(&state_mu_);
+  last_contact_ = absl::Now();
+}
+
+void DestinationSession::set_source(std::string source) {
+  absl::MutexLock st(&state_mu_);
+  source_ = std::move(source);
+}
+
+absl::StatusOr<v1::AbortResponse> DestinationSession::Abort(
+    const v1::AbortRequest& req) {
+  Touch();
+  const std::string why = absl::StrCat("source aborted: ", req.reason());
+  if (Fence(why) == Decision::kNone) {
+    absl::MutexLock lock(&mu_);
+    if (!released_) RollBack(v1::PHASE_FAILED, why);
+  }
+  absl::MutexLock st(&state_mu_);
+  v1::AbortResponse resp;
+  resp.set_outcome(Outcome());
+  if (decision_ == Decision::kCommitted || decision_ == Decision::kAborted)
+    *resp.mutable_commit() = answer_;
+  return resp;
+}
+
+v1::HeartbeatResponse DestinationSession::Heartbeat() {
+  absl::MutexLock st(&state_mu_);
+  last_contact_ = absl::Now();
+  const v1::Session now = record_->Snapshot();
+  v1::HeartbeatResponse resp;
+  resp.set_phase(now.phase());
+  resp.set_error(now.error());
+  resp.set_outcome(Outcome());
+  return resp;
 }
 
 absl::Status DestinationSession::Cancel(const std::string& why) {
-  absl::MutexLock lock(&mu_);
-  if (IsTerminal(record_->phase())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(record_->name(), " has already ended"));
+  const Decision was = Fence(why);
+  if (was != Decision::kNone) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        record_->name(), was == Decision::kAborted
+                             ? " has already ended"
+                             : " has begun its commit: the destination "
+                               "owns the devices' state"));
   }
-  RollBack(v1::PHASE_CANCELLED, why);
+  absl::MutexLock lock(&mu_);
+  if (!released_) RollBack(v1::PHASE_CANCELLED, why);
   return absl::OkStatus();
+}
+
+absl::Status DestinationSession::EndedError() const {
+  const v1::Session now = record_->Snapshot();
+  if (!IsTerminal(now.phase())) return absl::OkStatus();
+  // The words the source's heartbeat would bring: the same cause, at once.
+  return absl::AbortedError(absl::StrCat(
+      "the destination ended the session (", v1::Phase_Name(now.phase()),
+      "): ", now.error().empty() ? "no reason given" : now.error()));
+}
+
+std::string DestinationSession::FailedStream() {
+  for (size_t i = 0; i < streams_.size(); ++i) {
+    if (streams_[i]->state() == dataplane::Stream::kFailed) {
+      return absl::StrCat("devices/", ids_[i], ": ",
+                          streams_[i]->error().message());
+    }
+  }
+  return "";
+}
+
+bool DestinationSession::CheckHealth(absl::Time now, absl::Duration liveness) {
+  std::string why;
+  {
+    absl::MutexLock st(&state_mu_);
+    if (decision_ != Decision::kNone || !handshaken_) return false;
+    if (now - last_contact_ > liveness) {
+      why = absl::StrCat(source_, " silent for ",
+                         absl::FormatDuration(now - last_contact_),
+                         " (liveness bound ", absl::FormatDuration(liveness),
+                         "): rolled back before the commit");
+    }
+  }
+  if (why.empty()) {
+    // Busy with the peer's call: look again at the next check.
+    if (!mu_.TryLock()) return true;
+    why = FailedStream();
+    mu_.Unlock();
+    if (why.empty()) return true;
+  }
+  if (Fence(why) == Decision::kNone) {
+    spdlog::warn("{}: {}", record_->name(), why);
+    absl::MutexLock lock(&mu_);
+    if (!released_) RollBack(v1::PHASE_FAILED, why);
+  }
+  return false;
 }
 
 void DestinationSession::CancelStreams() {

@@ -1,5 +1,6 @@
 // What the source engine asks of the destination daemon, each call with its
-// deadline from configuration. The engine sees only this interface: the
+// deadline from configuration. Calls may come from two threads at once (the
+// engine's, and its heartbeat's). The engine sees only this interface: the
 // daemon gives it a gRPC client (server/grpc_peer_client.h), tests give it
 // a fake.
 #ifndef VMIGD_DAEMON_PEER_CLIENT_H_
@@ -21,6 +22,10 @@ struct PeerDeadlines {
   absl::Duration switchover_ack = absl::Seconds(5);
   absl::Duration commit = absl::Seconds(30);
   absl::Duration abort = absl::Seconds(2);
+  // Liveness: the source's heartbeat period, and how long either side
+  // waits without hearing from the other before it rolls back.
+  absl::Duration heartbeat_interval = absl::Milliseconds(500);
+  absl::Duration liveness = absl::Seconds(3);
 };
 
 class PeerClient {
@@ -32,7 +37,15 @@ class PeerClient {
       const v1::SwitchoverAckRequest& req) = 0;
   virtual absl::StatusOr<v1::CommitResponse> Commit(
       const v1::CommitRequest& req) = 0;
-  virtual absl::Status Abort(const v1::AbortRequest& req) = 0;
+  virtual absl::StatusOr<v1::AbortResponse> Abort(
+      const v1::AbortRequest& req) = 0;
+  virtual absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest& req) = 0;
+  // The deadlines this client calls with (the engine's liveness bound).
+  virtual PeerDeadlines deadlines() const { return PeerDeadlines{}; }
+  // Ends the calls in flight now (a cancel must not wait out a hung peer's
+  // deadline); they fail with CANCELLED. Later calls are not affected.
+  virtual void CancelPending() {}
 };
 
 // Makes a client for the peer at `address` (a gRPC target, e.g.

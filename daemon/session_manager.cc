@@ -56,15 +56,27 @@ SessionManager::SessionManager(DeviceRegistry& devices,
                                const v1::LimitsConfig& limits,
                                std::vector<dataplane::Transport*> transports,
                                PeerClientFactory peer_clients,
-                               EngineTunables tunables, Clock& clock)
+                               EngineTunables tunables, Clock& clock,
+                               absl::Duration liveness)
     : devices_(devices),
       limits_(limits),
       transports_(std::move(transports)),
       peer_clients_(std::move(peer_clients)),
       tunables_(tunables),
-      clock_(clock) {}
+      clock_(clock),
+      liveness_(liveness) {
+  health_ = std::thread([this] { WatchDestinations(); });
+}
 
-SessionManager::~SessionManager() { CancelAll(); }
+SessionManager::~SessionManager() {
+  CancelAll();
+  {
+    absl::MutexLock lock(&health_mu_);
+    health_stop_ = true;
+    health_cv_.Signal();
+  }
+  health_.join();
+}
 
 absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Find(
     absl::string_view name) {
@@ -251,7 +263,7 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
       history_, std::move(*peer), clock_, tunables_);
   auto done = std::make_shared<std::atomic<bool>>(false);
   absl::MutexLock lock(&engines_mu_);
-  engines_.push_back({std::thread([engine, done] {
+  engines_.push_back({req.session_id(), engine, std::thread([engine, done] {
                         engine->Run();
                         done->store(true);
                       }),
@@ -310,8 +322,46 @@ absl::StatusOr<v1::Session> SessionManager::Cancel(absl::string_view name) {
         (*s)->name(),
         " is committing: the destination owns the devices' state now"));
   }
-  (*s)->cancel_requested.store(true);
+  if (std::shared_ptr<SourceEngine> e = EngineOf((*s)->id())) {
+    e->RequestCancel();
+  } else {
+    (*s)->cancel_requested.store(true);
+  }
   // The engine rolls back at its next step; wait for it (bounded).
+  (*s)->WaitTerminal(absl::Seconds(30));
+  ReapEngines();
+  return (*s)->Snapshot();
+}
+
+std::shared_ptr<SourceEngine> SessionManager::EngineOf(const std::string& id) {
+  absl::MutexLock lock(&engines_mu_);
+  for (const EngineThread& e : engines_) {
+    if (e.id == id && !e.done->load()) return e.engine;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<v1::Session> SessionManager::Resolve(
+    absl::string_view name, v1::ResolveRequest::Decision decision) {
+  absl::StatusOr<std::shared_ptr<SessionRecord>> s = Find(name);
+  if (!s.ok()) return s.status();
+  if (decision != v1::ResolveRequest::DECISION_RESUME_SOURCE &&
+      decision != v1::ResolveRequest::DECISION_DESTINATION_OWNS) {
+    return absl::InvalidArgumentError(
+        "decision: RESUME_SOURCE or DESTINATION_OWNS is required");
+  }
+  if ((*s)->role() != v1::ROLE_SOURCE || (*s)->phase() != v1::PHASE_IN_DOUBT) {
+    return absl::FailedPreconditionError(
+        absl::StrCat((*s)->name(), " is a ", v1::Role_Name((*s)->role()),
+                     " session in ", v1::Phase_Name((*s)->phase()),
+                     "; Resolve is for a source session in PHASE_IN_DOUBT"));
+  }
+  int expected = 0;
+  if (!(*s)->resolution.compare_exchange_strong(expected,
+                                                static_cast<int>(decision))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat((*s)->name(), " was resolved already"));
+  }
   (*s)->WaitTerminal(absl::Seconds(30));
   ReapEngines();
   return (*s)->Snapshot();
@@ -376,70 +426,30 @@ absl::Status SessionManager::Watch(
 }
 
 void SessionManager::CancelAll() {
-  std::vector<std::shared_ptr<SessionRecord>> active;
+  // Source sessions roll back (or, in doubt, stop asking) in parallel.
+  {
+    absl::MutexLock lock(&engines_mu_);
+    for (EngineThread& e : engines_) {
+      if (!e.done->load()) e.engine->RequestShutdown();
+    }
+  }
+  std::vector<std::shared_ptr<SessionRecord>> incoming;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [_, e] : sessions_) {
       const v1::Phase p = e.record->phase();
-      if (!IsTerminal(p) && p != v1::PHASE_UNSPECIFIED)
-        active.push_back(e.record);
+      if (e.record->role() == v1::ROLE_DESTINATION && !IsTerminal(p) &&
+          p != v1::PHASE_UNSPECIFIED)
+        incoming.push_back(e.record);
     }
   }
-  for (const auto& s : active) (void)Cancel(s->name());
+  for (const auto& s : incoming) (void)Cancel(s->name());
   std::vector<EngineThread> engines;
   {
     absl::MutexLock lock(&engines_mu_);
     engines.swap(engines_);
   }
   for (auto& e : engines) e.thread.join();
-}
-
-absl::StatusOr<std::shared_ptr<DestinationSession>>
-SessionManager::FindDestination(const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  auto it = sessions_.find(id);
-  if (it == sessions_.end() ||
-      it->second.record->role() != v1::ROLE_DESTINATION ||
-      !it->second.destination) {
-    return absl::NotFoundError(
-        absl::StrCat("no incoming session sessions/", id));
-  }
-  return it->second.destination;
-}
-
-absl::StatusOr<v1::HandshakeResponse> SessionManager::PeerHandshake(
-    const v1::HandshakeRequest& req) {
-  if (req.version() != 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("peer protocol version ", req.version(), " is not 1"));
-  }
-  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
-      FindDestination(req.session_id());
-  if (!d.ok()) return d.status();
-  return (*d)->Handshake(req);
-}
-
-absl::StatusOr<v1::SwitchoverAckResponse> SessionManager::PeerSwitchoverAck(
-    const v1::SwitchoverAckRequest& req) {
-  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
-      FindDestination(req.session_id());
-  if (!d.ok()) return d.status();
-  return (*d)->SwitchoverAck(req);
-}
-
-absl::StatusOr<v1::CommitResponse> SessionManager::PeerCommit(
-    const v1::CommitRequest& req) {
-  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
-      FindDestination(req.session_id());
-  if (!d.ok()) return d.status();
-  return (*d)->Commit(req);
-}
-
-absl::Status SessionManager::PeerAbort(const v1::AbortRequest& req) {
-  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
-      FindDestination(req.session_id());
-  if (!d.ok()) return d.status();
-  return (*d)->Abort(req);
 }
 
 }  // namespace vmig::daemon

@@ -35,10 +35,13 @@ class SessionManager {
   // session's data_endpoint names one; empty names the first). None: the
   // daemon refuses migrations. Source engines dial their peer through
   // `peer_clients` and read time from `clock`.
+  // A destination session whose source is silent for `liveness` before
+  // its commit is rolled back.
   SessionManager(DeviceRegistry& devices, const v1::LimitsConfig& limits,
                  std::vector<dataplane::Transport*> transports,
                  PeerClientFactory peer_clients, EngineTunables tunables = {},
-                 Clock& clock = Clock::Real());
+                 Clock& clock = Clock::Real(),
+                 absl::Duration liveness = absl::Seconds(3));
   ~SessionManager();
 
   absl::StatusOr<v1::Session> PrepareIncoming(
@@ -47,6 +50,10 @@ class SessionManager {
       const v1::StartMigrationRequest& req);
   absl::StatusOr<v1::Session> Switchover(absl::string_view name);
   absl::StatusOr<v1::Session> Cancel(absl::string_view name);
+  // An operator's decision for a source session in PHASE_IN_DOUBT; returns
+  // once the engine has acted on it (bounded).
+  absl::StatusOr<v1::Session> Resolve(absl::string_view name,
+                                      v1::ResolveRequest::Decision decision);
   absl::StatusOr<v1::Session> Get(absl::string_view name);
   std::vector<v1::Session> List();
   // The name ("sessions/{id}") of the session with this wire session id,
@@ -61,13 +68,18 @@ class SessionManager {
   // waits for source sessions to finish rolling back.
   void CancelAll();
 
-  // PeerService: dispatched to the destination session by id.
+  // PeerService: dispatched to the destination session by id. `source`
+  // names the caller (its address) in errors; `deadline` is the caller's.
   absl::StatusOr<v1::HandshakeResponse> PeerHandshake(
-      const v1::HandshakeRequest& req);
+      const v1::HandshakeRequest& req, const std::string& source = "");
   absl::StatusOr<v1::SwitchoverAckResponse> PeerSwitchoverAck(
       const v1::SwitchoverAckRequest& req);
-  absl::StatusOr<v1::CommitResponse> PeerCommit(const v1::CommitRequest& req);
-  absl::Status PeerAbort(const v1::AbortRequest& req);
+  absl::StatusOr<v1::CommitResponse> PeerCommit(
+      const v1::CommitRequest& req,
+      absl::Time deadline = absl::InfiniteFuture());
+  absl::StatusOr<v1::AbortResponse> PeerAbort(const v1::AbortRequest& req);
+  absl::StatusOr<v1::HeartbeatResponse> PeerHeartbeat(
+      const v1::HeartbeatRequest& req);
 
  private:
   struct Entry {
@@ -76,6 +88,8 @@ class SessionManager {
     std::shared_ptr<DestinationSession> destination;
   };
   struct EngineThread {
+    std::string id;
+    std::shared_ptr<SourceEngine> engine;
     std::thread thread;
     std::shared_ptr<std::atomic<bool>> done;
   };
@@ -94,6 +108,10 @@ class SessionManager {
   absl::StatusOr<dataplane::Transport*> DataEndpoint(
       const std::string& endpoint) const;
   void ReapEngines();
+  std::shared_ptr<SourceEngine> EngineOf(const std::string& id);
+  // The destinations' liveness: checks handshaken destination sessions
+  // while there are any, sleeps otherwise.
+  void WatchDestinations();
 
   DeviceRegistry& devices_;
   const v1::LimitsConfig limits_;
@@ -108,6 +126,12 @@ class SessionManager {
   absl::Mutex mu_;
   std::map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint32_t> watchers_{0};
+  const absl::Duration liveness_;
+  absl::Mutex health_mu_;
+  absl::CondVar health_cv_;
+  bool health_stop_ ABSL_GUARDED_BY(health_mu_) = false;
+  bool health_wake_ ABSL_GUARDED_BY(health_mu_) = false;
+  std::thread health_;
 };
 
 }  // namespace vmig::daemon

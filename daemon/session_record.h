@@ -45,6 +45,9 @@ class SessionRecord {
   std::atomic<bool> cancel_requested{false};
   std::atomic<bool> switchover_requested{false};
   std::atomic<bool> committing{false};
+  // An operator's v1::ResolveRequest::Decision for a session in doubt; 0
+  // until one is made.
+  std::atomic<int> resolution{0};
 
  private:
   const std::string id_;

@@ -66,13 +66,30 @@ bool SourceEngine::Cancelled() const {
   return session_->cancel_requested.load();
 }
 
+void SourceEngine::RequestCancel() {
+  session_->cancel_requested.store(true);
+  // A call to a hung peer would hold the cancel for its whole deadline. A
+  // commit is never cut short on purpose (if the cut races its start, the
+  // outcome is asked for like any lost answer).
+  if (!session_->committing.load()) peer_->CancelPending();
+}
+
+void SourceEngine::RequestShutdown() {
+  shutdown_.store(true);
+  RequestCancel();
+}
+
 void SourceEngine::Run() {
   absl::Status s = Handshake();
   if (s.ok()) s = StartPrecopy();
   if (s.ok()) s = Precopy();
   if (s.ok()) s = Switchover();
-  if (!s.ok() && !committed_) Rollback(s);
+  if (!s.ok() && !committed_ && !in_doubt_) Rollback(s);
   ReleaseStreams();
+  if (monitor_) {
+    peer_->CancelPending();  // a heartbeat to a frozen peer ends now
+    monitor_.reset();
+  }
   registry_.Release(ids_, session_->name());
   if (end_phase_ == v1::PHASE_UNSPECIFIED) {
     end_phase_ = v1::PHASE_FAILED;
@@ -109,6 +126,11 @@ absl::Status SourceEngine::Handshake() {
   handshake_sent_ = true;
   absl::StatusOr<v1::HandshakeResponse> resp = peer_->Handshake(hr);
   if (!resp.ok()) return resp.status();
+  // From here both sides hold the session: each watches the other.
+  const PeerDeadlines dl = peer_->deadlines();
+  monitor_ = std::make_unique<PeerMonitor>(
+      *peer_, session_->id(), absl::StrCat("the destination ", req_.peer()),
+      dl.heartbeat_interval, dl.liveness);
   wire_session_ = resp->wire_session_id();
   session_->wire_session_id = wire_session_;  // for the data-plane status
   token_ = resp->session_token();
@@ -298,6 +320,7 @@ absl::Status SourceEngine::Precopy() {
   last_link_sample_ = start;
   for (;;) {
     if (Cancelled()) return absl::CancelledError("cancelled during pre-copy");
+    if (absl::Status s = CheckPeer(); !s.ok()) return s;
     const absl::Time now = clock_.Now();
     bool all_initial = true;
     uint64_t total = 0;
@@ -382,6 +405,7 @@ absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
     if (all) return absl::OkStatus();
     if (Cancelled())
       return absl::CancelledError(absl::StrCat("cancelled during ", phase));
+    if (absl::Status s = CheckPeer(); !s.ok()) return s;
     clock_.SleepFor(absl::Microseconds(200));
   }
 }
@@ -403,30 +427,6 @@ absl::Status SourceEngine::StopCopy(const std::vector<Device*>& order,
       !s.ok())
     return s;
   return WaitStreams(order, "stop-copy", start);
-}
-
-absl::StatusOr<v1::CommitResponse> SourceEngine::Commit(bool serial) {
-  v1::CommitRequest cr;
-  cr.set_session_id(session_->id());
-  cr.set_serial(serial);
-  for (Device& d : devs_) {
-    const dataplane::StreamStats st = d.stream->Stats();
-    d.caught_up = st.caught_up;
-    d.retransmits = st.sender.retransmits;
-    d.stream_bytes = st.device_bytes;
-    d.bytes_sent = d.stream_bytes;
-    cr.add_stream_bytes(d.stream_bytes);
-  }
-  session_->committing.store(true);
-  absl::StatusOr<v1::CommitResponse> resp = peer_->Commit(cr);
-  if (!resp.ok()) {
-    session_->committing.store(false);
-    return resp.status();
-  }
-  // From here the destination owns the state: no rollback.
-  committed_ = true;
-  group_.SetRecovery(vfio::Recovery::kKeep);
-  return resp;
 }
 
 absl::Status SourceEngine::Switchover() {
@@ -469,50 +469,16 @@ absl::Status SourceEngine::Switchover() {
       !s.ok()) {
     spdlog::warn("{}: after the commit: {}", session_->name(), s.message());
   }
+  if (!resp->error().empty()) {
+    // Committed, but not as asked: the destination owns the state, and the
+    // session says what went wrong there.
+    end_phase_ = v1::PHASE_FAILED;
+    end_error_ = absl::StrCat("committed, but ", resp->error(),
+                              "; the source devices stay stopped");
+    return absl::OkStatus();
+  }
   Report(*resp, t, predicted, serial);
   return absl::OkStatus();
-}
-
-void SourceEngine::Report(const v1::CommitResponse& resp,
-                          const SwitchoverTimes& t, absl::Duration predicted,
-                          bool serial) {
-  uint64_t moved = 0;
-  for (Device& d : devs_) moved += d.stream_bytes - d.bytes_at_switchover;
-  const double secs = static_cast<double>(t.transferred - t.quiesced) / 1e9;
-  // Only a parallel switchover measures one arc and the link (a serial one
-  // measures N arcs and each device's read rate).
-  if (!serial && moved > (1u << 20) && secs > 0) {
-    history_.Record(static_cast<double>(moved) / secs,
-                    absl::Nanoseconds(t.quiesced - t.start));
-  }
-  v1::DowntimeReport report;
-  ToProto(absl::Nanoseconds(t.end - t.start), report.mutable_downtime());
-  ToProto(predicted, report.mutable_predicted());
-  ToProto(absl::Nanoseconds(t.quiesced - t.start), report.mutable_quiesce());
-  ToProto(absl::Nanoseconds(t.transferred - t.quiesced),
-          report.mutable_stop_copy_transfer());
-  ToProto(absl::Nanoseconds(resp.load_ns()), report.mutable_destination_load());
-  ToProto(absl::Nanoseconds(resp.resume_ns()), report.mutable_resume());
-  for (const Device& d : devs_) {
-    report.set_precopy_rounds(std::max(report.precopy_rounds(), d.caught_up));
-    report.set_retransmitted_frames(report.retransmitted_frames() +
-                                    d.retransmits);
-    auto* x = report.add_devices();
-    x->set_device(absl::StrCat("devices/", d.id));
-    // What the device streamed after the switchover began, and how long
-    // from STOP_COPY to its last byte written at the destination.
-    ToProto(d.transfer, x->mutable_transfer());
-    x->set_bytes(d.stream_bytes - d.bytes_at_switchover);
-  }
-  spdlog::info(
-      "{}: downtime {:.1f} ms (predicted {:.1f}): quiesce {:.1f}, stop-copy "
-      "{:.1f}, load {:.1f}, resume {:.1f}",
-      session_->name(), (t.end - t.start) / 1e6,
-      absl::ToDoubleMilliseconds(predicted), (t.quiesced - t.start) / 1e6,
-      (t.transferred - t.quiesced) / 1e6, resp.load_ns() / 1e6,
-      resp.resume_ns() / 1e6);
-  end_phase_ = v1::PHASE_COMPLETED;
-  end_report_ = std::move(report);
 }
 
 void SourceEngine::ReleaseStreams() {
@@ -534,12 +500,20 @@ void SourceEngine::Rollback(const absl::Status& why) {
     v1::AbortRequest ar;
     ar.set_session_id(session_->id());
     ar.set_reason(std::string(why.message()));
-    if (absl::Status a = peer_->Abort(ar); !a.ok())
-      spdlog::warn("{}: {}", session_->name(), a.message());
+    absl::StatusOr<v1::AbortResponse> a = peer_->Abort(ar);
+    if (!a.ok()) {
+      // The destination rolls back by itself once it misses our heartbeats.
+      spdlog::warn("{}: {}", session_->name(), a.status().message());
+    }
   }
-  end_phase_ = why.code() == absl::StatusCode::kCancelled ? v1::PHASE_CANCELLED
-                                                          : v1::PHASE_FAILED;
-  end_error_ = std::string(why.message());
+  // A cancel that cut a call short shows as that call's error: it is still
+  // the cancel that ended the session.
+  const bool cancelled =
+      why.code() == absl::StatusCode::kCancelled || Cancelled();
+  end_phase_ = cancelled ? v1::PHASE_CANCELLED : v1::PHASE_FAILED;
+  end_error_ = cancelled && why.code() != absl::StatusCode::kCancelled
+                   ? absl::StrCat("cancelled (", why.message(), ")")
+                   : std::string(why.message());
 }
 
 }  // namespace vmig::daemon

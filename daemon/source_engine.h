@@ -18,6 +18,7 @@
 #include "daemon/device_registry.h"
 #include "daemon/downtime_model.h"
 #include "daemon/peer_client.h"
+#include "daemon/peer_monitor.h"
 #include "daemon/session_record.h"
 #include "dataplane/transport.h"
 #include "vfio/device_group.h"
@@ -72,6 +73,12 @@ class SourceEngine {
                Clock& clock, EngineTunables tunables = {});
   // The thread body: runs the session to COMPLETED, CANCELLED or FAILED.
   void Run();
+  // From the API: cancel now (calls to a hung peer are cut short) unless
+  // the commit has begun.
+  void RequestCancel();
+  // From a daemon that stops: as a cancel, and a session in doubt stops
+  // asking, its devices left stopped (a restart finds them so).
+  void RequestShutdown();
 
  private:
   struct Device {
@@ -119,6 +126,14 @@ class SourceEngine {
   absl::Status Switchover();
   absl::Status StopCopy(const std::vector<Device*>& order, bool serial);
   absl::StatusOr<v1::CommitResponse> Commit(bool serial);
+  // The commit's answer was lost: asks the destination (Abort, which fences
+  // a commit that has not begun) until it tells the outcome or an operator
+  // resolves the session. The devices stay stopped meanwhile.
+  absl::StatusOr<v1::CommitResponse> LearnOutcome(const absl::Status& lost);
+  // The destination's liveness and its side of the session.
+  absl::Status CheckPeer() const {
+    return monitor_ ? monitor_->Check() : absl::OkStatus();
+  }
   void Report(const v1::CommitResponse& resp, const SwitchoverTimes& t,
               absl::Duration predicted, bool serial);
   absl::Status AddStream(Device& d);
@@ -157,6 +172,10 @@ class SourceEngine {
   vfio::DeviceGroup group_;
   std::vector<Device> devs_;
   bool handshake_sent_ = false;
+  std::unique_ptr<PeerMonitor> monitor_;
+  std::atomic<bool> shutdown_{false};
+  // The outcome stayed unknown (shutdown): no rollback, devices stopped.
+  bool in_doubt_ = false;
   uint32_t wire_session_ = 0;
   uint64_t token_ = 0;
   dataplane::Endpoint peer_data_;

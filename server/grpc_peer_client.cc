@@ -1,9 +1,11 @@
 #include "server/grpc_peer_client.h"
 
 #include <chrono>
+#include <set>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "daemon/config.h"
@@ -34,9 +36,20 @@ class GrpcPeerClient final : public daemon::PeerClient {
     return Call(&v1::PeerService::Stub::Commit, req, deadlines_.commit,
                 "commit");
   }
-  absl::Status Abort(const v1::AbortRequest& req) override {
-    return Call(&v1::PeerService::Stub::Abort, req, deadlines_.abort, "abort")
-        .status();
+  absl::StatusOr<v1::AbortResponse> Abort(
+      const v1::AbortRequest& req) override {
+    return Call(&v1::PeerService::Stub::Abort, req, deadlines_.abort, "abort");
+  }
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest& req) override {
+    // A heartbeat that takes half the liveness bound is as good as lost.
+    return Call(&v1::PeerService::Stub::Heartbeat, req, deadlines_.liveness / 2,
+                "heartbeat");
+  }
+  daemon::PeerDeadlines deadlines() const override { return deadlines_; }
+  void CancelPending() override {
+    absl::MutexLock lock(&mu_);
+    for (grpc::ClientContext* c : pending_) c->TryCancel();
   }
 
  private:
@@ -50,14 +63,25 @@ class GrpcPeerClient final : public daemon::PeerClient {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() +
                      absl::ToChronoMilliseconds(deadline));
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.insert(&ctx);
+    }
     Resp resp;
     absl::Status s = FromGrpc(((*stub_).*method)(&ctx, req, &resp), what);
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.erase(&ctx);
+    }
     if (!s.ok()) return s;
     return resp;
   }
 
   std::unique_ptr<v1::PeerService::Stub> stub_;
   const daemon::PeerDeadlines deadlines_;
+  // The calls in flight, for CancelPending.
+  absl::Mutex mu_;
+  std::set<grpc::ClientContext*> pending_ ABSL_GUARDED_BY(mu_);
 };
 
 struct PeerTls {

@@ -99,6 +99,12 @@ grpc::Status MigrationServiceImpl::ListSessions(
   return grpc::Status::OK;
 }
 
+grpc::Status MigrationServiceImpl::Resolve(grpc::ServerContext*,
+                                           const v1::ResolveRequest* req,
+                                           v1::Session* resp) {
+  return Reply(sessions_.Resolve(req->name(), req->decision()), resp);
+}
+
 grpc::Status MigrationServiceImpl::WatchSession(
     grpc::ServerContext* ctx, const v1::WatchSessionRequest* req,
     grpc::ServerWriter<v1::SessionEvent>* writer) {
@@ -116,10 +122,10 @@ grpc::Status MigrationServiceImpl::WatchSession(
       [&] { return ctx->IsCancelled(); }));
 }
 
-grpc::Status PeerServiceImpl::Handshake(grpc::ServerContext*,
+grpc::Status PeerServiceImpl::Handshake(grpc::ServerContext* ctx,
                                         const v1::HandshakeRequest* req,
                                         v1::HandshakeResponse* resp) {
-  return Reply(sessions_.PeerHandshake(*req), resp);
+  return Reply(sessions_.PeerHandshake(*req, ctx->peer()), resp);
 }
 
 grpc::Status PeerServiceImpl::SwitchoverAck(grpc::ServerContext*,
@@ -128,16 +134,28 @@ grpc::Status PeerServiceImpl::SwitchoverAck(grpc::ServerContext*,
   return Reply(sessions_.PeerSwitchoverAck(*req), resp);
 }
 
-grpc::Status PeerServiceImpl::Commit(grpc::ServerContext*,
+grpc::Status PeerServiceImpl::Commit(grpc::ServerContext* ctx,
                                      const v1::CommitRequest* req,
                                      v1::CommitResponse* resp) {
-  return Reply(sessions_.PeerCommit(*req), resp);
+  // The caller's deadline: a commit is not begun once it has passed.
+  const auto deadline = ctx->deadline();
+  const absl::Time until =
+      deadline == std::chrono::system_clock::time_point::max()
+          ? absl::InfiniteFuture()
+          : absl::FromChrono(deadline);
+  return Reply(sessions_.PeerCommit(*req, until), resp);
 }
 
 grpc::Status PeerServiceImpl::Abort(grpc::ServerContext*,
                                     const v1::AbortRequest* req,
-                                    v1::AbortResponse*) {
-  return ToGrpc(sessions_.PeerAbort(*req));
+                                    v1::AbortResponse* resp) {
+  return Reply(sessions_.PeerAbort(*req), resp);
+}
+
+grpc::Status PeerServiceImpl::Heartbeat(grpc::ServerContext*,
+                                        const v1::HeartbeatRequest* req,
+                                        v1::HeartbeatResponse* resp) {
+  return Reply(sessions_.PeerHeartbeat(*req), resp);
 }
 
 grpc::Status DataplaneServiceImpl::GetDataplaneStatus(

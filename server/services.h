@@ -48,6 +48,8 @@ class MigrationServiceImpl final : public v1::MigrationService::Service {
                           v1::Session* resp) override;
   grpc::Status Cancel(grpc::ServerContext* ctx, const v1::CancelRequest* req,
                       v1::Session* resp) override;
+  grpc::Status Resolve(grpc::ServerContext* ctx, const v1::ResolveRequest* req,
+                       v1::Session* resp) override;
   grpc::Status GetSession(grpc::ServerContext* ctx,
                           const v1::GetSessionRequest* req,
                           v1::Session* resp) override;
@@ -78,6 +80,9 @@ class PeerServiceImpl final : public v1::PeerService::Service {
                       v1::CommitResponse* resp) override;
   grpc::Status Abort(grpc::ServerContext* ctx, const v1::AbortRequest* req,
                      v1::AbortResponse* resp) override;
+  grpc::Status Heartbeat(grpc::ServerContext* ctx,
+                         const v1::HeartbeatRequest* req,
+                         v1::HeartbeatResponse* resp) override;
 
  private:
   daemon::SessionManager& sessions_;

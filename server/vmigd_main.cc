@@ -141,8 +141,9 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", peer_clients.status().message());
     return 1;
   }
-  vmig::daemon::SessionManager sessions(devices, config->limits(), ports,
-                                        *peer_clients);
+  vmig::daemon::SessionManager sessions(
+      devices, config->limits(), ports, *peer_clients, {}, vmig::Clock::Real(),
+      vmig::daemon::PeerDeadlinesOf(config->peer()).liveness);
   for (const auto& d : config->devices()) {
     if (auto r = devices.Attach(d); !r.ok()) {
       spdlog::critical("configuration: device {}: {}", d.device_id(),

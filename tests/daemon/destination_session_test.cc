@@ -87,14 +87,100 @@ TEST_F(DestinationSessionTest, CommitWithMissingBytesRollsBack) {
   v1::CommitRequest c;
   c.set_session_id("in");
   c.add_stream_bytes(1234);  // nothing was ever sent
-  // The stream never finished: the wait is bounded (10 s) and the session
-  // fails with the device named.
+  // The stream never finished: the wait is bounded (10 s) and the commit
+  // is answered ABORTED (no device ran) with the device named.
   auto resp = d->Commit(c);
-  EXPECT_FALSE(resp.ok());
-  EXPECT_NE(resp.status().message().find("d0"), std::string::npos);
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->outcome(), v1::COMMIT_OUTCOME_ABORTED);
+  EXPECT_NE(resp->error().find("d0"), std::string::npos) << resp->error();
   EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
   EXPECT_EQ(State("d0"), DeviceState::kRunning);
   EXPECT_EQ(registry_->Get("d0")->session(), "");
+  // Asked again (a source that lost the answer), the same answer at once.
+  auto again = d->Commit(c);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->outcome(), v1::COMMIT_OUTCOME_ABORTED);
+  EXPECT_EQ(again->error(), resp->error());
+}
+
+TEST_F(DestinationSessionTest, ACommitPastTheCallersDeadlineIsNotBegun) {
+  AddDevices({"emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  ASSERT_TRUE(d->Handshake(Hello({"d0"})).ok());
+  v1::CommitRequest c;
+  c.set_session_id("in");
+  c.add_stream_bytes(0);
+  auto late = d->Commit(c, absl::Now() - absl::Seconds(1));
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(late.status().message().find("deadline"), std::string::npos);
+  // Nothing was done: still in pre-copy, the device still receiving.
+  EXPECT_EQ(r->phase(), v1::PHASE_PRECOPY);
+  EXPECT_EQ(State("d0"), DeviceState::kResuming);
+  EXPECT_EQ(d->Heartbeat().outcome(), v1::COMMIT_OUTCOME_NONE);
+}
+
+TEST_F(DestinationSessionTest, AnAbortFencesOffEveryLaterCommit) {
+  AddDevices({"emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  ASSERT_TRUE(d->Handshake(Hello({"d0"})).ok());
+  v1::AbortRequest a;
+  a.set_session_id("in");
+  a.set_reason("commit answer lost");
+  auto aborted = d->Abort(a);
+  ASSERT_TRUE(aborted.ok());
+  EXPECT_EQ(aborted->outcome(), v1::COMMIT_OUTCOME_ABORTED);
+  EXPECT_NE(aborted->commit().error().find("commit answer lost"),
+            std::string::npos);
+  v1::CommitRequest c;
+  c.set_session_id("in");
+  c.add_stream_bytes(0);
+  auto late = d->Commit(c);
+  ASSERT_TRUE(late.ok()) << late.status();
+  EXPECT_EQ(late->outcome(), v1::COMMIT_OUTCOME_ABORTED);
+  EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(State("d0"), DeviceState::kRunning);  // reset
+  EXPECT_EQ(registry_->Get("d0")->session(), "");
+}
+
+TEST_F(DestinationSessionTest, ASilentSourceIsRolledBackAfterTheLivenessBound) {
+  AddDevices({"emu:", "emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  // Before the handshake there is no source to hear from.
+  EXPECT_FALSE(d->CheckHealth(absl::Now() + absl::Hours(1), absl::Seconds(3)));
+  EXPECT_EQ(r->phase(), v1::PHASE_PREPARED);
+  ASSERT_TRUE(d->Handshake(Hello({"d0", "d1"})).ok());
+  d->set_source("the source unix:/x");
+  const absl::Time t0 = absl::Now();
+  EXPECT_TRUE(d->CheckHealth(t0 + absl::Seconds(2), absl::Seconds(3)));
+  EXPECT_EQ(r->phase(), v1::PHASE_PRECOPY);
+  (void)d->Heartbeat();  // heard from again
+  EXPECT_TRUE(d->CheckHealth(t0 + absl::Seconds(3), absl::Seconds(3)));
+  EXPECT_FALSE(d->CheckHealth(t0 + absl::Seconds(10), absl::Seconds(3)));
+  EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
+  EXPECT_NE(r->Snapshot().error().find("the source unix:/x silent"),
+            std::string::npos)
+      << r->Snapshot().error();
+  EXPECT_EQ(State("d0"), DeviceState::kRunning);
+  EXPECT_EQ(State("d1"), DeviceState::kRunning);
+  EXPECT_EQ(registry_->Get("d0")->session(), "");
+  // The source, if it comes back, learns the session is over.
+  v1::HeartbeatResponse hb = d->Heartbeat();
+  EXPECT_EQ(hb.phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(hb.outcome(), v1::COMMIT_OUTCOME_ABORTED);
+}
+
+TEST_F(DestinationSessionTest, SeveralDevicesWithoutP2PAreRefusedAtHandshake) {
+  AddDevices({"emu:", "emu:"}, {"emu:flags=stop_copy|pre_copy", "emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  auto refused = d->Handshake(Hello({"d0", "d1"}));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("devices/d0 lack P2P"),
+            std::string::npos)
+      << refused.status();
 }
 
 TEST_F(DestinationSessionTest, AbortAndCancelEndItOnceAndFreeTheDevices) {

@@ -100,12 +100,16 @@ v1::Session EngineRig::Migrate(
   SourceEngine engine(record, req, src_ids_, *src_devs, *src_tp_, *registry_,
                       history_,
                       std::make_unique<FakePeerClient>(&dest, &hooks_), clock);
+  engine_ = &engine;
+  dest_ = &dest;
   std::thread run([&] { engine.Run(); });
   if (during) during(*record);
   run.join();
+  engine_ = nullptr;
   // A destination left behind (the source never committed nor aborted) is
   // cancelled by the test's end, as the daemon's shutdown would.
   (void)dest.Cancel("test over");
+  dest_ = nullptr;
   return record->Snapshot();
 }
 

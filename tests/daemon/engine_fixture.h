@@ -30,8 +30,14 @@ namespace vmig::daemon::testing {
 class FakePeerClient final : public PeerClient {
  public:
   struct Hooks {
-    std::function<absl::Status()> handshake, switchover_ack, commit, abort;
+    std::function<absl::Status()> handshake, switchover_ack, commit, abort,
+        heartbeat;
+    // Runs after the destination has answered a commit: an error here is
+    // an answer lost on its way back.
+    std::function<absl::Status()> commit_answer;
     std::atomic<int> aborts{0};
+    std::atomic<int> heartbeats{0};
+    std::atomic<int> cancels{0};
     // The first device's initial_data_offsets of every switchover-ack.
     absl::Mutex mu;
     std::vector<uint64_t> ack_offsets ABSL_GUARDED_BY(mu);
@@ -56,13 +62,29 @@ class FakePeerClient final : public PeerClient {
   absl::StatusOr<v1::CommitResponse> Commit(
       const v1::CommitRequest& req) override {
     if (absl::Status s = Run(hooks_->commit); !s.ok()) return s;
-    return dest_->Commit(req);
+    absl::StatusOr<v1::CommitResponse> r = dest_->Commit(req);
+    if (absl::Status s = Run(hooks_->commit_answer); !s.ok()) return s;
+    return r;
   }
-  absl::Status Abort(const v1::AbortRequest& req) override {
+  absl::StatusOr<v1::AbortResponse> Abort(
+      const v1::AbortRequest& req) override {
     ++hooks_->aborts;
     if (absl::Status s = Run(hooks_->abort); !s.ok()) return s;
     return dest_->Abort(req);
   }
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest&) override {
+    ++hooks_->heartbeats;
+    if (absl::Status s = Run(hooks_->heartbeat); !s.ok()) return s;
+    return dest_->Heartbeat();
+  }
+  PeerDeadlines deadlines() const override {
+    PeerDeadlines d;
+    d.heartbeat_interval = absl::Milliseconds(50);
+    d.liveness = absl::Milliseconds(600);
+    return d;
+  }
+  void CancelPending() override { ++hooks_->cancels; }
 
  private:
   static absl::Status Run(const std::function<absl::Status()>& f) {
@@ -121,6 +143,9 @@ class EngineRig : public ::testing::Test {
   std::vector<std::string> src_ids_, dst_ids_;
   FakePeerClient::Hooks hooks_;
   std::shared_ptr<SessionRecord> dest_record_;
+  // While Migrate runs: its two sides (for a test's `during`).
+  std::atomic<SourceEngine*> engine_{nullptr};
+  std::atomic<DestinationSession*> dest_{nullptr};
   EngineHistory history_;
 };
 

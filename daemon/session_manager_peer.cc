@@ -1,0 +1,108 @@
+// The manager's side of the peer protocol: the PeerService calls,
+// dispatched to destination sessions by id, and the liveness check of the
+// destination sessions whose source must keep calling.
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "daemon/session_manager.h"
+#include "spdlog/spdlog.h"
+
+namespace vmig::daemon {
+
+absl::StatusOr<std::shared_ptr<DestinationSession>>
+SessionManager::FindDestination(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() ||
+      it->second.record->role() != v1::ROLE_DESTINATION ||
+      !it->second.destination) {
+    return absl::NotFoundError(
+        absl::StrCat("no incoming session sessions/", id));
+  }
+  return it->second.destination;
+}
+
+absl::StatusOr<v1::HandshakeResponse> SessionManager::PeerHandshake(
+    const v1::HandshakeRequest& req, const std::string& source) {
+  if (req.version() != 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("peer protocol version ", req.version(), " is not 1"));
+  }
+  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
+      FindDestination(req.session_id());
+  if (!d.ok()) return d.status();
+  if (!source.empty()) (*d)->set_source(absl::StrCat("the source ", source));
+  absl::StatusOr<v1::HandshakeResponse> resp = (*d)->Handshake(req);
+  if (resp.ok()) {
+    // A session to watch: wake the liveness check.
+    absl::MutexLock lock(&health_mu_);
+    health_wake_ = true;
+    health_cv_.Signal();
+  }
+  return resp;
+}
+
+absl::StatusOr<v1::SwitchoverAckResponse> SessionManager::PeerSwitchoverAck(
+    const v1::SwitchoverAckRequest& req) {
+  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
+      FindDestination(req.session_id());
+  if (!d.ok()) return d.status();
+  return (*d)->SwitchoverAck(req);
+}
+
+absl::StatusOr<v1::CommitResponse> SessionManager::PeerCommit(
+    const v1::CommitRequest& req, absl::Time deadline) {
+  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
+      FindDestination(req.session_id());
+  if (!d.ok()) return d.status();
+  return (*d)->Commit(req, deadline);
+}
+
+absl::StatusOr<v1::AbortResponse> SessionManager::PeerAbort(
+    const v1::AbortRequest& req) {
+  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
+      FindDestination(req.session_id());
+  if (!d.ok()) return d.status();
+  return (*d)->Abort(req);
+}
+
+absl::StatusOr<v1::HeartbeatResponse> SessionManager::PeerHeartbeat(
+    const v1::HeartbeatRequest& req) {
+  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
+      FindDestination(req.session_id());
+  if (!d.ok()) return d.status();
+  return (*d)->Heartbeat();
+}
+
+void SessionManager::WatchDestinations() {
+  // Often enough that a silent source is noticed well within the bound.
+  const absl::Duration tick = std::min(
+      absl::Milliseconds(250), std::max(liveness_ / 8, absl::Milliseconds(10)));
+  bool watching = false;
+  for (;;) {
+    {
+      absl::MutexLock lock(&health_mu_);
+      // Idle (nothing handshaken): sleep until a handshake wakes us.
+      const absl::Time until =
+          watching ? absl::Now() + tick : absl::InfiniteFuture();
+      while (!health_stop_ && !health_wake_ &&
+             !health_cv_.WaitWithDeadline(&health_mu_, until)) {
+      }
+      if (health_stop_) return;
+      health_wake_ = false;
+    }
+    std::vector<std::shared_ptr<DestinationSession>> sessions;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const auto& [_, e] : sessions_) {
+        if (e.destination && !IsTerminal(e.record->phase()))
+          sessions.push_back(e.destination);
+      }
+    }
+    watching = false;
+    const absl::Time now = absl::Now();
+    for (const auto& d : sessions)
+      watching = d->CheckHealth(now, liveness_) || watching;
+  }
+}
+
+}  // namespace vmig::daemon
