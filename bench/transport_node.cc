@@ -281,8 +281,8 @@ int RunTransportNode(const std::vector<std::string>& args) {
     // Frames each RX queue delivered: with several workers, each queue pair
     // must have carried its share of the streams.
     rte_eth_stats es;
-    if (rte_eth_stats_get((*transport)->port().id(), &es) == 0) {
-      for (unsigned q = 0; q < (*transport)->port().queues(); ++q) {
+    if (rte_eth_stats_get((*transport)->port()->id(), &es) == 0) {
+      for (unsigned q = 0; q < (*transport)->port()->queues(); ++q) {
         std::printf("queue%u_rx_frames %llu\n", q,
                     static_cast<unsigned long long>(es.q_ipackets[q]));
       }

@@ -46,7 +46,10 @@ v1::FlowState FlowStateOf(dataplane::Stream::State s) {
 
 void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   const dataplane::TransportConfig& config = t.config();
-  dataplane::Port& port = t.port();
+  std::shared_ptr<dataplane::Port> held = t.port();
+  p.set_name(config.port.name);
+  if (!held) return;  // being reopened: link down, nothing else to say
+  dataplane::Port& port = *held;
   p.set_name(config.port.name);
   p.set_kind(KindName(config.port.kind));
   const auto& m = port.mac();

@@ -236,6 +236,13 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
   absl::StatusOr<dataplane::Transport*> transport =
       DataEndpoint(req.data_endpoint());
   if (!transport.ok()) return transport.status();
+  if (!(*transport)->LinkUp()) {
+    // A session would only stall: say so now, not after the stall timeout.
+    return absl::UnavailableError(absl::StrCat(
+        "data plane: port ", (*transport)->config().port.name,
+        ": the link to the peer is down (its daemon is not running or not "
+        "connected yet); retry once health reports vmig.dataplane SERVING"));
+  }
   ReapEngines();
   absl::StatusOr<std::unique_ptr<PeerClient>> peer = peer_clients_(req.peer());
   if (!peer.ok()) return peer.status();

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dataplane/memif_socket.h"
 
 namespace vmig::dataplane {
 namespace {
@@ -136,6 +137,13 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   std::string devargs;
   switch (c.kind) {
     case PortConfig::Kind::kMemif:
+      if (!MemifRoleIsClient(c.args)) {
+        // A server killed without cleaning up left its socket file: a new
+        // server could not bind it.
+        if (absl::Status s = RemoveStaleMemifSocket(c.args); !s.ok())
+          return absl::Status(s.code(),
+                              absl::StrCat("port ", c.name, ": ", s.message()));
+      }
       p->device_name_ = absl::StrCat("net_memif", seq);
       devargs = absl::StrCat(p->device_name_, ",", c.args);
       if (c.args.find("bsize=") == std::string::npos) {

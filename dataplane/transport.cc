@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dataplane/memif_socket.h"
 
 namespace vmig::dataplane {
 namespace {
@@ -20,51 +21,120 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
     const TransportConfig& config) {
   std::unique_ptr<Transport> t(new Transport());
   t->config_ = config;
-  PortConfig pc = config.port;
-  pc.queues = static_cast<uint16_t>(config.worker_lcores.size());
-  absl::StatusOr<std::unique_ptr<Port>> port = Port::Open(pc);
-  if (!port.ok()) return port.status();
-  t->port_ = std::move(*port);
-  t->local_ = config.local;
-  t->local_.mac = t->port_->mac();
-  std::vector<Worker*> siblings;
-  for (uint16_t q = 0; q < t->port_->queues(); ++q) {
-    const unsigned lcore = config.worker_lcores[q];
+  t->config_.port.queues = static_cast<uint16_t>(config.worker_lcores.size());
+  for (unsigned lcore : config.worker_lcores) {
     if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "worker lcore ", lcore, " is not an enabled worker lcore"));
     }
-    FaultConfig faults = config.faults;
-    faults.seed += q;
     t->counters_.push_back(std::make_unique<WorkerCounters>());
-    t->workers_.push_back(std::make_unique<Worker>(
-        *t->port_, q, t->local_, faults, *t->counters_.back()));
-    siblings.push_back(t->workers_.back().get());
+  }
+  absl::StatusOr<std::unique_ptr<Port>> port = Port::Open(t->config_.port);
+  if (!port.ok()) return port.status();
+  {
+    absl::MutexLock lock(&t->port_mu_);
+    t->port_ = std::move(*port);
+  }
+  absl::WriterMutexLock lock(&t->workers_mu_);
+  if (absl::Status s = t->LaunchWorkers(); !s.ok()) return s;
+  return t;
+}
+
+absl::Status Transport::LaunchWorkers() {
+  std::shared_ptr<Port> port = this->port();
+  if (!port) return absl::UnavailableError("no port to run workers on");
+  local_ = config_.local;
+  local_.mac = port->mac();
+  std::vector<Worker*> siblings;
+  for (uint16_t q = 0; q < port->queues(); ++q) {
+    FaultConfig faults = config_.faults;
+    faults.seed += q;
+    workers_.push_back(
+        std::make_unique<Worker>(*port, q, local_, faults, *counters_[q]));
+    siblings.push_back(workers_.back().get());
   }
   // Every worker knows the others before any runs: a frame may arrive on
   // any queue.
-  for (auto& w : t->workers_) w->SetSiblings(siblings);
-  for (uint16_t q = 0; q < t->workers_.size(); ++q) {
-    const unsigned lcore = config.worker_lcores[q];
-    if (rte_eal_remote_launch(WorkerMain, t->workers_[q].get(), lcore) != 0) {
-      // The transport's destructor stops and waits for those launched
-      // before any worker (which siblings may hand frames to) is destroyed.
+  for (auto& w : workers_) w->SetSiblings(siblings);
+  for (uint16_t q = 0; q < workers_.size(); ++q) {
+    const unsigned lcore = config_.worker_lcores[q];
+    if (rte_eal_remote_launch(WorkerMain, workers_[q].get(), lcore) != 0) {
+      // Shutdown() stops and waits for those launched before any worker
+      // (which siblings may hand frames to) is destroyed.
       return absl::UnavailableError(
           absl::StrCat("cannot launch a worker on lcore ", lcore));
     }
-    t->lcores_.push_back(lcore);
+    lcores_.push_back(lcore);
   }
-  return t;
+  return absl::OkStatus();
+}
+
+void Transport::StopWorkers() {
+  for (auto& w : workers_) w->Stop();
+  for (unsigned lcore : lcores_) rte_eal_wait_lcore(lcore);
+  lcores_.clear();
+  workers_.clear();
 }
 
 Transport::~Transport() { Shutdown(); }
 
 void Transport::Shutdown() {
-  for (auto& w : workers_) w->Stop();
-  for (unsigned lcore : lcores_) rte_eal_wait_lcore(lcore);
-  lcores_.clear();
-  workers_.clear();
-  if (port_) port_->Close();
+  absl::WriterMutexLock lock(&workers_mu_);
+  StopWorkers();
+  if (std::shared_ptr<Port> p = port()) p->Close();
+}
+
+std::shared_ptr<Port> Transport::port() const {
+  absl::MutexLock lock(&port_mu_);
+  return port_;
+}
+
+bool Transport::LinkUp() const {
+  std::shared_ptr<Port> p = port();
+  return p && p->LinkUp();
+}
+
+absl::Status Transport::WaitLinkUp(absl::Duration timeout) {
+  std::shared_ptr<Port> p = port();
+  if (!p) return absl::UnavailableError("the port is being reopened");
+  return p->WaitLinkUp(timeout);
+}
+
+bool Transport::CanReconnect() const {
+  return config_.port.kind == PortConfig::Kind::kMemif &&
+         MemifRoleIsClient(config_.port.args) &&
+         !MemifZeroCopy(config_.port.args);
+}
+
+absl::Status Transport::Reconnect() {
+  if (!CanReconnect())
+    return absl::FailedPreconditionError("not a memif client port");
+  // Dial only a socket that is served: a failed start would leave a half
+  // made device behind.
+  if (!MemifSocketServed(config_.port.args)) {
+    return absl::UnavailableError(
+        absl::StrCat("nobody serves memif socket ",
+                     MemifSocketPath(config_.port.args), " yet"));
+  }
+  absl::WriterMutexLock lock(&workers_mu_);
+  StopWorkers();
+  {
+    std::shared_ptr<Port> old;
+    {
+      absl::MutexLock plock(&port_mu_);
+      old = std::move(port_);
+    }
+    // Gone before the new one is made: its pool's memory is what the new
+    // pool needs.
+    if (old) old->Close();
+  }
+  absl::StatusOr<std::unique_ptr<Port>> fresh = Port::Open(config_.port);
+  if (!fresh.ok()) return fresh.status();  // no port: the next try opens one
+  {
+    absl::MutexLock plock(&port_mu_);
+    port_ = std::move(*fresh);
+  }
+  return LaunchWorkers();
 }
 
 CounterSnapshot Transport::counters() const {
@@ -74,11 +144,13 @@ CounterSnapshot Transport::counters() const {
 }
 
 unsigned Transport::MbufsInUse() const {
-  return rte_mempool_in_use_count(port_->pool());
+  std::shared_ptr<Port> p = port();
+  return p ? rte_mempool_in_use_count(p->pool()) : 0;
 }
 
 unsigned Transport::MbufsLeaked() const {
-  const unsigned in_use = MbufsInUse(), pmd = port_->posted_rx_capacity();
+  std::shared_ptr<Port> p = port();
+  const unsigned in_use = MbufsInUse(), pmd = p ? p->posted_rx_capacity() : 0;
   return in_use > pmd ? in_use - pmd : 0;
 }
 
@@ -96,6 +168,10 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
         "a receive stream needs the sender's listening UDP port");
   }
   Reap();
+  // No reconnect swaps the workers while a stream is handed over.
+  absl::ReaderMutexLock workers(&workers_mu_);
+  if (workers_.empty())
+    return absl::UnavailableError("the data plane's workers are not running");
   StreamSpec full = spec;
   if (!full.flow) full.flow = config_.flow;
   absl::StatusOr<std::shared_ptr<Stream>> made = Stream::Create(full);

@@ -39,15 +39,28 @@ class Transport {
   // Stops the workers (cancelling what still runs) and closes the port.
   ~Transport();
 
-  absl::Status WaitLinkUp(absl::Duration timeout) {
-    return port_->WaitLinkUp(timeout);
-  }
+  absl::Status WaitLinkUp(absl::Duration timeout);
+  bool LinkUp() const;
+  // Whether the link comes back only when this side dials again (a memif
+  // client whose server restarted), which Reconnect() does. Not a memif
+  // zero-copy client: DPDK 22.11 cannot set its shared pool up twice (the
+  // failure closes descriptors it does not own); such a daemon must be
+  // restarted, or run its client in copy mode.
+  bool CanReconnect() const;
+  // Replaces the port with a fresh one that dials the peer anew (DPDK
+  // 22.11's memif cannot redial a disconnected device in place: its error
+  // path closes descriptors it no longer owns). The workers stop, cancelling
+  // their streams (whose peer is gone anyway), and start again on the new
+  // port. UNAVAILABLE, changing nothing, while nobody serves the socket.
+  absl::Status Reconnect();
   // Hands a stream to the worker of its stream id and returns once the
   // worker runs it. The returned handle stays valid while the caller holds it.
   absl::StatusOr<std::shared_ptr<Stream>> AddStream(const StreamSpec& spec);
   // Every worker's counters, added up now.
   CounterSnapshot counters() const;
-  Port& port() { return *port_; }
+  // The port now (Reconnect() may replace it; the old one lives on while
+  // a caller holds it). Null while a reconnect could not open a new one.
+  std::shared_ptr<Port> port() const;
   const Endpoint& local() const { return local_; }
   // As started (the port's name, kind and arguments; the worker lcores).
   const TransportConfig& config() const { return config_; }
@@ -64,9 +77,15 @@ class Transport {
  private:
   Transport() = default;
   void Reap();
+  // Makes a worker per queue of port_ and launches them on their lcores.
+  absl::Status LaunchWorkers();
+  void StopWorkers();
 
   TransportConfig config_;
-  std::unique_ptr<Port> port_;
+  // Replaced only under workers_mu_'s writer lock (with the workers
+  // stopped); read under port_mu_.
+  mutable absl::Mutex port_mu_;
+  std::shared_ptr<Port> port_ ABSL_GUARDED_BY(port_mu_);
   Endpoint local_;
   // One block per worker, apart (each on its own cache lines).
   std::vector<std::unique_ptr<WorkerCounters>> counters_;
@@ -74,6 +93,8 @@ class Transport {
   std::vector<unsigned> lcores_;
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
+  // Readers: calls that hand streams to workers; the writer: Reconnect.
+  absl::Mutex workers_mu_;
 };
 
 // Registers DPDK telemetry commands (/vmigd/port, /vmigd/streams) that read

@@ -12,6 +12,10 @@
 
 namespace vmig::server {
 
+// grpc.health.v1's service name for the data plane: SERVING while every
+// data-plane port's link is up.
+inline constexpr char kDataplaneHealthService[] = "vmig.dataplane";
+
 absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
     const v1::DaemonConfig& config,
     const std::vector<grpc::Service*>& services);

@@ -13,10 +13,12 @@
 #include "daemon/config.h"
 #include "daemon/dataplane_setup.h"
 #include "daemon/device_registry.h"
+#include "daemon/link_monitor.h"
 #include "daemon/logging.h"
 #include "daemon/session_manager.h"
 #include "dataplane/eal.h"
 #include "google/protobuf/text_format.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "server/grpc_peer_client.h"
 #include "server/server.h"
 #include "server/services.h"
@@ -162,6 +164,18 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", server.status().message());
     return 1;
   }
+  // Health per service: "" is the daemon, kDataplaneHealthService its data
+  // plane (every port's link up).
+  std::unique_ptr<vmig::daemon::LinkMonitor> links;
+  if (!ports.empty()) {
+    grpc::HealthCheckServiceInterface* health =
+        (*server)->GetHealthCheckService();
+    links =
+        std::make_unique<vmig::daemon::LinkMonitor>(ports, [health](bool up) {
+          if (health)
+            health->SetServingStatus(vmig::server::kDataplaneHealthService, up);
+        });
+  }
   const std::string where =
       absl::StrCat("unix:", config->listen().unix_socket(),
                    config->listen().tcp_address().empty()
@@ -198,6 +212,7 @@ int main(int argc, char** argv) {
   }
   Notify("STOPPING=1\nSTATUS=cancelling active migrations");
   sessions.CancelAll();
+  links.reset();  // no redial while the ports close
   (*server)->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(1));
   vmig::dataplane::ExposeTelemetry({});  // before the ports go

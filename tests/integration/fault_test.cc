@@ -1,0 +1,307 @@
+// The first law under faults, with two real daemons: a commit that outlives
+// the source's deadline (slow destination arcs, a frozen destination), a
+// daemon killed or stopped in pre-copy or stop-copy, and failures on the
+// destination after the handshake. Each case ends with every device running
+// on exactly one host, the survivor's session ended with the cause, the
+// devices free, and a following migration verified.
+#include <signal.h>
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_replace.h"
+#include "gtest/gtest.h"
+#include "tests/integration/migration_fixture.h"
+
+namespace vmig::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Liveness of these tests' daemons: 1.5 s, so "within the bound plus 2 s"
+// is 3.5 s.
+constexpr double kLivenessS = 1.5;
+
+class FaultTest : public MigrationTest {
+ protected:
+  void SetUp() override {
+    src_extra_ =
+        "peer { commit_timeout_ms: 2000 heartbeat_interval_ms: 200 "
+        "liveness_timeout_ms: 1500 }\n";
+    dst_extra_ =
+        "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n";
+    // A copy-mode memif client: it redials a restarted server by itself
+    // (DPDK 22.11 cannot redial a zero-copy client).
+    dst_dataplane_ =
+        "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" memif: "
+        "\"role=client,socket=" +
+        dir_.path() +
+        "/memif.sock,socket-abstract=no\" ipv4: \"169.254.77.2\" } }\n";
+  }
+  std::map<std::string, uint64_t> Digests(v1::DeviceService::Stub& stub) {
+    std::map<std::string, uint64_t> out;
+    for (const auto& [name, d] : Devices(stub)) out[name] = d.emulated_digest();
+    return out;
+  }
+  // Whether `d` reports its data plane SERVING within `seconds`.
+  static bool DataplaneServing(const Daemon& d, double seconds) {
+    const auto until = Clock::now() + std::chrono::milliseconds(
+                                          static_cast<int>(seconds * 1000));
+    do {
+      CommandResult r = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
+                                    d.address(), "health", "vmig.dataplane"});
+      if (r.exit_code == 0 && r.out.find("NOT_SERVING") == std::string::npos &&
+          r.out.find("SERVING") != std::string::npos)
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    } while (Clock::now() < until);
+    return false;
+  }
+  // Seconds until `id` ends on `stub`, and the session.
+  v1::Session TimedEnd(v1::MigrationService::Stub& stub, const std::string& id,
+                       double* seconds) {
+    const auto t0 = Clock::now();
+    v1::Session s = WaitEnd(stub, id);
+    *seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    return s;
+  }
+};
+
+// Two devices that pre-copy and dirty nothing (their digest is their state).
+std::vector<DeviceSpec> PrecopyPair(const std::string& dest_extra = "") {
+  return {{"n0", "emu:state=16MiB,flags=stop_copy|p2p|pre_copy,seed=1",
+           "emu:state=16MiB,seed=11" + dest_extra},
+          {"n1", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=2",
+           "emu:state=8MiB,seed=12" + dest_extra}};
+}
+
+// The commit outlives the source's 2 s deadline (three destination arcs of
+// 1.5 s each): the source learns the outcome instead of resuming, and the
+// devices end on the destination only.
+TEST_F(FaultTest, ACommitOutlivingTheSourcesDeadlineEndsOnOneHost) {
+  StartDaemons(PrecopyPair(",transition_ms=1500"));
+  const auto before = Digests(*src_dev_);
+  ASSERT_TRUE(Prepare("slow").ok());
+  ASSERT_TRUE(Start("slow", 60000).ok());
+  v1::Session s = WaitEnd(*src_mig_, "slow");
+  EXPECT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error() << source_->log();
+  EXPECT_EQ(WaitEnd(*dst_mig_, "slow").phase(), v1::PHASE_COMPLETED);
+  EXPECT_NE(source_->log().find("outcome is unknown"), std::string::npos);
+  auto src = Devices(*src_dev_), dst = Devices(*dst_dev_);
+  for (const auto& [name, d] : src) {
+    EXPECT_EQ(d.state(), v1::DEVICE_STATE_STOP) << name;
+    EXPECT_EQ(dst[name].state(), v1::DEVICE_STATE_RUNNING) << name;
+    EXPECT_EQ(dst[name].emulated_digest(), before.at(name)) << name;
+    EXPECT_TRUE(d.session().empty() && dst[name].session().empty());
+  }
+}
+
+// The destination is frozen (SIGSTOP) in the middle of its commit for
+// longer than the source's deadline: the source waits IN_DOUBT with its
+// devices stopped, and both sides agree once it thaws.
+TEST_F(FaultTest, ADestinationFrozenPastTheCommitDeadlineEndsOnOneHost) {
+  StartDaemons(PrecopyPair(",transition_ms=700"));
+  const auto before = Digests(*src_dev_);
+  ASSERT_TRUE(Prepare("frozen").ok());
+  ASSERT_TRUE(Start("frozen", 60000).ok());
+  ASSERT_EQ(WaitPhase(*dst_mig_, "frozen", {v1::PHASE_SWITCHOVER}).phase(),
+            v1::PHASE_SWITCHOVER);
+  kill(dest_->pid(), SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+  v1::Session doubt = Get(*src_mig_, "frozen");
+  EXPECT_EQ(doubt.phase(), v1::PHASE_IN_DOUBT) << doubt.error();
+  for (const auto& [name, d] : Devices(*src_dev_))
+    EXPECT_NE(d.state(), v1::DEVICE_STATE_RUNNING) << name;
+  kill(dest_->pid(), SIGCONT);
+  v1::Session s = WaitEnd(*src_mig_, "frozen");
+  v1::Session t = WaitEnd(*dst_mig_, "frozen");
+  EXPECT_EQ(s.phase(), t.phase()) << s.error() << " / " << t.error();
+  auto src = Devices(*src_dev_), dst = Devices(*dst_dev_);
+  for (const auto& [name, d] : src) {
+    const bool src_runs = d.state() == v1::DEVICE_STATE_RUNNING;
+    const bool dst_runs = dst[name].state() == v1::DEVICE_STATE_RUNNING &&
+                          dst[name].emulated_digest() == before.at(name);
+    EXPECT_NE(src_runs, dst_runs) << name << " must run on exactly one host";
+  }
+}
+
+enum class Stop { kKill, kTerm };
+enum class Side { kSource, kDestination };
+enum class When { kPrecopy, kStopcopy };
+
+struct Crash {
+  Stop stop;
+  Side side;
+  When when;
+};
+
+void PrintTo(const Crash& c, std::ostream* os) {
+  *os << (c.stop == Stop::kKill ? "kill -9 " : "SIGTERM ")
+      << (c.side == Side::kSource ? "source " : "destination ")
+      << (c.when == When::kPrecopy ? "in pre-copy" : "in stop-copy");
+}
+
+std::string CrashName(const ::testing::TestParamInfo<Crash>& i) {
+  return std::string(i.param.stop == Stop::kKill ? "Kill9" : "Sigterm") +
+         (i.param.side == Side::kSource ? "TheSource" : "TheDestination") +
+         (i.param.when == When::kPrecopy ? "InPrecopy" : "InStopcopy");
+}
+
+class CrashTest : public FaultTest,
+                  public ::testing::WithParamInterface<Crash> {};
+
+// A daemon killed (-9) or stopped (SIGTERM) in pre-copy or stop-copy: the
+// survivor ends its session within the liveness bound plus 2 s naming its
+// peer, its devices free (a source's RUNNING and intact); the daemon comes
+// back on the same configuration, its data-plane link heals by itself
+// within 5 s, and a following migration of the same devices verifies.
+TEST_P(CrashTest, TheSurvivorRollsBackAndTheRestartedDaemonMigratesAgain) {
+  const Crash c = GetParam();
+  std::vector<DeviceSpec> devs = PrecopyPair();
+  if (c.when == When::kStopcopy) {
+    // No pre-copy, read at 16 MiB/s: stop-copy lasts about 1.5 s.
+    for (auto& d : devs) {
+      d.source_spec = absl::StrReplaceAll(d.source_spec, {{"|pre_copy", ""}}) +
+                      ",read_bw=16MiB/s";
+    }
+  }
+  StartDaemons(devs);
+  const auto before = Digests(*src_dev_);
+  ASSERT_TRUE(Prepare("c1").ok());
+  ASSERT_TRUE(Start("c1", 60000, /*manual=*/c.when == When::kPrecopy).ok());
+  const v1::Phase at =
+      c.when == When::kPrecopy ? v1::PHASE_READY : v1::PHASE_STOPCOPY;
+  ASSERT_EQ(WaitPhase(*src_mig_, "c1", {at}).phase(), at);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+
+  Daemon& victim = c.side == Side::kSource ? *source_ : *dest_;
+  if (c.stop == Stop::kKill) {
+    victim.Kill();
+  } else {
+    EXPECT_EQ(victim.Stop(20), 0) << victim.log();
+  }
+  double took = 0;
+  if (c.side == Side::kDestination) {
+    v1::Session s = TimedEnd(*src_mig_, "c1", &took);
+    EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+    EXPECT_NE(s.error().find("destination"), std::string::npos) << s.error();
+    for (const auto& [name, d] : Devices(*src_dev_)) {
+      EXPECT_EQ(d.state(), v1::DEVICE_STATE_RUNNING) << name;
+      EXPECT_EQ(d.emulated_digest(), before.at(name)) << name;
+      EXPECT_TRUE(d.session().empty()) << name;
+    }
+    RestartDestination();
+  } else {
+    v1::Session t = TimedEnd(*dst_mig_, "c1", &took);
+    EXPECT_EQ(t.phase(), v1::PHASE_FAILED);
+    EXPECT_NE(t.error().find("source"), std::string::npos) << t.error();
+    ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
+    RestartSource();
+  }
+  EXPECT_LT(took, kLivenessS + 2) << "the survivor noticed too late";
+  EXPECT_TRUE(DataplaneServing(*source_, 5)) << source_->log();
+  EXPECT_TRUE(DataplaneServing(*dest_, 5)) << dest_->log();
+  FollowUpMigrationVerifies("c2");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    FirstLaw, CrashTest,
+    ::testing::Values(Crash{Stop::kKill, Side::kDestination, When::kPrecopy},
+                      Crash{Stop::kKill, Side::kDestination, When::kStopcopy},
+                      Crash{Stop::kKill, Side::kSource, When::kPrecopy},
+                      Crash{Stop::kKill, Side::kSource, When::kStopcopy},
+                      Crash{Stop::kTerm, Side::kDestination, When::kPrecopy},
+                      Crash{Stop::kTerm, Side::kDestination, When::kStopcopy},
+                      Crash{Stop::kTerm, Side::kSource, When::kPrecopy},
+                      Crash{Stop::kTerm, Side::kSource, When::kStopcopy}),
+    CrashName);
+
+struct DestinationFault {
+  const char* name;
+  std::vector<DeviceSpec> devices;
+  const char* device;  // the one the error must name
+  const char* cause;   // and words of its cause
+};
+
+void PrintTo(const DestinationFault& f, std::ostream* os) { *os << f.name; }
+
+class DestinationFaultTest
+    : public FaultTest,
+      public ::testing::WithParamInterface<DestinationFault> {};
+
+// A failure on the destination after the handshake: the session fails on
+// both sides with the device and the cause, and the source runs on, intact.
+TEST_P(DestinationFaultTest, FailsWithTheDeviceAndCauseAndTheSourceRunsOn) {
+  const DestinationFault& f = GetParam();
+  StartDaemons(f.devices);
+  const auto before = Digests(*src_dev_);
+  ASSERT_TRUE(Prepare("bad").ok());
+  ASSERT_TRUE(Start("bad", 60000).ok());
+  v1::Session s = WaitEnd(*src_mig_, "bad");
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  EXPECT_NE(s.error().find(f.device), std::string::npos) << s.error();
+  EXPECT_NE(s.error().find(f.cause), std::string::npos) << s.error();
+  EXPECT_EQ(WaitEnd(*dst_mig_, "bad").phase(), v1::PHASE_FAILED);
+  for (const auto& [name, d] : Devices(*src_dev_)) {
+    EXPECT_EQ(d.state(), v1::DEVICE_STATE_RUNNING) << name;
+    EXPECT_EQ(d.emulated_digest(), before.at(name)) << name;
+    EXPECT_TRUE(d.session().empty()) << name;
+  }
+  for (const auto& [name, d] : Devices(*dst_dev_))
+    EXPECT_TRUE(d.session().empty()) << name;
+}
+
+std::string FaultName(const ::testing::TestParamInfo<DestinationFault>& i) {
+  return i.param.name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    AfterTheHandshake, DestinationFaultTest,
+    ::testing::Values(
+        DestinationFault{"ADeviceThatFailsToResume",
+                         {{"n0", "emu:state=8MiB,flags=stop_copy|p2p,seed=1",
+                           "emu:state=8MiB,fail_arc=STOP>RUNNING_P2P"}},
+                         "n0",
+                         "no destination device ran"},
+        DestinationFault{"ADestinationWithoutP2P",
+                         {{"n0", "emu:state=8MiB,flags=stop_copy|p2p,seed=1",
+                           "emu:state=8MiB,flags=stop_copy"},
+                          {"n1", "emu:state=8MiB,flags=stop_copy|p2p,seed=2",
+                           "emu:state=8MiB"}},
+                         "n0",
+                         "P2P"},
+        DestinationFault{
+            "ACorruptStream",
+            {{"n0",
+              "emu:state=8MiB,flags=stop_copy|p2p,corrupt_at=100000,seed=1",
+              "emu:state=8MiB"}},
+            "n0",
+            "corrupt"},
+        DestinationFault{"ADeviceSmallerThanTheState",
+                         {{"n0", "emu:state=16MiB,flags=stop_copy|p2p,seed=1",
+                           "emu:state=4MiB"}},
+                         "n0",
+                         "this device has 4194304"}),
+    FaultName);
+
+// A data-plane link that is down (the peer daemon not running) is refused
+// at once, not after a stall.
+TEST_F(FaultTest, StartMigrationRefusesAtOnceWhileTheDataLinkIsDown) {
+  StartDaemons(PrecopyPair());
+  ASSERT_TRUE(Prepare("down").ok());
+  dest_->Kill();
+  const auto t0 = Clock::now();
+  while (Clock::now() - t0 < std::chrono::seconds(5) &&
+         DataplaneServing(*source_, 0)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  grpc::Status st = Start("down", 500);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(st.error_message().find("link to the peer is down"),
+            std::string::npos)
+      << st.error_message();
+  ExpectAllIn(*src_dev_, v1::DEVICE_STATE_RUNNING);
+}
+
+}  // namespace
+}  // namespace vmig::testing
