@@ -113,13 +113,16 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
     if (!flags.ok())
       opened = absl::FailedPreconditionError(flags.status().message());
   }
-  absl::MutexLock lock(&mu_);
-  opening_.erase(req.device_id());
-  if (!opened.ok()) return opened.status();
-  Entry& e = devices_[req.device_id()];
-  e = Entry{opened->backend, opened->source, opened->device, ""};
+  Entry e;
+  {
+    absl::MutexLock lock(&mu_);
+    opening_.erase(req.device_id());
+    if (!opened.ok()) return opened.status();
+    e = Entry{opened->backend, opened->source, opened->device, ""};
+    devices_[req.device_id()] = e;
+  }
   spdlog::info("attached device devices/{} ({})", req.device_id(), e.source);
-  return Describe(req.device_id(), e);
+  return Describe(req.device_id(), e);  // outside the lock: a digest is slow
 }
 
 absl::Status DeviceRegistry::Detach(absl::string_view id) {
@@ -158,19 +161,29 @@ v1::Device DeviceRegistry::Describe(const std::string& id, const Entry& e) {
   return d;
 }
 
+// Describe reads the device (a large emulated device's digest takes
+// seconds): it runs on a copy of the entry, never under the registry's lock.
 absl::StatusOr<v1::Device> DeviceRegistry::Get(absl::string_view id) {
-  absl::MutexLock lock(&mu_);
-  auto it = devices_.find(std::string(id));
-  if (it == devices_.end()) {
-    return DeviceNotFound(id);
+  Entry e;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = devices_.find(std::string(id));
+    if (it == devices_.end()) {
+      return DeviceNotFound(id);
+    }
+    e = it->second;
   }
-  return Describe(it->first, it->second);
+  return Describe(std::string(id), e);
 }
 
 std::vector<v1::Device> DeviceRegistry::List() {
-  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, Entry>> entries;
+  {
+    absl::MutexLock lock(&mu_);
+    entries.assign(devices_.begin(), devices_.end());
+  }
   std::vector<v1::Device> out;
-  for (const auto& [id, e] : devices_) out.push_back(Describe(id, e));
+  for (const auto& [id, e] : entries) out.push_back(Describe(id, e));
   return out;
 }
 

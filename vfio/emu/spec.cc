@@ -122,6 +122,14 @@ absl::StatusOr<EmuSpec> ParseEmuSpec(absl::string_view text) {
   if (spec.block_bytes > spec.state_bytes) {
     spec.block_bytes = static_cast<uint32_t>((spec.state_bytes + 7) / 8 * 8);
   }
+  // The device keeps 16 bytes of bookkeeping per block: bound the blocks, so
+  // that an absurd size is refused here rather than failing an allocation.
+  if (spec.num_blocks() > kMaxEmuBlocks) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "emulated device spec: state=", spec.state_bytes, " in blocks of ",
+        spec.block_bytes, " bytes is ", spec.num_blocks(), " blocks; at most ",
+        kMaxEmuBlocks, " (give a larger block=)"));
+  }
   return spec;
 }
 

@@ -16,6 +16,10 @@
 
 namespace vmig::vfio::emu {
 
+// The most blocks an emulated device may have (16 bytes of memory each:
+// 256 MiB of bookkeeping; 64 TiB of state in 4 MiB blocks).
+inline constexpr uint64_t kMaxEmuBlocks = 1ull << 24;
+
 struct EmuSpec {
   std::string name = "emu0";
   uint64_t state_bytes = 64ull << 20;  // state=

@@ -75,5 +75,16 @@ TEST(EmuSpecTest, ErrorsNameTheField) {
   EXPECT_FALSE(ParseEmuSpec("kernel:/dev/vfio/1").ok());
 }
 
+TEST(EmuSpecTest, MoreBlocksThanTheBookkeepingBoundAreRefused) {
+  auto absurd = ParseEmuSpec("emu:state=64TiB,block=512");
+  ASSERT_FALSE(absurd.ok());
+  EXPECT_EQ(absurd.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(absurd.status().message().find("larger block="),
+            absl::string_view::npos)
+      << absurd.status();
+  // The same size in blocks of 4 MiB is exactly at the bound.
+  EXPECT_TRUE(ParseEmuSpec("emu:state=64TiB,block=4MiB").ok());
+}
+
 }  // namespace
 }  // namespace vmig::vfio::emu
