@@ -218,6 +218,9 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     return OptionError("listen.unix_socket_mode",
                        "must be a file mode up to 0777");
   }
+  if (!c.state_dir().empty() && c.state_dir().front() != '/') {
+    return OptionError("state_dir", "must be an absolute path");
+  }
   if (!l.tcp_address().empty()) {
     std::string host;
     uint32_t port;

@@ -230,6 +230,15 @@ v1::CommitResponse DestinationSession::LoadAndResume(bool serial) {
     return resp;
   }
   const absl::Time loaded = absl::Now();
+  // On disk before any device runs: a daemon restarted from here on knows
+  // the state is the destination's.
+  if (absl::Status j = record_->MarkCommit(v1::JournalSession::COMMIT_BEGUN);
+      !j.ok()) {
+    resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
+    resp.set_error(
+        absl::StrCat("journal: ", j.message(), "; no destination device ran"));
+    return resp;
+  }
   // Resume in lockstep: every device RUNNING_P2P before any is RUNNING.
   absl::Status resumed =
       group_.MoveAll(DeviceState::kRunningP2P, schedule, nullptr);

@@ -1,8 +1,12 @@
 #include "daemon/device_registry.h"
 
+#include <cstdio>
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
+#include "daemon/journal.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/emu_device.h"
@@ -21,7 +25,8 @@ struct Opened {
   std::string source;
 };
 
-absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req) {
+absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
+                            const std::string& emu_state_dir) {
   using vfio::kernel::Syscalls;
   switch (req.source_case()) {
     case v1::AttachDeviceRequest::kEmulatedSpec: {
@@ -32,6 +37,12 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req) {
             absl::StrCat("emulated_spec: ", spec.status().message()));
       }
       spec->name = req.device_id();
+      if (!emu_state_dir.empty() && spec->state_file.empty()) {
+        std::error_code ec;
+        std::filesystem::create_directories(emu_state_dir, ec);
+        spec->state_file =
+            absl::StrCat(emu_state_dir, "/", req.device_id(), ".state");
+      }
       return Opened{vfio::emu::EmuDevice::Create(*spec), v1::BACKEND_EMULATED,
                     spec->ToString()};
     }
@@ -105,7 +116,7 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
     }
     opening_[req.device_id()] = true;
   }
-  absl::StatusOr<Opened> opened = Open(req);
+  absl::StatusOr<Opened> opened = Open(req, emu_state_dir_);
   if (opened.ok()) {
     // A device that cannot migrate is of no use here.
     absl::StatusOr<vfio::MigrationFlags> flags =
@@ -122,6 +133,10 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
     devices_[req.device_id()] = e;
   }
   spdlog::info("attached device devices/{} ({})", req.device_id(), e.source);
+  if (journal_) {
+    if (absl::Status j = journal_->DeviceAttached(req); !j.ok())
+      spdlog::error("journal: {}", j.message());
+  }
   return Describe(req.device_id(), e);  // outside the lock: a digest is slow
 }
 
@@ -141,6 +156,16 @@ absl::Status DeviceRegistry::Detach(absl::string_view id) {
     devices_.erase(it);
   }
   spdlog::info("detached device devices/{}", id);
+  if (journal_) {
+    if (absl::Status j = journal_->DeviceDetached(std::string(id)); !j.ok())
+      spdlog::error("journal: {}", j.message());
+  }
+  // Detached for good: its saved state goes too.
+  if (auto* emu = dynamic_cast<vfio::emu::EmuDevice*>(dev.get())) {
+    const std::string path = emu->spec().state_file;
+    dev.reset();
+    if (!path.empty()) std::remove(path.c_str());
+  }
   return absl::OkStatus();
 }
 

@@ -14,9 +14,18 @@
 
 namespace vmig::daemon {
 
+class Journal;
+
 class DeviceRegistry {
  public:
   explicit DeviceRegistry(uint32_t max_devices) : max_devices_(max_devices) {}
+
+  // Emulated devices keep their state under `dir` (state_dir/emu), so that
+  // they outlive the daemon. Set before the first attach.
+  void set_emu_state_dir(std::string dir) { emu_state_dir_ = std::move(dir); }
+  // From here on, attaches and detaches are journalled (the configuration's
+  // devices are attached before).
+  void set_journal(Journal* journal) { journal_ = journal; }
 
   // Opens the device (parsing an emulated spec, opening a kernel path, or
   // receiving an fd) and registers it. Errors name the request field.
@@ -43,6 +52,8 @@ class DeviceRegistry {
   static v1::Device Describe(const std::string& id, const Entry& e);
 
   const uint32_t max_devices_;
+  std::string emu_state_dir_;
+  Journal* journal_ = nullptr;
   absl::Mutex mu_;
   std::map<std::string, Entry> devices_ ABSL_GUARDED_BY(mu_);
   // Ids being opened (outside the lock), so that a duplicate is refused.

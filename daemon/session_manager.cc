@@ -123,6 +123,7 @@ absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Reserve(
     sessions_.erase(oldest);
   }
   auto record = std::make_shared<SessionRecord>(id, role);
+  Journalled(*record);
   sessions_[id] = Entry{record, nullptr};
   return record;
 }

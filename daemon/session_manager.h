@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "daemon/destination_session.h"
 #include "daemon/device_registry.h"
+#include "daemon/journal.h"
 #include "daemon/peer_client.h"
 #include "daemon/session_record.h"
 #include "daemon/source_engine.h"
@@ -43,6 +44,16 @@ class SessionManager {
                  Clock& clock = Clock::Real(),
                  absl::Duration liveness = absl::Seconds(3));
   ~SessionManager();
+
+  // Journals every session from here on (set before serving).
+  void set_journal(Journal* journal) { journal_ = journal; }
+  // After a restart: the sessions the journal recovered. An interrupted
+  // one ends FAILED ("daemon restarted during PHASE"), or COMPLETED when
+  // the journal shows the commit; its devices go to a safe state (a source
+  // device not committed back to RUNNING with its state, a destination
+  // device reset); one whose commit outcome was unknown keeps its devices
+  // stopped. Finished ones are listed as they were.
+  void Restore(const Journal::State& journal);
 
   absl::StatusOr<v1::Session> PrepareIncoming(
       const v1::PrepareIncomingRequest& req);
@@ -126,6 +137,12 @@ class SessionManager {
   absl::Mutex mu_;
   std::map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint32_t> watchers_{0};
+  Journal* journal_ = nullptr;
+  // The journal hook of a new record.
+  void Journalled(SessionRecord& record);
+  absl::StatusOr<v1::HeartbeatResponse> RestoredAnswer(const std::string& id);
+  // Restore() of one interrupted session: its new phase and error.
+  std::pair<v1::Phase, std::string> Recover(const v1::JournalSession& js);
   const absl::Duration liveness_;
   absl::Mutex health_mu_;
   absl::CondVar health_cv_;

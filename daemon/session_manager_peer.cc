@@ -57,11 +57,40 @@ absl::StatusOr<v1::CommitResponse> SessionManager::PeerCommit(
   return (*d)->Commit(req, deadline);
 }
 
+// A destination session this daemon knows only from its journal (it was
+// restarted): the outcome its record shows, or NOT_FOUND.
+absl::StatusOr<v1::HeartbeatResponse> SessionManager::RestoredAnswer(
+    const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second.destination ||
+      it->second.record->role() != v1::ROLE_DESTINATION ||
+      !IsTerminal(it->second.record->phase())) {
+    return absl::NotFoundError(
+        absl::StrCat("no incoming session sessions/", id));
+  }
+  const v1::Session s = it->second.record->Snapshot();
+  v1::HeartbeatResponse r;
+  r.set_phase(s.phase());
+  r.set_error(s.error());
+  r.set_outcome(s.phase() == v1::PHASE_COMPLETED ? v1::COMMIT_OUTCOME_COMMITTED
+                                                 : v1::COMMIT_OUTCOME_ABORTED);
+  return r;
+}
+
 absl::StatusOr<v1::AbortResponse> SessionManager::PeerAbort(
     const v1::AbortRequest& req) {
   absl::StatusOr<std::shared_ptr<DestinationSession>> d =
       FindDestination(req.session_id());
-  if (!d.ok()) return d.status();
+  if (!d.ok()) {
+    absl::StatusOr<v1::HeartbeatResponse> r = RestoredAnswer(req.session_id());
+    if (!r.ok()) return d.status();
+    v1::AbortResponse resp;
+    resp.set_outcome(r->outcome());
+    resp.mutable_commit()->set_outcome(r->outcome());
+    resp.mutable_commit()->set_error(r->error());
+    return resp;
+  }
   return (*d)->Abort(req);
 }
 
@@ -69,7 +98,10 @@ absl::StatusOr<v1::HeartbeatResponse> SessionManager::PeerHeartbeat(
     const v1::HeartbeatRequest& req) {
   absl::StatusOr<std::shared_ptr<DestinationSession>> d =
       FindDestination(req.session_id());
-  if (!d.ok()) return d.status();
+  if (!d.ok()) {
+    absl::StatusOr<v1::HeartbeatResponse> r = RestoredAnswer(req.session_id());
+    return r.ok() ? r : d.status();
+  }
   return (*d)->Heartbeat();
 }
 

@@ -1,7 +1,10 @@
 #include "daemon/session_record.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/fmt_absl.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 
@@ -38,18 +41,60 @@ absl::Time SessionRecord::update_time() const {
 }
 
 void SessionRecord::Update(const std::function<void(v1::Session&)>& change) {
-  absl::MutexLock lock(&mu_);
-  const v1::Phase before = session_.phase();
-  change(session_);
-  ToProto(absl::Now(), session_.mutable_update_time());
-  ++version_;
-  if (session_.phase() != before) {
-    spdlog::info(
-        "{}: phase {} -> {}{}", name(), v1::Phase_Name(before),
-        v1::Phase_Name(session_.phase()),
-        session_.error().empty() ? "" : absl::StrCat(": ", session_.error()));
+  v1::Session journal;
+  uint64_t version = 0;
+  v1::JournalSession::Commit commit;
+  {
+    absl::MutexLock lock(&mu_);
+    const v1::Phase before = session_.phase();
+    const std::string error_before = session_.error();
+    change(session_);
+    ToProto(absl::Now(), session_.mutable_update_time());
+    version = ++version_;
+    commit = commit_;
+    if (session_.phase() != before) {
+      spdlog::info(
+          "{}: phase {} -> {}{}", name(), v1::Phase_Name(before),
+          v1::Phase_Name(session_.phase()),
+          session_.error().empty() ? "" : absl::StrCat(": ", session_.error()));
+    }
+    if (journal_ &&
+        (session_.phase() != before || session_.error() != error_before))
+      journal = session_;
+    changed_.SignalAll();
   }
-  changed_.SignalAll();
+  if (!journal.name().empty()) {
+    if (absl::Status s = Journal(journal, version, commit, false); !s.ok())
+      spdlog::error("{}: journal: {}", name(), s.message());
+  }
+}
+
+absl::Status SessionRecord::MarkCommit(v1::JournalSession::Commit c) {
+  v1::Session now;
+  uint64_t version;
+  {
+    absl::MutexLock lock(&mu_);
+    commit_ = c;
+    now = session_;
+    version = ++version_;
+  }
+  if (!journal_) return absl::OkStatus();
+  return Journal(now, version, c, true);
+}
+
+v1::JournalSession::Commit SessionRecord::commit_mark() const {
+  absl::MutexLock lock(&mu_);
+  return commit_;
+}
+
+absl::Status SessionRecord::Journal(const v1::Session& s, uint64_t version,
+                                    v1::JournalSession::Commit c,
+                                    bool durable) {
+  absl::MutexLock lock(&journal_mu_);
+  // A later state was journalled already: this one is out of date.
+  if (version <= journalled_ && !durable) return absl::OkStatus();
+  journalled_ = std::max(journalled_, version);
+  return journal_(s, c, durable);
 }
 
 uint64_t SessionRecord::WaitForChange(uint64_t seen, absl::Time until) const {

@@ -10,8 +10,10 @@
 #include <functional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "vmig/v1/journal.pb.h"
 #include "vmig/v1/migration.pb.h"
 
 namespace vmig::daemon {
@@ -30,8 +32,20 @@ class SessionRecord {
   v1::Phase phase() const;
   // When it last changed (for evicting the longest-finished first).
   absl::Time update_time() const;
-  // Applies `change` to the session proto and wakes watchers.
+  // Applies `change` to the session proto and wakes watchers; a change of
+  // phase or error goes to the journal (when one is set).
   void Update(const std::function<void(v1::Session&)>& change);
+
+  // Where phase changes and commit marks are journalled: `write(session,
+  // commit, durable)`. Set once, before the session is shared.
+  using JournalWriter = std::function<absl::Status(
+      const v1::Session&, v1::JournalSession::Commit, bool durable)>;
+  void set_journal(JournalWriter w) { journal_ = std::move(w); }
+  // Journals a commit mark, on disk before it returns (the source: before
+  // the Commit call; the destination: before a device runs). An error means
+  // the mark is not durable: the caller must not go on.
+  absl::Status MarkCommit(v1::JournalSession::Commit c);
+  v1::JournalSession::Commit commit_mark() const;
   // Waits until the version differs from `seen` or `until` passes.
   uint64_t WaitForChange(uint64_t seen, absl::Time until) const;
   // Waits (bounded) for a terminal phase; true if it came.
@@ -56,6 +70,15 @@ class SessionRecord {
   mutable absl::CondVar changed_;
   v1::Session session_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  v1::JournalSession::Commit commit_ ABSL_GUARDED_BY(mu_) =
+      v1::JournalSession::COMMIT_UNSPECIFIED;
+  // Journal writes happen outside mu_ (a durable one waits for the disk),
+  // in version order under journal_mu_.
+  absl::Status Journal(const v1::Session& s, uint64_t version,
+                       v1::JournalSession::Commit c, bool durable);
+  JournalWriter journal_;
+  absl::Mutex journal_mu_;
+  uint64_t journalled_ ABSL_GUARDED_BY(journal_mu_) = 0;
 };
 
 }  // namespace vmig::daemon

@@ -24,6 +24,13 @@ absl::StatusOr<v1::CommitResponse> SourceEngine::Commit(bool serial) {
     cr.add_stream_bytes(d.stream_bytes);
   }
   if (absl::Status s = CheckPeer(); !s.ok()) return s;
+  // On disk before the call: a daemon restarted from here on must not
+  // resume these devices without asking.
+  if (absl::Status j = session_->MarkCommit(v1::JournalSession::COMMIT_BEGUN);
+      !j.ok()) {
+    return absl::Status(
+        j.code(), absl::StrCat("journal, before the commit: ", j.message()));
+  }
   session_->committing.store(true);
   absl::StatusOr<v1::CommitResponse> resp = peer_->Commit(cr);
   if (resp.ok() && resp->outcome() != v1::COMMIT_OUTCOME_COMMITTED &&
@@ -45,6 +52,10 @@ absl::StatusOr<v1::CommitResponse> SourceEngine::Commit(bool serial) {
   }
   // From here the destination owns the state: no rollback.
   committed_ = true;
+  if (absl::Status j = session_->MarkCommit(v1::JournalSession::COMMIT_DONE);
+      !j.ok()) {
+    spdlog::error("{}: journal: {}", session_->name(), j.message());
+  }
   group_.SetRecovery(vfio::Recovery::kKeep);
   return resp;
 }

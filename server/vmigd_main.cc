@@ -13,6 +13,7 @@
 #include "daemon/config.h"
 #include "daemon/dataplane_setup.h"
 #include "daemon/device_registry.h"
+#include "daemon/journal.h"
 #include "daemon/link_monitor.h"
 #include "daemon/logging.h"
 #include "daemon/session_manager.h"
@@ -101,6 +102,27 @@ void LogTransitionsTo(const std::string& path) {
 
 }  // namespace
 
+// After a restart: the devices attached through the API come back, and the
+// sessions the journal knew end (their devices driven to a safe state).
+static void RecoverFromJournal(const vmig::v1::DaemonConfig& config,
+                               vmig::daemon::Journal& journal,
+                               vmig::daemon::DeviceRegistry& devices,
+                               vmig::daemon::SessionManager& sessions) {
+  for (const auto& [id, req] : journal.recovered().devices) {
+    bool configured = false;
+    for (const auto& d : config.devices())
+      configured = configured || d.device_id() == id;
+    if (configured) continue;
+    if (auto r = devices.Attach(req); !r.ok()) {
+      spdlog::warn("journal: device {} not attached again: {}", id,
+                   r.status().message());
+    }
+  }
+  devices.set_journal(&journal);
+  sessions.set_journal(&journal);
+  sessions.Restore(journal.recovered());
+}
+
 int main(int argc, char** argv) {
   Args args;
   if (int rc = ParseArgs(argc, argv, args); rc >= 0) return rc;
@@ -137,6 +159,17 @@ int main(int argc, char** argv) {
   std::vector<vmig::dataplane::Transport*> ports;
   for (const auto& t : *transports) ports.push_back(t.get());
   vmig::daemon::DeviceRegistry devices(config->limits().max_devices());
+  std::unique_ptr<vmig::daemon::Journal> journal;
+  if (!config->state_dir().empty()) {
+    absl::StatusOr<std::unique_ptr<vmig::daemon::Journal>> j =
+        vmig::daemon::Journal::Open(config->state_dir());
+    if (!j.ok()) {
+      spdlog::critical("state_dir: {}", j.status().message());
+      return 1;
+    }
+    journal = std::move(*j);
+    devices.set_emu_state_dir(config->state_dir() + "/emu");
+  }
   absl::StatusOr<vmig::daemon::PeerClientFactory> peer_clients =
       vmig::server::MakeGrpcPeerClientFactory(*config);
   if (!peer_clients.ok()) {
@@ -153,6 +186,7 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (journal) RecoverFromJournal(*config, *journal, devices, sessions);
   vmig::server::DeviceServiceImpl device_service(devices);
   vmig::server::MigrationServiceImpl migration_service(sessions);
   vmig::server::PeerServiceImpl peer_service(sessions);

@@ -25,11 +25,16 @@ constexpr double kLivenessS = 1.5;
 class FaultTest : public MigrationTest {
  protected:
   void SetUp() override {
+    // Each daemon journals under a state directory of its own, where its
+    // emulated devices keep their state.
     src_extra_ =
         "peer { commit_timeout_ms: 2000 heartbeat_interval_ms: 200 "
-        "liveness_timeout_ms: 1500 }\n";
+        "liveness_timeout_ms: 1500 }\nstate_dir: \"" +
+        dir_.path() + "/a-state\"\n";
     dst_extra_ =
-        "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n";
+        "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n"
+        "state_dir: \"" +
+        dir_.path() + "/b-state\"\n";
     // A copy-mode memif client: it redials a restarted server by itself
     // (DPDK 22.11 cannot redial a zero-copy client).
     dst_dataplane_ =
@@ -148,7 +153,23 @@ std::string CrashName(const ::testing::TestParamInfo<Crash>& i) {
 }
 
 class CrashTest : public FaultTest,
-                  public ::testing::WithParamInterface<Crash> {};
+                  public ::testing::WithParamInterface<Crash> {
+ protected:
+  // The restarted daemon lists the interrupted session as ended, with why.
+  void ExpectReported(v1::MigrationService::Stub& stub, const std::string& id,
+                      Stop stop, const Daemon& d) {
+    v1::Session s = Get(stub, id);
+    EXPECT_TRUE(s.phase() == v1::PHASE_FAILED ||
+                s.phase() == v1::PHASE_CANCELLED)
+        << v1::Phase_Name(s.phase()) << "\n"
+        << d.log();
+    EXPECT_FALSE(s.error().empty());
+    if (stop == Stop::kKill) {
+      EXPECT_NE(s.error().find("daemon restarted during"), std::string::npos)
+          << s.error();
+    }
+  }
+};
 
 // A daemon killed (-9) or stopped (SIGTERM) in pre-copy or stop-copy: the
 // survivor ends its session within the liveness bound plus 2 s naming its
@@ -191,12 +212,19 @@ TEST_P(CrashTest, TheSurvivorRollsBackAndTheRestartedDaemonMigratesAgain) {
       EXPECT_TRUE(d.session().empty()) << name;
     }
     RestartDestination();
+    ExpectReported(*dst_mig_, "c1", c.stop, *dest_);
   } else {
     v1::Session t = TimedEnd(*dst_mig_, "c1", &took);
     EXPECT_EQ(t.phase(), v1::PHASE_FAILED);
     EXPECT_NE(t.error().find("source"), std::string::npos) << t.error();
     ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
     RestartSource();
+    ExpectReported(*src_mig_, "c1", c.stop, *source_);
+    // Its devices lived on in their state files: back to RUNNING, intact.
+    for (const auto& [name, d] : Devices(*src_dev_)) {
+      EXPECT_EQ(d.state(), v1::DEVICE_STATE_RUNNING) << name;
+      EXPECT_EQ(d.emulated_digest(), before.at(name)) << name;
+    }
   }
   EXPECT_LT(took, kLivenessS + 2) << "the survivor noticed too late";
   EXPECT_TRUE(DataplaneServing(*source_, 5)) << source_->log();

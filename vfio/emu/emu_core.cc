@@ -5,8 +5,12 @@
 
 #include <cerrno>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/fmt_absl.h"
+#include "spdlog/spdlog.h"
+#include "vfio/emu/state_file.h"
 #include "vfio/emu/transition_log.h"
 #include "vfio/fsm.h"
 
@@ -60,6 +64,48 @@ EmuCore::EmuCore(const EmuSpec& spec)
       write_throttle_(spec.write_bytes_per_s) {
   absl::MutexLock lock(&mu_);
   StartWorkload(MonotonicNanos());
+  if (!spec_.state_file.empty()) Reload();
+}
+
+void EmuCore::Reload() {
+  absl::StatusOr<SavedState> saved = LoadState(spec_.state_file);
+  if (!saved.ok()) {
+    if (!absl::IsNotFound(saved.status()))
+      spdlog::warn("{}: {}: starting afresh", spec_.name,
+                   saved.status().message());
+    Persist();
+    return;
+  }
+  if (saved->state_bytes != spec_.state_bytes ||
+      saved->block_bytes != spec_.block_bytes ||
+      saved->versions.size() != blocks_.num_blocks()) {
+    spdlog::warn("{}: {} holds a device of another size: starting afresh",
+                 spec_.name, spec_.state_file);
+    Persist();
+    return;
+  }
+  // A data session does not outlive its process: a device saved mid-
+  // migration comes back in its state, without the session.
+  state_ = saved->state;
+  content_ = std::make_unique<BlockContent>(saved->seed, spec_.block_bytes);
+  blocks_.version = std::move(saved->versions);
+  dirty_sequence_ = saved->dirty_sequence;
+  if (!IsRunningState(state_)) StopWorkload(MonotonicNanos());
+  spdlog::info("{}: reloaded from {} in {}", spec_.name, spec_.state_file,
+               DeviceStateName(state_));
+}
+
+void EmuCore::Persist() {
+  if (spec_.state_file.empty()) return;
+  SavedState s;
+  s.state_bytes = spec_.state_bytes;
+  s.block_bytes = spec_.block_bytes;
+  s.state = state_;
+  s.seed = content_->seed();
+  s.dirty_sequence = dirty_sequence_;
+  s.versions = blocks_.version;
+  if (absl::Status st = SaveState(spec_.state_file, s); !st.ok())
+    spdlog::error("{}: saving its state: {}", spec_.name, st.message());
 }
 
 absl::StatusOr<DeviceState> EmuCore::GetState() {
@@ -112,6 +158,7 @@ absl::StatusOr<std::unique_ptr<DataSession>> EmuCore::SetState(
       EndSession();
       if (running_) StopWorkload(MonotonicNanos());
       state_ = DeviceState::kError;
+      Persist();
       TransitionLog::Global().Record(
           {spec_.name, cur, *next, start, MonotonicNanos(), false, false});
       return absl::Status(
@@ -120,6 +167,7 @@ absl::StatusOr<std::unique_ptr<DataSession>> EmuCore::SetState(
                        DeviceStateName(*next), " failed: ", st.message()));
     }
     state_ = *next;
+    Persist();
     TransitionLog::Global().Record(
         {spec_.name, cur, *next, start, MonotonicNanos(), true, false});
     if (ready_fd.valid()) {
@@ -203,6 +251,7 @@ absl::Status EmuCore::Reset() {
   // A RESUMING device drops what it received; every device keeps its own
   // state, so a source that is reset after a failed arc still holds it.
   state_ = DeviceState::kRunning;
+  Persist();
   TransitionLog::Global().Record({spec_.name, from, DeviceState::kRunning, now,
                                   MonotonicNanos(), true, true});
   return absl::OkStatus();

@@ -62,6 +62,10 @@ class EmuCore : public std::enable_shared_from_this<EmuCore> {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::optional<int64_t> NextDirtyAt() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeReinit() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // state_file: writes the state there (after every transition), and reads
+  // it back when the device is made.
+  void Persist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Reload() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const EmuSpec spec_;
   absl::Mutex arc_mu_;  // serializes SetState / Reset

@@ -84,11 +84,24 @@ absl::Status ParseField(absl::string_view key, absl::string_view value,
     absl::StatusOr<uint64_t> v = ParseBytes(value);
     if (!v.ok()) return wrap(v.status());
     (key == "corrupt_at" ? spec.corrupt_at : spec.reinit_after) = *v;
+  } else if (key == "state_file") {
+    if (value.empty() || value.front() != '/' || value.size() > 4000)
+      return FieldError(key, value, "must be an absolute path");
+    for (char c : value) {
+      if (!absl::ascii_isalnum(c) && c != '/' && c != '-' && c != '_' &&
+          c != '.') {
+        return FieldError(key, value,
+                          "may hold only letters, digits, '/', '-', '_' "
+                          "and '.'");
+      }
+    }
+    spec.state_file = std::string(value);
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "emulated device spec: unknown field '", key,
         "' (known: name, state, block, dirty, read_bw, write_bw, flags, "
-        "transition_ms, seed, fail_arc, corrupt_at, reinit_after)"));
+        "transition_ms, seed, fail_arc, corrupt_at, reinit_after, "
+        "state_file)"));
   }
   return absl::OkStatus();
 }
@@ -147,6 +160,7 @@ std::string EmuSpec::ToString() const {
   }
   if (corrupt_at) absl::StrAppend(&out, ",corrupt_at=", *corrupt_at);
   if (reinit_after) absl::StrAppend(&out, ",reinit_after=", *reinit_after);
+  if (!state_file.empty()) absl::StrAppend(&out, ",state_file=", state_file);
   return out;
 }
 

@@ -30,6 +30,11 @@ struct EmuSpec {
   MigrationFlags flags = kAllMigrationFlags;         // flags=
   absl::Duration transition = absl::ZeroDuration();  // transition_ms= per arc
   uint64_t seed = 1;                                 // seed=
+  // state_file=PATH: the device keeps its state (FSM state, content seed,
+  // block versions) in this file, rewritten at every transition and
+  // reloaded when a device is made on it again: it outlives the process
+  // (a daemon killed mid-migration finds it as it was).
+  std::string state_file;
 
   // Fault injection.
   // fail_arc=FROM>TO: that arc fails once, leaving the device in ERROR.
