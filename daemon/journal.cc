@@ -95,9 +95,13 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   j->recovered_ = state;
   absl::MutexLock lock(&j->mu_);
   j->state_ = std::move(state);
+  std::vector<std::pair<uint64_t, std::string>> finished;
   for (const auto& [id, s] : j->state_.sessions) {
-    if (IsTerminal(s.phase())) j->finished_.push_back(id);
+    j->sequence_ = std::max(j->sequence_, s.sequence());
+    if (IsTerminal(s.phase())) finished.emplace_back(s.sequence(), id);
   }
+  std::sort(finished.begin(), finished.end());  // oldest first
+  for (auto& [_, id] : finished) j->finished_.push_back(std::move(id));
   if (absl::Status s = j->Compact(); !s.ok()) return s;
   return j;
 }
@@ -186,6 +190,7 @@ absl::Status Journal::SessionChanged(const v1::JournalSession& s,
   }
   v1::JournalRecord r;
   *r.mutable_session() = s;
+  r.mutable_session()->set_sequence(++sequence_);
   return Append(r, durable);
 }
 

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -60,6 +61,7 @@ class Journal {
   // Finished session ids, oldest first (for pruning).
   std::vector<std::string> finished_ ABSL_GUARDED_BY(mu_);
   size_t appended_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace vmig::daemon

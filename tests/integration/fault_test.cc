@@ -312,6 +312,60 @@ INSTANTIATE_TEST_SUITE_P(
                          "this device has 4194304"}),
     FaultName);
 
+// The journal: a source killed in stop-copy comes back listing the
+// interrupted session as FAILED with its reason (through vmigctl, as an
+// operator would look), with the device attached through the API attached
+// again, every device RUNNING with its state; and the same devices migrate.
+TEST_F(FaultTest, AfterAKillInStopCopyTheJournalReportsTheSessionAndDevices) {
+  StartDaemons({{"n0", "emu:state=8MiB,flags=stop_copy|p2p,read_bw=16MiB/s",
+                 "emu:state=8MiB,seed=11"}});
+  auto attach = [&](v1::DeviceService::Stub& stub, const std::string& spec) {
+    v1::AttachDeviceRequest req;
+    req.set_device_id("api0");
+    req.set_emulated_spec(spec);
+    grpc::ClientContext c;
+    v1::Device out;
+    return stub.AttachDevice(Ctx(c), req, &out);
+  };
+  ASSERT_TRUE(attach(*src_dev_,
+                     "emu:state=8MiB,flags=stop_copy|p2p,read_bw=16MiB/s,"
+                     "seed=9")
+                  .ok());
+  ASSERT_TRUE(attach(*dst_dev_, "emu:state=8MiB,seed=19").ok());
+  const auto before = Digests(*src_dev_);
+  const std::vector<std::string> both = {"n0", "api0"};
+  ASSERT_TRUE(Prepare("j1", both).ok());
+  ASSERT_TRUE(Start("j1", 60000, false, both).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "j1", {v1::PHASE_STOPCOPY}).phase(),
+            v1::PHASE_STOPCOPY);
+  source_->Kill();
+  RestartSource();
+  ASSERT_TRUE(source_->Running()) << source_->log();
+  CommandResult list = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
+                                   source_->address(), "migrate", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err << source_->log();
+  EXPECT_NE(list.out.find("sessions/j1"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("FAILED"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("daemon restarted during PHASE_STOPCOPY"),
+            std::string::npos)
+      << list.out;
+  const auto devices = Devices(*src_dev_);
+  ASSERT_TRUE(devices.count("devices/api0")) << source_->log();
+  for (const auto& [name, d] : devices) {
+    EXPECT_EQ(d.state(), v1::DEVICE_STATE_RUNNING) << name;
+    EXPECT_EQ(d.emulated_digest(), before.at(name)) << name;
+  }
+  EXPECT_EQ(WaitEnd(*dst_mig_, "j1").phase(), v1::PHASE_FAILED);
+  ASSERT_TRUE(DataplaneServing(*dest_, 5));
+  ASSERT_TRUE(Prepare("j2", both).ok());
+  ASSERT_TRUE(Start("j2", 60000, false, both).ok());
+  v1::Session s = WaitEnd(*src_mig_, "j2");
+  ASSERT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error();
+  const auto after = Digests(*dst_dev_);
+  for (const std::string& id : both)
+    EXPECT_EQ(after.at("devices/" + id), before.at("devices/" + id)) << id;
+}
+
 // A data-plane link that is down (the peer daemon not running) is refused
 // at once, not after a stall.
 TEST_F(FaultTest, StartMigrationRefusesAtOnceWhileTheDataLinkIsDown) {

@@ -75,7 +75,13 @@ Daemon::~Daemon() {
 }
 
 std::shared_ptr<grpc::Channel> Daemon::Channel() const {
-  return grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+  // A channel of its own: a subchannel shared with the channels of a daemon
+  // just killed on the same socket can still look READY, and a restarted
+  // daemon would seem to answer before it does.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(address(),
+                                   grpc::InsecureChannelCredentials(), args);
 }
 
 bool Daemon::WaitReady(double timeout_s) {
