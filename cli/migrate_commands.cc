@@ -26,6 +26,8 @@ constexpr char kMigrateUsage[] =
     "        [--manual] [--data-endpoint ADDR]      source side\n"
     "  switchover SESSION\n"
     "  cancel SESSION\n"
+    "  resolve SESSION --resume-source|--destination-owns\n"
+    "                     an operator's decision for a session IN_DOUBT\n"
     "  status SESSION\n"
     "  list\n"
     "  watch SESSION      live progress per device, then the final report\n";
@@ -184,6 +186,17 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
       req.set_name(name);
       s = stub->GetSession(&ctx, req, &session);
     }
+  } else if (cmd == "resolve") {
+    const bool resume = f.TakeBool("--resume-source");
+    const bool owns = f.TakeBool("--destination-owns");
+    if (resume == owns)
+      return Usage("resolve needs one of --resume-source, --destination-owns");
+    if (f.rest().size() != 1) return Usage("resolve takes one SESSION");
+    v1::ResolveRequest req;
+    req.set_name(SessionName(f.rest()[0]));
+    req.set_decision(resume ? v1::ResolveRequest::DECISION_RESUME_SOURCE
+                            : v1::ResolveRequest::DECISION_DESTINATION_OWNS);
+    s = stub->Resolve(&ctx, req, &session);
   } else if (cmd == "list") {
     if (!f.rest().empty()) return Usage("list takes no arguments");
     v1::ListSessionsResponse resp;

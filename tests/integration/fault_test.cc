@@ -130,6 +130,41 @@ TEST_F(FaultTest, ADestinationFrozenPastTheCommitDeadlineEndsOnOneHost) {
   }
 }
 
+// The destination dies in the middle of its commit and does not come back:
+// the source stays IN_DOUBT with its devices stopped (a cancel is
+// refused), until an operator who knows the destination is gone resolves
+// it with vmigctl; then its devices run again, intact.
+TEST_F(FaultTest, AnOperatorResolvesASessionInDoubtWhoseDestinationDied) {
+  StartDaemons(PrecopyPair(",transition_ms=1500"));
+  const auto before = Digests(*src_dev_);
+  ASSERT_TRUE(Prepare("gone").ok());
+  ASSERT_TRUE(Start("gone", 60000).ok());
+  ASSERT_EQ(WaitPhase(*dst_mig_, "gone", {v1::PHASE_SWITCHOVER}).phase(),
+            v1::PHASE_SWITCHOVER);
+  dest_->Kill();
+  ASSERT_EQ(WaitPhase(*src_mig_, "gone", {v1::PHASE_IN_DOUBT}).phase(),
+            v1::PHASE_IN_DOUBT);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(Get(*src_mig_, "gone").phase(), v1::PHASE_IN_DOUBT);
+  for (const auto& [name, d] : Devices(*src_dev_))
+    EXPECT_NE(d.state(), v1::DEVICE_STATE_RUNNING) << name;
+  v1::Session reply;
+  EXPECT_EQ(CancelOnSource("gone", &reply).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  CommandResult r =
+      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
+                  "migrate", "resolve", "gone", "--resume-source"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  v1::Session s = WaitEnd(*src_mig_, "gone");
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  EXPECT_NE(s.error().find("RESUME_SOURCE"), std::string::npos) << s.error();
+  for (const auto& [name, d] : Devices(*src_dev_)) {
+    EXPECT_EQ(d.state(), v1::DEVICE_STATE_RUNNING) << name;
+    EXPECT_EQ(d.emulated_digest(), before.at(name)) << name;
+    EXPECT_TRUE(d.session().empty()) << name;
+  }
+}
+
 enum class Stop { kKill, kTerm };
 enum class Side { kSource, kDestination };
 enum class When { kPrecopy, kStopcopy };
