@@ -49,6 +49,8 @@ dataplane::TransportConfig TransportConfigOf(const v1::DaemonConfig& config,
   tc.worker_lcores = std::move(workers);
   tc.flow.window_bytes = dp.credit_window_bytes();
   tc.max_receive_buffer_bytes = config.limits().max_memory_bytes();
+  // A daemon may start before its memif peer: the LinkMonitor dials it.
+  tc.dial_later = true;
   return tc;
 }
 

@@ -29,6 +29,13 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
     }
     t->counters_.push_back(std::make_unique<WorkerCounters>());
   }
+  if (config.dial_later && t->IsMemifClient() &&
+      !MemifSocketServed(t->config_.port.args)) {
+    // The server (the peer daemon) is not up yet: start without the port,
+    // link down; the first Reconnect() dials it.
+    t->local_ = config.local;
+    return t;
+  }
   absl::StatusOr<std::unique_ptr<Port>> port = Port::Open(t->config_.port);
   if (!port.ok()) return port.status();
   {
@@ -100,10 +107,15 @@ absl::Status Transport::WaitLinkUp(absl::Duration timeout) {
   return p->WaitLinkUp(timeout);
 }
 
-bool Transport::CanReconnect() const {
+bool Transport::IsMemifClient() const {
   return config_.port.kind == PortConfig::Kind::kMemif &&
-         MemifRoleIsClient(config_.port.args) &&
-         !MemifZeroCopy(config_.port.args);
+         MemifRoleIsClient(config_.port.args);
+}
+
+bool Transport::CanReconnect() const {
+  // A zero-copy client's first dial is fine; only a second is not.
+  return IsMemifClient() &&
+         (!MemifZeroCopy(config_.port.args) || port() == nullptr);
 }
 
 absl::Status Transport::Reconnect() {

@@ -29,6 +29,10 @@ struct TransportConfig {
   // The most the receive streams may buffer together (the sum of their
   // windows); a stream past it is refused (limits.max_memory_bytes).
   uint64_t max_receive_buffer_bytes = 1ull << 30;
+  // A memif client whose server is not up yet starts without its port
+  // (link down) instead of failing; Reconnect() dials it later (the
+  // daemon's LinkMonitor does).
+  bool dial_later = false;
 };
 
 class Transport {
@@ -45,8 +49,10 @@ class Transport {
   // client whose server restarted), which Reconnect() does. Not a memif
   // zero-copy client: DPDK 22.11 cannot set its shared pool up twice (the
   // failure closes descriptors it does not own); such a daemon must be
-  // restarted, or run its client in copy mode.
+  // restarted, or run its client in copy mode. With dial_later, a memif
+  // client whose server was not up at start dials once it serves.
   bool CanReconnect() const;
+  bool IsMemifClient() const;
   // Replaces the port with a fresh one that dials the peer anew (DPDK
   // 22.11's memif cannot redial a disconnected device in place: its error
   // path closes descriptors it no longer owns). The workers stop, cancelling

@@ -165,6 +165,43 @@ TEST_F(FaultTest, AnOperatorResolvesASessionInDoubtWhoseDestinationDied) {
   }
 }
 
+// A cancel while the destination hangs (SIGSTOP) in the handshake cuts the
+// call short: vmigctl returns at once, the session ends CANCELLED, and the
+// thawed destination rolls its side back by itself.
+TEST_F(FaultTest, ACancelWhileThePeerHangsInTheHandshakeIsPromptAndCancelled) {
+  StartDaemons(PrecopyPair());
+  ASSERT_TRUE(Prepare("hang").ok());
+  kill(dest_->pid(), SIGSTOP);
+  ASSERT_TRUE(Start("hang", 60000).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "hang", {v1::PHASE_HANDSHAKE}).phase(),
+            v1::PHASE_HANDSHAKE);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto t0 = Clock::now();
+  CommandResult r =
+      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
+                  "migrate", "cancel", "hang"});
+  const double took = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_LT(took, 3.0) << "the cancel waited out the hung call";
+  EXPECT_EQ(WaitEnd(*src_mig_, "hang").phase(), v1::PHASE_CANCELLED);
+  ExpectAllIn(*src_dev_, v1::DEVICE_STATE_RUNNING);
+  kill(dest_->pid(), SIGCONT);
+  // Thawed, the destination takes the late handshake and then misses the
+  // source's heartbeats, or takes its abort, or (if it dropped both as
+  // expired) still waits PREPARED: the one case that needs its own cancel.
+  v1::Session t = WaitPhase(*dst_mig_, "hang", {v1::PHASE_FAILED}, 5);
+  if (t.phase() == v1::PHASE_PREPARED) {
+    grpc::ClientContext c;
+    v1::CancelRequest req;
+    req.set_name("sessions/hang");
+    EXPECT_TRUE(dst_mig_->Cancel(Ctx(c), req, &t).ok());
+  }
+  t = WaitEnd(*dst_mig_, "hang");
+  EXPECT_TRUE(t.phase() == v1::PHASE_FAILED ||
+              t.phase() == v1::PHASE_CANCELLED);
+  ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
+}
+
 enum class Stop { kKill, kTerm };
 enum class Side { kSource, kDestination };
 enum class When { kPrecopy, kStopcopy };
@@ -399,6 +436,20 @@ TEST_F(FaultTest, AfterAKillInStopCopyTheJournalReportsTheSessionAndDevices) {
   const auto after = Digests(*dst_dev_);
   for (const std::string& id : both)
     EXPECT_EQ(after.at("devices/" + id), before.at("devices/" + id)) << id;
+}
+
+// A memif client daemon started while its server is down serves its API
+// with the data plane NOT_SERVING, and dials the server once it is up.
+TEST_F(FaultTest, AMemifClientStartedBeforeItsServerDialsItOnceItIsUp) {
+  StartDaemons(PrecopyPair());
+  source_->Kill();
+  dest_->Kill();
+  RestartDestination();  // the client, first
+  EXPECT_FALSE(DataplaneServing(*dest_, 0.5));
+  RestartSource();
+  EXPECT_TRUE(DataplaneServing(*dest_, 5)) << dest_->log();
+  EXPECT_TRUE(DataplaneServing(*source_, 5)) << source_->log();
+  MigrateAndVerify("late");
 }
 
 // A data-plane link that is down (the peer daemon not running) is refused

@@ -103,7 +103,7 @@ class MigrationTest : public ::testing::Test {
            x.source_spec + "\" }\n";
     }
     src_config_ = a;
-    source_ = std::make_unique<Daemon>(dir_, "a", a, daemon_env_);
+    source_ = std::make_unique<Daemon>(dir_, "a", a, daemon_env_, src_prefix_);
     ASSERT_TRUE(source_->WaitReady()) << source_->log();
     StartDestination();
     src_dev_ = v1::DeviceService::NewStub(source_->Channel());
@@ -126,7 +126,7 @@ class MigrationTest : public ::testing::Test {
            x.dest_spec + "\" }\n";
     }
     dst_config_ = b;
-    dest_ = std::make_unique<Daemon>(dir_, "b", b, daemon_env_);
+    dest_ = std::make_unique<Daemon>(dir_, "b", b, daemon_env_, dst_prefix_);
     ASSERT_TRUE(dest_->WaitReady()) << dest_->log();
     dst_dev_ = v1::DeviceService::NewStub(dest_->Channel());
     dst_mig_ = v1::MigrationService::NewStub(dest_->Channel());
@@ -135,14 +135,16 @@ class MigrationTest : public ::testing::Test {
   // or a stop; new stubs.
   void RestartSource() {
     source_.reset();
-    source_ = std::make_unique<Daemon>(dir_, "a", src_config_, daemon_env_);
+    source_ = std::make_unique<Daemon>(dir_, "a", src_config_, daemon_env_,
+                                       src_prefix_);
     ASSERT_TRUE(source_->WaitReady()) << source_->log();
     src_dev_ = v1::DeviceService::NewStub(source_->Channel());
     src_mig_ = v1::MigrationService::NewStub(source_->Channel());
   }
   void RestartDestination() {
     dest_.reset();
-    dest_ = std::make_unique<Daemon>(dir_, "b", dst_config_, daemon_env_);
+    dest_ = std::make_unique<Daemon>(dir_, "b", dst_config_, daemon_env_,
+                                     dst_prefix_);
     ASSERT_TRUE(dest_->WaitReady()) << dest_->log();
     dst_dev_ = v1::DeviceService::NewStub(dest_->Channel());
     dst_mig_ = v1::MigrationService::NewStub(dest_->Channel());
@@ -296,6 +298,8 @@ class MigrationTest : public ::testing::Test {
   std::string src_extra_, dst_listen_extra_, peer_address_;
   // More of the destination's configuration (top level).
   std::string dst_extra_;
+  // Commands each daemon runs under (e.g. "ip netns exec NS").
+  std::vector<std::string> src_prefix_, dst_prefix_;
   // The configurations the daemons were started with.
   std::string src_config_, dst_config_;
   std::vector<DeviceSpec> devs_;

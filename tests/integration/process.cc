@@ -58,7 +58,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
 
 Daemon::Daemon(const TempDir& dir, const std::string& name,
                const std::string& config,
-               const std::map<std::string, std::string>& env) {
+               const std::map<std::string, std::string>& env,
+               const std::vector<std::string>& prefix) {
   std::smatch m;
   if (std::regex_search(config, m,
                         std::regex("unix_socket:\\s*\"([^\"]+)\""))) {
@@ -66,8 +67,9 @@ Daemon::Daemon(const TempDir& dir, const std::string& name,
   }
   const std::string conf = dir.Write(name + ".conf", config);
   log_path_ = dir.path() + "/" + name + ".log";
-  pid_ = Spawn({BinaryPath("server/vmigd"), "--config", conf}, env,
-               log_path_ + ".out", log_path_);
+  std::vector<std::string> argv = prefix;
+  argv.insert(argv.end(), {BinaryPath("server/vmigd"), "--config", conf});
+  pid_ = Spawn(argv, env, log_path_ + ".out", log_path_);
 }
 
 Daemon::~Daemon() {

@@ -41,8 +41,11 @@ class Daemon {
  public:
   // Writes `config` to dir/<name>.conf and starts vmigd on it. The config
   // should set listen.unix_socket; UnixAddress() is derived from it.
+  // `prefix` runs vmigd under another command that execs it (e.g. "ip
+  // netns exec NS"), so that its pid stays the daemon's.
   Daemon(const TempDir& dir, const std::string& name, const std::string& config,
-         const std::map<std::string, std::string>& env = {});
+         const std::map<std::string, std::string>& env = {},
+         const std::vector<std::string>& prefix = {});
   ~Daemon();
 
   // Waits until the Unix socket answers (false after `timeout_s`).
