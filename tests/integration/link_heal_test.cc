@@ -3,13 +3,12 @@
 // mid pre-copy and started again in its namespace. The source's session
 // fails within the liveness bound, both daemons report their data plane
 // SERVING within 5 s, and the same devices migrate again, verified.
-#include <unistd.h>
-
 #include <chrono>
 #include <thread>
 
 #include "gtest/gtest.h"
 #include "tests/integration/migration_fixture.h"
+#include "tests/integration/veth_namespaces.h"
 
 namespace vmig::testing {
 namespace {
@@ -17,46 +16,19 @@ namespace {
 class AfPacketLinkTest : public MigrationTest {
  protected:
   void SetUp() override {
-    CommandResult ip = RunCommand({"/bin/sh", "-c", "command -v ip"});
-    if (geteuid() != 0 || ip.exit_code != 0) {
-      GTEST_SKIP() << "needs root and iproute2 for network namespaces";
-    }
-    ip.out.erase(ip.out.find_last_not_of("\n") + 1);  // the path, for exec
-    const std::string tag = std::to_string(getpid());
-    ns_a_ = "vmigHA" + tag;
-    ns_b_ = "vmigHB" + tag;
-    const std::string va = "ha" + tag, vb = "hb" + tag;
-    CommandResult r = RunCommand(
-        {"/bin/sh", "-c",
-         "set -e; ip netns add " + ns_a_ + "; ip netns add " + ns_b_ +
-             "; ip link add " + va + " type veth peer name " + vb +
-             "; ip link set " + va + " netns " + ns_a_ + "; ip link set " + vb +
-             " netns " + ns_b_ + "; ip -n " + ns_a_ + " link set " + va +
-             " mtu 9000 up; ip -n " + ns_b_ + " link set " + vb +
-             " mtu 9000 up"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    created_ = true;
-    src_prefix_ = {ip.out, "netns", "exec", ns_a_};
-    dst_prefix_ = {ip.out, "netns", "exec", ns_b_};
-    auto port = [](const std::string& lcores, const std::string& main,
-                   const std::string& iface, const std::string& ipv4) {
-      return "dataplane { lcores: \"" + lcores + "\" main_lcore: " + main +
-             " ports { name: \"p\" af_packet: \"" + iface + "\" ipv4: \"" +
-             ipv4 + "\" } }\n";
-    };
-    src_dataplane_ = port("1", "0", va, "169.254.77.1");
-    dst_dataplane_ = port("0", "1", vb, "169.254.77.2");
+    if (!veth_.ok()) GTEST_SKIP() << veth_.why_not();
+    src_prefix_ = veth_.PrefixA();
+    dst_prefix_ = veth_.PrefixB();
+    src_dataplane_ = veth_.DataplaneA();
+    dst_dataplane_ = veth_.DataplaneB();
     src_extra_ =
         "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n";
     dst_extra_ = src_extra_;
   }
   void TearDown() override {
+    // The daemons go before their namespaces.
     source_.reset();
     dest_.reset();
-    if (created_) {
-      (void)RunCommand({"/bin/sh", "-c",
-                        "ip netns del " + ns_a_ + "; ip netns del " + ns_b_});
-    }
   }
   static bool DataplaneServing(const Daemon& d, double seconds) {
     const auto until =
@@ -72,8 +44,7 @@ class AfPacketLinkTest : public MigrationTest {
     return false;
   }
 
-  std::string ns_a_, ns_b_;
-  bool created_ = false;
+  VethNamespaces veth_;
 };
 
 TEST_F(AfPacketLinkTest, TheLinkServesAgainAfterTheDestinationIsKilled) {

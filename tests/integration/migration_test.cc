@@ -43,8 +43,8 @@ TEST_F(MigrationTest, DataplaneStatusShowsFlowsWhileTheyStreamAndPortTraffic) {
   // sides while it runs.
   v1::FlowStatus sending, receiving;
   // (A sender counts as caught once it has an RTT sample: an ack came.)
-  for (int i = 0; i < 300 && (sending.srtt_ns() == 0 ||
-                              receiving.device_bytes() == 0);
+  for (int i = 0;
+       i < 300 && (sending.srtt_ns() == 0 || receiving.device_bytes() == 0);
        ++i) {
     const v1::DataplaneStatus at_source = DataplaneStatusOf(*source_);
     const v1::DataplaneStatus at_dest = DataplaneStatusOf(*dest_);
