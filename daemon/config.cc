@@ -81,15 +81,16 @@ absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text) {
   constexpr unsigned kMaxLcore = 1023;
   std::vector<unsigned> out;
   for (absl::string_view part : absl::StrSplit(text, ',')) {
-    std::pair<absl::string_view, absl::string_view> r =
-        absl::StrSplit(part, '-');
+    // One core ("3") or one rising range ("3-4"): "1-2-3", "1-" and "-2"
+    // are not lists of cores.
+    std::vector<absl::string_view> r = absl::StrSplit(part, '-');
     unsigned a = 0, b = 0;
-    if (!absl::SimpleAtoi(r.first, &a) ||
-        (!r.second.empty() && !absl::SimpleAtoi(r.second, &b))) {
+    if (r.size() > 2 || !absl::SimpleAtoi(r[0], &a) ||
+        (r.size() == 2 && !absl::SimpleAtoi(r[1], &b))) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", text, "' is not a list of cores like 1,3-4"));
     }
-    if (r.second.empty()) b = a;
+    if (r.size() == 1) b = a;
     if (b < a || b > kMaxLcore) {
       return absl::InvalidArgumentError(
           absl::StrCat("'", text, "': ranges go up, to at most ", kMaxLcore));

@@ -74,5 +74,13 @@ TEST(ConfigTest, ParseLcoresTakesDpdkListSyntax) {
   EXPECT_FALSE(ParseLcores("x").ok());
 }
 
+TEST(ConfigTest, ParseLcoresRefusesWhatIsNotACoreOrOneRisingRange) {
+  for (const char* bad :
+       {"1-2-3", "2-5-1", "1-", "-2", "4-2", "1,,2", "", "1-2,", "99999"}) {
+    EXPECT_FALSE(ParseLcores(bad).ok()) << bad;
+  }
+  EXPECT_EQ(*ParseLcores("0-1,3"), (std::vector<unsigned>{0, 1, 3}));
+}
+
 }  // namespace
 }  // namespace vmig::daemon

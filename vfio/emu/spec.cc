@@ -45,7 +45,9 @@ absl::Status ParseField(absl::string_view key, absl::string_view value,
   } else if (key == "block") {
     absl::StatusOr<uint64_t> v = ParseBytes(value);
     if (!v.ok()) return wrap(v.status());
-    if (*v < 512 || *v > (16u << 20) || *v % 8 != 0) {
+    // Below 512 B only as the whole of a smaller device (checked once the
+    // state is known): what the canonical form of such a device says.
+    if (*v < 8 || *v > (16u << 20) || *v % 8 != 0) {
       return FieldError(key, value,
                         "must be a multiple of 8 between 512 B and 16 MiB");
     }
@@ -62,7 +64,8 @@ absl::Status ParseField(absl::string_view key, absl::string_view value,
     spec.flags = *v;
   } else if (key == "transition_ms") {
     double ms = 0;
-    if (!absl::SimpleAtod(value, &ms) || ms < 0 || ms > 600000) {
+    // Written so that NaN fails too (every comparison with it is false).
+    if (!absl::SimpleAtod(value, &ms) || !(ms >= 0 && ms <= 600000)) {
       return FieldError(key, value,
                         "must be a number of milliseconds, 0 to 600000");
     }
@@ -131,6 +134,10 @@ absl::StatusOr<EmuSpec> ParseEmuSpec(absl::string_view text) {
           absl::StrCat("emulated device spec: field '", key, "' given twice"));
     }
     if (absl::Status s = ParseField(key, value, spec); !s.ok()) return s;
+  }
+  if (spec.block_bytes < 512 && spec.block_bytes < spec.state_bytes) {
+    return FieldError("block", absl::StrCat(spec.block_bytes),
+                      "must be a multiple of 8 between 512 B and 16 MiB");
   }
   if (spec.block_bytes > spec.state_bytes) {
     spec.block_bytes = static_cast<uint32_t>((spec.state_bytes + 7) / 8 * 8);

@@ -75,6 +75,29 @@ TEST(EmuSpecTest, ErrorsNameTheField) {
   EXPECT_FALSE(ParseEmuSpec("kernel:/dev/vfio/1").ok());
 }
 
+TEST(EmuSpecTest, TheCanonicalFormOfADeviceSmallerThanABlockParsesAgain) {
+  for (const char* text :
+       {"emu:state=100", "emu:state=1000,block=4KiB", "emu:state=7"}) {
+    auto spec = ParseEmuSpec(text);
+    ASSERT_TRUE(spec.ok()) << text << ": " << spec.status();
+    auto again = ParseEmuSpec(spec->ToString());
+    ASSERT_TRUE(again.ok()) << spec->ToString() << ": " << again.status();
+    EXPECT_EQ(again->ToString(), spec->ToString());
+  }
+  // A small block is still refused when the device has several of them.
+  EXPECT_FALSE(ParseEmuSpec("emu:state=1MiB,block=256").ok());
+}
+
+TEST(EmuSpecTest, ANotANumberTransitionIsRefused) {
+  for (const char* bad : {"emu:transition_ms=nan", "emu:transition_ms=inf",
+                          "emu:transition_ms=-nan"}) {
+    auto spec = ParseEmuSpec(bad);
+    ASSERT_FALSE(spec.ok()) << bad;
+    EXPECT_NE(spec.status().message().find("transition_ms"),
+              absl::string_view::npos);
+  }
+}
+
 TEST(EmuSpecTest, MoreBlocksThanTheBookkeepingBoundAreRefused) {
   auto absurd = ParseEmuSpec("emu:state=64TiB,block=512");
   ASSERT_FALSE(absurd.ok());
