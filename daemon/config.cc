@@ -113,6 +113,7 @@ void ApplyDefaults(v1::DaemonConfig& c) {
   if (lim->max_watchers() == 0) lim->set_max_watchers(32);
   if (lim->max_message_bytes() == 0) lim->set_max_message_bytes(4 << 20);
   if (lim->max_memory_bytes() == 0) lim->set_max_memory_bytes(1ull << 30);
+  if (lim->prepared_expiry_ms() == 0) lim->set_prepared_expiry_ms(600000);
   auto* dp = c.mutable_dataplane();
   if (dp->lcores().empty()) dp->set_lcores("1");
   if (dp->credit_window_bytes() == 0) dp->set_credit_window_bytes(8 << 20);

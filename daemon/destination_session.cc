@@ -421,31 +421,47 @@ std::string DestinationSession::FailedStream() {
   return "";
 }
 
-bool DestinationSession::CheckHealth(absl::Time now, absl::Duration liveness) {
+void DestinationSession::ExpireAfter(absl::Duration d) {
+  absl::MutexLock st(&state_mu_);
+  expire_after_ = d;
+  expiry_ = absl::Now() + d;
+}
+
+absl::Time DestinationSession::CheckHealth(absl::Time now,
+                                           absl::Duration liveness) {
   std::string why;
+  absl::Time next = absl::InfiniteFuture();
   {
     absl::MutexLock st(&state_mu_);
-    if (decision_ != Decision::kNone || !handshaken_) return false;
-    if (now - last_contact_ > liveness) {
+    if (decision_ != Decision::kNone) return absl::InfiniteFuture();
+    if (!handshaken_) {
+      if (now < expiry_) return expiry_;
+      why = absl::StrCat("no source joined within ",
+                         absl::FormatDuration(expire_after_),
+                         " (limits.prepared_expiry_ms): expired, its devices "
+                         "reset and released");
+    } else if (now - last_contact_ > liveness) {
       why = absl::StrCat(source_, " silent for ",
                          absl::FormatDuration(now - last_contact_),
                          " (liveness bound ", absl::FormatDuration(liveness),
                          "): rolled back before the commit");
+    } else {
+      next = now;  // handshaken: looked at every tick
     }
   }
   if (why.empty()) {
     // Busy with the peer's call: look again at the next check.
-    if (!mu_.TryLock()) return true;
+    if (!mu_.TryLock()) return next;
     why = FailedStream();
     mu_.Unlock();
-    if (why.empty()) return true;
+    if (why.empty()) return next;
   }
   if (Fence(why) == Decision::kNone) {
     spdlog::warn("{}: {}", record_->name(), why);
     absl::MutexLock lock(&mu_);
     if (!released_) RollBack(v1::PHASE_FAILED, why);
   }
-  return false;
+  return absl::InfiniteFuture();
 }
 
 void DestinationSession::CancelStreams() {

@@ -59,9 +59,12 @@ class DestinationSession {
   absl::Status Cancel(const std::string& why);
   // Called periodically: rolls back a handshaken session whose source has
   // been silent for `liveness`, or one of whose streams failed (the error
-  // names the device and the cause). False once there is nothing more to
-  // watch (the session ended or began its commit).
-  bool CheckHealth(absl::Time now, absl::Duration liveness);
+  // names the device and the cause), or a PREPARED one past its expiry.
+  // Returns when it next needs a look: InfiniteFuture once there is nothing
+  // more to watch (the session ended or began its commit).
+  absl::Time CheckHealth(absl::Time now, absl::Duration liveness);
+  // A PREPARED session that no source joins within `d` from now expires.
+  void ExpireAfter(absl::Duration d);
   // Who the source is (its control address), for errors and the record.
   void set_source(std::string source);
 
@@ -120,6 +123,8 @@ class DestinationSession {
   Decision decision_ ABSL_GUARDED_BY(state_mu_) = Decision::kNone;
   v1::CommitResponse answer_ ABSL_GUARDED_BY(state_mu_);
   bool handshaken_ ABSL_GUARDED_BY(state_mu_) = false;
+  absl::Time expiry_ ABSL_GUARDED_BY(state_mu_) = absl::InfiniteFuture();
+  absl::Duration expire_after_ ABSL_GUARDED_BY(state_mu_);
   absl::Time last_contact_ ABSL_GUARDED_BY(state_mu_);
   std::string source_ ABSL_GUARDED_BY(state_mu_) = "the source";
 };

@@ -193,10 +193,13 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
     Unreserve(req.session_id());
     return s;
   }
+  if (limits_.prepared_expiry_ms() > 0)
+    session->ExpireAfter(absl::Milliseconds(limits_.prepared_expiry_ms()));
   {
     absl::MutexLock lock(&mu_);
     sessions_[req.session_id()].destination = session;
   }
+  WakeHealth();  // its expiry is due some day
   return (*record)->Snapshot();
 }
 

@@ -123,6 +123,7 @@ class SessionManager {
   // The destinations' liveness: checks handshaken destination sessions
   // while there are any, sleeps otherwise.
   void WatchDestinations();
+  void WakeHealth();
 
   DeviceRegistry& devices_;
   const v1::LimitsConfig limits_;

@@ -32,12 +32,7 @@ absl::StatusOr<v1::HandshakeResponse> SessionManager::PeerHandshake(
   if (!d.ok()) return d.status();
   if (!source.empty()) (*d)->set_source(absl::StrCat("the source ", source));
   absl::StatusOr<v1::HandshakeResponse> resp = (*d)->Handshake(req);
-  if (resp.ok()) {
-    // A session to watch: wake the liveness check.
-    absl::MutexLock lock(&health_mu_);
-    health_wake_ = true;
-    health_cv_.Signal();
-  }
+  if (resp.ok()) WakeHealth();  // a session to watch for liveness
   return resp;
 }
 
@@ -105,19 +100,24 @@ absl::StatusOr<v1::HeartbeatResponse> SessionManager::PeerHeartbeat(
   return (*d)->Heartbeat();
 }
 
+void SessionManager::WakeHealth() {
+  absl::MutexLock lock(&health_mu_);
+  health_wake_ = true;
+  health_cv_.Signal();
+}
+
 void SessionManager::WatchDestinations() {
   // Often enough that a silent source is noticed well within the bound.
   const absl::Duration tick = std::min(
       absl::Milliseconds(250), std::max(liveness_ / 8, absl::Milliseconds(10)));
-  bool watching = false;
+  absl::Time next = absl::InfiniteFuture();
   for (;;) {
     {
       absl::MutexLock lock(&health_mu_);
-      // Idle (nothing handshaken): sleep until a handshake wakes us.
-      const absl::Time until =
-          watching ? absl::Now() + tick : absl::InfiniteFuture();
+      // Idle (nothing to watch): sleep until a prepare or handshake wakes
+      // us, or the next expiry is due.
       while (!health_stop_ && !health_wake_ &&
-             !health_cv_.WaitWithDeadline(&health_mu_, until)) {
+             !health_cv_.WaitWithDeadline(&health_mu_, next)) {
       }
       if (health_stop_) return;
       health_wake_ = false;
@@ -130,10 +130,13 @@ void SessionManager::WatchDestinations() {
           sessions.push_back(e.destination);
       }
     }
-    watching = false;
+    next = absl::InfiniteFuture();
     const absl::Time now = absl::Now();
-    for (const auto& d : sessions)
-      watching = d->CheckHealth(now, liveness_) || watching;
+    for (const auto& d : sessions) {
+      const absl::Time due = d->CheckHealth(now, liveness_);
+      // A handshaken session answers `now`: look again in a tick.
+      next = std::min(next, due <= now ? now + tick : due);
+    }
   }
 }
 

@@ -148,17 +148,23 @@ TEST_F(DestinationSessionTest, ASilentSourceIsRolledBackAfterTheLivenessBound) {
   AddDevices({"emu:", "emu:"});
   std::shared_ptr<SessionRecord> r;
   auto d = Prepared(&r);
-  // Before the handshake there is no source to hear from.
-  EXPECT_FALSE(d->CheckHealth(absl::Now() + absl::Hours(1), absl::Seconds(3)));
+  // Before the handshake there is no source to hear from (and no expiry
+  // was set): nothing to look at.
+  EXPECT_EQ(d->CheckHealth(absl::Now() + absl::Hours(1), absl::Seconds(3)),
+            absl::InfiniteFuture());
   EXPECT_EQ(r->phase(), v1::PHASE_PREPARED);
   ASSERT_TRUE(d->Handshake(Hello({"d0", "d1"})).ok());
   d->set_source("the source unix:/x");
   const absl::Time t0 = absl::Now();
-  EXPECT_TRUE(d->CheckHealth(t0 + absl::Seconds(2), absl::Seconds(3)));
+  const absl::Duration liveness = absl::Seconds(3);
+  EXPECT_NE(d->CheckHealth(t0 + absl::Seconds(2), liveness),
+            absl::InfiniteFuture());
   EXPECT_EQ(r->phase(), v1::PHASE_PRECOPY);
   (void)d->Heartbeat();  // heard from again
-  EXPECT_TRUE(d->CheckHealth(t0 + absl::Seconds(3), absl::Seconds(3)));
-  EXPECT_FALSE(d->CheckHealth(t0 + absl::Seconds(10), absl::Seconds(3)));
+  EXPECT_NE(d->CheckHealth(t0 + absl::Seconds(3), liveness),
+            absl::InfiniteFuture());
+  EXPECT_EQ(d->CheckHealth(t0 + absl::Seconds(10), liveness),
+            absl::InfiniteFuture());
   EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
   EXPECT_NE(r->Snapshot().error().find("the source unix:/x silent"),
             std::string::npos)
@@ -170,6 +176,28 @@ TEST_F(DestinationSessionTest, ASilentSourceIsRolledBackAfterTheLivenessBound) {
   v1::HeartbeatResponse hb = d->Heartbeat();
   EXPECT_EQ(hb.phase(), v1::PHASE_FAILED);
   EXPECT_EQ(hb.outcome(), v1::COMMIT_OUTCOME_ABORTED);
+}
+
+TEST_F(DestinationSessionTest, APreparedSessionNoSourceJoinsExpires) {
+  AddDevices({"emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  d->ExpireAfter(absl::Minutes(10));
+  const absl::Time t0 = absl::Now();
+  // Before its time it only says when to look again.
+  const absl::Time due = d->CheckHealth(t0, absl::Seconds(3));
+  EXPECT_GE(due, t0 + absl::Minutes(9));
+  EXPECT_LE(due, t0 + absl::Minutes(11));
+  EXPECT_EQ(r->phase(), v1::PHASE_PREPARED);
+  EXPECT_EQ(d->CheckHealth(t0 + absl::Minutes(11), absl::Seconds(3)),
+            absl::InfiniteFuture());
+  EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
+  EXPECT_NE(r->Snapshot().error().find("expired"), std::string::npos)
+      << r->Snapshot().error();
+  EXPECT_EQ(State("d0"), DeviceState::kRunning);
+  EXPECT_EQ(registry_->Get("d0")->session(), "");
+  // A source arriving late is refused: the session has ended.
+  EXPECT_FALSE(d->Handshake(Hello({"d0"})).ok());
 }
 
 TEST_F(DestinationSessionTest, SeveralDevicesWithoutP2PAreRefusedAtHandshake) {

@@ -487,6 +487,20 @@ TEST_F(FaultTest, AMemifClientStartedBeforeItsServerDialsItOnceItIsUp) {
   MigrateAndVerify("late");
 }
 
+// limits.prepared_expiry_ms: a PREPARED session that no source joins
+// expires, and its devices are free (RUNNING, reset) again.
+TEST_F(FaultTest, APreparedSessionNoSourceJoinsExpiresAndFreesItsDevices) {
+  dst_extra_ += "limits { prepared_expiry_ms: 1500 }\n";
+  StartDaemons(PrecopyPair());
+  ASSERT_TRUE(Prepare("lonely").ok());
+  v1::Session t = WaitEnd(*dst_mig_, "lonely");
+  EXPECT_EQ(t.phase(), v1::PHASE_FAILED);
+  EXPECT_NE(t.error().find("expired"), std::string::npos) << t.error();
+  ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
+  // The devices take the next session.
+  MigrateAndVerify("joined");
+}
+
 // A data-plane link that is down (the peer daemon not running) is refused
 // at once, not after a stall.
 TEST_F(FaultTest, StartMigrationRefusesAtOnceWhileTheDataLinkIsDown) {
