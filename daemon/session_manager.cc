@@ -93,9 +93,20 @@ absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Find(
 }
 
 absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Reserve(
-    const std::string& id, v1::Role role) {
+    const std::string& id, v1::Role role, const std::string& request_id,
+    bool* retry) {
+  *retry = false;
+  if (!request_id.empty() && !IsValidId(request_id)) {
+    return absl::InvalidArgumentError(
+        "request_id: must be 1-64 characters of [A-Za-z0-9._-]");
+  }
   absl::MutexLock lock(&mu_);
-  if (sessions_.count(id)) {
+  if (auto it = sessions_.find(id); it != sessions_.end()) {
+    if (!request_id.empty() && it->second.request_id == request_id &&
+        it->second.record->role() == role) {
+      *retry = true;
+      return it->second.record;
+    }
     return absl::AlreadyExistsError(
         absl::StrCat("session sessions/", id, " already exists"));
   }
@@ -124,8 +135,19 @@ absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Reserve(
   }
   auto record = std::make_shared<SessionRecord>(id, role);
   Journalled(*record);
-  sessions_[id] = Entry{record, nullptr};
+  sessions_[id] = Entry{record, nullptr, request_id};
   return record;
+}
+
+absl::StatusOr<v1::Session> SessionManager::AnswerRetry(
+    const SessionRecord& record) {
+  if (record.phase() == v1::PHASE_UNSPECIFIED) {
+    return absl::UnavailableError(
+        absl::StrCat(record.name(),
+                     ": the first call with this request_id is still "
+                     "setting it up; retry"));
+  }
+  return record.Snapshot();
 }
 
 void SessionManager::Unreserve(const std::string& id) {
@@ -173,9 +195,11 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
   absl::StatusOr<dataplane::Transport*> transport =
       DataEndpoint(req.data_endpoint());
   if (!transport.ok()) return transport.status();
+  bool retry = false;
   absl::StatusOr<std::shared_ptr<SessionRecord>> record =
-      Reserve(req.session_id(), v1::ROLE_DESTINATION);
+      Reserve(req.session_id(), v1::ROLE_DESTINATION, req.request_id(), &retry);
   if (!record.ok()) return record.status();
+  if (retry) return AnswerRetry(**record);
   std::vector<std::string> ids(req.devices().begin(), req.devices().end());
   absl::StatusOr<std::vector<std::shared_ptr<vfio::MigrationDevice>>> claimed =
       devices_.Claim(ids, (*record)->name());
@@ -250,9 +274,11 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
   ReapEngines();
   absl::StatusOr<std::unique_ptr<PeerClient>> peer = peer_clients_(req.peer());
   if (!peer.ok()) return peer.status();
+  bool retry = false;
   absl::StatusOr<std::shared_ptr<SessionRecord>> record =
-      Reserve(req.session_id(), v1::ROLE_SOURCE);
+      Reserve(req.session_id(), v1::ROLE_SOURCE, req.request_id(), &retry);
   if (!record.ok()) return record.status();
+  if (retry) return AnswerRetry(**record);
   absl::StatusOr<std::vector<std::shared_ptr<vfio::MigrationDevice>>> claimed =
       devices_.Claim(ids, (*record)->name());
   if (!claimed.ok()) {

@@ -97,6 +97,8 @@ class SessionManager {
     std::shared_ptr<SessionRecord> record;
     // Destination sessions only; null while the session is being prepared.
     std::shared_ptr<DestinationSession> destination;
+    // The create call's request_id (its retries return this session).
+    std::string request_id;
   };
   struct EngineThread {
     std::string id;
@@ -111,8 +113,14 @@ class SessionManager {
   // Reserves `id` under the limits, atomically: a second create call with
   // the same id, or one past max_sessions, is refused while the first is
   // still being set up. Returns the new record.
-  absl::StatusOr<std::shared_ptr<SessionRecord>> Reserve(const std::string& id,
-                                                         v1::Role role);
+  // A retry (same id and request_id as the call that made it) gets that
+  // call's record with `*retry` set.
+  absl::StatusOr<std::shared_ptr<SessionRecord>> Reserve(
+      const std::string& id, v1::Role role, const std::string& request_id,
+      bool* retry);
+  // What a retried create call answers: the session, or UNAVAILABLE while
+  // the first call is still setting it up.
+  static absl::StatusOr<v1::Session> AnswerRetry(const SessionRecord& record);
   void Unreserve(const std::string& id);
   // The port `endpoint` names (empty: the first); the error names the
   // request field.

@@ -91,7 +91,7 @@ void SessionManager::Restore(const Journal::State& journal) {
         s.add_devices()->set_device(absl::StrCat("devices/", d));
     });
     absl::MutexLock lock(&mu_);
-    sessions_[id] = Entry{record, nullptr};
+    sessions_[id] = Entry{record, nullptr, ""};
   }
 }
 

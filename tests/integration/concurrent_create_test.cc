@@ -97,5 +97,47 @@ TEST(ConcurrentCreateTest, ASessionIdAndTheSessionLimitHoldUnderConcurrency) {
   EXPECT_EQ(claimed(), 0);
 }
 
+// A control plane retries a create call whose answer it lost: the same
+// request_id returns the session the first call made; another request for
+// the taken id gets ALREADY_EXISTS.
+TEST(RetriedCreateTest, TheSameRequestIdReturnsTheSameSession) {
+  TempDir dir;
+  const std::string config =
+      "listen { unix_socket: \"" + dir.path() +
+      "/r.sock\" }\n"
+      "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" memif: "
+      "\"role=server,socket=" +
+      dir.path() +
+      "/memif.sock,socket-abstract=no\" } }\n"
+      "devices { device_id: \"d0\" emulated_spec: \"emu:state=1MiB\" }\n";
+  Daemon d(dir, "r", config);
+  ASSERT_TRUE(d.WaitReady()) << d.log();
+  auto stub = v1::MigrationService::NewStub(d.Channel());
+  auto prepare = [&](const std::string& request_id, v1::Session* out) {
+    v1::PrepareIncomingRequest req;
+    req.set_session_id("once");
+    req.add_devices("d0");
+    req.set_request_id(request_id);
+    grpc::ClientContext c;
+    return stub->PrepareIncoming(Ctx(c), req, out);
+  };
+  v1::Session first, again, other;
+  ASSERT_TRUE(prepare("req-1", &first).ok());
+  grpc::Status s = prepare("req-1", &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.name(), first.name());
+  EXPECT_EQ(again.create_time().seconds(), first.create_time().seconds());
+  EXPECT_EQ(again.create_time().nanos(), first.create_time().nanos());
+  EXPECT_EQ(prepare("req-2", &other).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(prepare("", &other).error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(prepare("bad id!", &other).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ListSessionsResponse all;
+  grpc::ClientContext c;
+  ASSERT_TRUE(stub->ListSessions(Ctx(c), v1::ListSessionsRequest(), &all).ok());
+  EXPECT_EQ(all.sessions_size(), 1);
+}
+
 }  // namespace
 }  // namespace vmig::testing

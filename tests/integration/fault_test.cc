@@ -501,6 +501,35 @@ TEST_F(FaultTest, APreparedSessionNoSourceJoinsExpiresAndFreesItsDevices) {
   MigrateAndVerify("joined");
 }
 
+// A StartMigration retried with its request_id (its answer was lost) is
+// the same session, which migrates once; another request for the id is
+// refused.
+TEST_F(FaultTest, AStartRetriedWithItsRequestIdIsOneSession) {
+  StartDaemons(PrecopyPair());
+  ASSERT_TRUE(Prepare("retry").ok());
+  v1::StartMigrationRequest req;
+  req.set_session_id("retry");
+  req.set_peer(dest_->address());
+  req.set_request_id("cp-42");
+  for (const auto& x : devs_) {
+    auto* m = req.add_devices();
+    m->set_source(x.id);
+    m->set_destination(x.id);
+  }
+  req.mutable_downtime_budget()->set_seconds(60);
+  v1::Session first, again;
+  grpc::ClientContext c1, c2, c3;
+  ASSERT_TRUE(src_mig_->StartMigration(Ctx(c1), req, &first).ok());
+  grpc::Status st = src_mig_->StartMigration(Ctx(c2), req, &again);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(again.create_time().nanos(), first.create_time().nanos());
+  req.set_request_id("cp-43");
+  EXPECT_EQ(src_mig_->StartMigration(Ctx(c3), req, &again).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(WaitEnd(*src_mig_, "retry").phase(), v1::PHASE_COMPLETED);
+  EXPECT_EQ(WaitEnd(*dst_mig_, "retry").phase(), v1::PHASE_COMPLETED);
+}
+
 // A data-plane link that is down (the peer daemon not running) is refused
 // at once, not after a stall.
 TEST_F(FaultTest, StartMigrationRefusesAtOnceWhileTheDataLinkIsDown) {
