@@ -19,11 +19,14 @@ constexpr char kMigrateUsage[] =
     "usage: vmigctl migrate COMMAND [ARGS...]\n"
     "\n"
     "  prepare SESSION --device ID [--device ID]... [--data-endpoint PORT]\n"
-    "          [--leave-stopped]                    destination side\n"
+    "          [--leave-stopped] [--request-id ID]  destination side\n"
     "  start SESSION --peer ADDR --map SRC=DST [--map SRC=DST]...\n"
     "        --budget DURATION [--max-precopy DURATION] [--on-timeout "
     "switch|fail]\n"
-    "        [--manual] [--data-endpoint ADDR]      source side\n"
+    "        [--manual] [--data-endpoint ADDR] [--request-id ID]\n"
+    "                                               source side\n"
+    "    --request-id: a retry with the same SESSION and ID returns the\n"
+    "    session the first call made\n"
     "  switchover SESSION\n"
     "  cancel SESSION\n"
     "  resolve SESSION --resume-source|--destination-owns\n"
@@ -127,6 +130,7 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     for (const auto& d : f.TakeAll("--device")) req.add_devices(d);
     std::string v;
     if (f.Take("--data-endpoint", &v)) req.set_data_endpoint(v);
+    if (f.Take("--request-id", &v)) req.set_request_id(v);
     req.set_leave_stopped(f.TakeBool("--leave-stopped"));
     if (f.rest().size() != 1) return Usage("prepare takes one SESSION");
     req.set_session_id(f.rest()[0]);
@@ -136,6 +140,7 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     std::string v;
     if (f.Take("--peer", &v)) req.set_peer(v);
     if (f.Take("--data-endpoint", &v)) req.set_data_endpoint(v);
+    if (f.Take("--request-id", &v)) req.set_request_id(v);
     for (const auto& m : f.TakeAll("--map")) {
       std::pair<std::string, std::string> kv =
           absl::StrSplit(m, absl::MaxSplits('=', 1));

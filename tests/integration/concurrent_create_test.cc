@@ -133,6 +133,17 @@ TEST(RetriedCreateTest, TheSameRequestIdReturnsTheSameSession) {
   EXPECT_EQ(prepare("", &other).error_code(), grpc::StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(prepare("bad id!", &other).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+  // The same through vmigctl, as an operator's script would retry.
+  for (int i = 0; i < 2; ++i) {
+    CommandResult r = Ctl(d, {"migrate", "prepare", "once", "--device", "d0",
+                              "--request-id", "req-1"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  CommandResult other_id = Ctl(d, {"migrate", "prepare", "once", "--device",
+                                   "d0", "--request-id", "req-9"});
+  EXPECT_NE(other_id.exit_code, 0);
+  EXPECT_NE(other_id.err.find("already exists"), std::string::npos)
+      << other_id.err;
   v1::ListSessionsResponse all;
   grpc::ClientContext c;
   ASSERT_TRUE(stub->ListSessions(Ctx(c), v1::ListSessionsRequest(), &all).ok());
