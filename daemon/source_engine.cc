@@ -346,11 +346,23 @@ absl::Status SourceEngine::Precopy() {
     const absl::Duration predicted = Predict();
     const bool ready = (!any_precopy || ack_received_) && predicted <= budget;
     PublishProgress(manual && ready ? v1::PHASE_READY : v1::PHASE_PRECOPY);
-    if (session_->switchover_requested.load()) return absl::OkStatus();
-    if (!manual && ready) return absl::OkStatus();
+    // Every way out says why, with the numbers (the switchover decision).
+    auto decide = [&](const char* why) {
+      spdlog::info(
+          "{}: switching over: {}; predicted downtime {:.1f} ms, budget "
+          "{:.1f} ms, pre-copy ran {:.1f} s, link {:.1f} MB/s",
+          session_->name(), why, absl::ToDoubleMilliseconds(predicted),
+          absl::ToDoubleMilliseconds(budget),
+          absl::ToDoubleSeconds(now - start), link_rate_ / 1e6);
+      return absl::OkStatus();
+    };
+    if (session_->switchover_requested.load())
+      return decide("requested (manual)");
+    if (!manual && ready) return decide("the prediction fits the budget");
     if (!any_precopy && !manual) {
       // Nothing can pre-copy, so waiting cannot shrink the stop-copy state.
-      if (!fail_on_timeout) return absl::OkStatus();
+      if (!fail_on_timeout)
+        return decide("no device supports PRE_COPY (waiting cannot help)");
       return absl::FailedPreconditionError(
           absl::StrCat("predicted downtime ", absl::FormatDuration(predicted),
                        " exceeds the budget ", absl::FormatDuration(budget),
@@ -363,7 +375,8 @@ absl::Status SourceEngine::Precopy() {
             " without the predicted downtime ", absl::FormatDuration(predicted),
             " fitting the budget ", absl::FormatDuration(budget)));
       }
-      if (!manual) return absl::OkStatus();
+      if (!manual)
+        return decide("precopy.max_precopy reached (on_timeout SWITCH)");
     }
     clock_.SleepFor(tun_.monitor_interval);
   }

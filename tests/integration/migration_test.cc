@@ -13,6 +13,11 @@ namespace {
 TEST_F(MigrationTest, EightDevicesMigrateVerifiedInLockstep) {
   StartDaemons(EightDevices());
   MigrateAndVerify("m1");
+  // The switchover decision is logged with its numbers.
+  EXPECT_NE(source_->log().find("sessions/m1: switching over: "),
+            std::string::npos)
+      << source_->log();
+  EXPECT_NE(source_->log().find("predicted downtime"), std::string::npos);
 }
 
 v1::DataplaneStatus DataplaneStatusOf(const Daemon& d) {
