@@ -1,0 +1,111 @@
+// What a restarted daemon makes of the sessions its journal recovered: an
+// interrupted session ends FAILED ("daemon restarted during PHASE") with its
+// devices driven to a safe state, or COMPLETED when the journal shows the
+// commit; a source whose commit outcome was unknown leaves its devices
+// stopped; finished sessions are listed as they were.
+#include "daemon/session_manager.h"
+#include "gtest/gtest.h"
+#include "vfio/emu/emu_device.h"
+
+namespace vmig::daemon {
+namespace {
+
+using vfio::DeviceState;
+
+class SessionRestoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    limits_.set_max_sessions(8);
+    limits_.set_max_watchers(4);
+    for (const char* id : {"s0", "s1", "d0"}) {
+      v1::AttachDeviceRequest req;
+      req.set_device_id(id);
+      req.set_emulated_spec("emu:state=1MiB");
+      ASSERT_TRUE(registry_.Attach(req).ok());
+    }
+  }
+  void MoveTo(const std::string& id, DeviceState s) {
+    auto d = registry_.Find(id);
+    ASSERT_TRUE(d.ok());
+    ASSERT_TRUE((*d)->SetState(s).ok());
+  }
+  DeviceState StateOf(const std::string& id) {
+    auto d = registry_.Find(id);
+    return d.ok() && (*d)->GetState().ok() ? *(*d)->GetState()
+                                           : DeviceState::kError;
+  }
+  static v1::JournalSession Session(const std::string& id, v1::Role role,
+                                    v1::Phase phase, const std::string& dev,
+                                    v1::JournalSession::Commit commit) {
+    v1::JournalSession s;
+    s.set_id(id);
+    s.set_role(role);
+    s.set_phase(phase);
+    s.add_devices(dev);
+    s.set_commit(commit);
+    return s;
+  }
+
+  v1::LimitsConfig limits_;
+  DeviceRegistry registry_{8};
+};
+
+TEST_F(SessionRestoreTest, EachInterruptedSessionEndsAndItsDevicesAreSafe) {
+  MoveTo("s0", DeviceState::kStopCopy);  // interrupted in stop-copy
+  MoveTo("s1", DeviceState::kStopCopy);  // after its Commit was sent
+  MoveTo("d0", DeviceState::kResuming);  // a destination in pre-copy
+  Journal::State state;
+  state.sessions["a"] = Session("a", v1::ROLE_SOURCE, v1::PHASE_STOPCOPY, "s0",
+                                v1::JournalSession::COMMIT_UNSPECIFIED);
+  state.sessions["b"] = Session("b", v1::ROLE_SOURCE, v1::PHASE_STOPCOPY, "s1",
+                                v1::JournalSession::COMMIT_BEGUN);
+  state.sessions["c"] = Session("c", v1::ROLE_DESTINATION, v1::PHASE_PRECOPY,
+                                "d0", v1::JournalSession::COMMIT_UNSPECIFIED);
+  state.sessions["e"] = Session("e", v1::ROLE_SOURCE, v1::PHASE_STOPCOPY, "sx",
+                                v1::JournalSession::COMMIT_DONE);
+  v1::JournalSession old =
+      Session("f", v1::ROLE_SOURCE, v1::PHASE_CANCELLED, "s0",
+              v1::JournalSession::COMMIT_UNSPECIFIED);
+  old.set_error("cancelled");
+  state.sessions["f"] = old;
+
+  SessionManager m(registry_, limits_, {}, [](const std::string&) {
+    return absl::StatusOr<std::unique_ptr<PeerClient>>(
+        absl::UnavailableError("no peers in this test"));
+  });
+  m.Restore(state);
+
+  auto a = m.Get("sessions/a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->phase(), v1::PHASE_FAILED);
+  EXPECT_NE(a->error().find("daemon restarted during PHASE_STOPCOPY"),
+            std::string::npos)
+      << a->error();
+  EXPECT_EQ(StateOf("s0"), DeviceState::kRunning);  // resumed, its state kept
+
+  auto b = m.Get("sessions/b");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->phase(), v1::PHASE_FAILED);
+  EXPECT_NE(b->error().find("outcome unknown"), std::string::npos)
+      << b->error();
+  EXPECT_EQ(StateOf("s1"), DeviceState::kStopCopy);  // left stopped
+
+  auto c = m.Get("sessions/c");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(StateOf("d0"), DeviceState::kRunning);  // reset
+
+  auto e = m.Get("sessions/e");
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->phase(), v1::PHASE_COMPLETED);
+
+  auto f = m.Get("sessions/f");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->phase(), v1::PHASE_CANCELLED);
+  EXPECT_EQ(f->error(), "cancelled");
+  // Nothing stays claimed: the restored sessions hold no device.
+  EXPECT_EQ(registry_.Get("s0")->session(), "");
+}
+
+}  // namespace
+}  // namespace vmig::daemon
