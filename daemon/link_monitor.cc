@@ -2,7 +2,6 @@
 
 #include "absl/time/clock.h"
 #include "common/fmt_absl.h"
-#include "dataplane/memif_socket.h"
 #include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
@@ -38,9 +37,7 @@ bool LinkMonitor::Check(size_t i, absl::Time now) {
     } else {
       spdlog::warn("data plane: port {} link down", name);
       l.down_since = now;
-      const auto& port = t.config().port;
-      if (port.kind == dataplane::PortConfig::Kind::kMemif &&
-          dataplane::MemifRoleIsClient(port.args) && !t.CanReconnect()) {
+      if (t.IsMemifClient() && !t.CanReconnect()) {
         spdlog::warn(
             "data plane: port {} is a zero-copy memif client, which DPDK "
             "22.11 cannot redial: restart this daemon once its peer is back, "

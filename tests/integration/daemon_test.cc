@@ -26,11 +26,6 @@ std::string Config(const TempDir& dir, const std::string& name,
          extra;
 }
 
-CommandResult Ctl(const Daemon& d, std::vector<std::string> args) {
-  args.insert(args.begin(), {BinaryPath("cli/vmigctl"), "--addr", d.address()});
-  return RunCommand(args);
-}
-
 grpc::ClientContext* Ctx(grpc::ClientContext& c) {
   c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
   return &c;

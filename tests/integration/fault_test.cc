@@ -12,7 +12,6 @@
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "tests/integration/migration_fixture.h"
-#include "tests/integration/veth_namespaces.h"
 
 namespace vmig::testing {
 namespace {
@@ -48,20 +47,6 @@ class FaultTest : public MigrationTest {
     std::map<std::string, uint64_t> out;
     for (const auto& [name, d] : Devices(stub)) out[name] = d.emulated_digest();
     return out;
-  }
-  // Whether `d` reports its data plane SERVING within `seconds`.
-  static bool DataplaneServing(const Daemon& d, double seconds) {
-    const auto until = Clock::now() + std::chrono::milliseconds(
-                                          static_cast<int>(seconds * 1000));
-    do {
-      CommandResult r = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
-                                    d.address(), "health", "vmig.dataplane"});
-      if (r.exit_code == 0 && r.out.find("NOT_SERVING") == std::string::npos &&
-          r.out.find("SERVING") != std::string::npos)
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (Clock::now() < until);
-    return false;
   }
   // Seconds until `id` ends on `stub`, and the session.
   v1::Session TimedEnd(v1::MigrationService::Stub& stub, const std::string& id,
@@ -239,10 +224,7 @@ class CrashTest : public FaultTest,
     if (GetParam().when != When::kStopcopy) return;
     veth_ = std::make_unique<VethNamespaces>();
     if (!veth_->ok()) GTEST_SKIP() << veth_->why_not();
-    src_prefix_ = veth_->PrefixA();
-    dst_prefix_ = veth_->PrefixB();
-    src_dataplane_ = veth_->DataplaneA();
-    dst_dataplane_ = veth_->DataplaneB();
+    UseVeth(*veth_);
   }
   void TearDown() override {
     // The daemons go before their namespaces.
@@ -418,10 +400,7 @@ TEST_F(FaultTest, AfterAKillInStopCopyTheJournalReportsTheSessionAndDevices) {
   // survivor (see CrashTest).
   VethNamespaces veth;
   if (!veth.ok()) GTEST_SKIP() << veth.why_not();
-  src_prefix_ = veth.PrefixA();
-  dst_prefix_ = veth.PrefixB();
-  src_dataplane_ = veth.DataplaneA();
-  dst_dataplane_ = veth.DataplaneB();
+  UseVeth(veth);
   StartDaemons({{"n0", "emu:state=8MiB,flags=stop_copy|p2p,read_bw=16MiB/s",
                  "emu:state=8MiB,seed=11"}});
   auto attach = [&](v1::DeviceService::Stub& stub, const std::string& spec) {

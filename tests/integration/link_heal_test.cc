@@ -8,7 +8,6 @@
 
 #include "gtest/gtest.h"
 #include "tests/integration/migration_fixture.h"
-#include "tests/integration/veth_namespaces.h"
 
 namespace vmig::testing {
 namespace {
@@ -17,10 +16,7 @@ class AfPacketLinkTest : public MigrationTest {
  protected:
   void SetUp() override {
     if (!veth_.ok()) GTEST_SKIP() << veth_.why_not();
-    src_prefix_ = veth_.PrefixA();
-    dst_prefix_ = veth_.PrefixB();
-    src_dataplane_ = veth_.DataplaneA();
-    dst_dataplane_ = veth_.DataplaneB();
+    UseVeth(veth_);
     src_extra_ =
         "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n";
     dst_extra_ = src_extra_;
@@ -30,20 +26,6 @@ class AfPacketLinkTest : public MigrationTest {
     source_.reset();
     dest_.reset();
   }
-  static bool DataplaneServing(const Daemon& d, double seconds) {
-    const auto until =
-        std::chrono::steady_clock::now() +
-        std::chrono::milliseconds(static_cast<int>(seconds * 1000));
-    do {
-      CommandResult r = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
-                                    d.address(), "health", "vmig.dataplane"});
-      if (r.exit_code == 0 && r.out.find("NOT_SERVING") == std::string::npos)
-        return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    } while (std::chrono::steady_clock::now() < until);
-    return false;
-  }
-
   VethNamespaces veth_;
 };
 

@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/integration/process.h"
+#include "tests/integration/veth_namespaces.h"
 #include "vmig/v1/dataplane.grpc.pb.h"
 #include "vmig/v1/device.grpc.pb.h"
 #include "vmig/v1/migration.grpc.pb.h"
@@ -298,6 +299,13 @@ class MigrationTest : public ::testing::Test {
   std::string src_extra_, dst_listen_extra_, peer_address_;
   // More of the destination's configuration (top level).
   std::string dst_extra_;
+  // Runs the daemons in `veth`'s two namespaces, joined over af_packet.
+  void UseVeth(const VethNamespaces& veth) {
+    src_prefix_ = veth.PrefixA();
+    dst_prefix_ = veth.PrefixB();
+    src_dataplane_ = veth.DataplaneA();
+    dst_dataplane_ = veth.DataplaneB();
+  }
   // Commands each daemon runs under (e.g. "ip netns exec NS").
   std::vector<std::string> src_prefix_, dst_prefix_;
   // The configurations the daemons were started with.

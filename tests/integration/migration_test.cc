@@ -6,7 +6,6 @@
 
 #include "gtest/gtest.h"
 #include "tests/integration/migration_fixture.h"
-#include "tests/integration/veth_namespaces.h"
 
 namespace vmig::testing {
 namespace {
@@ -228,10 +227,7 @@ TEST_F(MigrationTest, ADeviceFailingPreCopyP2PToStopCopyAbortsAndRollsBack) {
 TEST_F(MigrationTest, KillingTheDestinationMidStopCopyRollsTheSourceBack) {
   VethNamespaces veth;
   if (!veth.ok()) GTEST_SKIP() << veth.why_not();
-  src_prefix_ = veth.PrefixA();
-  dst_prefix_ = veth.PrefixB();
-  src_dataplane_ = veth.DataplaneA();
-  dst_dataplane_ = veth.DataplaneB();
+  UseVeth(veth);
   auto devs = EightDevices();
   devs[7].source_spec += ",read_bw=64MiB/s";
   StartDaemons(devs);

@@ -166,4 +166,23 @@ int FreeTcpPort() {
   return port;
 }
 
+CommandResult Ctl(const Daemon& d, std::vector<std::string> args) {
+  args.insert(args.begin(), {BinaryPath("cli/vmigctl"), "--addr", d.address()});
+  return RunCommand(args);
+}
+
+bool DataplaneServing(const Daemon& d, double seconds) {
+  const auto until =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<int>(seconds * 1000));
+  do {
+    CommandResult r = Ctl(d, {"health", "vmig.dataplane"});
+    if (r.exit_code == 0 && r.out.find("NOT_SERVING") == std::string::npos &&
+        r.out.find("SERVING") != std::string::npos)
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < until);
+  return false;
+}
+
 }  // namespace vmig::testing

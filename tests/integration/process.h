@@ -75,6 +75,13 @@ CommandResult MakeTestCertificates(const TempDir& dir);
 // A TCP port nobody listens on right now.
 int FreeTcpPort();
 
+// vmigctl against `d`: `args` after its --addr.
+CommandResult Ctl(const Daemon& d, std::vector<std::string> args);
+
+// Whether `d` reports its data plane (grpc.health.v1 service
+// vmig.dataplane) SERVING within `seconds` (one look if 0).
+bool DataplaneServing(const Daemon& d, double seconds);
+
 }  // namespace vmig::testing
 
 #endif  // VMIGD_TESTS_INTEGRATION_PROCESS_H_
