@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -17,6 +18,7 @@
 #include "bench/options.h"
 #include "common/subprocess.h"
 #include "common/units.h"
+#include "dataplane/aead.h"
 
 namespace vmig::bench {
 namespace {
@@ -26,7 +28,7 @@ constexpr char kUsage[] =
     "                            [--loss P] [--dup P] [--reorder P] [--corrupt "
     "P]\n"
     "                            [--port memif|af_packet] [--workers N]\n"
-    "                            [--mtu BYTES]\n"
+    "                            [--mtu BYTES] [--cipher aes-256-gcm|none]\n"
     "                            [--no-baselines] [--verbose]\n"
     "\n"
     "Starts a receiver and a sender process joined by a DPDK port (memif, or\n"
@@ -40,7 +42,9 @@ constexpr char kUsage[] =
     "queue, and a worker hands frames for another's streams to it). --mtu\n"
     "sets the frame size "
     "(default:\n"
-    "the port's, 64000 on memif and 9000 on af_packet). Last line: JSON.\n";
+    "the port's, 64000 on memif and 9000 on af_packet). --cipher picks the\n"
+    "frame protection (default aes-256-gcm, with fresh keys each run; none:\n"
+    "CRC32C only, the baseline). Last line: JSON.\n";
 
 using Report = std::map<std::string, std::string>;
 
@@ -69,14 +73,28 @@ std::string SelfPath() {
 
 int Sh(const std::string& cmd) { return std::system(cmd.c_str()); }
 
+bool WriteRandomKeys(const std::string& path) {
+  std::ifstream rnd("/dev/urandom", std::ios::binary);
+  char keys[2 * dataplane::kKeyBytes];
+  if (!rnd.read(keys, sizeof(keys))) return false;
+  std::ofstream out(path, std::ios::binary);
+  return static_cast<bool>(out.write(keys, sizeof(keys)));
+}
+
 }  // namespace
 
 int RunTransportBench(const std::vector<std::string>& args) {
-  std::map<std::string, std::string> opt = {
-      {"--streams", "4"}, {"--bytes", "1GiB"}, {"--window", "8MiB"},
-      {"--loss", "0"},    {"--dup", "0"},      {"--reorder", "0"},
-      {"--corrupt", "0"}, {"--port", "memif"}, {"--workers", "1"},
-      {"--mtu", "0"}};
+  std::map<std::string, std::string> opt = {{"--streams", "4"},
+                                            {"--bytes", "1GiB"},
+                                            {"--window", "8MiB"},
+                                            {"--loss", "0"},
+                                            {"--dup", "0"},
+                                            {"--reorder", "0"},
+                                            {"--corrupt", "0"},
+                                            {"--port", "memif"},
+                                            {"--workers", "1"},
+                                            {"--mtu", "0"},
+                                            {"--cipher", "aes-256-gcm"}};
   // --verbose prints both processes' reports.
   std::map<std::string, bool> flags = {{"--no-baselines", false},
                                        {"--verbose", false}};
@@ -106,8 +124,18 @@ int RunTransportBench(const std::vector<std::string>& args) {
     std::cerr << "vmig-bench transport: --mtu is 576-65000 (0: the port's)\n";
     return 2;
   }
+  if (!dataplane::ProtectionFromName(opt["--cipher"])) {
+    std::cerr << "vmig-bench transport: --cipher is aes-256-gcm or none\n";
+    return 2;
+  }
   char tmpl[] = "/tmp/vmig-bench-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const std::string dir = mkdtemp(tmpl);  // mode 0700
+  // Fresh keys for the run, one per direction, in a file only we can read
+  // (what the daemons' handshake agrees over the peer channel).
+  if (!WriteRandomKeys(dir + "/keys")) {
+    std::cerr << "vmig-bench transport: cannot write keys\n";
+    return 1;
+  }
   const std::string tag = absl::StrCat(getpid());
   const std::string sock = dir + "/memif.sock";
   std::vector<std::string> ns_prefix[2];
@@ -145,17 +173,19 @@ int RunTransportBench(const std::vector<std::string>& args) {
         // The sender starts streaming once the receiver has registered its
         // streams (in the daemon, the handshake orders this).
         "--ready-file", dir + "/receiver.ready", "--workers", opt["--workers"],
-        "--mtu", opt["--mtu"]};
+        "--mtu", opt["--mtu"], "--cipher", opt["--cipher"], "--keys-file",
+        dir + "/keys"};
     argv.insert(argv.end(), rest.begin(), rest.end());
     const std::string base = dir + (recv ? "/recv" : "/send");
     return Spawn(argv, {}, base + ".out", base + ".err");
   };
   std::printf(
-      "moving %s over %s streams on %s (loss %s dup %s reorder %s corrupt "
-      "%s)\n",
+      "moving %s over %s streams on %s, %s (loss %s dup %s reorder %s "
+      "corrupt %s)\n",
       FormatBytes(static_cast<double>(*bytes)).c_str(),
-      opt["--streams"].c_str(), opt["--port"].c_str(), opt["--loss"].c_str(),
-      opt["--dup"].c_str(), opt["--reorder"].c_str(), opt["--corrupt"].c_str());
+      opt["--streams"].c_str(), opt["--port"].c_str(), opt["--cipher"].c_str(),
+      opt["--loss"].c_str(), opt["--dup"].c_str(), opt["--reorder"].c_str(),
+      opt["--corrupt"].c_str());
   std::fflush(stdout);
   // memif: the receiver is the server and creates the socket that the
   // sender (the zero-copy client) connects to, so it starts first.
@@ -250,7 +280,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "buffered_bytes\":%.0f,"
       "\"window_bytes\":%llu,\"crc_errors\":%.0f,\"mbufs_leaked\":%.0f,"
       "\"workers\":%d,\"min_queue_rx_frames\":%.0f,"
-      "\"bytes_per_rx_frame\":%.0f,\"handoffs\":%.0f}\n",
+      "\"bytes_per_rx_frame\":%.0f,\"handoffs\":%.0f,\"cipher\":\"%s\","
+      "\"auth_failures\":%.0f,\"replays\":%.0f}\n",
       total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
@@ -260,7 +291,9 @@ int RunTransportBench(const std::vector<std::string>& args) {
       Num(r, "crc_errors") + Num(s, "crc_errors"),
       Num(s, "mbufs_leaked") + Num(r, "mbufs_leaked"), workers,
       min_queue_frames, total / std::max(1.0, Num(r, "rx_frames")),
-      Num(s, "handoffs") + Num(r, "handoffs"));
+      Num(s, "handoffs") + Num(r, "handoffs"), opt["--cipher"].c_str(),
+      Num(s, "auth_failures") + Num(r, "auth_failures"),
+      Num(s, "replays") + Num(r, "replays"));
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return verified ? 0 : 1;

@@ -42,6 +42,11 @@ struct NodeOptions {
   std::string local_ip = "169.254.77.1", peer_ip = "169.254.77.2";
   uint32_t session = 7;
   uint64_t token = 0x5eed;
+  // Frame protection, and (aes-256-gcm) a file of two fresh 32-byte keys,
+  // source-to-destination then destination-to-source, that the parent
+  // wrote (as the daemons' handshake would agree them).
+  dataplane::Protection cipher = dataplane::Protection::kAes256Gcm;
+  std::string keys_file;
   int timeout_s = 600;
   // recv: created once its streams are registered; send: waited for before
   // streaming (the daemon's handshake plays this part).
@@ -72,6 +77,12 @@ bool ParseArgs(const std::vector<std::string>& args, NodeOptions& o) {
     if (!b.ok()) return false;
     o.bytes = *b;
   }
+  if (kv.count("--cipher")) {
+    auto c = dataplane::ProtectionFromName(kv["--cipher"]);
+    if (!c) return false;
+    o.cipher = *c;
+  }
+  o.keys_file = kv["--keys-file"];
   if (kv.count("--window")) {
     auto b = ParseBytes(kv["--window"]);
     if (!b.ok()) return false;
@@ -87,6 +98,16 @@ bool ParseArgs(const std::vector<std::string>& args, NodeOptions& o) {
          dbl("--reorder", &o.faults.reorder) &&
          dbl("--corrupt", &o.faults.corrupt) &&
          num("--timeout", &o.timeout_s) && num("--seed", &o.faults.seed);
+}
+
+// The two keys of the keys file, or zeros (refused by the stream) if
+// missing or short.
+std::array<dataplane::AeadKeyBytes, 2> ReadKeys(const std::string& path) {
+  std::array<dataplane::AeadKeyBytes, 2> keys{};
+  std::ifstream in(path, std::ios::binary);
+  for (auto& k : keys) in.read(reinterpret_cast<char*>(k.data()), k.size());
+  if (!in) keys = {};
+  return keys;
 }
 
 uint32_t Ipv4(const std::string& s) {
@@ -189,12 +210,16 @@ int RunTransportNode(const std::vector<std::string>& args) {
         absl::SleepFor(absl::Milliseconds(1));
       }
     }
+    const std::array<dataplane::AeadKeyBytes, 2> keys = ReadKeys(o.keys_file);
     const absl::Time start = absl::Now();
     for (int i = 0; rc == 0 && i < o.streams; ++i) {
       dataplane::StreamSpec spec;
       spec.role = send ? StreamRole::kSend : StreamRole::kReceive;
       spec.session_id = o.session;
       spec.session_token = o.token;
+      spec.protection = o.cipher;
+      spec.send_key = send ? keys[0] : keys[1];
+      spec.receive_key = send ? keys[1] : keys[0];
       spec.stream_id = static_cast<uint32_t>(i);
       spec.data = sessions[i].get();
       spec.peer.ipv4 = send ? Ipv4(o.peer_ip) : 0;
@@ -250,6 +275,7 @@ int RunTransportNode(const std::vector<std::string>& args) {
       digests.push_back(devs[i]->StateDigest());
     }
     const dataplane::CounterSnapshot c = (*transport)->counters();
+    std::printf("cipher %s\n", dataplane::ProtectionName(o.cipher));
     std::printf("role %s\nok %d\nseconds %.6f\nbytes %llu\nretransmits %llu\n",
                 o.role.c_str(), rc == 0 ? 1 : 0, seconds,
                 static_cast<unsigned long long>(per * o.streams),

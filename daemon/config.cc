@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dataplane/aead.h"
 #include "dataplane/port.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
@@ -117,6 +118,7 @@ void ApplyDefaults(v1::DaemonConfig& c) {
   auto* dp = c.mutable_dataplane();
   if (dp->lcores().empty()) dp->set_lcores("1");
   if (dp->credit_window_bytes() == 0) dp->set_credit_window_bytes(8 << 20);
+  if (dp->cipher().empty()) dp->set_cipher("aes-256-gcm");
   for (auto& p : *dp->mutable_ports()) {
     if (p.ipv4().empty()) p.set_ipv4("169.254.77.1");
     if (p.udp_port() == 0) p.set_udp_port(7700);
@@ -320,6 +322,11 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
       dp.credit_window_bytes() > lim.max_memory_bytes()) {
     return OptionError("dataplane.credit_window_bytes",
                        "must be 64 KiB to limits.max_memory_bytes");
+  }
+  if (!dataplane::ProtectionFromName(dp.cipher())) {
+    return OptionError("dataplane.cipher",
+                       absl::StrCat("'", dp.cipher(),
+                                    "' is not aes-256-gcm or none"));
   }
   if (dp.mbufs() != 0 && (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20))) {
     return OptionError("dataplane.mbufs",

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "daemon/config.h"
+#include "dataplane/aead.h"
 #include "dataplane/eal.h"
 
 namespace vmig::daemon {
@@ -48,6 +49,7 @@ dataplane::TransportConfig TransportConfigOf(const v1::DaemonConfig& config,
   tc.local.udp_port = static_cast<uint16_t>(port.udp_port());
   tc.worker_lcores = std::move(workers);
   tc.flow.window_bytes = dp.credit_window_bytes();
+  tc.protection = *dataplane::ProtectionFromName(dp.cipher());
   tc.max_receive_buffer_bytes = config.limits().max_memory_bytes();
   // A daemon may start before its memif peer: the LinkMonitor dials it.
   tc.dial_later = true;

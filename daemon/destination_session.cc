@@ -113,6 +113,40 @@ absl::Status DestinationSession::CheckLockstep() {
       "every one through RUNNING_P2P"));
 }
 
+absl::Status DestinationSession::Agree(const v1::HandshakeRequest& req,
+                                       Agreement& out) {
+  // Acks go to the source's port itself, never to every host.
+  if (req.source_data_mac().size() != 6 ||
+      (static_cast<uint8_t>(req.source_data_mac()[0]) & 1)) {
+    return absl::InvalidArgumentError(
+        "source_data_mac: the source's unicast data-plane MAC is required");
+  }
+  std::optional<dataplane::Protection> asked =
+      dataplane::ProtectionFromName(req.cipher());
+  if (!asked) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cipher '", req.cipher(), "' is not aes-256-gcm or none"));
+  }
+  // Unprotected only if both daemons are configured so.
+  out.protection =
+      *asked == dataplane::Protection::kNone &&
+              transport_->config().protection == dataplane::Protection::kNone
+          ? dataplane::Protection::kNone
+          : dataplane::Protection::kAes256Gcm;
+  if (out.protection == dataplane::Protection::kNone) return absl::OkStatus();
+  absl::StatusOr<KeyShare> share = KeyShare::Generate();
+  if (!share.ok()) return share.status();
+  absl::StatusOr<SessionKeys> keys = share->Derive(
+      req.key_share(), req.session_id(), KeyShare::Side::kDestination);
+  if (!keys.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key_share: ", keys.status().message()));
+  }
+  out.keys = *keys;
+  out.key_share = share->public_key();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
     const v1::HandshakeRequest& req) {
   absl::MutexLock lock(&mu_);
@@ -127,6 +161,9 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
   if (absl::Status s = OrderLike(req); !s.ok()) return s;
   if (absl::Status s = CheckLockstep(); !s.ok()) return s;
 
+  Agreement agreed;
+  if (absl::Status s = Agree(req, agreed); !s.ok()) return s;
+
   std::random_device rd;
   const uint64_t token = (uint64_t{rd()} << 32) | rd();
   const uint32_t wire_session = rd() | 1;
@@ -136,10 +173,15 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
     spec.role = dataplane::StreamRole::kReceive;
     spec.session_id = wire_session;
     spec.session_token = token;
+    spec.protection = agreed.protection;
+    spec.send_key = agreed.keys.send;
+    spec.receive_key = agreed.keys.receive;
     spec.stream_id = static_cast<uint32_t>(i);
     spec.data = incoming_[i].get();
     spec.peer.ipv4 = req.source_data_ipv4();
     spec.peer.udp_port = static_cast<uint16_t>(req.source_data_udp_port());
+    std::copy(req.source_data_mac().begin(), req.source_data_mac().end(),
+              spec.peer.mac.begin());
     absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
         transport_->AddStream(spec);
     if (!st.ok()) {
@@ -149,6 +191,9 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
     streams_.push_back(*st);
   }
   PublishDevices(v1::PHASE_PRECOPY);
+  record_->Update([&](v1::Session& p) {
+    p.set_data_protection(dataplane::ProtectionName(agreed.protection));
+  });
   {
     absl::MutexLock st(&state_mu_);
     handshaken_ = true;
@@ -156,6 +201,10 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
   }
   v1::HandshakeResponse resp;
   resp.set_session_token(token);
+  resp.set_cipher(dataplane::ProtectionName(agreed.protection));
+  resp.set_key_share(agreed.key_share);
+  if (std::shared_ptr<dataplane::Port> port = transport_->port())
+    resp.set_data_mac(std::string(port->mac().begin(), port->mac().end()));
   resp.set_wire_session_id(wire_session);
   resp.set_data_ipv4(transport_->local().ipv4);
   resp.set_data_udp_port(transport_->local().udp_port);

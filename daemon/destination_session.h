@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/device_registry.h"
+#include "daemon/session_keys.h"
 #include "daemon/session_record.h"
 #include "dataplane/transport.h"
 #include "vfio/device_group.h"
@@ -88,6 +89,15 @@ class DestinationSession {
   void RollBack(v1::Phase phase, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CancelStreams() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The session's frame protection (unprotected only if both daemons are
+  // configured so) and its keys, from the handshake; the source's MAC is
+  // checked to be unicast.
+  struct Agreement {
+    dataplane::Protection protection = dataplane::Protection::kAes256Gcm;
+    SessionKeys keys{};
+    std::string key_share;
+  };
+  absl::Status Agree(const v1::HandshakeRequest& req, Agreement& out);
   // Puts devices in the source's stream order (the handshake's).
   absl::Status OrderLike(const v1::HandshakeRequest& req)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

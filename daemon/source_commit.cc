@@ -142,6 +142,7 @@ void SourceEngine::Report(const v1::CommitResponse& resp,
           report.mutable_stop_copy_transfer());
   ToProto(absl::Nanoseconds(resp.load_ns()), report.mutable_destination_load());
   ToProto(absl::Nanoseconds(resp.resume_ns()), report.mutable_resume());
+  report.set_data_protection(dataplane::ProtectionName(protection_));
   for (const Device& d : devs_) {
     report.set_precopy_rounds(std::max(report.precopy_rounds(), d.caught_up));
     report.set_retransmitted_frames(report.retransmitted_frames() +
@@ -155,11 +156,11 @@ void SourceEngine::Report(const v1::CommitResponse& resp,
   }
   spdlog::info(
       "{}: downtime {:.1f} ms (predicted {:.1f}): quiesce {:.1f}, stop-copy "
-      "{:.1f}, load {:.1f}, resume {:.1f}",
+      "{:.1f}, load {:.1f}, resume {:.1f}; data plane {}",
       session_->name(), (t.end - t.start) / 1e6,
       absl::ToDoubleMilliseconds(predicted), (t.quiesced - t.start) / 1e6,
       (t.transferred - t.quiesced) / 1e6, resp.load_ns() / 1e6,
-      resp.resume_ns() / 1e6);
+      resp.resume_ns() / 1e6, report.data_protection());
   end_phase_ = v1::PHASE_COMPLETED;
   end_report_ = std::move(report);
 }

@@ -114,6 +114,14 @@ absl::Status SourceEngine::Handshake() {
   hr.set_version(1);
   hr.set_source_data_ipv4(transport_.local().ipv4);
   hr.set_source_data_udp_port(transport_.local().udp_port);
+  absl::StatusOr<KeyShare> share = KeyShare::Generate();
+  if (!share.ok()) return share.status();
+  hr.set_key_share(share->public_key());
+  const dataplane::Protection wanted = transport_.config().protection;
+  hr.set_cipher(dataplane::ProtectionName(wanted));
+  if (std::shared_ptr<dataplane::Port> port = transport_.port()) {
+    hr.set_source_data_mac(std::string(port->mac().begin(), port->mac().end()));
+  }
   for (Device& d : devs_) {
     auto* x = hr.add_devices();
     x->set_destination(d.peer_id);
@@ -136,6 +144,45 @@ absl::Status SourceEngine::Handshake() {
   token_ = resp->session_token();
   peer_data_.ipv4 = resp->data_ipv4();
   peer_data_.udp_port = static_cast<uint16_t>(resp->data_udp_port());
+  return AgreeProtection(*resp, *share, wanted);
+}
+
+absl::Status SourceEngine::AgreeProtection(const v1::HandshakeResponse& resp,
+                                           const KeyShare& share,
+                                           dataplane::Protection wanted) {
+  // Frames go to the destination's port itself, never to every host.
+  if (resp.data_mac().size() != 6 ||
+      (static_cast<uint8_t>(resp.data_mac()[0]) & 1)) {
+    return absl::FailedPreconditionError(
+        "the destination named no unicast data-plane MAC address");
+  }
+  std::copy(resp.data_mac().begin(), resp.data_mac().end(),
+            peer_data_.mac.begin());
+  std::optional<dataplane::Protection> agreed =
+      dataplane::ProtectionFromName(resp.cipher());
+  if (!agreed) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the destination chose an unknown cipher '", resp.cipher(), "'"));
+  }
+  if (*agreed == dataplane::Protection::kNone &&
+      wanted != dataplane::Protection::kNone) {
+    return absl::FailedPreconditionError(
+        "the destination offered an unprotected data plane; this daemon's "
+        "dataplane.cipher requires aes-256-gcm");
+  }
+  protection_ = *agreed;
+  if (protection_ != dataplane::Protection::kNone) {
+    absl::StatusOr<SessionKeys> keys =
+        share.Derive(resp.key_share(), session_->id(), KeyShare::Side::kSource);
+    if (!keys.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("data-plane keys: ", keys.status().message()));
+    }
+    keys_ = *keys;
+  }
+  session_->Update([&](v1::Session& p) {
+    p.set_data_protection(dataplane::ProtectionName(protection_));
+  });
   return absl::OkStatus();
 }
 
@@ -155,6 +202,9 @@ absl::Status SourceEngine::AddStream(Device& d) {
   spec.role = dataplane::StreamRole::kSend;
   spec.session_id = wire_session_;
   spec.session_token = token_;
+  spec.protection = protection_;
+  spec.send_key = keys_.send;
+  spec.receive_key = keys_.receive;
   spec.stream_id = d.stream_id;
   spec.data = d.data.get();
   spec.peer = peer_data_;

@@ -19,6 +19,7 @@
 #include "daemon/downtime_model.h"
 #include "daemon/peer_client.h"
 #include "daemon/peer_monitor.h"
+#include "daemon/session_keys.h"
 #include "daemon/session_record.h"
 #include "dataplane/transport.h"
 #include "vfio/device_group.h"
@@ -116,6 +117,11 @@ class SourceEngine {
   void InitDevices(std::vector<std::string> ids,
                    std::vector<std::shared_ptr<vfio::MigrationDevice>> devs);
   absl::Status Handshake();
+  // From the handshake's answer: the destination's MAC, the protection
+  // (never weaker than this daemon's dataplane.cipher) and the keys.
+  absl::Status AgreeProtection(const v1::HandshakeResponse& resp,
+                               const KeyShare& share,
+                               dataplane::Protection wanted);
   absl::Status StartPrecopy();
   // Returns when the switchover should start (OK) or the session must fail.
   absl::Status Precopy();
@@ -178,6 +184,10 @@ class SourceEngine {
   bool in_doubt_ = false;
   uint32_t wire_session_ = 0;
   uint64_t token_ = 0;
+  // The session's frame protection and this side's keys, agreed in the
+  // handshake.
+  dataplane::Protection protection_ = dataplane::Protection::kAes256Gcm;
+  SessionKeys keys_{};
   dataplane::Endpoint peer_data_;
   // Measurements for the prediction.
   absl::Duration transition_ = absl::Milliseconds(1);

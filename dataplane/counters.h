@@ -25,6 +25,10 @@ enum Counter : size_t {
                       // original
   kParseErrors,
   kCrcErrors,
+  // AEAD frames dropped: failed authentication (forged, corrupted, another
+  // key), and authentic ones replayed or below the replay window.
+  kAuthFailures,
+  kReplays,
   kUnknownSession,
   kBadToken,
   kInjectedDrop,
@@ -44,16 +48,18 @@ enum Counter : size_t {
 
 // Names as DPDK telemetry and the benchmarks report them.
 inline constexpr std::array<const char*, kNumCounters> kCounterNames = {
-    "rx_frames",          "rx_bytes",         "tx_frames",
-    "tx_bytes",           "tx_ring_full",     "tx_backlog_drops",
-    "retransmit_copies",  "parse_errors",     "crc_errors",
-    "unknown_session",    "bad_token",        "injected_drop",
-    "injected_duplicate", "injected_reorder", "injected_corrupt",
-    "injected_delay",     "busy_loops",       "idle_sleeps",
-    "handoffs",           "handoff_drops"};
+    "rx_frames",         "rx_bytes",         "tx_frames",
+    "tx_bytes",          "tx_ring_full",     "tx_backlog_drops",
+    "retransmit_copies", "parse_errors",     "crc_errors",
+    "auth_failures",     "replays",          "unknown_session",
+    "bad_token",         "injected_drop",    "injected_duplicate",
+    "injected_reorder",  "injected_corrupt", "injected_delay",
+    "busy_loops",        "idle_sleeps",      "handoffs",
+    "handoff_drops"};
 
-// parse_errors by dataplane::ParseError (index = enum value).
-inline constexpr size_t kParseErrorKinds = 11;
+// Frames dropped, by dataplane::ParseError (index = enum value; equal to
+// kNumParseErrors, which worker.cc checks).
+inline constexpr size_t kParseErrorKinds = 16;
 
 struct alignas(64) WorkerCounters {
   // Only the owning worker calls these.

@@ -277,8 +277,9 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
   if (rte_eth_macaddr_get(p->port_id_, &mac) == 0) {
     std::copy(mac.addr_bytes, mac.addr_bytes + 6, p->mac_.begin());
   }
+  // Room for an AEAD tag in every frame, whatever the session's protection.
   p->max_payload_ =
-      mtu - kIpv4HeaderBytes - kUdpHeaderBytes - sizeof(WireHeader);
+      mtu - kIpv4HeaderBytes - kUdpHeaderBytes - sizeof(WireHeader) - kTagBytes;
   return p;
 }
 

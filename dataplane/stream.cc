@@ -9,7 +9,22 @@ absl::StatusOr<std::shared_ptr<Stream>> Stream::Create(StreamSpec spec) {
   if (!spec.flow) spec.flow = FlowConfig();
   // Both ways: the worker polls, it never waits on a device.
   if (absl::Status st = spec.data->SetNonBlocking(true); !st.ok()) return st;
+  if (spec.protection != Protection::kNone &&
+      spec.protection != Protection::kAes256Gcm) {
+    return absl::InvalidArgumentError("unknown frame protection");
+  }
+  if (spec.protection == Protection::kAes256Gcm &&
+      (spec.send_key == AeadKeyBytes{} || spec.receive_key == AeadKeyBytes{})) {
+    return absl::InvalidArgumentError(
+        "an encrypted stream needs its session's keys");
+  }
   auto s = std::make_shared<Stream>(spec);
+  if (spec.protection == Protection::kAes256Gcm) {
+    s->context_->send_key = std::make_unique<AeadKey>(spec.send_key);
+    s->context_->receive_key = std::make_unique<AeadKey>(spec.receive_key);
+  }
+  spec.send_key.fill(0);
+  spec.receive_key.fill(0);
   if (spec.role == StreamRole::kSend) {
     s->context_->sender = std::make_unique<SenderFlow>(*spec.flow);
   } else {

@@ -13,7 +13,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "dataplane/aead.h"
 #include "dataplane/flow.h"
+#include "dataplane/replay_window.h"
 #include "dataplane/wire.h"
 #include "vfio/device.h"
 
@@ -24,8 +26,16 @@ enum class StreamRole { kSend, kReceive };
 struct StreamSpec {
   StreamRole role = StreamRole::kSend;
   uint32_t session_id = 0;
-  uint64_t session_token = 0;
   uint32_t stream_id = 0;
+  // How the session's frames are protected. kAes256Gcm: this side's keys
+  // (send_key seals what this end sends, receive_key opens what it
+  // receives), agreed for the session over the peer channel; Create()
+  // expands them and wipes these copies. kNone: the token every frame
+  // carries.
+  Protection protection = Protection::kAes256Gcm;
+  AeadKeyBytes send_key{};
+  AeadKeyBytes receive_key{};
+  uint64_t session_token = 0;
   // kSend: read until end of stream; kReceive: written in order. Must
   // outlive the stream.
   vfio::DataSession* data = nullptr;
@@ -58,6 +68,11 @@ struct StreamContext {
   std::unique_ptr<SenderFlow> sender;
   std::unique_ptr<ReceiverFlow> receiver;
   Endpoint peer;
+  // kAes256Gcm: the expanded keys, this end's next packet number, and the
+  // replay window of what it received.
+  std::unique_ptr<AeadKey> send_key, receive_key;
+  uint64_t next_packet_number = 1;
+  ReplayWindow replay;
   uint64_t device_bytes = 0;
   uint64_t echo_timestamp = 0;
   bool ack_pending = false;
@@ -76,7 +91,8 @@ class Stream {
   enum State : int { kPending, kRunning, kDone, kFailed, kCancelled };
 
   explicit Stream(const StreamSpec& spec)
-      : spec_(spec), context_(std::make_unique<StreamContext>(*this)) {}
+      : spec_(WithoutKeys(spec)),
+        context_(std::make_unique<StreamContext>(*this)) {}
   // A stream ready for a worker to take over: its flow made (from
   // spec.flow, or FlowConfig's defaults) and its data session made
   // non-blocking, so that the worker never allocates or blocks for it.
@@ -123,7 +139,13 @@ class Stream {
   StreamContext& context() { return *context_; }
 
  private:
-  const StreamSpec spec_;
+  static StreamSpec WithoutKeys(StreamSpec spec) {
+    spec.send_key.fill(0);
+    spec.receive_key.fill(0);
+    return spec;
+  }
+
+  const StreamSpec spec_;  // its keys wiped: the context holds them
   std::unique_ptr<StreamContext> context_;
   std::atomic<int> state_{kPending};
   std::atomic<bool> cancel_{false};

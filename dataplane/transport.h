@@ -26,6 +26,9 @@ struct TransportConfig {
   // Each stream's flow settings unless its spec names its own; the receive
   // window is dataplane.credit_window_bytes.
   FlowConfig flow;
+  // The protection this daemon asks of its sessions (dataplane.cipher);
+  // each session's streams carry the one its handshake agreed.
+  Protection protection = Protection::kAes256Gcm;
   // The most the receive streams may buffer together (the sum of their
   // windows); a stream past it is refused (limits.max_memory_bytes).
   uint64_t max_receive_buffer_bytes = 1ull << 30;

@@ -65,6 +65,16 @@ const char* ParseErrorName(ParseError e) {
       return "bad_crc";
     case ParseError::kBadAck:
       return "bad_ack";
+    case ParseError::kBadProtection:
+      return "bad_protection";
+    case ParseError::kWrongProtection:
+      return "wrong_protection";
+    case ParseError::kBadTag:
+      return "bad_tag";
+    case ParseError::kReplayed:
+      return "replayed";
+    case ParseError::kTooOld:
+      return "too_old";
   }
   return "unknown";
 }
@@ -77,7 +87,9 @@ void EncodeHeaders(const Endpoint& src, const Endpoint& dst, uint16_t src_port,
   std::memcpy(eth + 6, src.mac.data(), 6);
   Put16(eth + 12, kEtherTypeIpv4);
 
-  const size_t udp_len = kUdpHeaderBytes + sizeof(WireHeader) + payload.size();
+  const Protection protection = static_cast<Protection>(header.protection);
+  const size_t udp_len = kUdpHeaderBytes + sizeof(WireHeader) + payload.size() +
+                         TrailerBytes(protection);
   uint8_t* ip = frame + kEthHeaderBytes;
   ip[0] = 0x45;  // version 4, 5 words
   ip[1] = 0;
@@ -95,21 +107,20 @@ void EncodeHeaders(const Endpoint& src, const Endpoint& dst, uint16_t src_port,
   Put16(udp, src_port);
   Put16(udp + 2, dst.udp_port);
   Put16(udp + 4, static_cast<uint16_t>(udp_len));
-  Put16(udp + 6, 0);  // no UDP checksum: the vmigd CRC32C covers more
+  Put16(udp + 6, 0);  // no UDP checksum: the tag (or CRC32C) covers more
 
   header.version = kWireVersion;
   header.payload_len = static_cast<uint32_t>(payload.size());
-  header.reserved = 0;
-  header.crc = HeaderCrc(header, payload);
+  std::memset(header.reserved, 0, sizeof(header.reserved));
+  header.crc = 0;
+  if (protection == Protection::kNone) header.crc = HeaderCrc(header, payload);
   std::memcpy(udp + kUdpHeaderBytes, &header, sizeof(header));
 }
 
 std::optional<uint32_t> PeekStreamId(absl::Span<const uint8_t> f) {
   if (f.size() < kFrameOverhead) return std::nullopt;
   uint32_t id;
-  std::memcpy(&id,
-              f.data() + kEthHeaderBytes + kIpv4HeaderBytes + kUdpHeaderBytes +
-                  offsetof(WireHeader, stream_id),
+  std::memcpy(&id, f.data() + kHeaderOffset + offsetof(WireHeader, stream_id),
               sizeof(id));
   return id;
 }
@@ -145,11 +156,26 @@ absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> f,
       h.type > static_cast<uint8_t>(FrameType::kClose)) {
     return fail(ParseError::kBadType);
   }
+  const Protection protection = out.protection();
+  if ((protection != Protection::kNone &&
+       protection != Protection::kAes256Gcm) ||
+      (protection != Protection::kNone && (h.session_token || h.crc)) ||
+      h.reserved[0] || h.reserved[1] || h.reserved[2]) {
+    return fail(ParseError::kBadProtection);
+  }
   const size_t room = udp_len - kUdpHeaderBytes - sizeof(WireHeader);
-  if (h.payload_len != room) return fail(ParseError::kBadLength);
+  if (room < TrailerBytes(protection) ||
+      h.payload_len != room - TrailerBytes(protection)) {
+    return fail(ParseError::kBadLength);
+  }
   out.payload = f.subspan(kFrameOverhead, h.payload_len);
-  if (HeaderCrc(h, out.payload) != h.crc) return fail(ParseError::kBadCrc);
-  if (h.type == static_cast<uint8_t>(FrameType::kAck)) {
+  if (protection != Protection::kNone) {
+    // Ciphertext: the owner opens it, then checks an ack's payload.
+    if (h.type == static_cast<uint8_t>(FrameType::kClose) && h.payload_len)
+      return fail(ParseError::kBadLength);
+  } else if (HeaderCrc(h, out.payload) != h.crc) {
+    return fail(ParseError::kBadCrc);
+  } else if (h.type == static_cast<uint8_t>(FrameType::kAck)) {
     AckPayload ack;
     if (!ParseAck(out.payload, &ack)) return fail(ParseError::kBadAck);
   } else if (h.type == static_cast<uint8_t>(FrameType::kClose) &&

@@ -27,6 +27,9 @@ uint16_t FlowPort(uint32_t stream_id) {
 
 void FreeMbuf(void* m) { rte_pktmbuf_free(static_cast<rte_mbuf*>(m)); }
 
+static_assert(kParseErrorKinds == kNumParseErrors,
+              "a counter for every reason a frame is dropped");
+
 }  // namespace
 
 Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
@@ -189,6 +192,25 @@ bool Worker::HandOff(rte_mbuf* m) {
   return true;
 }
 
+void Worker::Drop(rte_mbuf* m, ParseError why) {
+  switch (why) {
+    case ParseError::kBadCrc:
+      counters_.Add(kCrcErrors);
+      break;
+    case ParseError::kBadTag:
+      counters_.Add(kAuthFailures);
+      break;
+    case ParseError::kReplayed:
+    case ParseError::kTooOld:
+      counters_.Add(kReplays);
+      break;
+    default:
+      counters_.Add(kParseErrors);
+  }
+  counters_.AddParseError(static_cast<size_t>(why));
+  rte_pktmbuf_free(m);
+}
+
 void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
   counters_.Add(kRxFrames);
   counters_.Add(kRxBytes, m->pkt_len);
@@ -202,12 +224,7 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
   ParseError err;
   absl::StatusOr<ParsedFrame> f = ParseFrame(
       absl::MakeConstSpan(FrameStart(m), m->data_len), local_.udp_port, &err);
-  if (!f.ok()) {
-    counters_.Add(err == ParseError::kBadCrc ? kCrcErrors : kParseErrors);
-    counters_.AddParseError(static_cast<size_t>(err));
-    rte_pktmbuf_free(m);
-    return;
-  }
+  if (!f.ok()) return Drop(m, err);
   auto it =
       streams_.find(Stream::Key(f->header.session_id, f->header.stream_id));
   if (it == streams_.end()) {
@@ -216,11 +233,7 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
     return;
   }
   StreamContext& s = *it->second;
-  if (f->header.session_token != s.handle.spec().session_token) {
-    counters_.Add(kBadToken);
-    rte_pktmbuf_free(m);
-    return;
-  }
+  if (!Authenticate(s, *f, m)) return;
   const auto type = static_cast<FrameType>(f->header.type);
   if (type == FrameType::kData && s.receiver) {
     if (s.peer.ipv4 == 0) {
@@ -242,12 +255,45 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
   }
   if (type == FrameType::kAck && s.sender) {
     AckPayload ack;
-    if (ParseAck(f->payload, &ack)) s.sender->OnAck(ack, now, FreeMbuf);
+    if (!ParseAck(f->payload, &ack)) return Drop(m, ParseError::kBadAck);
+    s.sender->OnAck(ack, now, FreeMbuf);
   } else if (type == FrameType::kClose && s.receiver &&
              s.receiver->complete()) {
     s.linger_until_ns = now;  // the sender has its final ack: we may go
   }
   rte_pktmbuf_free(m);
+}
+
+bool Worker::Authenticate(StreamContext& s, const ParsedFrame& f, rte_mbuf* m) {
+  const StreamSpec& spec = s.handle.spec();
+  if (f.protection() != spec.protection) {
+    // A downgrade (or a stray frame of another setup): never accepted.
+    Drop(m, ParseError::kWrongProtection);
+    return false;
+  }
+  if (spec.protection == Protection::kNone) {
+    if (f.header.session_token == spec.session_token) return true;
+    counters_.Add(kBadToken);
+    rte_pktmbuf_free(m);
+    return false;
+  }
+  const uint64_t pn = f.header.packet_number;
+  switch (s.replay.Check(pn)) {
+    case ReplayWindow::Verdict::kFresh:
+      break;
+    case ReplayWindow::Verdict::kReplayed:
+      Drop(m, ParseError::kReplayed);
+      return false;
+    case ReplayWindow::Verdict::kTooOld:
+      Drop(m, ParseError::kTooOld);
+      return false;
+  }
+  if (!aead_.Open(*s.receive_key, absl::MakeSpan(FrameStart(m), m->data_len))) {
+    Drop(m, ParseError::kBadTag);
+    return false;
+  }
+  s.replay.Accept(pn);
+  return true;
 }
 
 bool Worker::ServeReceiver(StreamContext& s, int64_t now) {
@@ -316,6 +362,20 @@ bool Worker::ServeSender(StreamContext& s, int64_t now) {
       out = m;
       rte_mbuf_refcnt_update(m, 1);  // one for the flow, one for the PMD
     }
+    // Sent again under a new packet number (a nonce is never reused, and
+    // the receiver's replay window takes it): back to plaintext first.
+    if (s.send_key && !aead_.Open(*s.send_key, absl::MakeSpan(FrameStart(out),
+                                                              out->data_len))) {
+      // Our own frame no longer authenticates: memory corruption.
+      rte_pktmbuf_free(out);
+      s.handle.Finish(Stream::kFailed,
+                      absl::DataLossError(
+                          absl::StrCat("stream ", s.handle.spec().stream_id,
+                                       ": a sent frame changed in memory")));
+      s.finished_ns = now;
+      Retire(s);
+      return true;
+    }
     flow.MarkSent(*f, now);
     FinishDataFrame(s, out, *f, /*retransmit=*/true, now);
     Transmit(out, now);
@@ -375,22 +435,35 @@ bool Worker::ServeSender(StreamContext& s, int64_t now) {
 void Worker::FinishDataFrame(StreamContext& s, rte_mbuf* m,
                              const SenderFlow::Frame& f, bool retransmit,
                              int64_t now) {
-  const uint32_t frame_len = static_cast<uint32_t>(kFrameOverhead + f.len);
-  m->data_len = static_cast<uint16_t>(frame_len);
-  m->pkt_len = frame_len;
   WireHeader h = {};
   h.type = static_cast<uint8_t>(FrameType::kData);
   h.flags = static_cast<uint16_t>((f.eos ? kFlagEndOfStream : 0) |
                                   (retransmit ? kFlagRetransmit : 0));
-  h.session_id = s.handle.spec().session_id;
-  h.session_token = s.handle.spec().session_token;
-  h.stream_id = s.handle.spec().stream_id;
   h.seq = f.seq;
   h.offset = f.offset;
   h.timestamp = static_cast<uint64_t>(now);
-  EncodeHeaders(local_, s.peer, FlowPort(s.handle.spec().stream_id), h,
-                absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, f.len),
-                FrameStart(m));
+  EncodeFrame(s, h, m, f.len);
+}
+
+void Worker::EncodeFrame(StreamContext& s, WireHeader h, rte_mbuf* m,
+                         uint32_t payload_len) {
+  const StreamSpec& spec = s.handle.spec();
+  const uint32_t frame_len =
+      static_cast<uint32_t>(FrameBytes(payload_len, spec.protection));
+  m->data_len = static_cast<uint16_t>(frame_len);
+  m->pkt_len = frame_len;
+  h.session_id = spec.session_id;
+  h.stream_id = spec.stream_id;
+  h.protection = static_cast<uint8_t>(spec.protection);
+  h.packet_number = s.next_packet_number++;
+  h.session_token =
+      spec.protection == Protection::kNone ? spec.session_token : 0;
+  EncodeHeaders(
+      local_, s.peer, FlowPort(spec.stream_id), h,
+      absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, payload_len),
+      FrameStart(m));
+  if (s.send_key)
+    (void)aead_.Seal(*s.send_key, absl::MakeSpan(FrameStart(m), frame_len));
 }
 
 void Worker::SendAck(StreamContext& s, int64_t now) {
@@ -404,19 +477,11 @@ void Worker::SendControl(StreamContext& s, FrameType type, const void* payload,
   if (s.peer.ipv4 == 0) return;  // nowhere to send yet
   rte_mbuf* m = rte_pktmbuf_alloc(port_.pool());
   if (!m) return;
-  const uint32_t frame_len = static_cast<uint32_t>(kFrameOverhead + len);
-  m->data_len = static_cast<uint16_t>(frame_len);
-  m->pkt_len = frame_len;
   if (len) std::memcpy(FrameStart(m) + kFrameOverhead, payload, len);
   WireHeader h = {};
   h.type = static_cast<uint8_t>(type);
-  h.session_id = s.handle.spec().session_id;
-  h.session_token = s.handle.spec().session_token;
-  h.stream_id = s.handle.spec().stream_id;
   h.timestamp = static_cast<uint64_t>(now);
-  EncodeHeaders(local_, s.peer, FlowPort(s.handle.spec().stream_id), h,
-                absl::MakeConstSpan(FrameStart(m) + kFrameOverhead, len),
-                FrameStart(m));
+  EncodeFrame(s, h, m, len);
   Transmit(m, now);
 }
 

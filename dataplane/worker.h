@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "dataplane/aead.h"
 #include "dataplane/counters.h"
 #include "dataplane/fault_injector.h"
 #include "dataplane/port.h"
@@ -66,6 +67,15 @@ class Worker {
   // dropped, its ring full).
   bool HandOff(rte_mbuf* m);
   void HandleFrame(rte_mbuf* m, int64_t now);
+  // Checks a parsed frame's credentials for its stream: the agreed
+  // protection, then the token (kNone) or the replay window and tag (the
+  // payload is decrypted in place). False: dropped and counted.
+  bool Authenticate(StreamContext& s, const ParsedFrame& f, rte_mbuf* m);
+  void Drop(rte_mbuf* m, ParseError why);
+  // Fills in the vmigd header's protection fields, writes the headers and,
+  // under an AEAD, seals the frame (its payload already in place).
+  void EncodeFrame(StreamContext& s, WireHeader h, rte_mbuf* m,
+                   uint32_t payload_len);
   bool ServeReceiver(StreamContext& s, int64_t now);
   bool ServeSender(StreamContext& s, int64_t now);
   void SendAck(StreamContext& s, int64_t now);
@@ -85,6 +95,7 @@ class Worker {
   const uint16_t queue_;
   const Endpoint local_;  // this host's MAC (the port's), IPv4 and UDP port
   FaultInjector faults_;
+  AeadEngine aead_;  // this lcore's cipher
   WorkerCounters& counters_;
   rte_ring* inbox_ = nullptr;  // streams from the control thread
   // Frames other workers received for this worker's streams (any of them

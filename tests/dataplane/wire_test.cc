@@ -140,13 +140,30 @@ TEST(WireTest, RefusesEveryMalformedFrame) {
        ParseError::kWrongPort},
       {"wire version", [](auto& f) { f[42] = 9; }, ParseError::kBadVersion},
       {"frame type", [](auto& f) { f[43] = 77; }, ParseError::kBadType},
-      {"payload length field", [](auto& f) { f[42 + 20] ^= 0x04; },
+      {"payload length field",
+       [](auto& f) {
+         f[kHeaderOffset + offsetof(WireHeader, payload_len)] ^= 0x04;
+       },
        ParseError::kBadLength},
+      {"unknown protection",
+       [](auto& f) { f[kHeaderOffset + offsetof(WireHeader, protection)] = 7; },
+       ParseError::kBadProtection},
+      {"AEAD frame carrying a token",
+       [](auto& f) { f[kHeaderOffset + offsetof(WireHeader, protection)] = 1; },
+       ParseError::kBadProtection},
+      {"reserved bytes set",
+       [](auto& f) {
+         f[kHeaderOffset + offsetof(WireHeader, reserved) + 1] = 1;
+       },
+       ParseError::kBadProtection},
       {"flipped payload byte", [](auto& f) { f[kFrameOverhead + 5] ^= 0x10; },
        ParseError::kBadCrc},
-      {"flipped header byte (offset)", [](auto& f) { f[42 + 32] ^= 0x01; },
+      {"flipped header byte (offset)",
+       [](auto& f) { f[kHeaderOffset + offsetof(WireHeader, offset)] ^= 0x01; },
        ParseError::kBadCrc},
-      {"flipped crc", [](auto& f) { f[42 + 48] ^= 0x01; }, ParseError::kBadCrc},
+      {"flipped crc",
+       [](auto& f) { f[kHeaderOffset + offsetof(WireHeader, crc)] ^= 0x01; },
+       ParseError::kBadCrc},
   };
   std::vector<uint8_t> payload(300, 0xab);
   for (const auto& c : cases) {
