@@ -66,7 +66,10 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
       << "ipv4: \"169.254.77.1\" memif: \"role=client,socket=" << d
       << "/memif.sock,socket-abstract=no,zero-copy=yes\" } }\n";
   std::ofstream(dst_conf)
-      << "listen { unix_socket: \"" << d << "/dest.sock\" }\n"
+      << "listen { unix_socket: \"" << d
+      << "/dest.sock\" }\n"
+      // Both daemons on this host: the source is its peer over the socket.
+      << "peer { allow_unix_peers: true }\n"
       << "dataplane { " << lcores(false) << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.2\" memif: \"role=server,socket=" << d
       << "/memif.sock,socket-abstract=no\" } }\n";

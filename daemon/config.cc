@@ -183,6 +183,12 @@ absl::Status ValidatePeer(const v1::PeerConfig& p) {
     if (ms < 10 || ms > 600000)
       return OptionError(name, "must be 10 to 600000");
   }
+  for (const std::string& id : p.allowed_identities()) {
+    if (id.empty() || id.size() > 1024) {
+      return OptionError("peer.allowed_identities",
+                         "an identity is 1 to 1024 characters");
+    }
+  }
   if (p.liveness_timeout_ms() < 2 * p.heartbeat_interval_ms()) {
     return OptionError("peer.liveness_timeout_ms",
                        "must be at least twice peer.heartbeat_interval_ms (one "
@@ -293,6 +299,15 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     return OptionError("devices", "more devices than limits.max_devices");
   }
   if (absl::Status s = ValidatePeer(c.peer()); !s.ok()) return s;
+  // An allow-list is checked against verified client certificates: without
+  // mutual TLS on a TCP listener no peer could ever match it.
+  if (c.peer().allowed_identities_size() > 0 &&
+      (c.listen().tcp_address().empty() ||
+       !c.listen().tls().require_client_cert())) {
+    return OptionError("peer.allowed_identities",
+                       "needs listen.tcp_address with mutual TLS "
+                       "(listen.tls.require_client_cert)");
+  }
   const auto& dp = c.dataplane();
   if (absl::Status s = ValidatePortLcores(dp); !s.ok()) return s;
   std::set<std::string> ports;
@@ -324,9 +339,9 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
                        "must be 64 KiB to limits.max_memory_bytes");
   }
   if (!dataplane::ProtectionFromName(dp.cipher())) {
-    return OptionError("dataplane.cipher",
-                       absl::StrCat("'", dp.cipher(),
-                                    "' is not aes-256-gcm or none"));
+    return OptionError(
+        "dataplane.cipher",
+        absl::StrCat("'", dp.cipher(), "' is not aes-256-gcm or none"));
   }
   if (dp.mbufs() != 0 && (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20))) {
     return OptionError("dataplane.mbufs",

@@ -35,6 +35,10 @@ dataplane {
 CONF
 cat >"$work/dest.conf" <<CONF
 listen { unix_socket: "$work/dest.sock" }
+# The source daemon is on this host: it calls the peer protocol over the
+# socket (across hosts, peers use TCP with mutual TLS and
+# peer.allowed_identities).
+peer { allow_unix_peers: true }
 dataplane {
   lcores: "0" main_lcore: 1
   ports { name: "peer" ipv4: "169.254.77.2"

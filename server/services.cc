@@ -4,6 +4,7 @@
 #include "common/grpc_status.h"
 #include "daemon/dataplane_status.h"
 #include "proto/convert.h"
+#include "spdlog/spdlog.h"
 
 namespace vmig::server {
 namespace {
@@ -122,21 +123,34 @@ grpc::Status MigrationServiceImpl::WatchSession(
       [&] { return ctx->IsCancelled(); }));
 }
 
+grpc::Status PeerServiceImpl::Authorize(const grpc::ServerContext& ctx,
+                                        const char* method) const {
+  absl::Status s = authorizer_.Check(PeerAuthorizer::CallerOf(ctx));
+  if (s.ok()) return grpc::Status::OK;
+  spdlog::warn("PeerService.{} from {} refused: {}", method, ctx.peer(),
+               std::string(s.message()));
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      std::string(s.message()));
+}
+
 grpc::Status PeerServiceImpl::Handshake(grpc::ServerContext* ctx,
                                         const v1::HandshakeRequest* req,
                                         v1::HandshakeResponse* resp) {
+  if (grpc::Status a = Authorize(*ctx, "Handshake"); !a.ok()) return a;
   return Reply(sessions_.PeerHandshake(*req, ctx->peer()), resp);
 }
 
-grpc::Status PeerServiceImpl::SwitchoverAck(grpc::ServerContext*,
+grpc::Status PeerServiceImpl::SwitchoverAck(grpc::ServerContext* ctx,
                                             const v1::SwitchoverAckRequest* req,
                                             v1::SwitchoverAckResponse* resp) {
+  if (grpc::Status a = Authorize(*ctx, "SwitchoverAck"); !a.ok()) return a;
   return Reply(sessions_.PeerSwitchoverAck(*req), resp);
 }
 
 grpc::Status PeerServiceImpl::Commit(grpc::ServerContext* ctx,
                                      const v1::CommitRequest* req,
                                      v1::CommitResponse* resp) {
+  if (grpc::Status a = Authorize(*ctx, "Commit"); !a.ok()) return a;
   // The caller's deadline: a commit is not begun once it has passed.
   const auto deadline = ctx->deadline();
   const absl::Time until =
@@ -146,15 +160,17 @@ grpc::Status PeerServiceImpl::Commit(grpc::ServerContext* ctx,
   return Reply(sessions_.PeerCommit(*req, until), resp);
 }
 
-grpc::Status PeerServiceImpl::Abort(grpc::ServerContext*,
+grpc::Status PeerServiceImpl::Abort(grpc::ServerContext* ctx,
                                     const v1::AbortRequest* req,
                                     v1::AbortResponse* resp) {
+  if (grpc::Status a = Authorize(*ctx, "Abort"); !a.ok()) return a;
   return Reply(sessions_.PeerAbort(*req), resp);
 }
 
-grpc::Status PeerServiceImpl::Heartbeat(grpc::ServerContext*,
+grpc::Status PeerServiceImpl::Heartbeat(grpc::ServerContext* ctx,
                                         const v1::HeartbeatRequest* req,
                                         v1::HeartbeatResponse* resp) {
+  if (grpc::Status a = Authorize(*ctx, "Heartbeat"); !a.ok()) return a;
   return Reply(sessions_.PeerHeartbeat(*req), resp);
 }
 

@@ -5,6 +5,7 @@
 #include "daemon/device_registry.h"
 #include "daemon/session_manager.h"
 #include "dataplane/transport.h"
+#include "server/peer_authorizer.h"
 #include "vmig/v1/dataplane.grpc.pb.h"
 #include "vmig/v1/device.grpc.pb.h"
 #include "vmig/v1/migration.grpc.pb.h"
@@ -64,12 +65,12 @@ class MigrationServiceImpl final : public v1::MigrationService::Service {
   daemon::SessionManager& sessions_;
 };
 
-// Daemon-to-daemon coordination; served on the same listeners (and so
-// authenticated the same way) as the public API.
+// Daemon-to-daemon coordination, served on the same listeners as the public
+// API but only to peer daemons: every call is checked by `authorizer`.
 class PeerServiceImpl final : public v1::PeerService::Service {
  public:
-  explicit PeerServiceImpl(daemon::SessionManager& sessions)
-      : sessions_(sessions) {}
+  PeerServiceImpl(daemon::SessionManager& sessions, PeerAuthorizer authorizer)
+      : sessions_(sessions), authorizer_(std::move(authorizer)) {}
   grpc::Status Handshake(grpc::ServerContext* ctx,
                          const v1::HandshakeRequest* req,
                          v1::HandshakeResponse* resp) override;
@@ -85,7 +86,12 @@ class PeerServiceImpl final : public v1::PeerService::Service {
                          v1::HeartbeatResponse* resp) override;
 
  private:
+  // OK for a peer daemon; PERMISSION_DENIED (logged) for anyone else.
+  grpc::Status Authorize(const grpc::ServerContext& ctx,
+                         const char* method) const;
+
   daemon::SessionManager& sessions_;
+  const PeerAuthorizer authorizer_;
 };
 
 // The data plane's ports, counters and flows. `transports` may be empty (no

@@ -189,7 +189,8 @@ int main(int argc, char** argv) {
   if (journal) RecoverFromJournal(*config, *journal, devices, sessions);
   vmig::server::DeviceServiceImpl device_service(devices);
   vmig::server::MigrationServiceImpl migration_service(sessions);
-  vmig::server::PeerServiceImpl peer_service(sessions);
+  vmig::server::PeerServiceImpl peer_service(
+      sessions, vmig::server::PeerAuthorizer(config->peer()));
   vmig::server::DataplaneServiceImpl dataplane_service(ports, sessions);
   auto server = vmig::server::StartServer(
       *config,

@@ -23,6 +23,16 @@ TEST(ConfigTest, DefaultsFillThePeerDeadlines) {
   EXPECT_EQ(c->dataplane().credit_window_bytes(), 8u << 20);
 }
 
+TEST(ConfigTest, TheDataPlaneIsEncryptedUnlessConfiguredNone) {
+  absl::StatusOr<v1::DaemonConfig> c = LoadConfig("", {});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->dataplane().cipher(), "aes-256-gcm");
+  EXPECT_FALSE(c->peer().allow_unix_peers());
+  c = LoadConfig("", {"dataplane { cipher: \"none\" }"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->dataplane().cipher(), "none");
+}
+
 TEST(ConfigTest, PeerDeadlinesComeFromTheConfiguration) {
   absl::StatusOr<v1::DaemonConfig> c =
       LoadConfig("", {"peer { commit_timeout_ms: 1234 }"});
@@ -51,6 +61,14 @@ TEST(ConfigTest, BadOptionsAreRefusedByName) {
       {"listen { unix_socket: \"relative.sock\" }", "listen.unix_socket"},
       {"devices { device_id: \"bad id\" emulated_spec: \"emu:\" }",
        "devices[0].device_id"},
+      {"dataplane { cipher: \"rot13\" }", "dataplane.cipher"},
+      {"dataplane { cipher: \"AES-256-GCM\" }", "dataplane.cipher"},
+      // An allow-list only means something on a mutual-TLS TCP listener.
+      {"peer { allowed_identities: \"vmigd-a\" }", "peer.allowed_identities"},
+      {"listen { tcp_address: \"127.0.0.1:7443\" } peer { "
+       "allowed_identities: \"vmigd-a\" }",
+       "peer.allowed_identities"},
+      {"peer { allowed_identities: \"\" }", "peer.allowed_identities"},
   };
   for (const auto& [text, option] : cases) {
     absl::Status s = Load(text);

@@ -22,16 +22,61 @@ class DestinationSessionTest : public EngineRig {
     EXPECT_TRUE(d->Prepare().ok());
     return d;
   }
-  v1::HandshakeRequest Hello(const std::vector<std::string>& order) {
+  v1::HandshakeRequest Hello(const std::vector<std::string>& order,
+                             const std::string& cipher = "aes-256-gcm") {
     v1::HandshakeRequest h;
     h.set_session_id("in");
     h.set_version(1);
     h.set_source_data_ipv4(0xa9fe0001);
     h.set_source_data_udp_port(7700);
+    h.set_source_data_mac(std::string("\x02\x00\x00\x00\x00\x01", 6));
+    h.set_cipher(cipher);
+    h.set_key_share(share_->public_key());
     for (const auto& id : order) h.add_devices()->set_destination(id);
     return h;
   }
+  absl::StatusOr<KeyShare> share_ = KeyShare::Generate();
 };
+
+TEST_F(DestinationSessionTest,
+       TheHandshakeAgreesFreshKeysAUnicastMacAndNeverAnUnprotectedPlane) {
+  AddDevices({"emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  // The source asks for no protection; this destination's configuration
+  // (aes-256-gcm) wins: unprotected only if both sides say so.
+  auto resp = d->Handshake(Hello({"d0"}, "none"));
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  EXPECT_EQ(resp->cipher(), "aes-256-gcm");
+  EXPECT_EQ(resp->key_share().size(), 32u);
+  ASSERT_EQ(resp->data_mac().size(), 6u);
+  EXPECT_EQ(resp->data_mac()[0] & 1, 0) << "a unicast MAC";
+  EXPECT_EQ(r->Snapshot().data_protection(), "aes-256-gcm");
+  // Both sides derive the same keys from the two shares.
+  auto mine = share_->Derive(resp->key_share(), "in", KeyShare::Side::kSource);
+  EXPECT_TRUE(mine.ok()) << mine.status();
+}
+
+TEST_F(DestinationSessionTest,
+       TheHandshakeRefusesABroadcastMacAnUnknownCipherAndABadKeyShare) {
+  AddDevices({"emu:"});
+  std::shared_ptr<SessionRecord> r;
+  auto d = Prepared(&r);
+  v1::HandshakeRequest h = Hello({"d0"});
+  h.set_source_data_mac(std::string(6, '\xff'));
+  EXPECT_EQ(d->Handshake(h).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  h = Hello({"d0"}, "rot13");
+  EXPECT_EQ(d->Handshake(h).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  h = Hello({"d0"});
+  h.set_key_share(std::string(32, '\0'));  // a low-order point
+  auto bad = d->Handshake(h);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("key_share"), std::string::npos);
+  // None of them took the session: a good handshake still can.
+  EXPECT_TRUE(d->Handshake(Hello({"d0"})).ok());
+}
 
 TEST_F(DestinationSessionTest, PrepareMovesEveryDeviceToResuming) {
   AddDevices({"emu:", "emu:"});

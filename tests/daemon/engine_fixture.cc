@@ -37,6 +37,7 @@ void EngineRig::SetUp() {
     c.local.ipv4 = 0xa9fe0001 + side;
     c.local.udp_port = 7700;
     c.worker_lcores = {static_cast<unsigned>(1 + side)};
+    c.protection = side == 0 ? src_protection_ : dst_protection_;
     if (side == 1) {
       c.flow.window_bytes = dst_window_bytes_;
       c.max_receive_buffer_bytes = dst_max_receive_bytes_;

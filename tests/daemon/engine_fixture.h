@@ -35,6 +35,9 @@ class FakePeerClient final : public PeerClient {
     // Runs after the destination has answered a commit: an error here is
     // an answer lost on its way back.
     std::function<absl::Status()> commit_answer;
+    // Changes the destination's handshake answer on its way back (a
+    // destination that lies, or an attacker on the peer channel).
+    std::function<void(v1::HandshakeResponse&)> handshake_answer;
     std::atomic<int> aborts{0};
     std::atomic<int> heartbeats{0};
     std::atomic<int> cancels{0};
@@ -48,7 +51,9 @@ class FakePeerClient final : public PeerClient {
   absl::StatusOr<v1::HandshakeResponse> Handshake(
       const v1::HandshakeRequest& req) override {
     if (absl::Status s = Run(hooks_->handshake); !s.ok()) return s;
-    return dest_->Handshake(req);
+    absl::StatusOr<v1::HandshakeResponse> r = dest_->Handshake(req);
+    if (r.ok() && hooks_->handshake_answer) hooks_->handshake_answer(*r);
+    return r;
   }
   absl::StatusOr<v1::SwitchoverAckResponse> SwitchoverAck(
       const v1::SwitchoverAckRequest& req) override {
@@ -138,6 +143,9 @@ class EngineRig : public ::testing::Test {
   // Set before EngineRig::SetUp() to change the destination's data plane.
   uint64_t dst_window_bytes_ = 8 << 20;
   uint64_t dst_max_receive_bytes_ = 1ull << 30;
+  // Each side's dataplane.cipher.
+  dataplane::Protection src_protection_ = dataplane::Protection::kAes256Gcm;
+  dataplane::Protection dst_protection_ = dataplane::Protection::kAes256Gcm;
   std::unique_ptr<dataplane::Transport> src_tp_, dst_tp_;
   std::unique_ptr<DeviceRegistry> registry_;
   std::vector<std::string> src_ids_, dst_ids_;

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Two processes over a DPDK port, driven by vmig-bench transport, checked
 # from its final JSON line.
-#   transport_test.sh VMIG_BENCH memif-faults | memif-2workers | af_packet |
-#                     af_packet-2workers
+#   transport_test.sh VMIG_BENCH memif-faults | memif-faults-unprotected |
+#                     memif-2workers | af_packet | af_packet-2workers
 set -uo pipefail
 bench=$1 mode=$2
 case $mode in
+  memif-faults-unprotected)
+    # The trusted-link mode: CRC32C and the session token, no cipher.
+    out=$("$bench" transport --cipher none --streams 2 --bytes 256MiB --loss 0.01 \
+          --corrupt 0.005 --no-baselines 2>&1) ;;
   memif-faults)
     # 1 GiB over 4 streams through 2% loss, 1% duplication, 2% reordering and
     # 0.5% corruption, injected by both processes on transmit.
@@ -62,8 +66,17 @@ if [ "$mode" = af_packet ]; then
   check '[ "$(field bytes_per_rx_frame)" -gt 4000 ]' \
     "jumbo frames on the wire ($(field bytes_per_rx_frame) bytes a frame)"
 fi
+if [ "$mode" = memif-faults-unprotected ]; then
+  check '[ "$(field cipher)" = "\"none\"" ]' "unprotected on request"
+  check '[ "$(field crc_errors)" -gt 0 ]' "corrupted frames were caught by the CRC"
+fi
 if [ "$mode" = memif-faults ]; then
   check '[ "$(field retransmits)" -gt 0 ]' "losses were recovered by retransmission"
-  check '[ "$(field crc_errors)" -gt 0 ]' "corrupted frames were caught by the CRC"
+  check '[ "$(field cipher)" = "\"aes-256-gcm\"" ]' "encrypted by default"
+  check '[ "$(field auth_failures)" -gt 0 ]' \
+    "corrupted frames were refused by the AEAD tag ($(field auth_failures))"
+  check '[ "$(field replays)" -gt 0 ]' \
+    "duplicated frames were refused by the replay window ($(field replays))"
+  check '[ "$(field crc_errors)" = 0 ]' "no CRC computed under the AEAD"
 fi
 exit $fail

@@ -69,6 +69,10 @@ Daemon::Daemon(const TempDir& dir, const std::string& name,
   log_path_ = dir.path() + "/" + name + ".log";
   std::vector<std::string> argv = prefix;
   argv.insert(argv.end(), {BinaryPath("server/vmigd"), "--config", conf});
+  // Test daemons are peers on one host, over their Unix sockets, unless a
+  // test's configuration decides for itself.
+  if (config.find("allow_unix_peers") == std::string::npos)
+    argv.insert(argv.end(), {"--set", "peer { allow_unix_peers: true }"});
   pid_ = Spawn(argv, env, log_path_ + ".out", log_path_);
 }
 
