@@ -90,8 +90,8 @@ class MigrationTest : public ::testing::Test {
     devs_ = devs;
     const std::string d = dir_.path();
     std::string a =
-        "listen { unix_socket: \"" + d + "/a.sock\" }\n" + src_extra_ +
-        "emu_transition_log: \"" + d + "/a.arcs\"\n" +
+        "listen { unix_socket: \"" + d + "/a.sock\" " + src_listen_extra_ +
+        "}\n" + src_extra_ + "emu_transition_log: \"" + d + "/a.arcs\"\n" +
         (src_dataplane_.empty()
              ? "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
                "memif: \"role=server,socket=" +
@@ -297,6 +297,8 @@ class MigrationTest : public ::testing::Test {
   // section, and the peer address Start gives (empty: the destination's
   // Unix socket).
   std::string src_extra_, dst_listen_extra_, peer_address_;
+  // More of the source's listen {} section.
+  std::string src_listen_extra_;
   // More of the destination's configuration (top level).
   std::string dst_extra_;
   // Runs the daemons in `veth`'s two namespaces, joined over af_packet.

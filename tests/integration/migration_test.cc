@@ -386,8 +386,10 @@ TEST_F(MigrationTest, SeveralPortsEachSessionTravelsOnTheOneItNames) {
 TEST_F(MigrationTest, TheSourceDialsItsPeerWithTheConfiguredTlsIdentity) {
   ASSERT_NO_FATAL_FAILURE(ServeThePeerProtocolOnMutualTls());
   const std::string d = dir_.path();
-  src_extra_ = "peer { tls { cert_file: \"" + d + "/client.pem\" key_file: \"" +
-               d + "/client.key\" ca_file: \"" + d + "/ca.pem\" } }\n";
+  src_extra_ = "peer { tls { cert_file: \"" + d +
+               "/vmigd-a.pem\" key_file: \"" + d +
+               "/vmigd-a.key\" ca_file: \"" + d + "/ca.pem\" } }\n";
+  dst_extra_ = "peer { allowed_identities: \"vmigd-a\" }\n";
   StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=1",
                  "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=2"}});
   MigrateAndVerify("tls1");

@@ -153,7 +153,21 @@ CommandResult MakeTestCertificates(const TempDir& dir) {
       "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key "
       "-CAcreateserial -out client.pem -days 2 2>/dev/null\n"
       "openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out "
-      "rogue.pem -days 2 -subj /CN=rogue 2>/dev/null\n";
+      "rogue.pem -days 2 -subj /CN=rogue 2>/dev/null\n"
+      // Peer daemons: vmigd-a, -b and -c signed by the test CA, vmigd-x by
+      // another CA; each serves and dials as 127.0.0.1 too.
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+      "-nodes -keyout other-ca.key -out other-ca.pem -days 2 "
+      "-subj /CN=other-ca 2>/dev/null\n"
+      "for n in a b c x; do\n"
+      "  ca=ca; [ $n = x ] && ca=other-ca\n"
+      "  printf 'subjectAltName=DNS:vmigd-%s,IP:127.0.0.1\\n' $n > $n.ext\n"
+      "  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+      "-keyout vmigd-$n.key -out vmigd-$n.csr -subj /CN=vmigd-$n/O=vmig-test "
+      "2>/dev/null\n"
+      "  openssl x509 -req -in vmigd-$n.csr -CA $ca.pem -CAkey $ca.key "
+      "-CAcreateserial -out vmigd-$n.pem -days 2 -extfile $n.ext 2>/dev/null\n"
+      "done\n";
   return RunCommand({"/bin/sh", "-c", script});
 }
 

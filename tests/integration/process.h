@@ -69,7 +69,10 @@ class Daemon {
 // Writes into `dir` a test CA (ca.pem, ca.key), a server certificate for
 // 127.0.0.1 and localhost (server.pem, server.key), a client certificate
 // the CA signed (client.pem, client.key, CN=operator) and a self-signed
-// impostor (rogue.pem, rogue.key), with openssl. The result of the script.
+// impostor (rogue.pem, rogue.key); and peer daemons' certificates
+// vmigd-{a,b,c}.pem/.key (the test CA's; SAN DNS:vmigd-N and IP:127.0.0.1)
+// and vmigd-x.pem/.key from another CA (other-ca.pem), with openssl. The
+// result of the script.
 CommandResult MakeTestCertificates(const TempDir& dir);
 
 // A TCP port nobody listens on right now.
