@@ -318,6 +318,18 @@ class MigrationTest : public ::testing::Test {
   std::unique_ptr<v1::MigrationService::Stub> src_mig_, dst_mig_;
 };
 
+// A daemon's data-plane status (ports, counters, drops by reason).
+inline v1::DataplaneStatus DataplaneStatusOf(const Daemon& d) {
+  auto stub = v1::DataplaneService::NewStub(d.Channel());
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::DataplaneStatus st;
+  grpc::Status s =
+      stub->GetDataplaneStatus(&c, v1::GetDataplaneStatusRequest(), &st);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return st;
+}
+
 inline std::vector<DeviceSpec> EightDevices() {
   // All with P2P; half with PRE_COPY; 16-256 MiB; dirty rates up to 64 MiB/s.
   const char* sizes[] = {"16MiB", "32MiB", "64MiB", "256MiB",

@@ -20,17 +20,6 @@ TEST_F(MigrationTest, EightDevicesMigrateVerifiedInLockstep) {
   EXPECT_NE(source_->log().find("predicted downtime"), std::string::npos);
 }
 
-v1::DataplaneStatus DataplaneStatusOf(const Daemon& d) {
-  auto stub = v1::DataplaneService::NewStub(d.Channel());
-  grpc::ClientContext c;
-  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
-  v1::DataplaneStatus st;
-  grpc::Status s =
-      stub->GetDataplaneStatus(&c, v1::GetDataplaneStatusRequest(), &st);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return st;
-}
-
 // The daemons' data-plane status (gRPC, and vmigctl's table) shows each
 // device's flow while it streams, named by its session, and the port's
 // traffic afterwards.
