@@ -44,7 +44,9 @@ constexpr char kUsage[] =
     "(default:\n"
     "the port's, 64000 on memif and 9000 on af_packet). --cipher picks the\n"
     "frame protection (default aes-256-gcm, with fresh keys each run; none:\n"
-    "CRC32C only, the baseline). Last line: JSON.\n";
+    "CRC32C only); unless it is none, the same transfer then runs unprotected\n"
+    "too, for the ratio (vs_unprotected; skipped with --no-baselines).\n"
+    "Last line: JSON.\n";
 
 using Report = std::map<std::string, std::string>;
 
@@ -157,79 +159,107 @@ int RunTransportBench(const std::vector<std::string>& args) {
     ns_prefix[0] = {"/usr/bin/ip", "netns", "exec", b};  // receiver
     ns_prefix[1] = {"/usr/bin/ip", "netns", "exec", a};  // sender
   }
-  auto node = [&](bool recv) {
-    std::vector<std::string> argv = ns_prefix[recv ? 0 : 1];
-    std::vector<std::string> rest = {
-        SelfPath(), "transport-node", "--role", recv ? "recv" : "send",
-        "--port", opt["--port"], "--socket", sock, "--iface",
-        absl::StrCat(recv ? "vb" : "va", tag), "--streams", opt["--streams"],
-        "--bytes", opt["--bytes"], "--window", opt["--window"], "--loss",
-        opt["--loss"], "--dup", opt["--dup"], "--reorder", opt["--reorder"],
-        "--corrupt", opt["--corrupt"], "--prefix",
-        absl::StrCat("vmigbench-", recv ? "r" : "s", tag), "--main-lcore",
-        recv ? "0" : "1", "--worker-lcore", recv ? "1" : "0", "--local-ip",
-        recv ? "169.254.77.2" : "169.254.77.1", "--peer-ip",
-        recv ? "169.254.77.1" : "169.254.77.2", "--seed", recv ? "11" : "22",
-        // The sender starts streaming once the receiver has registered its
-        // streams (in the daemon, the handshake orders this).
-        "--ready-file", dir + "/receiver.ready", "--workers", opt["--workers"],
-        "--mtu", opt["--mtu"], "--cipher", opt["--cipher"], "--keys-file",
-        dir + "/keys"};
-    argv.insert(argv.end(), rest.begin(), rest.end());
-    const std::string base = dir + (recv ? "/recv" : "/send");
-    return Spawn(argv, {}, base + ".out", base + ".err");
+  // One transfer with frame protection `cipher`: a receiver and a sender
+  // process, their reports, and whether every digest matched.
+  struct Pair {
+    Report s, r;
+    int send_rc = -1, recv_rc = -1;
+    bool verified = false;
+    std::string out_base;
   };
-  std::printf(
-      "moving %s over %s streams on %s, %s (loss %s dup %s reorder %s "
-      "corrupt %s)\n",
-      FormatBytes(static_cast<double>(*bytes)).c_str(),
-      opt["--streams"].c_str(), opt["--port"].c_str(), opt["--cipher"].c_str(),
-      opt["--loss"].c_str(), opt["--dup"].c_str(), opt["--reorder"].c_str(),
-      opt["--corrupt"].c_str());
-  std::fflush(stdout);
-  // memif: the receiver is the server and creates the socket that the
-  // sender (the zero-copy client) connects to, so it starts first.
-  // af_packet: the receiver starts first so that no frame finds it absent.
-  pid_t send_pid = -1, recv_pid = -1;
-  if (af_packet) {
+  auto run_pair = [&](const std::string& cipher) {
+    Pair p;
+    p.out_base = dir + "/" + cipher;
+    std::error_code ec;
+    std::filesystem::remove(dir + "/receiver.ready", ec);
+    std::filesystem::remove(sock, ec);
+    auto node = [&](bool recv) {
+      std::vector<std::string> argv = ns_prefix[recv ? 0 : 1];
+      std::vector<std::string> rest = {
+          SelfPath(), "transport-node", "--role", recv ? "recv" : "send",
+          "--port", opt["--port"], "--socket", sock, "--iface",
+          absl::StrCat(recv ? "vb" : "va", tag), "--streams", opt["--streams"],
+          "--bytes", opt["--bytes"], "--window", opt["--window"], "--loss",
+          opt["--loss"], "--dup", opt["--dup"], "--reorder", opt["--reorder"],
+          "--corrupt", opt["--corrupt"], "--prefix",
+          absl::StrCat("vmigbench-", recv ? "r" : "s", tag), "--main-lcore",
+          recv ? "0" : "1", "--worker-lcore", recv ? "1" : "0", "--local-ip",
+          recv ? "169.254.77.2" : "169.254.77.1", "--peer-ip",
+          recv ? "169.254.77.1" : "169.254.77.2", "--seed", recv ? "11" : "22",
+          // The sender starts streaming once the receiver has registered
+          // its streams (in the daemon, the handshake orders this).
+          "--ready-file", dir + "/receiver.ready", "--workers",
+          opt["--workers"], "--mtu", opt["--mtu"], "--cipher", cipher,
+          "--keys-file", dir + "/keys"};
+      argv.insert(argv.end(), rest.begin(), rest.end());
+      const std::string base = p.out_base + (recv ? ".recv" : ".send");
+      return Spawn(argv, {}, base + ".out", base + ".err");
+    };
+    std::printf(
+        "moving %s over %s streams on %s, %s (loss %s dup %s reorder %s "
+        "corrupt %s)\n",
+        FormatBytes(static_cast<double>(*bytes)).c_str(),
+        opt["--streams"].c_str(), opt["--port"].c_str(), cipher.c_str(),
+        opt["--loss"].c_str(), opt["--dup"].c_str(), opt["--reorder"].c_str(),
+        opt["--corrupt"].c_str());
+    std::fflush(stdout);
+    // memif: the receiver is the server and creates the socket that the
+    // sender (the zero-copy client) connects to, so it starts first.
+    // af_packet: the receiver starts first so that no frame finds it absent.
+    pid_t send_pid = -1, recv_pid = -1;
     recv_pid = node(true);
-    absl::SleepFor(absl::Milliseconds(500));
-    send_pid = node(false);
-  } else {
-    recv_pid = node(true);
-    for (int i = 0; i < 3000 && !std::filesystem::exists(sock); ++i) {
-      absl::SleepFor(absl::Milliseconds(10));
+    if (af_packet) {
+      absl::SleepFor(absl::Milliseconds(500));
+    } else {
+      for (int i = 0; i < 3000 && !std::filesystem::exists(sock); ++i)
+        absl::SleepFor(absl::Milliseconds(10));
     }
     send_pid = node(false);
-  }
-  const int send_rc = WaitExit(send_pid, 900);
-  const int recv_rc = WaitExit(recv_pid, 60);
-  const Report s = ParseReport(ReadFileOrEmpty(dir + "/send.out"));
-  const Report r = ParseReport(ReadFileOrEmpty(dir + "/recv.out"));
+    p.send_rc = WaitExit(send_pid, 900);
+    p.recv_rc = WaitExit(recv_pid, 60);
+    p.s = ParseReport(ReadFileOrEmpty(p.out_base + ".send.out"));
+    p.r = ParseReport(ReadFileOrEmpty(p.out_base + ".recv.out"));
+    p.verified = p.send_rc == 0 && p.recv_rc == 0 && Num(p.s, "ok") == 1 &&
+                 Num(p.r, "ok") == 1;
+    for (int i = 0; i < streams; ++i) {
+      const std::string k = absl::StrCat("digest", i);
+      p.verified =
+          p.verified && p.s.count(k) && p.r.count(k) && p.s.at(k) == p.r.at(k);
+    }
+    if (!p.verified) {
+      std::fprintf(stderr, "sender (rc %d):\n%s\nreceiver (rc %d):\n%s\n",
+                   p.send_rc, ReadFileOrEmpty(p.out_base + ".send.err").c_str(),
+                   p.recv_rc,
+                   ReadFileOrEmpty(p.out_base + ".recv.err").c_str());
+    }
+    return p;
+  };
+  const Pair main_run = run_pair(opt["--cipher"]);
+  // The unprotected baseline in the same run, for the cipher's cost.
+  Pair baseline;
+  const bool cipher_baseline = baselines && opt["--cipher"] != "none";
+  if (cipher_baseline) baseline = run_pair("none");
   if (af_packet) {
     Sh(absl::StrCat("ip netns del vmigA", tag, "; ip netns del vmigB", tag));
   }
-  bool verified =
-      send_rc == 0 && recv_rc == 0 && Num(s, "ok") == 1 && Num(r, "ok") == 1;
-  for (int i = 0; i < streams; ++i) {
-    const std::string k = absl::StrCat("digest", i);
-    verified = verified && s.count(k) && r.count(k) && s.at(k) == r.at(k);
-  }
+  const Report& s = main_run.s;
+  const Report& r = main_run.r;
+  const bool verified =
+      main_run.verified && (!cipher_baseline || baseline.verified);
   if (verbose) {
+    const std::string& b = main_run.out_base;
     std::printf("sender report:\n%s%s\nreceiver report:\n%s%s\n",
-                ReadFileOrEmpty(dir + "/send.out").c_str(),
-                ReadFileOrEmpty(dir + "/send.err").c_str(),
-                ReadFileOrEmpty(dir + "/recv.out").c_str(),
-                ReadFileOrEmpty(dir + "/recv.err").c_str());
-  }
-  if (!verified) {
-    std::fprintf(stderr, "sender (rc %d):\n%s\nreceiver (rc %d):\n%s\n",
-                 send_rc, ReadFileOrEmpty(dir + "/send.err").c_str(), recv_rc,
-                 ReadFileOrEmpty(dir + "/recv.err").c_str());
+                ReadFileOrEmpty(b + ".send.out").c_str(),
+                ReadFileOrEmpty(b + ".send.err").c_str(),
+                ReadFileOrEmpty(b + ".recv.out").c_str(),
+                ReadFileOrEmpty(b + ".recv.err").c_str());
   }
   const double total = Num(s, "bytes");
   const double seconds = Num(s, "seconds");
   const double rate = seconds > 0 ? total / seconds : 0;
+  const double base_seconds = Num(baseline.s, "seconds");
+  const double base_rate =
+      base_seconds > 0 ? Num(baseline.s, "bytes") / base_seconds : 0;
   double memcpy_rate = 0;
   TcpResult tcp, tcp_multi;
   if (baselines) {
@@ -246,8 +276,16 @@ int RunTransportBench(const std::vector<std::string>& args) {
   }
   const double gb = 1e9;
   std::printf("\n%-26s %12s %10s\n", "path", "GB/s", "vs memcpy");
-  std::printf("%-26s %12.3f %10.3f\n", ("vmigd DPDK " + opt["--port"]).c_str(),
+  std::printf("%-26s %12.3f %10.3f\n",
+              ("vmigd DPDK " + opt["--port"] + " " + opt["--cipher"]).c_str(),
               rate / gb, memcpy_rate > 0 ? rate / memcpy_rate : 0);
+  if (cipher_baseline) {
+    std::printf("%-26s %12.3f %10.3f\n",
+                ("vmigd DPDK " + opt["--port"] + " none").c_str(),
+                base_rate / gb, memcpy_rate > 0 ? base_rate / memcpy_rate : 0);
+    std::printf("%s keeps %.2fx of the unprotected transport's rate\n",
+                opt["--cipher"].c_str(), base_rate > 0 ? rate / base_rate : 0);
+  }
   if (baselines) {
     std::printf("%-26s %12.3f %10.3f\n", "kernel TCP, 1 connection",
                 tcp.bytes_per_second / gb, tcp.bytes_per_second / memcpy_rate);
@@ -281,7 +319,9 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "\"window_bytes\":%llu,\"crc_errors\":%.0f,\"mbufs_leaked\":%.0f,"
       "\"workers\":%d,\"min_queue_rx_frames\":%.0f,"
       "\"bytes_per_rx_frame\":%.0f,\"handoffs\":%.0f,\"cipher\":\"%s\","
-      "\"auth_failures\":%.0f,\"replays\":%.0f}\n",
+      "\"auth_failures\":%.0f,\"replays\":%.0f,"
+      "\"unprotected_gbytes_per_s\":%.4f,\"unprotected_verified\":%s,"
+      "\"vs_unprotected\":%.4f}\n",
       total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
@@ -293,7 +333,9 @@ int RunTransportBench(const std::vector<std::string>& args) {
       min_queue_frames, total / std::max(1.0, Num(r, "rx_frames")),
       Num(s, "handoffs") + Num(r, "handoffs"), opt["--cipher"].c_str(),
       Num(s, "auth_failures") + Num(r, "auth_failures"),
-      Num(s, "replays") + Num(r, "replays"));
+      Num(s, "replays") + Num(r, "replays"), base_rate / gb,
+      cipher_baseline ? (baseline.verified ? "true" : "false") : "null",
+      base_rate > 0 ? rate / base_rate : 0);
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return verified ? 0 : 1;

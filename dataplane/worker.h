@@ -93,6 +93,7 @@ class Worker {
 
   Port& port_;
   const uint16_t queue_;
+  uint16_t rx_burst_ = kBurst;  // frames per RX burst: see the constructor
   const Endpoint local_;  // this host's MAC (the port's), IPv4 and UDP port
   FaultInjector faults_;
   AeadEngine aead_;  // this lcore's cipher
