@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -10,11 +12,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "daemon/config_checks.h"
 #include "dataplane/aead.h"
 #include "dataplane/port.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "proto/convert.h"
+#include "vfio/emu/spec.h"
 
 namespace vmig::daemon {
 namespace {
@@ -205,10 +209,14 @@ absl::Status ValidatePeer(const v1::PeerConfig& p) {
     return OptionError("peer.tls.ca_file",
                        "is required: it is what a peer is checked against");
   }
-  for (const auto* f : {&t.cert_file(), &t.key_file(), &t.ca_file()}) {
-    if (!f->empty() && !std::ifstream(*f).good()) {
-      return OptionError("peer.tls", absl::StrCat("cannot read '", *f, "'"));
-    }
+  const std::pair<const char*, const std::string*> files[] = {
+      {"peer.tls.cert_file", &t.cert_file()},
+      {"peer.tls.key_file", &t.key_file()},
+      {"peer.tls.ca_file", &t.ca_file()}};
+  for (const auto& [option, f] : files) {
+    if (f->empty()) continue;
+    if (absl::Status s = CheckPemFile(*f); !s.ok())
+      return OptionError(option, s.message());
   }
   return absl::OkStatus();
 }
@@ -255,12 +263,14 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
                        "' is refused: configure listen.tls or set "
                        "listen.allow_insecure_tcp"));
     }
-    for (const auto* f :
-         {&l.tls().cert_file(), &l.tls().key_file(), &l.tls().ca_file()}) {
-      if (!f->empty() && !std::ifstream(*f).good()) {
-        return OptionError("listen.tls",
-                           absl::StrCat("cannot read '", *f, "'"));
-      }
+    const std::pair<const char*, const std::string*> files[] = {
+        {"listen.tls.cert_file", &l.tls().cert_file()},
+        {"listen.tls.key_file", &l.tls().key_file()},
+        {"listen.tls.ca_file", &l.tls().ca_file()}};
+    for (const auto& [option, f] : files) {
+      if (f->empty()) continue;
+      if (absl::Status s = CheckPemFile(*f); !s.ok())
+        return OptionError(option, s.message());
     }
   } else if (!l.tls().cert_file().empty()) {
     return OptionError("listen.tls", "is set but listen.tcp_address is empty");
@@ -294,6 +304,11 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     if (d.source_case() == v1::AttachDeviceRequest::SOURCE_NOT_SET) {
       return OptionError(opt, "needs emulated_spec, kernel or fd_socket");
     }
+    if (d.source_case() == v1::AttachDeviceRequest::kEmulatedSpec) {
+      if (auto spec = vfio::emu::ParseEmuSpec(d.emulated_spec()); !spec.ok())
+        return OptionError(absl::StrCat(opt, ".emulated_spec"),
+                           spec.status().message());
+    }
   }
   if (c.devices_size() > static_cast<int>(lim.max_devices())) {
     return OptionError("devices", "more devices than limits.max_devices");
@@ -320,6 +335,10 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     if (p.kind_case() == v1::DataplanePort::KIND_NOT_SET) {
       return OptionError(opt, "needs memif, af_packet or pci");
     }
+    if (p.kind_case() == v1::DataplanePort::kMemif) {
+      if (absl::Status s = CheckMemifArgs(p.memif()); !s.ok())
+        return OptionError(absl::StrCat(opt, ".memif"), s.message());
+    }
     in_addr a;
     if (inet_pton(AF_INET, p.ipv4().c_str(), &a) != 1) {
       return OptionError(
@@ -337,6 +356,21 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
       dp.credit_window_bytes() > lim.max_memory_bytes()) {
     return OptionError("dataplane.credit_window_bytes",
                        "must be 64 KiB to limits.max_memory_bytes");
+  }
+  if (!dp.file_prefix().empty()) {
+    if (absl::Status s = CheckFilePrefix(dp.file_prefix()); !s.ok())
+      return OptionError("dataplane.file_prefix", s.message());
+  }
+  if (dp.ports_size() <= 1 && dp.has_main_lcore() &&
+      (dp.ports_size() == 0 || dp.ports(0).lcores().empty())) {
+    absl::StatusOr<std::vector<unsigned>> workers = ParseLcores(dp.lcores());
+    if (workers.ok() && std::find(workers->begin(), workers->end(),
+                                  dp.main_lcore()) != workers->end()) {
+      return OptionError(
+          "dataplane.main_lcore",
+          absl::StrCat("lcore ", dp.main_lcore(),
+                       " is also a worker lcore (dataplane.lcores)"));
+    }
   }
   if (!dataplane::ProtectionFromName(dp.cipher())) {
     return OptionError(
@@ -364,10 +398,15 @@ absl::StatusOr<v1::DaemonConfig> LoadConfig(
     const std::string& path, const std::vector<std::string>& overrides) {
   v1::DaemonConfig config;
   if (!path.empty()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("configuration file ", Quoted(path), " is a directory"));
+    }
     std::ifstream in(path);
     if (!in) {
       return absl::NotFoundError(
-          absl::StrCat("cannot read configuration file '", path, "'"));
+          absl::StrCat("cannot read configuration file ", Quoted(path)));
     }
     std::stringstream text;
     text << in.rdbuf();

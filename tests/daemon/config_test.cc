@@ -2,6 +2,11 @@
 // with the option named.
 #include "daemon/config.h"
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include "gtest/gtest.h"
 
 namespace vmig::daemon {
@@ -21,6 +26,52 @@ TEST(ConfigTest, DefaultsFillThePeerDeadlines) {
   EXPECT_EQ(d.abort, absl::Seconds(2));
   EXPECT_EQ(c->limits().max_sessions(), 16u);
   EXPECT_EQ(c->dataplane().credit_window_bytes(), 8u << 20);
+}
+
+// Values that used to pass --check-config and fail only at run time (or
+// never): each refused now, naming its option.
+TEST(ConfigTest, ValuesThatWouldFailLaterAreRefusedNow) {
+  const std::string dir =
+      ::testing::TempDir() + "/config_test_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir + "/adir");
+  std::ofstream(dir + "/not.pem") << "not a certificate\n";
+  const std::string tcp = "listen { tcp_address: \"127.0.0.1:7443\" tls { ";
+  const std::pair<std::string, const char*> cases[] = {
+      {tcp + "cert_file: \"" + dir + "/adir\" key_file: \"" + dir +
+           "/adir\" } }",
+       "listen.tls.cert_file"},
+      {tcp + "cert_file: \"" + dir + "/not.pem\" key_file: \"" + dir +
+           "/not.pem\" } }",
+       "listen.tls.cert_file"},
+      {"peer { tls { ca_file: \"" + dir + "/not.pem\" } }", "peer.tls.ca_file"},
+      {"dataplane { lcores: \"1\" main_lcore: 1 }", "dataplane.main_lcore"},
+      {"dataplane { ports { name: \"p\" memif: \"blah=1\" } }",
+       "dataplane.ports[0].memif"},
+      {"dataplane { ports { name: \"p\" memif: \"role=king\" } }",
+       "dataplane.ports[0].memif"},
+      {"dataplane { ports { name: \"p\" memif: \"zero-copy=maybe\" } }",
+       "dataplane.ports[0].memif"},
+      {"dataplane { file_prefix: \"../../etc/x\" }", "dataplane.file_prefix"},
+      {"dataplane { file_prefix: \"a/b\" }", "dataplane.file_prefix"},
+      {"devices { device_id: \"a\" emulated_spec: \"emu:state=banana\" }",
+       "devices[0].emulated_spec"},
+  };
+  for (const auto& [text, option] : cases) {
+    absl::Status s = Load(text);
+    EXPECT_FALSE(s.ok()) << text;
+    EXPECT_NE(s.message().find(option), std::string::npos)
+        << text << ": " << s.message();
+  }
+  // A directory given as the configuration file.
+  absl::Status s = LoadConfig(dir + "/adir", {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("is a directory"), std::string::npos);
+  // And what is right still passes.
+  EXPECT_TRUE(Load("dataplane { file_prefix: \"vmigd-a_1\" ports { name: "
+                   "\"p\" memif: \"role=server,socket=/run/x.sock,"
+                   "socket-abstract=no,zero-copy=yes,bsize=9216\" } }")
+                  .ok());
+  std::filesystem::remove_all(dir);
 }
 
 TEST(ConfigTest, TheDataPlaneIsEncryptedUnlessConfiguredNone) {

@@ -1,0 +1,102 @@
+#include "daemon/config_checks.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace vmig::daemon {
+
+std::string Quoted(absl::string_view text, size_t max) {
+  if (text.size() <= max) return absl::StrCat("'", text, "'");
+  return absl::StrCat("'", text.substr(0, max), "...' (", text.size(),
+                      " characters)");
+}
+
+absl::Status CheckPemFile(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", Quoted(path)));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quoted(path), " is not a regular file"));
+  }
+  std::ifstream in(path);
+  if (!in) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot read ", Quoted(path)));
+  }
+  // PEM files are small; a certificate chain or key past 1 MiB is not one.
+  std::string text(1 << 20, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.find("-----BEGIN ") == std::string::npos ||
+      text.find("-----END ") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Quoted(path), " is not PEM (no -----BEGIN block)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckMemifArgs(absl::string_view args) {
+  static const std::set<std::string, std::less<>> kKeys = {
+      "id",  "role",   "bsize",     "rsize",     "socket",   "socket-abstract",
+      "mac", "secret", "zero-copy", "owner-uid", "owner-gid"};
+  for (absl::string_view kv : absl::StrSplit(args, ',', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> p =
+        absl::StrSplit(kv, absl::MaxSplits('=', 1));
+    const absl::string_view key = p.first, value = p.second;
+    if (!kKeys.count(key)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown memif argument ", Quoted(key, 32),
+                       " (id, role, bsize, rsize, socket, socket-abstract, "
+                       "mac, secret, zero-copy, owner-uid, owner-gid)"));
+    }
+    auto bad = [&](absl::string_view want) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "memif ", key, "=", Quoted(value, 32), ": must be ", want));
+    };
+    uint64_t n = 0;
+    if (key == "role" && value != "server" && value != "client")
+      return bad("server or client");
+    if ((key == "zero-copy" || key == "socket-abstract") && value != "yes" &&
+        value != "no") {
+      return bad("yes or no");
+    }
+    if ((key == "id" || key == "bsize" || key == "rsize" ||
+         key == "owner-uid" || key == "owner-gid") &&
+        !absl::SimpleAtoi(value, &n)) {
+      return bad("a number");
+    }
+    if (key == "rsize" && (n < 1 || n > 14)) return bad("1 to 14 (log2)");
+    if (key == "bsize" && (n < 64 || n > 65535)) return bad("64 to 65535");
+    if (key == "socket" && (value.empty() || value.size() > 107))
+      return bad("a socket path of 1 to 107 bytes");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckFilePrefix(absl::string_view prefix) {
+  if (prefix.empty() || prefix.size() > 64 || prefix == "." || prefix == "..") {
+    return absl::InvalidArgumentError("must be 1 to 64 characters");
+  }
+  for (char ch : prefix) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '-' &&
+        ch != '_' && ch != '.') {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Quoted(prefix),
+                       " is not a plain name of "
+                       "[A-Za-z0-9._-] (no path)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vmig::daemon

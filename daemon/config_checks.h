@@ -1,0 +1,27 @@
+// Checks of configuration values that would otherwise fail only later (at
+// the TLS handshake, in DPDK's EAL or a PMD, at the first attach): each
+// returns OK or a message saying what is wrong, without the option's name
+// (the caller adds it) and without echoing more than a bounded part of the
+// value.
+#ifndef VMIGD_DAEMON_CONFIG_CHECKS_H_
+#define VMIGD_DAEMON_CONFIG_CHECKS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace vmig::daemon {
+
+// A readable regular file holding at least one PEM block.
+absl::Status CheckPemFile(const std::string& path);
+// DPDK memif vdev arguments ("key=value,..."): known keys, valid values.
+absl::Status CheckMemifArgs(absl::string_view args);
+// An EAL --file-prefix: a plain name, no path.
+absl::Status CheckFilePrefix(absl::string_view prefix);
+// The first `max` characters of `text`, quoted, marked if cut.
+std::string Quoted(absl::string_view text, size_t max = 64);
+
+}  // namespace vmig::daemon
+
+#endif  // VMIGD_DAEMON_CONFIG_CHECKS_H_
