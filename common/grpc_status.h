@@ -12,10 +12,18 @@
 
 namespace vmig {
 
+// Messages are cut at 2 KiB: a message travels as metadata, and one past
+// gRPC's metadata limit would replace the status with RESOURCE_EXHAUSTED.
 inline grpc::Status ToGrpc(const absl::Status& s) {
   if (s.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()),
-                      std::string(s.message()));
+  constexpr size_t kMaxMessage = 2048;
+  absl::string_view m = s.message();
+  return grpc::Status(
+      static_cast<grpc::StatusCode>(s.code()),
+      m.size() <= kMaxMessage
+          ? std::string(m)
+          : absl::StrCat(m.substr(0, kMaxMessage), "... (cut from ", m.size(),
+                         " bytes)"));
 }
 
 // The same code, the message prefixed with what was being done.

@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/bounded.h"
 #include "daemon/config_checks.h"
 #include "dataplane/aead.h"
 #include "dataplane/port.h"
@@ -400,13 +401,13 @@ absl::StatusOr<v1::DaemonConfig> LoadConfig(
   if (!path.empty()) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("configuration file ", Quoted(path), " is a directory"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "configuration file ", Bounded(path), " is a directory"));
     }
     std::ifstream in(path);
     if (!in) {
       return absl::NotFoundError(
-          absl::StrCat("cannot read configuration file ", Quoted(path)));
+          absl::StrCat("cannot read configuration file ", Bounded(path)));
     }
     std::stringstream text;
     text << in.rdbuf();

@@ -10,28 +10,23 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/bounded.h"
 
 namespace vmig::daemon {
-
-std::string Quoted(absl::string_view text, size_t max) {
-  if (text.size() <= max) return absl::StrCat("'", text, "'");
-  return absl::StrCat("'", text.substr(0, max), "...' (", text.size(),
-                      " characters)");
-}
 
 absl::Status CheckPemFile(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", Quoted(path)));
+    return absl::NotFoundError(absl::StrCat("cannot read ", Bounded(path)));
   }
   if (!S_ISREG(st.st_mode)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Quoted(path), " is not a regular file"));
+        absl::StrCat(Bounded(path), " is not a regular file"));
   }
   std::ifstream in(path);
   if (!in) {
     return absl::PermissionDeniedError(
-        absl::StrCat("cannot read ", Quoted(path)));
+        absl::StrCat("cannot read ", Bounded(path)));
   }
   // PEM files are small; a certificate chain or key past 1 MiB is not one.
   std::string text(1 << 20, '\0');
@@ -40,7 +35,7 @@ absl::Status CheckPemFile(const std::string& path) {
   if (text.find("-----BEGIN ") == std::string::npos ||
       text.find("-----END ") == std::string::npos) {
     return absl::InvalidArgumentError(
-        absl::StrCat(Quoted(path), " is not PEM (no -----BEGIN block)"));
+        absl::StrCat(Bounded(path), " is not PEM (no -----BEGIN block)"));
   }
   return absl::OkStatus();
 }
@@ -55,13 +50,13 @@ absl::Status CheckMemifArgs(absl::string_view args) {
     const absl::string_view key = p.first, value = p.second;
     if (!kKeys.count(key)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown memif argument ", Quoted(key, 32),
+          absl::StrCat("unknown memif argument ", Bounded(key, 32),
                        " (id, role, bsize, rsize, socket, socket-abstract, "
                        "mac, secret, zero-copy, owner-uid, owner-gid)"));
     }
     auto bad = [&](absl::string_view want) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "memif ", key, "=", Quoted(value, 32), ": must be ", want));
+          "memif ", key, "=", Bounded(value, 32), ": must be ", want));
     };
     uint64_t n = 0;
     if (key == "role" && value != "server" && value != "client")
@@ -91,7 +86,7 @@ absl::Status CheckFilePrefix(absl::string_view prefix) {
     if (!absl::ascii_isalnum(static_cast<unsigned char>(ch)) && ch != '-' &&
         ch != '_' && ch != '.') {
       return absl::InvalidArgumentError(
-          absl::StrCat(Quoted(prefix),
+          absl::StrCat(Bounded(prefix),
                        " is not a plain name of "
                        "[A-Za-z0-9._-] (no path)"));
     }

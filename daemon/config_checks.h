@@ -19,8 +19,6 @@ absl::Status CheckPemFile(const std::string& path);
 absl::Status CheckMemifArgs(absl::string_view args);
 // An EAL --file-prefix: a plain name, no path.
 absl::Status CheckFilePrefix(absl::string_view prefix);
-// The first `max` characters of `text`, quoted, marked if cut.
-std::string Quoted(absl::string_view text, size_t max = 64);
 
 }  // namespace vmig::daemon
 

@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/bounded.h"
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
 #include "daemon/journal.h"
@@ -101,8 +102,8 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
   }
   if (!IsValidId(req.device_id())) {
     return absl::InvalidArgumentError(
-        absl::StrCat("device_id: '", req.device_id(),
-                     "' must be 1-64 characters of [A-Za-z0-9._-]"));
+        absl::StrCat("device_id: ", Bounded(req.device_id()),
+                     " must be 1-64 characters of [A-Za-z0-9._-]"));
   }
   {
     absl::MutexLock lock(&mu_);

@@ -8,15 +8,18 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/bounded.h"
 #include "common/units.h"
+#include "vfio/fsm.h"
 
 namespace vmig::vfio::emu {
 namespace {
 
 absl::Status FieldError(absl::string_view key, absl::string_view value,
                         absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "emulated device spec: field '", key, "' = '", value, "': ", why));
+  return absl::InvalidArgumentError(absl::StrCat("emulated device spec: field ",
+                                                 Bounded(key, 32), " = ",
+                                                 Bounded(value), ": ", why));
 }
 
 absl::Status ParseField(absl::string_view key, absl::string_view value,
@@ -101,8 +104,8 @@ absl::Status ParseField(absl::string_view key, absl::string_view value,
     spec.state_file = std::string(value);
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "emulated device spec: unknown field '", key,
-        "' (known: name, state, block, dirty, read_bw, write_bw, flags, "
+        "emulated device spec: unknown field ", Bounded(key, 32),
+        " (known: name, state, block, dirty, read_bw, write_bw, flags, "
         "transition_ms, seed, fail_arc, corrupt_at, reinit_after, "
         "state_file)"));
   }
@@ -115,7 +118,7 @@ absl::StatusOr<EmuSpec> ParseEmuSpec(absl::string_view text) {
   absl::string_view body = absl::StripAsciiWhitespace(text);
   if (!absl::ConsumePrefix(&body, "emu:") && body != "emu") {
     return absl::InvalidArgumentError(absl::StrCat(
-        "emulated device spec '", text, "' must start with 'emu:'"));
+        "emulated device spec ", Bounded(text), " must start with 'emu:'"));
   }
   EmuSpec spec;
   std::set<std::string, std::less<>> seen;
@@ -126,14 +129,27 @@ absl::StatusOr<EmuSpec> ParseEmuSpec(absl::string_view text) {
     absl::string_view key = absl::StripAsciiWhitespace(kv.first);
     absl::string_view value = absl::StripAsciiWhitespace(kv.second);
     if (item.find('=') == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "emulated device spec: field '", key, "' has no '=value'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("emulated device spec: field ", Bounded(key, 32),
+                       " has no '=value'"));
     }
     if (!seen.insert(std::string(key)).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("emulated device spec: field '", key, "' given twice"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "emulated device spec: field ", Bounded(key, 32), " given twice"));
     }
     if (absl::Status s = ParseField(key, value, spec); !s.ok()) return s;
+  }
+  if (spec.fail_arc) {
+    // Only an arc the device's FSM takes can fail: anything else would be
+    // a fault that never fires.
+    const auto [from, to] = *spec.fail_arc;
+    absl::StatusOr<DeviceState> next = NextState(spec.flags, from, to);
+    if (from == to || !next.ok() || *next != to) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "emulated device spec: field 'fail_arc' = ", DeviceStateName(from),
+          ">", DeviceStateName(to), ": not an arc the FSM takes for flags ",
+          spec.flags.ToString()));
+    }
   }
   if (spec.block_bytes < 512 && spec.block_bytes < spec.state_bytes) {
     return FieldError("block", absl::StrCat(spec.block_bytes),
