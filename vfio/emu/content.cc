@@ -29,7 +29,14 @@ using Words4 = uint64_t __attribute__((vector_size(32)));
 // explicit vectors because GCC at -O2 leaves the plain loop scalar (8 bytes
 // a cycle at best, half of what the stream needs): it cannot rule out that
 // `out` overlaps `base`.
-__attribute__((target_clones("avx2", "default"))) void FillWords(
+// Not under TSan: its runtime is not up yet when the ifunc resolver of the
+// clones runs at load, and the process dies.
+#if defined(__SANITIZE_THREAD__)
+#define VMIG_AVX2_CLONES
+#else
+#define VMIG_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+VMIG_AVX2_CLONES void FillWords(
     const uint64_t* base, uint64_t key, size_t words, uint8_t* out) {
   constexpr uint64_t kStep4 = 4 * kWordStep;
   const Words4 step8 = {2 * kStep4, 2 * kStep4, 2 * kStep4, 2 * kStep4};

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The sanitizer stage of the README's test command: builds the whole tree
+# with ASan+UBSan into build-asan/ and runs the whole suite there (the
+# daemons the integration tests start are the instrumented ones), then
+# builds with TSan into build-tsan/ and runs the tests of vmigd's own
+# concurrent parts. Every report fails the run; suppressions
+# (tests/sanitizers/) name third-party libraries only, each with a reason.
+# Skipped with VMIG_SKIP_SANITIZERS=1 (quick local runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+reports=$(mktemp -d /tmp/vmig-sanitizers.XXXXXX)
+trap 'rm -rf "$reports"' EXIT
+
+fail=0
+check_reports() {
+  local n
+  n=$(find "$reports" -type f | wc -l)
+  if [ "$n" -gt 0 ]; then
+    echo "sanitize: $n report file(s) from $1:"
+    for f in "$reports"/*; do
+      echo "== $f"
+      head -n 60 "$f"
+    done
+    fail=1
+    rm -f "$reports"/*
+  fi
+}
+
+echo "sanitize: ASan+UBSan build (build-asan/)"
+VMIG_BUILD_DIR=build-asan scripts/build.sh -DVMIG_WERROR=ON \
+  -DVMIG_SANITIZE=address,undefined
+export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=0:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
+(cd build-asan && ctest -j 2 --timeout 900 --output-on-failure) || fail=1
+check_reports "ASan+UBSan"
+unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+
+echo "sanitize: TSan build of the concurrent parts (build-tsan/)"
+VMIG_BUILD_DIR=build-tsan scripts/build.sh -DVMIG_WERROR=ON \
+  -DVMIG_SANITIZE=thread -DVMIG_BUILD_BENCH=OFF
+export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp"
+(cd build-tsan && ctest -j 2 --timeout 900 --output-on-failure \
+  -R "$(cat "$root/tests/sanitizers/tsan_tests")") || fail=1
+check_reports "TSan"
+exit $fail
