@@ -31,7 +31,8 @@ Sealed Seal(const AeadEngine& engine, const AeadKey& key, FrameType type,
   Sealed s;
   s.plain = plain;
   s.frame.resize(FrameBytes(plain.size(), Protection::kAes256Gcm));
-  std::memcpy(s.frame.data() + kFrameOverhead, plain.data(), plain.size());
+  if (!plain.empty())
+    std::memcpy(s.frame.data() + kFrameOverhead, plain.data(), plain.size());
   WireHeader h = {};
   h.type = static_cast<uint8_t>(type);
   h.protection = static_cast<uint8_t>(Protection::kAes256Gcm);

@@ -466,8 +466,16 @@ TEST_F(MigrationTest, TwoHundredSessionsLeaveThreadsMappingsAndMemoryFlat) {
   const ProcessFootprint after200 = FootprintOf(source_->pid());
   // A little slack for gRPC's own pool; a leak grows by 190 of each.
   EXPECT_LE(after200.threads, after10.threads + 2);
+#ifndef VMIG_SANITIZED
   EXPECT_LE(after200.mappings, after10.mappings + 8);
   EXPECT_LE(after200.vm_kib, after10.vm_kib + 64 * 1024);
+#else
+  // ASan's allocator maps its quarantine and shadow as the heap churns: its
+  // mappings and address space grow without a leak (LeakSanitizer checks
+  // the heap at exit instead). A leaked engine thread still shows above,
+  // and in its 8 MiB stack here.
+  EXPECT_LE(after200.vm_kib, after10.vm_kib + 1024 * 1024);
+#endif
   std::printf(
       "source vmigd after 10 / 200 sessions: threads %d / %d, "
       "mappings %d / %d, VmSize %llu / %llu KiB\n",
