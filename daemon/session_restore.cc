@@ -73,7 +73,11 @@ std::pair<v1::Phase, std::string> SessionManager::Recover(
 }
 
 void SessionManager::Restore(const Journal::State& journal) {
-  for (const auto& [id, js] : journal.sessions) {
+  for (const auto& entry : journal.sessions) {
+    // Named, not structured bindings: the lambda below captures it (C++20
+    // lets GCC capture a binding; clang 14 does not).
+    const std::string& id = entry.first;
+    const auto& js = entry.second;
     auto record = std::make_shared<SessionRecord>(id, js.role());
     v1::Phase phase = js.phase();
     std::string error = js.error();

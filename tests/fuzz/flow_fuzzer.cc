@@ -39,8 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         ReceiverFlow::Verdict::kAccepted) {
       held.insert(reinterpret_cast<uintptr_t>(buf));
     }
-    if (flow.stats().buffered_bytes > config.window_bytes + 70000)
-      std::abort();
+    if (flow.stats().buffered_bytes > config.window_bytes + 70000) std::abort();
     if (deliver_now && !flow.DeliverInOrder(deliver, release).ok()) break;
   }
   flow.ReleaseAll(release);

@@ -25,7 +25,8 @@ void Write(const std::string& path, const std::vector<uint8_t>& bytes) {
 std::vector<uint8_t> Frame(FrameType type, Protection p, uint64_t pn,
                            std::vector<uint8_t> payload) {
   std::vector<uint8_t> f(FrameBytes(payload.size(), p));
-  std::memcpy(f.data() + kFrameOverhead, payload.data(), payload.size());
+  if (!payload.empty())
+    std::memcpy(f.data() + kFrameOverhead, payload.data(), payload.size());
   WireHeader h = {};
   h.type = static_cast<uint8_t>(type);
   h.protection = static_cast<uint8_t>(p);
@@ -64,11 +65,16 @@ int main(int argc, char** argv) {
   ack.sacks[0] = {5, 7};
   std::vector<uint8_t> ack_bytes(AckPayloadBytes(1));
   std::memcpy(ack_bytes.data(), &ack, ack_bytes.size());
-  Write(dir + "/frame/data", Frame(FrameType::kData, Protection::kAes256Gcm, 1, data));
-  Write(dir + "/frame/ack", Frame(FrameType::kAck, Protection::kAes256Gcm, 2, ack_bytes));
-  Write(dir + "/frame/close", Frame(FrameType::kClose, Protection::kAes256Gcm, 3, {}));
-  Write(dir + "/frame/data_crc", Frame(FrameType::kData, Protection::kNone, 4, data));
-  Write(dir + "/frame/ack_crc", Frame(FrameType::kAck, Protection::kNone, 5, ack_bytes));
+  Write(dir + "/frame/data",
+        Frame(FrameType::kData, Protection::kAes256Gcm, 1, data));
+  Write(dir + "/frame/ack",
+        Frame(FrameType::kAck, Protection::kAes256Gcm, 2, ack_bytes));
+  Write(dir + "/frame/close",
+        Frame(FrameType::kClose, Protection::kAes256Gcm, 3, {}));
+  Write(dir + "/frame/data_crc",
+        Frame(FrameType::kData, Protection::kNone, 4, data));
+  Write(dir + "/frame/ack_crc",
+        Frame(FrameType::kAck, Protection::kNone, 5, ack_bytes));
   // A whole stream of the emu_stream harness's device (with other content).
   auto src = vmig::vfio::emu::EmuDevice::Create(
       "emu:state=64KiB,block=4KiB,flags=stop_copy|p2p|pre_copy,seed=5");
