@@ -10,7 +10,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsystemd-dev openssl systemd
   libdpdk-dev dpdk iproute2 gnuplot-nox psmisc
-  libipsec-mb-dev libssl-dev tshark tcpdump
+  libipsec-mb-dev libssl-dev tshark tcpdump clang libclang-rt-14-dev
 )
 
 missing=()
