@@ -51,6 +51,21 @@ bool Flags::TakeBool(const std::string& name) {
   return true;
 }
 
+std::string Flags::UnknownOption() const {
+  for (const std::string& a : args_) {
+    if (a.size() > 1 && a[0] == '-') return a;
+  }
+  return "";
+}
+
+std::string Flags::ExpectOne(const std::string& cmd,
+                             const std::string& what) const {
+  if (std::string u = UnknownOption(); !u.empty())
+    return absl::StrCat(cmd, ": unknown option ", u);
+  if (args_.size() != 1) return absl::StrCat(cmd, " takes one ", what);
+  return "";
+}
+
 bool Flags::help() const {
   return std::find(args_.begin(), args_.end(), "--help") != args_.end() ||
          std::find(args_.begin(), args_.end(), "-h") != args_.end();

@@ -54,6 +54,13 @@ class Flags {
   bool help() const;
   // What is left: positionals, or unknown flags (an error for the caller).
   const std::vector<std::string>& rest() const { return args_; }
+  // The first option left over (an argument starting with '-' that no Take
+  // claimed), or "": a mistyped flag is named as such, not miscounted as a
+  // positional.
+  std::string UnknownOption() const;
+  // For a command that takes exactly one positional: "" if that is what is
+  // left, else why not ("unknown option --x" or "CMD takes one WHAT").
+  std::string ExpectOne(const std::string& cmd, const std::string& what) const;
   std::string error() const { return error_; }
 
  private:

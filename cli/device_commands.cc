@@ -68,10 +68,13 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
       if (f.Take("--pci", &pci)) req.mutable_kernel()->set_pci_device(pci);
     } else if (f.Take("--fd-socket", &v)) {
       req.set_fd_socket(v);
+    } else if (std::string u = f.UnknownOption(); !u.empty()) {
+      return Usage("attach: unknown option " + u);
     } else {
       return Usage("attach needs --emu, --cdev, --group or --fd-socket");
     }
-    if (f.rest().size() != 1) return Usage("attach takes one NAME");
+    if (std::string e = f.ExpectOne("attach", "NAME"); !e.empty())
+      return Usage(e);
     req.set_device_id(f.rest()[0]);
     v1::Device d;
     grpc::Status s = stub->AttachDevice(&ctx, req, &d);
@@ -80,7 +83,7 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
     return 0;
   }
   if (cmd == "detach" || cmd == "get") {
-    if (f.rest().size() != 1) return Usage(cmd + " takes one NAME");
+    if (std::string e = f.ExpectOne(cmd, "NAME"); !e.empty()) return Usage(e);
     if (cmd == "detach") {
       v1::DetachDeviceRequest req;
       req.set_name(DeviceName(f.rest()[0]));

@@ -132,7 +132,8 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     if (f.Take("--data-endpoint", &v)) req.set_data_endpoint(v);
     if (f.Take("--request-id", &v)) req.set_request_id(v);
     req.set_leave_stopped(f.TakeBool("--leave-stopped"));
-    if (f.rest().size() != 1) return Usage("prepare takes one SESSION");
+    if (std::string e = f.ExpectOne("prepare", "SESSION"); !e.empty())
+      return Usage(e);
     req.set_session_id(f.rest()[0]);
     s = stub->PrepareIncoming(&ctx, req, &session);
   } else if (cmd == "start") {
@@ -170,12 +171,14 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     }
     req.set_switchover_mode(f.TakeBool("--manual") ? v1::SWITCHOVER_MODE_MANUAL
                                                    : v1::SWITCHOVER_MODE_AUTO);
-    if (f.rest().size() != 1) return Usage("start takes one SESSION");
+    if (std::string e = f.ExpectOne("start", "SESSION"); !e.empty())
+      return Usage(e);
     req.set_session_id(f.rest()[0]);
     s = stub->StartMigration(&ctx, req, &session);
   } else if (cmd == "switchover" || cmd == "cancel" || cmd == "status" ||
              cmd == "watch") {
-    if (f.rest().size() != 1) return Usage(cmd + " takes one SESSION");
+    if (std::string e = f.ExpectOne(cmd, "SESSION"); !e.empty())
+      return Usage(e);
     const std::string name = SessionName(f.rest()[0]);
     if (cmd == "watch") return Watch(*stub, g, name);
     if (cmd == "switchover") {
@@ -196,7 +199,8 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     const bool owns = f.TakeBool("--destination-owns");
     if (resume == owns)
       return Usage("resolve needs one of --resume-source, --destination-owns");
-    if (f.rest().size() != 1) return Usage("resolve takes one SESSION");
+    if (std::string e = f.ExpectOne("resolve", "SESSION"); !e.empty())
+      return Usage(e);
     v1::ResolveRequest req;
     req.set_name(SessionName(f.rest()[0]));
     req.set_decision(resume ? v1::ResolveRequest::DECISION_RESUME_SOURCE
@@ -221,6 +225,13 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
   if (!s.ok()) return RpcFailed(s, cmd);
   PrintSession(g, session);
   if (cmd == "status" && g.output == "table") PrintReport(std::cout, session);
+  // The call worked, but the session it shows has failed: say so in the
+  // exit code too, for scripts (0 means the session is not failed).
+  if (session.phase() == v1::PHASE_FAILED) {
+    std::cerr << "vmigctl: " << session.name() << " FAILED: " << session.error()
+              << "\n";
+    return 1;
+  }
   return 0;
 }
 

@@ -22,7 +22,8 @@ constexpr char kUsage[] =
     "                                     (offline, no daemon)\n"
     "\n"
     "Run 'vmigctl COMMAND --help' for a command's options.\n"
-    "Exit codes: 0 success, 1 the operation failed, 2 usage error.\n";
+    "Exit codes: 0 success, 1 the operation failed (or the session it\n"
+    "shows has FAILED), 2 usage error. vmigctl --version prints the version.\n";
 
 }  // namespace
 
@@ -41,6 +42,10 @@ int main(int argc, char** argv) {
   }
   const std::string cmd = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "vmigctl " << VMIG_VERSION << "\n";
+    return 0;
+  }
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::cout << kUsage << "\n" << vmig::cli::kGlobalOptionsHelp;
     return 0;

@@ -39,6 +39,20 @@ expect 2 "" -- nosuchcommand
 rm -f /tmp/vmigctl_err.$$
 "$vmigctl" fsm path --help | grep -q "usage: vmigctl fsm path" || { echo "FAIL: --help"; fails=$((fails + 1)); }
 "$vmigctl" --help | grep -q "fsm path" || { echo "FAIL: top-level --help"; fails=$((fails + 1)); }
+# The version, and a mistyped flag named as such (offline: the usage error
+# comes before any call).
+expect 0 "vmigctl 0.1.0" -- --version
+for args in "migrate start s1 --peer unix:/x --budjet 300ms" \
+  "migrate status s1 --verbose" "migrate prepare s1 --devic d0" \
+  "device attach d0 --emuu emu:"; do
+  # shellcheck disable=SC2086
+  "$vmigctl" --addr unix:///nonexistent.sock $args >/dev/null 2>/tmp/vmigctl_err.$$
+  rc=$?
+  if [ "$rc" != 2 ] || ! grep -q "unknown option --" /tmp/vmigctl_err.$$; then
+    echo "FAIL: vmigctl $args: rc=$rc, stderr: $(head -1 /tmp/vmigctl_err.$$)"
+    fails=$((fails + 1))
+  fi
+done
 if [ "$fails" -ne 0 ]; then
   echo "$fails checks failed"
   exit 1
