@@ -226,8 +226,9 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
   PrintSession(g, session);
   if (cmd == "status" && g.output == "table") PrintReport(std::cout, session);
   // The call worked, but the session it shows has failed: say so in the
-  // exit code too, for scripts (0 means the session is not failed).
-  if (session.phase() == v1::PHASE_FAILED) {
+  // exit code too, for scripts (0 means the session is not failed). Not
+  // for resolve, whose RESUME_SOURCE ends a session FAILED on purpose.
+  if (session.phase() == v1::PHASE_FAILED && cmd != "resolve") {
     std::cerr << "vmigctl: " << session.name() << " FAILED: " << session.error()
               << "\n";
     return 1;
