@@ -203,6 +203,14 @@ class MigrationTest : public ::testing::Test {
     req.set_name("sessions/" + id);
     return src_mig_->Cancel(Ctx(c), req, reply);
   }
+  // Switches session `id` over on the source (manual mode).
+  grpc::Status SwitchoverOnSource(const std::string& id) {
+    grpc::ClientContext c;
+    v1::SwitchoverRequest req;
+    req.set_name("sessions/" + id);
+    v1::Session reply;
+    return src_mig_->Switchover(Ctx(c), req, &reply);
+  }
   v1::Session Get(v1::MigrationService::Stub& stub, const std::string& id) {
     grpc::ClientContext c;
     v1::GetSessionRequest req;

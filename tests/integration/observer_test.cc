@@ -128,12 +128,8 @@ TEST_F(ObserverTest,
   // The migration goes on and verifies.
   ASSERT_EQ(WaitPhase(*src_mig_, "w1", {v1::PHASE_READY}).phase(),
             v1::PHASE_READY);
-  grpc::ClientContext c;
-  v1::SwitchoverRequest sw;
-  sw.set_name("sessions/w1");
-  v1::Session s;
-  ASSERT_TRUE(src_mig_->Switchover(Ctx(c), sw, &s).ok());
-  s = WaitEnd(*src_mig_, "w1");
+  ASSERT_TRUE(SwitchoverOnSource("w1").ok());
+  v1::Session s = WaitEnd(*src_mig_, "w1");
   ASSERT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error();
   EXPECT_EQ(s.report().data_protection(), "aes-256-gcm");
   EXPECT_EQ(Devices(*dst_dev_)["devices/gpu0"].state(),

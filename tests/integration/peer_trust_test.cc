@@ -201,12 +201,8 @@ TEST_F(PeerTrustTest,
               grpc::StatusCode::PERMISSION_DENIED);
   }
   // The session it targeted is untouched and completes.
-  grpc::ClientContext c;
-  v1::SwitchoverRequest sw;
-  sw.set_name("sessions/m1");
-  v1::Session s;
-  ASSERT_TRUE(src_mig_->Switchover(Ctx(c), sw, &s).ok());
-  s = WaitEnd(*src_mig_, "m1");
+  ASSERT_TRUE(SwitchoverOnSource("m1").ok());
+  v1::Session s = WaitEnd(*src_mig_, "m1");
   ASSERT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error();
   EXPECT_EQ(Devices(*dst_dev_)["devices/nic0"].emulated_digest(), before);
   EXPECT_NE(dest_->log().find("PeerService.Abort from unix"),
