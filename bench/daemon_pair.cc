@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -116,6 +117,11 @@ double DaemonPair::CpuSeconds() const {
 DaemonPair::~DaemonPair() {
   for (pid_t pid : pids_) kill(pid, SIGTERM);
   for (pid_t pid : pids_) WaitExit(pid, 10);
+  // VMIG_BENCH_KEEP=1 keeps the daemons' configurations and logs.
+  if (getenv("VMIG_BENCH_KEEP") != nullptr) {
+    fprintf(stderr, "daemon logs kept in %s\n", dir_.c_str());
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
 }

@@ -225,11 +225,19 @@ void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
 double ModelDowntimeMs(int devices, double bytes, double read,
                        double transition_ms, double link, bool serial,
                        bool precopy) {
-  const std::vector<daemon::DeviceTerms> terms(
-      static_cast<size_t>(devices),
-      {static_cast<uint64_t>(bytes), read, precopy});
-  return absl::ToDoubleMilliseconds(daemon::PredictDowntime(
-      terms, {link, absl::Microseconds(transition_ms * 1e3), serial}));
+  daemon::DeviceTerms d;
+  d.remaining_bytes = static_cast<uint64_t>(bytes);
+  d.read_rate = read;
+  d.read_source = daemon::Source::kMeasured;
+  d.source_arc = d.destination_arc = absl::Microseconds(transition_ms * 1e3);
+  d.arc_source = daemon::Source::kMeasured;
+  d.precopy = precopy;
+  const std::vector<daemon::DeviceTerms> terms(static_cast<size_t>(devices), d);
+  daemon::LinkTerms l;
+  l.rate = link;
+  l.rate_source = daemon::Source::kMeasured;
+  l.serial = serial;
+  return absl::ToDoubleMilliseconds(daemon::PredictDowntime(terms, l).expected);
 }
 
 int RunSweep(const std::vector<std::string>& args) {
@@ -362,6 +370,9 @@ int RunSweep(const std::vector<std::string>& args) {
     req.mutable_downtime_budget()->set_nanos(
         static_cast<int32_t>(std::fmod(p.budget_ms, 1000.0) * 1e6));
     req.mutable_precopy()->mutable_max_precopy()->set_seconds(20);
+    // A sweep measures every point, those past their budget too (the
+    // report says which were met).
+    req.set_allow_budget_overrun(true);
     req.set_serial_schedule(p.serial);
     auto out = pair->Migrate(ids, specs, req);
     if (!out.ok()) {

@@ -23,10 +23,17 @@ constexpr char kMigrateUsage[] =
     "  start SESSION --peer ADDR --map SRC=DST [--map SRC=DST]...\n"
     "        --budget DURATION [--max-precopy DURATION] [--on-timeout "
     "switch|fail]\n"
-    "        [--manual] [--data-endpoint ADDR] [--request-id ID]\n"
+    "        [--manual] [--allow-overrun] [--data-endpoint ADDR]\n"
+    "        [--request-id ID]\n"
     "                                               source side\n"
     "    --request-id: a retry with the same SESSION and ID returns the\n"
     "    session the first call made\n"
+    "    --allow-overrun: switch over even when the prediction's bound\n"
+    "    exceeds the budget (otherwise such a session fails, naming the\n"
+    "    smallest downtime it could promise, and the source runs on)\n"
+    "  update SESSION [--budget DURATION] [--max-precopy DURATION]\n"
+    "         [--on-timeout switch|fail] [--allow-overrun|--no-allow-overrun]\n"
+    "                     a source session's policy, before its switchover\n"
     "  switchover SESSION\n"
     "  cancel SESSION\n"
     "  resolve SESSION --resume-source|--destination-owns\n"
@@ -83,7 +90,8 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
   while (reader->Read(&ev)) {
     last = ev.session();
     if (g.output == "json") {
-      std::cout << ToJson(ev) << std::flush;
+      // One event per line: a stream a program can read line by line.
+      std::cout << ToJsonLine(ev) << "\n" << std::flush;
       continue;
     }
     if (tty && drawn > 0) std::cout << "\x1b[" << drawn << "F\x1b[J";
@@ -95,6 +103,10 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
     }
     std::cout << "\n";
     ++drawn;
+    for (const std::string& line : ProgressLines(last)) {
+      std::cout << "  " << line << "\n";
+      ++drawn;
+    }
     for (const auto& d : last.devices()) {
       std::cout << "  " << ProgressLine(d) << "\n";
       ++drawn;
@@ -171,6 +183,7 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     }
     req.set_switchover_mode(f.TakeBool("--manual") ? v1::SWITCHOVER_MODE_MANUAL
                                                    : v1::SWITCHOVER_MODE_AUTO);
+    req.set_allow_budget_overrun(f.TakeBool("--allow-overrun"));
     if (std::string e = f.ExpectOne("start", "SESSION"); !e.empty())
       return Usage(e);
     req.set_session_id(f.rest()[0]);
@@ -194,6 +207,46 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
       req.set_name(name);
       s = stub->GetSession(&ctx, req, &session);
     }
+  } else if (cmd == "update") {
+    v1::UpdateSessionRequest req;
+    v1::Session& want = *req.mutable_session();
+    auto& mask = *req.mutable_update_mask();
+    std::string v;
+    absl::Duration d;
+    if (f.Take("--budget", &v)) {
+      if (!absl::ParseDuration(v, &d))
+        return Usage("--budget: bad duration '" + v + "'");
+      ToProto(d, want.mutable_downtime_budget());
+      mask.add_paths("downtime_budget");
+    }
+    if (f.Take("--max-precopy", &v)) {
+      if (!absl::ParseDuration(v, &d))
+        return Usage("--max-precopy: bad duration '" + v + "'");
+      ToProto(d, want.mutable_precopy()->mutable_max_precopy());
+      mask.add_paths("precopy.max_precopy");
+    }
+    if (f.Take("--on-timeout", &v)) {
+      if (v != "switch" && v != "fail")
+        return Usage("--on-timeout: switch or fail");
+      want.mutable_precopy()->set_on_timeout(
+          v == "fail" ? v1::PrecopyPolicy::ON_TIMEOUT_FAIL
+                      : v1::PrecopyPolicy::ON_TIMEOUT_SWITCH);
+      mask.add_paths("precopy.on_timeout");
+    }
+    const bool allow = f.TakeBool("--allow-overrun");
+    const bool deny = f.TakeBool("--no-allow-overrun");
+    if (allow && deny)
+      return Usage("--allow-overrun and --no-allow-overrun conflict");
+    if (allow || deny) {
+      want.set_allow_budget_overrun(allow);
+      mask.add_paths("allow_budget_overrun");
+    }
+    if (std::string e = f.ExpectOne("update", "SESSION"); !e.empty())
+      return Usage(e);
+    if (mask.paths().empty())
+      return Usage("update: name something to change (--budget, ...)");
+    want.set_name(SessionName(f.rest()[0]));
+    s = stub->UpdateSession(&ctx, req, &session);
   } else if (cmd == "resolve") {
     const bool resume = f.TakeBool("--resume-source");
     const bool owns = f.TakeBool("--destination-owns");

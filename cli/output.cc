@@ -50,6 +50,50 @@ std::string ToJson(const google::protobuf::Message& m) {
   return out;
 }
 
+std::string ToJsonLine(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.add_whitespace = false;
+  opts.always_print_primitive_fields = true;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+std::vector<std::string> ProgressLines(const v1::Session& s) {
+  if (!s.has_progress()) return {};
+  const v1::Progress& g = s.progress();
+  std::vector<std::string> lines;
+  std::string first = absl::StrFormat(
+      "elapsed %.1f s  moved %s of %s (%s left)", ToMillis(g.elapsed()) / 1e3,
+      FormatBytes(static_cast<double>(g.transferred_bytes())),
+      FormatBytes(static_cast<double>(g.total_bytes())),
+      FormatBytes(static_cast<double>(g.remaining_bytes())));
+  if (g.dirty_bytes_per_second() > 0)
+    absl::StrAppend(&first, "  dirty ", FormatRate(g.dirty_bytes_per_second()));
+  if (g.precopy_rounds() > 0)
+    absl::StrAppend(&first, "  rounds ", g.precopy_rounds());
+  if (g.link_bytes_per_second() > 0)
+    absl::StrAppend(&first, "  link ", FormatRate(g.link_bytes_per_second()));
+  lines.push_back(first);
+  if (s.role() == v1::ROLE_SOURCE && s.has_downtime_budget()) {
+    std::string second =
+        absl::StrFormat("downtime predicted %s (bound %s), budget %s",
+                        Ms(s.predicted_downtime()), Ms(g.predicted_bound()),
+                        Ms(s.downtime_budget()));
+    if (g.has_time_left())
+      absl::StrAppend(&second, ", ",
+                      absl::StrFormat("%.1f s", ToMillis(g.time_left()) / 1e3),
+                      " left of max_precopy");
+    lines.push_back(second);
+  }
+  if (!g.waiting_reason().empty())
+    lines.push_back("waiting: " + g.waiting_reason());
+  if (!g.prediction_guesses().empty())
+    lines.push_back("guessed: " + g.prediction_guesses());
+  return lines;
+}
+
 std::string StateName(v1::DeviceState s) {
   std::string n = v1::DeviceState_Name(s);
   absl::string_view v = n;
@@ -110,15 +154,32 @@ void PrintReport(std::ostream& out, const v1::Session& s) {
   if (!s.has_report()) return;
   const auto& r = s.report();
   out << "  downtime            " << Ms(r.downtime()) << " (predicted "
-      << Ms(r.predicted()) << ", budget " << Ms(s.downtime_budget()) << ")\n"
-      << "  quiesce             " << Ms(r.quiesce()) << "\n"
-      << "  stop-copy transfer  " << Ms(r.stop_copy_transfer()) << "\n"
+      << Ms(r.predicted()) << ", bound " << Ms(r.predicted_bound())
+      << ", budget " << Ms(r.budget()) << ": "
+      << (r.budget_met() ? "met" : "MISSED")
+      << (r.switched_over_budget() ? ", switched over past it as allowed" : "")
+      << ")\n";
+  if (!r.overrun().empty())
+    out << "  overran             " << r.overrun() << "\n";
+  out << "  quiesce             " << Ms(r.quiesce()) << " (predicted "
+      << Ms(r.predicted_quiesce()) << ")\n"
+      << "  stop-copy transfer  " << Ms(r.stop_copy_transfer())
+      << " (predicted " << Ms(r.predicted_stop_copy()) << ")\n"
       << "  destination load    " << Ms(r.destination_load()) << "\n"
-      << "  resume              " << Ms(r.resume()) << "\n";
+      << "  resume              " << Ms(r.resume()) << "\n"
+      << "  destination commit  " << Ms(r.destination_commit())
+      << " on its clock (all written after " << Ms(r.destination_written())
+      << ")\n";
+  if (r.has_same_host_downtime())
+    out << "  one-clock downtime  " << Ms(r.same_host_downtime())
+        << " (both daemons on this host)\n";
+  if (!r.prediction_guesses().empty())
+    out << "  guessed             " << r.prediction_guesses() << "\n";
   for (const auto& d : r.devices()) {
     out << "    " << d.device() << ": "
         << FormatBytes(static_cast<double>(d.bytes())) << " in "
-        << Ms(d.transfer()) << "\n";
+        << Ms(d.transfer()) << " (predicted " << Ms(d.predicted_transfer())
+        << ")\n";
   }
 }
 

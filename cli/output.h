@@ -23,6 +23,11 @@ std::vector<std::string> DeviceRow(const v1::Device& d);
 std::vector<std::string> SessionHeader();
 std::vector<std::string> SessionRow(const v1::Session& s);
 // Short names: "RUNNING", "PRECOPY", "stop_copy|p2p".
+// Compact JSON on one line (watch -o json: one event per line).
+std::string ToJsonLine(const google::protobuf::Message& m);
+// A session's progress for `watch`: elapsed, bytes, rates, the prediction
+// against the budget, time left, and why it waits.
+std::vector<std::string> ProgressLines(const v1::Session& s);
 std::string StateName(v1::DeviceState s);
 std::string PhaseName(v1::Phase p);
 std::string FlagsText(const v1::MigrationFlags& f);

@@ -10,6 +10,7 @@
 #include "common/fmt_absl.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
+#include "vfio/fsm.h"
 
 namespace vmig::daemon {
 
@@ -20,13 +21,19 @@ DestinationSession::DestinationSession(
     std::shared_ptr<SessionRecord> record, std::vector<std::string> device_ids,
     std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
     bool leave_stopped, dataplane::Transport* transport,
-    DeviceRegistry& registry)
+    DeviceRegistry& registry, MeasureHistory* history)
     : record_(std::move(record)),
       leave_stopped_(leave_stopped),
       transport_(transport),
-      registry_(registry) {
+      registry_(registry),
+      history_(history) {
   absl::MutexLock lock(&mu_);
   ids_ = std::move(device_ids);
+  for (const std::string& id : ids_) {
+    absl::StatusOr<v1::Device> described = registry_.Get(id);
+    history_keys_.push_back(described.ok() ? described->source() : id);
+  }
+  arcs_.assign(ids_.size(), absl::Milliseconds(1));
   for (size_t i = 0; i < devices.size(); ++i) {
     // A device without flags cannot be migrated into; Prepare() says so.
     (void)group_.Add(ids_[i], std::move(devices[i]), vfio::Recovery::kReset);
@@ -41,6 +48,16 @@ DestinationSession::~DestinationSession() {
 
 absl::Status DestinationSession::Prepare() {
   absl::MutexLock lock(&mu_);
+  prepared_at_ = absl::Now();
+  // How many arcs each device walks to RESUMING, to time one of them.
+  std::vector<size_t> steps(group_.size(), 1);
+  for (size_t i = 0; i < group_.size(); ++i) {
+    absl::StatusOr<DeviceState> from = group_[i].device->GetState();
+    if (!from.ok()) continue;
+    absl::StatusOr<std::vector<DeviceState>> path =
+        vfio::PlanPath(group_[i].flags, *from, DeviceState::kResuming);
+    if (path.ok() && path->size() > 1) steps[i] = path->size() - 1;
+  }
   std::vector<DeviceGroup::Arc> arcs;
   absl::Status s = group_.MoveAll(DeviceState::kResuming,
                                   DeviceGroup::Schedule::kParallel, &arcs);
@@ -56,7 +73,11 @@ absl::Status DestinationSession::Prepare() {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot move devices to RESUMING: ", s.message()));
   }
-  for (auto& a : arcs) incoming_.push_back(std::move(a.data));
+  for (size_t i = 0; i < arcs.size(); ++i) {
+    arcs_[i] = arcs[i].took / static_cast<double>(steps[i]);
+    if (history_) history_->RecordArc(history_keys_[i], arcs_[i]);
+    incoming_.push_back(std::move(arcs[i].data));
+  }
   record_->Update([&](v1::Session& p) {
     p.set_phase(v1::PHASE_PREPARED);
     p.set_leave_stopped(leave_stopped_);
@@ -67,150 +88,6 @@ absl::Status DestinationSession::Prepare() {
     }
   });
   return absl::OkStatus();
-}
-
-absl::Status DestinationSession::OrderLike(const v1::HandshakeRequest& req) {
-  if (static_cast<size_t>(req.devices_size()) != ids_.size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the source maps ", req.devices_size(), " devices; ",
-                     record_->name(), " prepared ", ids_.size()));
-  }
-  std::vector<size_t> order;
-  for (const auto& d : req.devices()) {
-    auto it = std::find(ids_.begin(), ids_.end(), d.destination());
-    const size_t i = static_cast<size_t>(it - ids_.begin());
-    if (it == ids_.end() ||
-        std::find(order.begin(), order.end(), i) != order.end()) {
-      return absl::InvalidArgumentError(absl::StrCat("device ", d.destination(),
-                                                     " is not (once) part of ",
-                                                     record_->name()));
-    }
-    order.push_back(i);
-  }
-  std::vector<std::string> ids;
-  std::vector<std::unique_ptr<vfio::DataSession>> incoming;
-  for (size_t i : order) {
-    ids.push_back(ids_[i]);
-    incoming.push_back(std::move(incoming_[i]));
-  }
-  ids_ = std::move(ids);
-  incoming_ = std::move(incoming);
-  group_.Reorder(order);
-  return absl::OkStatus();
-}
-
-absl::Status DestinationSession::CheckLockstep() {
-  if (group_.size() < 2) return absl::OkStatus();
-  std::vector<std::string> lacking;
-  for (size_t i = 0; i < group_.size(); ++i) {
-    if (!group_[i].flags.has(vfio::kMigP2P))
-      lacking.push_back(absl::StrCat("devices/", ids_[i]));
-  }
-  if (lacking.empty()) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      absl::StrJoin(lacking, ", "),
-      " lack P2P (VFIO_MIGRATION_P2P): several devices resume in lockstep, "
-      "every one through RUNNING_P2P"));
-}
-
-absl::Status DestinationSession::Agree(const v1::HandshakeRequest& req,
-                                       Agreement& out) {
-  // Acks go to the source's port itself, never to every host.
-  if (req.source_data_mac().size() != 6 ||
-      (static_cast<uint8_t>(req.source_data_mac()[0]) & 1)) {
-    return absl::InvalidArgumentError(
-        "source_data_mac: the source's unicast data-plane MAC is required");
-  }
-  std::optional<dataplane::Protection> asked =
-      dataplane::ProtectionFromName(req.cipher());
-  if (!asked) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cipher '", req.cipher(), "' is not aes-256-gcm or none"));
-  }
-  // Unprotected only if both daemons are configured so.
-  out.protection =
-      *asked == dataplane::Protection::kNone &&
-              transport_->config().protection == dataplane::Protection::kNone
-          ? dataplane::Protection::kNone
-          : dataplane::Protection::kAes256Gcm;
-  if (out.protection == dataplane::Protection::kNone) return absl::OkStatus();
-  absl::StatusOr<KeyShare> share = KeyShare::Generate();
-  if (!share.ok()) return share.status();
-  absl::StatusOr<SessionKeys> keys = share->Derive(
-      req.key_share(), req.session_id(), KeyShare::Side::kDestination);
-  if (!keys.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key_share: ", keys.status().message()));
-  }
-  out.keys = *keys;
-  out.key_share = share->public_key();
-  return absl::OkStatus();
-}
-
-absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
-    const v1::HandshakeRequest& req) {
-  absl::MutexLock lock(&mu_);
-  if (absl::Status s = EndedError(); !s.ok()) return s;
-  if (record_->phase() != v1::PHASE_PREPARED) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(record_->name(), " is ", v1::Phase_Name(record_->phase()),
-                     ", not PREPARED"));
-  }
-  if (!transport_)
-    return absl::FailedPreconditionError("this daemon has no data plane");
-  if (absl::Status s = OrderLike(req); !s.ok()) return s;
-  if (absl::Status s = CheckLockstep(); !s.ok()) return s;
-
-  Agreement agreed;
-  if (absl::Status s = Agree(req, agreed); !s.ok()) return s;
-
-  std::random_device rd;
-  const uint64_t token = (uint64_t{rd()} << 32) | rd();
-  const uint32_t wire_session = rd() | 1;
-  record_->wire_session_id = wire_session;
-  for (size_t i = 0; i < incoming_.size(); ++i) {
-    dataplane::StreamSpec spec;
-    spec.role = dataplane::StreamRole::kReceive;
-    spec.session_id = wire_session;
-    spec.session_token = token;
-    spec.protection = agreed.protection;
-    spec.send_key = agreed.keys.send;
-    spec.receive_key = agreed.keys.receive;
-    spec.stream_id = static_cast<uint32_t>(i);
-    spec.data = incoming_[i].get();
-    spec.peer.ipv4 = req.source_data_ipv4();
-    spec.peer.udp_port = static_cast<uint16_t>(req.source_data_udp_port());
-    std::copy(req.source_data_mac().begin(), req.source_data_mac().end(),
-              spec.peer.mac.begin());
-    absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
-        transport_->AddStream(spec);
-    if (!st.ok()) {
-      CancelStreams();
-      return st.status();
-    }
-    streams_.push_back(*st);
-  }
-  PublishDevices(v1::PHASE_PRECOPY);
-  record_->Update([&](v1::Session& p) {
-    p.set_data_protection(dataplane::ProtectionName(agreed.protection));
-  });
-  {
-    absl::MutexLock st(&state_mu_);
-    handshaken_ = true;
-    last_contact_ = absl::Now();
-  }
-  v1::HandshakeResponse resp;
-  resp.set_session_token(token);
-  resp.set_cipher(dataplane::ProtectionName(agreed.protection));
-  resp.set_key_share(agreed.key_share);
-  if (std::shared_ptr<dataplane::Port> port = transport_->port())
-    resp.set_data_mac(std::string(port->mac().begin(), port->mac().end()));
-  resp.set_wire_session_id(wire_session);
-  resp.set_data_ipv4(transport_->local().ipv4);
-  resp.set_data_udp_port(transport_->local().udp_port);
-  for (size_t i = 0; i < streams_.size(); ++i)
-    resp.add_stream_ids(static_cast<uint32_t>(i));
-  return resp;
 }
 
 absl::StatusOr<v1::SwitchoverAckResponse> DestinationSession::SwitchoverAck(
@@ -230,6 +107,8 @@ absl::StatusOr<v1::SwitchoverAckResponse> DestinationSession::SwitchoverAck(
   }
   v1::SwitchoverAckResponse resp;
   resp.set_acknowledged(all);
+  for (double w : WriteRates()) resp.add_write_bytes_per_second(w);
+  PublishProgress();
   return resp;
 }
 
@@ -345,16 +224,26 @@ absl::StatusOr<v1::CommitResponse> DestinationSession::Commit(
     decision_ = Decision::kCommitting;
   }
   absl::MutexLock lock(&mu_);
+  const absl::Time arrived = absl::Now();
   v1::CommitResponse resp;
   // Every byte the source sent must be in the devices.
   if (absl::Status s = CheckAllWritten(req); !s.ok()) {
     resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
     resp.set_error(std::string(s.message()));
   } else {
+    const absl::Time written = absl::Now();
+    PublishProgress();
+    if (history_) {
+      const std::vector<double> rates = WriteRates();
+      for (size_t i = 0; i < rates.size(); ++i)
+        history_->RecordWrite(history_keys_[i], rates[i]);
+    }
     record_->Update([](v1::Session& p) { p.set_phase(v1::PHASE_SWITCHOVER); });
     CancelStreams();
     incoming_.clear();
     resp = LoadAndResume(req.serial());
+    resp.set_written_ns(absl::ToInt64Nanoseconds(written - arrived));
+    resp.set_total_ns(absl::ToInt64Nanoseconds(absl::Now() - arrived));
   }
   if (resp.outcome() == v1::COMMIT_OUTCOME_ABORTED) {
     RollBack(v1::PHASE_FAILED, resp.error());
@@ -517,6 +406,9 @@ void DestinationSession::CancelStreams() {
   // Workers may be writing into the data sessions: wait until they let go.
   for (auto& st : streams_) st->CancelAndWait(absl::Seconds(5));
   streams_.clear();
+  if (probe_) probe_->CancelAndWait(absl::Seconds(5));
+  probe_.reset();
+  probe_sink_.reset();
 }
 
 void DestinationSession::RollBack(v1::Phase phase, const std::string& why) {
@@ -541,10 +433,17 @@ void DestinationSession::PublishDevices(v1::Phase phase,
   record_->Update([&](v1::Session& p) {
     p.set_phase(phase);
     if (!error.empty()) p.set_error(error);
+    // Progress the devices showed stays (what was written, how fast).
+    std::vector<v1::DeviceProgress> before(p.devices().begin(),
+                                           p.devices().end());
     p.clear_devices();
     for (size_t i = 0; i < ids_.size(); ++i) {
       auto* d = p.add_devices();
-      d->set_device(absl::StrCat("devices/", ids_[i]));
+      const std::string name = absl::StrCat("devices/", ids_[i]);
+      for (const v1::DeviceProgress& b : before) {
+        if (b.device() == name) *d = b;
+      }
+      d->set_device(name);
       d->set_state(states[i]);
     }
   });

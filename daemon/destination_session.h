@@ -19,6 +19,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "daemon/device_registry.h"
+#include "daemon/link_probe.h"
+#include "daemon/measure_history.h"
 #include "daemon/session_keys.h"
 #include "daemon/session_record.h"
 #include "dataplane/transport.h"
@@ -37,7 +39,7 @@ class DestinationSession {
       std::vector<std::string> device_ids,
       std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
       bool leave_stopped, dataplane::Transport* transport,
-      DeviceRegistry& registry);
+      DeviceRegistry& registry, MeasureHistory* history = nullptr);
   ~DestinationSession();
 
   // Every device to RESUMING, in parallel. On failure the devices are reset
@@ -55,6 +57,9 @@ class DestinationSession {
       absl::Time deadline = absl::InfiniteFuture());
   absl::StatusOr<v1::AbortResponse> Abort(const v1::AbortRequest& req);
   v1::HeartbeatResponse Heartbeat();
+  // The source's downtime report, kept in this session's record once it
+  // has committed.
+  absl::Status Report(const v1::ReportRequest& req);
   // A local cancel (API or shutdown): rolls back unless already ended, or
   // FAILED_PRECONDITION once a commit has begun.
   absl::Status Cancel(const std::string& why);
@@ -110,6 +115,10 @@ class DestinationSession {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a resume that failed: whether any device ran.
   bool AnyRan() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Per device, its write rate while it pushed back (0: it never did).
+  std::vector<double> WriteRates() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The devices' bytes and write rates, for the destination's progress.
+  void PublishProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Phase, error (if any) and the devices' states, in one update.
   void PublishDevices(v1::Phase phase, const std::string& error = "")
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -126,6 +135,15 @@ class DestinationSession {
   std::vector<std::unique_ptr<vfio::DataSession>> incoming_
       ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<dataplane::Stream>> streams_ ABSL_GUARDED_BY(mu_);
+  // The link probe's sink and stream (the source asked for one).
+  std::unique_ptr<ProbeSink> probe_sink_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<dataplane::Stream> probe_ ABSL_GUARDED_BY(mu_);
+  // Per device (in ids_ order): its history key and one arc as measured
+  // when it was prepared.
+  MeasureHistory* const history_;
+  std::vector<std::string> history_keys_ ABSL_GUARDED_BY(mu_);
+  std::vector<absl::Duration> arcs_ ABSL_GUARDED_BY(mu_);
+  absl::Time prepared_at_ ABSL_GUARDED_BY(mu_);
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   // The decision, and what callers need while mu_ is held for long work
   // (a heartbeat or an abort during a commit's load is answered at once).

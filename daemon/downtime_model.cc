@@ -2,34 +2,117 @@
 
 #include <algorithm>
 
-namespace vmig::daemon {
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
-absl::Duration PredictDowntime(const std::vector<DeviceTerms>& devices,
-                               const LinkTerms& link) {
-  const double link_rate = link.rate > 0 ? link.rate : kAssumedLinkRate;
-  bool all_precopy = true;
-  for (const DeviceTerms& d : devices) all_precopy = all_precopy && d.precopy;
-  const double arcs = all_precopy ? 5 : 6;
-  auto read_rate = [&](const DeviceTerms& d) {
-    return d.read_rate > 0 ? d.read_rate : link_rate;
+namespace vmig::daemon {
+namespace {
+
+// Scheduling jitter on a host whose cores the daemons share: added once to
+// the bound, whatever the inputs.
+constexpr absl::Duration kJitter = absl::Milliseconds(2);
+
+struct Inputs {
+  double read, write, link;  // bytes/s; write 0: not limiting
+  absl::Duration src_arc, dst_arc, overhead;
+};
+
+// One evaluation of the model. `pessimism` 0 gives the expectation; 1 gives
+// every term at the far end of its uncertainty.
+Prediction Evaluate(const std::vector<DeviceTerms>& devices,
+                    const LinkTerms& link, double pessimism) {
+  auto slower = [&](double rate, Source s) {
+    return rate / (1 + pessimism * Uncertainty(s));
   };
-  if (link.serial) {
-    // One device after another: every device pays its arcs and its bytes.
-    double seconds = 0;
-    for (const DeviceTerms& d : devices) {
-      seconds += static_cast<double>(d.remaining_bytes) /
-                 std::min(read_rate(d), link_rate);
-    }
-    return link.arc * (arcs * static_cast<double>(devices.size())) +
-           absl::Seconds(seconds);
-  }
-  double slowest = 0, total = 0;
+  auto longer = [&](absl::Duration d, Source s) {
+    return d * (1 + pessimism * Uncertainty(s));
+  };
+  const double link_rate =
+      slower(link.rate > 0 ? link.rate : kAssumedLinkRate,
+             link.rate > 0 ? link.rate_source : Source::kGuess);
+  Prediction p;
+  absl::Duration quiesce, arcs_to_stop_copy, dst_arc, serial_total;
+  double slowest_transfer = 0, total_bytes = 0;
+  p.critical = "the link";
   for (const DeviceTerms& d : devices) {
+    const absl::Duration src_arc = longer(d.source_arc, d.arc_source);
+    const absl::Duration darc = longer(d.destination_arc, Source::kMeasured);
+    const double read = d.read_rate > 0 ? slower(d.read_rate, d.read_source)
+                                        : slower(link_rate, Source::kGuess);
+    // A write rate is measured only when the device pushed back.
+    const double write =
+        d.write_rate > 0 ? slower(d.write_rate, Source::kMeasured) : read;
     const double bytes = static_cast<double>(d.remaining_bytes);
-    slowest = std::max(slowest, bytes / read_rate(d));
-    total += bytes;
+    const double device_rate = std::min(read, write);
+    const absl::Duration sc_arcs = src_arc * (d.precopy ? 1 : 2);
+    if (link.serial) {
+      const absl::Duration sc =
+          sc_arcs + absl::Seconds(bytes / std::min(device_rate, link_rate));
+      p.device_stop_copy.push_back(sc);
+      p.quiesce += src_arc;
+      p.stop_copy += sc;
+      dst_arc += darc;
+      serial_total += sc;
+      continue;
+    }
+    const double transfer = bytes / device_rate;
+    p.device_stop_copy.push_back(sc_arcs + absl::Seconds(transfer));
+    quiesce = std::max(quiesce, src_arc);
+    arcs_to_stop_copy = std::max(arcs_to_stop_copy, sc_arcs);
+    dst_arc = std::max(dst_arc, darc);
+    if (transfer > slowest_transfer) {
+      slowest_transfer = transfer;
+      if (transfer > total_bytes / link_rate) p.critical = d.id;
+    }
+    total_bytes += bytes;
   }
-  return link.arc * arcs + absl::Seconds(std::max(slowest, total / link_rate));
+  if (!link.serial) {
+    p.quiesce = quiesce;
+    const double link_time = total_bytes / link_rate;
+    if (link_time >= slowest_transfer) p.critical = "the link";
+    p.stop_copy = arcs_to_stop_copy +
+                  absl::Seconds(std::max(slowest_transfer, link_time));
+  } else if (!devices.empty()) {
+    const auto longest =
+        std::max_element(p.device_stop_copy.begin(), p.device_stop_copy.end());
+    p.critical =
+        devices[static_cast<size_t>(longest - p.device_stop_copy.begin())].id;
+  }
+  p.commit = longer(link.commit_overhead, Source::kHistory) + dst_arc * 3;
+  p.expected = p.quiesce + p.stop_copy + p.commit;
+  return p;
+}
+
+}  // namespace
+
+double Uncertainty(Source s) {
+  switch (s) {
+    case Source::kMeasured:
+      return 0.15;
+    case Source::kHistory:
+      return 0.3;
+    case Source::kGuess:
+      return 1.0;
+  }
+  return 1.0;
+}
+
+Prediction PredictDowntime(const std::vector<DeviceTerms>& devices,
+                           const LinkTerms& link) {
+  Prediction p = Evaluate(devices, link, 0);
+  p.bound = Evaluate(devices, link, 1).expected + kJitter;
+  std::vector<std::string> guesses;
+  if (link.rate <= 0 || link.rate_source == Source::kGuess)
+    guesses.push_back("the link rate");
+  for (const DeviceTerms& d : devices) {
+    if (d.remaining_bytes > 0 &&
+        (d.read_rate <= 0 || d.read_source == Source::kGuess))
+      guesses.push_back(absl::StrCat(d.id, " read rate"));
+    if (d.arc_source == Source::kGuess)
+      guesses.push_back(absl::StrCat(d.id, " arc latency"));
+  }
+  p.guesses = absl::StrJoin(guesses, ", ");
+  return p;
 }
 
 }  // namespace vmig::daemon

@@ -1,47 +1,88 @@
 // The downtime model: how long one switchover takes, as a pure function of
-// per-device and link inputs. The source engine predicts with it before it
-// switches over, and `vmig-bench sweep`/`model` project with it; one model,
-// so that a benchmark's figure and the engine's decision cannot drift apart.
+// per-device and link inputs, with an upper bound. The source engine
+// predicts with it before it switches over, and `vmig-bench sweep`/`model`/
+// `predict` project with it; one model, so that a benchmark's figure and
+// the engine's decision cannot drift apart.
 //
-//   parallel: A arcs (each a parallel barrier on one side)
-//             + max(slowest device's bytes / its read rate,
-//                   all bytes / link rate)
-//   serial:   sum over devices of (A arcs + bytes / min(read rate, link))
-// with A = 5 when every device has PRE_COPY (PRE_COPY_P2P; STOP_COPY; load,
-// RUNNING_P2P, RUNNING) and 6 otherwise (the quiesce and STOP_COPY are then
-// two arcs from RUNNING_P2P).
+// The switchover is three phases, each a barrier over the devices:
+//   quiesce    every device to PRE_COPY_P2P (or RUNNING_P2P): one arc each;
+//   stop-copy  every device to STOP_COPY (one arc, or two from RUNNING_P2P),
+//              then the remaining state, each device at the slowest of its
+//              read rate and its destination's write rate, all of them
+//              through one link;
+//   commit     one round trip and the commit's fixed work (journal writes),
+//              and three destination arcs (RESUMING -> STOP -> RUNNING_P2P
+//              -> RUNNING), each a barrier.
+// Parallel, each phase lasts as long as its slowest device (and stop-copy
+// at least all bytes over the link); serial, the devices' times add up.
 #ifndef VMIGD_DAEMON_DOWNTIME_MODEL_H_
 #define VMIGD_DAEMON_DOWNTIME_MODEL_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 
 namespace vmig::daemon {
 
+// How a term of the model was obtained; it sets that term's share of the
+// bound.
+enum class Source {
+  kMeasured,  // in this session, on this device or link
+  kHistory,   // by this daemon, in an earlier migration of this device
+  kGuess,     // nothing measured: an assumption
+};
+
 struct DeviceTerms {
+  std::string id;
   // What STOP_COPY still has to move.
   uint64_t remaining_bytes = 0;
-  // Measured read rate from the device's data_fd, bytes/s; 0: unknown (the
-  // link rate stands in).
+  // The source data_fd's read rate, bytes/s; 0: unknown (the link stands
+  // in, as a guess).
   double read_rate = 0;
+  Source read_source = Source::kGuess;
+  // The destination device's write rate, bytes/s; 0: it never pushed back
+  // (not what limits).
+  double write_rate = 0;
+  // One arc of this device on each side.
+  absl::Duration source_arc = absl::Milliseconds(1);
+  Source arc_source = Source::kGuess;
+  absl::Duration destination_arc = absl::Milliseconds(1);
   bool precopy = false;
 };
 
 struct LinkTerms {
   // Bytes/s over all streams together; 0: unknown (kAssumedLinkRate).
   double rate = 0;
-  // One device arc.
-  absl::Duration arc = absl::Milliseconds(1);
+  Source rate_source = Source::kGuess;
+  // The commit's fixed cost: a round trip to the peer and the journal
+  // writes on both sides.
+  absl::Duration commit_overhead = absl::Milliseconds(1);
   bool serial = false;
 };
 
 // What a daemon with no measurement assumes of its link.
 inline constexpr double kAssumedLinkRate = 1e9;
 
-absl::Duration PredictDowntime(const std::vector<DeviceTerms>& devices,
-                               const LinkTerms& link);
+struct Prediction {
+  absl::Duration expected, bound;
+  // Per phase, expected.
+  absl::Duration quiesce, stop_copy, commit;
+  // Per device, expected: its stop-copy arcs and transfer (the critical
+  // path of stop-copy is the longest, or the link).
+  std::vector<absl::Duration> device_stop_copy;
+  // The device (or "the link") that sets the stop-copy phase.
+  std::string critical;
+  // What was guessed rather than measured, for the user ("" if nothing).
+  std::string guesses;
+};
+
+Prediction PredictDowntime(const std::vector<DeviceTerms>& devices,
+                           const LinkTerms& link);
+
+// The relative uncertainty the bound allows a term obtained from `s`.
+double Uncertainty(Source s);
 
 }  // namespace vmig::daemon
 

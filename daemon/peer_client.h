@@ -41,6 +41,8 @@ class PeerClient {
       const v1::AbortRequest& req) = 0;
   virtual absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
       const v1::HeartbeatRequest& req) = 0;
+  // After a commit: the source's report for the destination's session.
+  virtual absl::Status Report(const v1::ReportRequest& req) = 0;
   // The deadlines this client calls with (the engine's liveness bound).
   virtual PeerDeadlines deadlines() const { return PeerDeadlines{}; }
   // Ends the calls in flight now (a cancel must not wait out a hung peer's

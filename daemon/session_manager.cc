@@ -34,20 +34,8 @@ absl::Status ValidateStartRequest(const v1::StartMigrationRequest& req) {
   if (!req.has_downtime_budget()) {
     return absl::InvalidArgumentError("downtime_budget: required");
   }
-  const absl::Duration budget = FromProto(req.downtime_budget());
-  if (budget < absl::Milliseconds(1) || budget > absl::Seconds(60)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("downtime_budget: ", absl::FormatDuration(budget),
-                     " is outside 1ms..60s"));
-  }
-  if (req.precopy().has_max_precopy()) {
-    const absl::Duration m = FromProto(req.precopy().max_precopy());
-    if (m <= absl::ZeroDuration() || m > absl::Hours(24)) {
-      return absl::InvalidArgumentError(
-          "precopy.max_precopy: must be in (0, 24h]");
-    }
-  }
-  return absl::OkStatus();
+  if (absl::Status s = ValidateBudget(req.downtime_budget()); !s.ok()) return s;
+  return ValidatePrecopy(req.precopy());
 }
 
 }  // namespace
@@ -212,7 +200,7 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
   });
   auto session = std::make_shared<DestinationSession>(
       *record, std::move(ids), std::move(*claimed), req.leave_stopped(),
-      *transport, devices_);
+      *transport, devices_, &history_);
   if (absl::Status s = session->Prepare(); !s.ok()) {
     Unreserve(req.session_id());
     return s;
@@ -290,6 +278,8 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
     s.set_peer(req.peer());
     s.set_data_endpoint((*transport)->config().port.name);
     *s.mutable_downtime_budget() = req.downtime_budget();
+    *s.mutable_precopy() = req.precopy();
+    s.set_allow_budget_overrun(req.allow_budget_overrun());
     s.set_switchover_mode(req.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL
                               ? v1::SWITCHOVER_MODE_MANUAL
                               : v1::SWITCHOVER_MODE_AUTO);

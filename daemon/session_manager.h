@@ -30,6 +30,11 @@
 
 namespace vmig::daemon {
 
+// The request fields a session's policy is made of (StartMigration and
+// UpdateSession check them alike); errors name the field.
+absl::Status ValidateBudget(const google::protobuf::Duration& budget);
+absl::Status ValidatePrecopy(const v1::PrecopyPolicy& precopy);
+
 class SessionManager {
  public:
   // `transports`: the data plane's ports, in configuration order (a
@@ -60,6 +65,9 @@ class SessionManager {
   absl::StatusOr<v1::Session> StartMigration(
       const v1::StartMigrationRequest& req);
   absl::StatusOr<v1::Session> Switchover(absl::string_view name);
+  // A source session's budget and pre-copy policy, before its switchover.
+  absl::StatusOr<v1::Session> UpdateSession(
+      const v1::UpdateSessionRequest& req);
   absl::StatusOr<v1::Session> Cancel(absl::string_view name);
   // An operator's decision for a source session in PHASE_IN_DOUBT; returns
   // once the engine has acted on it (bounded).
@@ -91,6 +99,7 @@ class SessionManager {
   absl::StatusOr<v1::AbortResponse> PeerAbort(const v1::AbortRequest& req);
   absl::StatusOr<v1::HeartbeatResponse> PeerHeartbeat(
       const v1::HeartbeatRequest& req);
+  absl::Status PeerReport(const v1::ReportRequest& req);
 
  private:
   struct Entry {
@@ -140,7 +149,7 @@ class SessionManager {
   const EngineTunables tunables_;
   Clock& clock_;
   // Measurements of past migrations, for first predictions.
-  EngineHistory history_;
+  MeasureHistory history_;
   absl::Mutex engines_mu_;
   std::vector<EngineThread> engines_ ABSL_GUARDED_BY(engines_mu_);
   absl::Mutex mu_;

@@ -100,6 +100,13 @@ absl::StatusOr<v1::HeartbeatResponse> SessionManager::PeerHeartbeat(
   return (*d)->Heartbeat();
 }
 
+absl::Status SessionManager::PeerReport(const v1::ReportRequest& req) {
+  absl::StatusOr<std::shared_ptr<DestinationSession>> d =
+      FindDestination(req.session_id());
+  if (!d.ok()) return d.status();
+  return (*d)->Report(req);
+}
+
 void SessionManager::WakeHealth() {
   absl::MutexLock lock(&health_mu_);
   health_wake_ = true;

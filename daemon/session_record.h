@@ -29,6 +29,12 @@ class SessionRecord {
   v1::Role role() const { return role_; }
 
   v1::Session Snapshot() const;
+  // Calls `read` with the session proto under the lock (for a few fields
+  // without copying the whole proto).
+  void Read(const std::function<void(const v1::Session&)>& read) const {
+    absl::MutexLock lock(&mu_);
+    read(session_);
+  }
   v1::Phase phase() const;
   // When it last changed (for evicting the longest-finished first).
   absl::Time update_time() const;

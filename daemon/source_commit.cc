@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/fmt_absl.h"
 #include "daemon/source_engine.h"
 #include "proto/convert.h"
@@ -122,28 +123,104 @@ absl::StatusOr<v1::CommitResponse> SourceEngine::LearnOutcome(
   }
 }
 
-void SourceEngine::Report(const v1::CommitResponse& resp,
-                          const SwitchoverTimes& t, absl::Duration predicted,
-                          bool serial) {
+void SourceEngine::Learn(const v1::CommitResponse& resp,
+                         const SwitchoverTimes& t, bool serial) {
   uint64_t moved = 0;
-  for (Device& d : devs_) moved += d.stream_bytes - d.bytes_at_switchover;
-  const double secs = static_cast<double>(t.transferred - t.quiesced) / 1e9;
-  // Only a parallel switchover measures one arc and the link (a serial one
-  // measures N arcs and each device's read rate).
-  if (!serial && moved > (1u << 20) && secs > 0) {
-    history_.Record(static_cast<double>(moved) / secs,
-                    absl::Nanoseconds(t.quiesced - t.start));
+  for (Device& d : devs_) {
+    moved += d.stream_bytes - d.bytes_at_switchover;
+    // The last arc (STOP_COPY -> STOP, after the commit): a device without
+    // PRE_COPY makes none before the switchover, so the next session on it
+    // starts from this one.
+    if (d.last_arc > absl::ZeroDuration())
+      history_.RecordArc(d.history_key, d.last_arc);
+    // A device read only in stop-copy: what it managed then is a floor of
+    // its read rate (the link or the destination may have held it back).
+    const uint64_t bytes = d.stream_bytes - d.bytes_at_switchover;
+    if (!d.precopy && bytes > (1u << 20) && d.transfer > absl::ZeroDuration())
+      history_.RecordRead(d.history_key, static_cast<double>(bytes) /
+                                             absl::ToDoubleSeconds(d.transfer));
+    if (d.precopy && d.read_source == Source::kMeasured)
+      history_.RecordRead(d.history_key, d.read_rate);
   }
+  const double secs = static_cast<double>(t.transferred - t.quiesced) / 1e9;
+  // Only a parallel switchover fills the link with every stream at once.
+  if (!serial && moved > (1u << 20) && secs > 0)
+    history_.RecordLink(static_cast<double>(moved) / secs);
+  // The commit's fixed cost: its time here less the destination's arcs.
+  const absl::Duration commit = absl::Nanoseconds(t.end - t.transferred);
+  const absl::Duration dest =
+      absl::Nanoseconds(resp.load_ns() + resp.resume_ns());
+  if (commit > dest) history_.RecordCommitOverhead(commit - dest);
+}
+
+std::string SourceEngine::Overrun(const v1::CommitResponse& resp,
+                                  const SwitchoverTimes& t,
+                                  const Prediction& p) const {
+  (void)resp;
+  const absl::Duration quiesce = absl::Nanoseconds(t.quiesced - t.start);
+  const absl::Duration stop_copy =
+      absl::Nanoseconds(t.transferred - t.quiesced);
+  const absl::Duration commit = absl::Nanoseconds(t.end - t.transferred);
+  struct Phase {
+    std::string name;
+    absl::Duration took, predicted;
+  };
+  std::vector<Phase> phases = {{"quiesce", quiesce, p.quiesce},
+                               {"stop-copy", stop_copy, p.stop_copy},
+                               {"commit", commit, p.commit}};
+  // In stop-copy, the device that overran its own prediction the most.
+  absl::Duration worst_excess = -absl::InfiniteDuration();
+  for (size_t i = 0; i < devs_.size() && i < p.device_stop_copy.size(); ++i) {
+    const absl::Duration excess = devs_[i].transfer - p.device_stop_copy[i];
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      phases[1].name = absl::StrCat("stop-copy of ", devs_[i].id);
+    }
+  }
+  const Phase* worst = &phases[0];
+  for (const Phase& ph : phases) {
+    if (ph.took - ph.predicted > worst->took - worst->predicted) worst = &ph;
+  }
+  return absl::StrFormat("%s: %.1f ms, predicted %.1f ms", worst->name,
+                         absl::ToDoubleMilliseconds(worst->took),
+                         absl::ToDoubleMilliseconds(worst->predicted));
+}
+
+void SourceEngine::Report(const v1::CommitResponse& resp,
+                          const SwitchoverTimes& t, const Prediction& predicted,
+                          bool serial) {
+  Learn(resp, t, serial);
+  const Policy pol = ReadPolicy();
+  const absl::Duration downtime = absl::Nanoseconds(t.end - t.start);
   v1::DowntimeReport report;
-  ToProto(absl::Nanoseconds(t.end - t.start), report.mutable_downtime());
-  ToProto(predicted, report.mutable_predicted());
+  ToProto(downtime, report.mutable_downtime());
+  ToProto(predicted.expected, report.mutable_predicted());
+  ToProto(predicted.bound, report.mutable_predicted_bound());
+  ToProto(predicted.quiesce, report.mutable_predicted_quiesce());
+  ToProto(predicted.stop_copy, report.mutable_predicted_stop_copy());
+  ToProto(predicted.commit, report.mutable_predicted_commit());
+  report.set_prediction_guesses(predicted.guesses);
+  ToProto(pol.budget, report.mutable_budget());
+  report.set_budget_met(downtime <= pol.budget);
+  report.set_switched_over_budget(over_budget_);
+  if (downtime > pol.budget || downtime > predicted.bound)
+    report.set_overrun(Overrun(resp, t, predicted));
   ToProto(absl::Nanoseconds(t.quiesced - t.start), report.mutable_quiesce());
   ToProto(absl::Nanoseconds(t.transferred - t.quiesced),
           report.mutable_stop_copy_transfer());
   ToProto(absl::Nanoseconds(resp.load_ns()), report.mutable_destination_load());
   ToProto(absl::Nanoseconds(resp.resume_ns()), report.mutable_resume());
+  ToProto(absl::Nanoseconds(resp.written_ns()),
+          report.mutable_destination_written());
+  ToProto(absl::Nanoseconds(resp.total_ns()),
+          report.mutable_destination_commit());
+  if (same_host_ && t.dest_running > t.start) {
+    ToProto(absl::Nanoseconds(t.dest_running - t.start),
+            report.mutable_same_host_downtime());
+  }
   report.set_data_protection(dataplane::ProtectionName(protection_));
-  for (const Device& d : devs_) {
+  for (size_t i = 0; i < devs_.size(); ++i) {
+    const Device& d = devs_[i];
     report.set_precopy_rounds(std::max(report.precopy_rounds(), d.caught_up));
     report.set_retransmitted_frames(report.retransmitted_frames() +
                                     d.retransmits);
@@ -153,14 +230,30 @@ void SourceEngine::Report(const v1::CommitResponse& resp,
     // from STOP_COPY to its last byte written at the destination.
     ToProto(d.transfer, x->mutable_transfer());
     x->set_bytes(d.stream_bytes - d.bytes_at_switchover);
+    if (i < predicted.device_stop_copy.size())
+      ToProto(predicted.device_stop_copy[i], x->mutable_predicted_transfer());
   }
   spdlog::info(
-      "{}: downtime {:.1f} ms (predicted {:.1f}): quiesce {:.1f}, stop-copy "
-      "{:.1f}, load {:.1f}, resume {:.1f}; data plane {}",
-      session_->name(), (t.end - t.start) / 1e6,
-      absl::ToDoubleMilliseconds(predicted), (t.quiesced - t.start) / 1e6,
+      "{}: downtime {:.1f} ms (predicted {:.1f}, bound {:.1f}, budget {:.1f}: "
+      "{}): quiesce {:.1f}, stop-copy {:.1f}, load {:.1f}, resume {:.1f}; "
+      "data plane {}{}{}",
+      session_->name(), absl::ToDoubleMilliseconds(downtime),
+      absl::ToDoubleMilliseconds(predicted.expected),
+      absl::ToDoubleMilliseconds(predicted.bound),
+      absl::ToDoubleMilliseconds(pol.budget),
+      report.budget_met() ? "met" : "missed", (t.quiesced - t.start) / 1e6,
       (t.transferred - t.quiesced) / 1e6, resp.load_ns() / 1e6,
-      resp.resume_ns() / 1e6, report.data_protection());
+      resp.resume_ns() / 1e6, report.data_protection(),
+      report.overrun().empty() ? "" : "; overran: ", report.overrun());
+  // The destination's session shows the same report (best effort: the
+  // migration is done whatever becomes of this call).
+  v1::ReportRequest rr;
+  rr.set_session_id(session_->id());
+  *rr.mutable_report() = report;
+  if (absl::Status s = peer_->Report(rr); !s.ok()) {
+    spdlog::warn("{}: the report did not reach the destination: {}",
+                 session_->name(), s.message());
+  }
   end_phase_ = v1::PHASE_COMPLETED;
   end_report_ = std::move(report);
 }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/boot_id.h"
 #include "common/fmt_absl.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
@@ -18,7 +19,7 @@ SourceEngine::SourceEngine(
     std::vector<std::string> device_ids,
     std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
     dataplane::Transport& transport, DeviceRegistry& registry,
-    EngineHistory& history, std::unique_ptr<PeerClient> peer, Clock& clock,
+    MeasureHistory& history, std::unique_ptr<PeerClient> peer, Clock& clock,
     EngineTunables tunables)
     : session_(std::move(session)),
       req_(std::move(request)),
@@ -29,7 +30,20 @@ SourceEngine::SourceEngine(
       clock_(clock),
       tun_(tunables) {
   link_rate_ = history_.link();
-  if (history_.arc() > absl::ZeroDuration()) transition_ = history_.arc();
+  if (link_rate_ > 0) link_source_ = Source::kHistory;
+  if (history_.commit_overhead() > absl::ZeroDuration())
+    commit_overhead_ = history_.commit_overhead();
+  start_ = clock_.Now();
+  // The policy lives in the record (UpdateSession changes it there); a
+  // record made without it takes the request's.
+  session_->Update([&](v1::Session& p) {
+    if (!p.has_downtime_budget())
+      *p.mutable_downtime_budget() = req_.downtime_budget();
+    if (!p.has_precopy()) *p.mutable_precopy() = req_.precopy();
+    if (p.switchover_mode() == v1::SWITCHOVER_MODE_UNSPECIFIED)
+      p.set_switchover_mode(req_.switchover_mode());
+    if (req_.allow_budget_overrun()) p.set_allow_budget_overrun(true);
+  });
   InitDevices(std::move(device_ids), std::move(devices));
 }
 
@@ -49,6 +63,18 @@ void SourceEngine::InitDevices(
     }
     d.precopy = group_[i].flags.has(vfio::kMigPreCopy);
     d.stream_id = static_cast<uint32_t>(i);
+    absl::StatusOr<v1::Device> described = registry_.Get(d.id);
+    d.history_key = described.ok() ? described->source() : d.id;
+    if (std::optional<DeviceMeasures> m = history_.Device(d.history_key)) {
+      if (m->arc > absl::ZeroDuration()) {
+        d.arc = m->arc;
+        d.arc_source = Source::kHistory;
+      }
+      if (m->read_rate > 0) {
+        d.read_rate = m->read_rate;
+        d.read_source = Source::kHistory;
+      }
+    }
     d.last_progress = now;
     d.last_sample = now;
     if (d.precopy) {
@@ -81,6 +107,7 @@ void SourceEngine::RequestShutdown() {
 
 void SourceEngine::Run() {
   absl::Status s = Handshake();
+  if (s.ok()) s = ProbeLink();
   if (s.ok()) s = StartPrecopy();
   if (s.ok()) s = Precopy();
   if (s.ok()) s = Switchover();
@@ -119,6 +146,9 @@ absl::Status SourceEngine::Handshake() {
   hr.set_key_share(share->public_key());
   const dataplane::Protection wanted = transport_.config().protection;
   hr.set_cipher(dataplane::ProtectionName(wanted));
+  hr.set_probe_bytes(tun_.probe_bytes);
+  const std::string boot_id = BootId();
+  hr.set_boot_id(boot_id);
   if (std::shared_ptr<dataplane::Port> port = transport_.port()) {
     hr.set_source_data_mac(std::string(port->mac().begin(), port->mac().end()));
   }
@@ -144,6 +174,20 @@ absl::Status SourceEngine::Handshake() {
   token_ = resp->session_token();
   peer_data_.ipv4 = resp->data_ipv4();
   peer_data_.udp_port = static_cast<uint16_t>(resp->data_udp_port());
+  same_host_ = !boot_id.empty() && resp->boot_id() == boot_id;
+  // What the destination knows of its devices: arcs measured as it
+  // prepared them, and write rates from earlier migrations into them.
+  for (size_t i = 0;
+       i < devs_.size() && i < static_cast<size_t>(resp->devices_size()); ++i) {
+    const auto& m = resp->devices(static_cast<int>(i));
+    if (m.arc_ns() > 0) devs_[i].dest_arc = absl::Nanoseconds(m.arc_ns());
+    // A device never timed here is most like its counterpart there (still
+    // a guess, and the bound says so).
+    if (devs_[i].arc_source == Source::kGuess && m.arc_ns() > 0)
+      devs_[i].arc = devs_[i].dest_arc;
+    devs_[i].write_rate = m.write_bytes_per_second();
+  }
+  probe_stream_id_ = resp->probe_stream_id();
   return AgreeProtection(*resp, *share, wanted);
 }
 
@@ -198,6 +242,15 @@ absl::Status SourceEngine::RefreshStopCopyLength(Device& d) {
 }
 
 absl::Status SourceEngine::AddStream(Device& d) {
+  absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
+      OpenStream(d.stream_id, d.data.get());
+  if (!st.ok()) return st.status();
+  d.stream = *st;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<dataplane::Stream>> SourceEngine::OpenStream(
+    uint32_t stream_id, vfio::DataSession* data) {
   dataplane::StreamSpec spec;
   spec.role = dataplane::StreamRole::kSend;
   spec.session_id = wire_session_;
@@ -205,14 +258,10 @@ absl::Status SourceEngine::AddStream(Device& d) {
   spec.protection = protection_;
   spec.send_key = keys_.send;
   spec.receive_key = keys_.receive;
-  spec.stream_id = d.stream_id;
-  spec.data = d.data.get();
+  spec.stream_id = stream_id;
+  spec.data = data;
   spec.peer = peer_data_;
-  absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
-      transport_.AddStream(spec);
-  if (!st.ok()) return st.status();
-  d.stream = *st;
-  return absl::OkStatus();
+  return transport_.AddStream(spec);
 }
 
 absl::Status SourceEngine::StartPrecopy() {
@@ -223,10 +272,14 @@ absl::Status SourceEngine::StartPrecopy() {
   PublishProgress(v1::PHASE_PRECOPY);
   if (pre.empty()) return absl::OkStatus();
   absl::Status s = SetStateAll(pre, DeviceState::kPreCopy, false, true);
-  // RUNNING -> PRE_COPY is one arc of these very devices: the slowest one's
-  // is a better estimate than the history, which an earlier session on
-  // other devices (or other settings) may have left.
-  transition_ = std::max(absl::Milliseconds(1), slowest_arc_);
+  // RUNNING -> PRE_COPY is one arc of each of these very devices: better
+  // than any history.
+  for (Device* d : pre) {
+    if (d->last_arc <= absl::ZeroDuration()) continue;
+    d->arc = d->last_arc;
+    d->arc_source = Source::kMeasured;
+    history_.RecordArc(d->history_key, d->arc);
+  }
   return s;
 }
 
@@ -244,6 +297,7 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
   slowest_arc_ = absl::ZeroDuration();
   for (size_t i = 0; i < arcs.size(); ++i) {
     slowest_arc_ = std::max(slowest_arc_, arcs[i].took);
+    devs[i]->last_arc = arcs[i].took;
     if (arcs[i].data) devs[i]->data = std::move(arcs[i].data);
   }
   if (!s.ok()) return absl::AbortedError(s.message());
@@ -255,181 +309,6 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
     }
   }
   return absl::OkStatus();
-}
-
-absl::Duration SourceEngine::Predict() const {
-  std::vector<DeviceTerms> terms;
-  for (const Device& d : devs_)
-    terms.push_back({d.remaining(), d.read_rate, d.precopy});
-  return PredictDowntime(terms,
-                         {link_rate_, transition_, req_.serial_schedule()});
-}
-
-void SourceEngine::PublishProgress(
-    v1::Phase phase, const std::function<void(v1::Session&)>& also) {
-  for (Device& d : devs_) {
-    if (d.stream) d.bytes_sent = d.stream->Stats().device_bytes;
-  }
-  const absl::Duration predicted = Predict();
-  std::vector<absl::StatusOr<DeviceState>> states;
-  for (const Device& d : devs_)
-    states.push_back(MemberOf(d).device->GetState());
-  session_->Update([&](v1::Session& p) {
-    if (!IsTerminal(p.phase())) p.set_phase(phase);
-    ToProto(predicted, p.mutable_predicted_downtime());
-    p.clear_devices();
-    for (size_t i = 0; i < devs_.size(); ++i) {
-      const Device& d = devs_[i];
-      auto* x = p.add_devices();
-      x->set_device(absl::StrCat("devices/", d.id));
-      x->set_peer_device(d.peer_id);
-      if (states[i].ok()) x->set_state(ToProto(*states[i]));
-      x->set_bytes_transferred(d.bytes_sent);
-      x->set_initial_bytes(d.initial_bytes);
-      x->set_dirty_bytes(d.dirty_bytes);
-      x->set_stop_copy_length(d.stop_copy_length);
-      x->set_bytes_per_second(d.read_rate);
-    }
-    if (also) also(p);
-  });
-}
-
-absl::Status SourceEngine::SamplePrecopy(absl::Time now, bool* all_initial,
-                                         uint64_t* total_sent) {
-  *all_initial = true;
-  *total_sent = 0;
-  for (Device& d : devs_) {
-    if (!d.precopy) {
-      if (absl::Status s = RefreshStopCopyLength(d); !s.ok()) return s;
-      continue;
-    }
-    absl::StatusOr<vfio::PrecopyInfo> info = d.data->GetPrecopyInfo();
-    if (!info.ok())
-      return absl::Status(info.status().code(),
-                          absl::StrCat(d.id, ": ", info.status().message()));
-    const uint64_t sent = d.stream->Stats().device_bytes;
-    if (info->reinit) {
-      // New initial data: switchover-ack must be earned again.
-      spdlog::info("{}: {} raised REINIT at stream byte {}", session_->name(),
-                   d.id, sent);
-      d.initial_done = false;
-      ack_received_ = false;
-    }
-    d.initial_bytes = info->initial_bytes;
-    d.dirty_bytes = info->dirty_bytes;
-    if (!d.initial_done && info->initial_bytes == 0) {
-      d.initial_done = true;
-      d.initial_offset = sent;
-    }
-    *all_initial = *all_initial && d.initial_done;
-    if (sent > d.last_bytes) {
-      d.last_progress = now;
-    } else if (d.initial_bytes + d.dirty_bytes > 0 &&
-               now - d.last_progress > tun_.stall_timeout) {
-      return absl::UnavailableError(
-          absl::StrCat(d.id, ": no pre-copy progress for ",
-                       absl::FormatDuration(tun_.stall_timeout),
-                       " (peer or data plane gone)"));
-    }
-    if (d.initial_bytes > 0 && now > d.last_sample) {
-      // The device had data all along: its read rate is what it managed
-      // over the interval since its own last sample.
-      const double r = static_cast<double>(sent - d.last_bytes) /
-                       absl::ToDoubleSeconds(now - d.last_sample);
-      if (r > 0)
-        d.read_rate = d.read_rate > 0 ? 0.7 * d.read_rate + 0.3 * r : r;
-    }
-    d.last_bytes = sent;
-    d.last_sample = now;
-    *total_sent += sent;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SourceEngine::AskSwitchoverAck() {
-  v1::SwitchoverAckRequest ar;
-  ar.set_session_id(session_->id());
-  for (const Device& d : devs_) ar.add_initial_data_offsets(d.initial_offset);
-  absl::StatusOr<v1::SwitchoverAckResponse> resp = peer_->SwitchoverAck(ar);
-  if (!resp.ok()) return resp.status();
-  ack_received_ = resp->acknowledged();
-  return absl::OkStatus();
-}
-
-absl::Status SourceEngine::Precopy() {
-  const absl::Time start = clock_.Now();
-  const absl::Duration budget = FromProto(req_.downtime_budget());
-  const absl::Duration max_precopy =
-      req_.precopy().has_max_precopy() ? FromProto(req_.precopy().max_precopy())
-                                       : absl::Seconds(60);
-  const bool manual = req_.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL;
-  const bool fail_on_timeout =
-      req_.precopy().on_timeout() == v1::PrecopyPolicy::ON_TIMEOUT_FAIL;
-  bool any_precopy = false;
-  for (const Device& d : devs_) any_precopy = any_precopy || d.precopy;
-  last_link_sample_ = start;
-  for (;;) {
-    if (Cancelled()) return absl::CancelledError("cancelled during pre-copy");
-    if (absl::Status s = CheckPeer(); !s.ok()) return s;
-    const absl::Time now = clock_.Now();
-    bool all_initial = true;
-    uint64_t total = 0;
-    if (absl::Status s = SamplePrecopy(now, &all_initial, &total); !s.ok())
-      return s;
-    if (now - last_link_sample_ > absl::Milliseconds(50)) {
-      if (total > last_link_total_) {
-        const double r = static_cast<double>(total - last_link_total_) /
-                         absl::ToDoubleSeconds(now - last_link_sample_);
-        // Pre-copy often does not fill the link (it carries only what is
-        // dirtied): the link's capacity is the most it was seen to carry.
-        link_rate_ = std::max(link_rate_, r);
-      }
-      last_link_total_ = total;
-      last_link_sample_ = now;
-    }
-    // Switchover-ack: the destination has loaded every device's initial data.
-    if (all_initial && !ack_received_ &&
-        now - last_ack_try_ > absl::Milliseconds(20)) {
-      last_ack_try_ = now;
-      if (absl::Status s = AskSwitchoverAck(); !s.ok()) return s;
-    }
-    const absl::Duration predicted = Predict();
-    const bool ready = (!any_precopy || ack_received_) && predicted <= budget;
-    PublishProgress(manual && ready ? v1::PHASE_READY : v1::PHASE_PRECOPY);
-    // Every way out says why, with the numbers (the switchover decision).
-    auto decide = [&](const char* why) {
-      spdlog::info(
-          "{}: switching over: {}; predicted downtime {:.1f} ms, budget "
-          "{:.1f} ms, pre-copy ran {:.1f} s, link {:.1f} MB/s",
-          session_->name(), why, absl::ToDoubleMilliseconds(predicted),
-          absl::ToDoubleMilliseconds(budget),
-          absl::ToDoubleSeconds(now - start), link_rate_ / 1e6);
-      return absl::OkStatus();
-    };
-    if (session_->switchover_requested.load())
-      return decide("requested (manual)");
-    if (!manual && ready) return decide("the prediction fits the budget");
-    if (!any_precopy && !manual) {
-      // Nothing can pre-copy, so waiting cannot shrink the stop-copy state.
-      if (!fail_on_timeout)
-        return decide("no device supports PRE_COPY (waiting cannot help)");
-      return absl::FailedPreconditionError(
-          absl::StrCat("predicted downtime ", absl::FormatDuration(predicted),
-                       " exceeds the budget ", absl::FormatDuration(budget),
-                       " and no device supports PRE_COPY"));
-    }
-    if (now - start > max_precopy) {
-      if (fail_on_timeout) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "pre-copy ran ", absl::FormatDuration(max_precopy),
-            " without the predicted downtime ", absl::FormatDuration(predicted),
-            " fitting the budget ", absl::FormatDuration(budget)));
-      }
-      if (!manual)
-        return decide("precopy.max_precopy reached (on_timeout SWITCH)");
-    }
-    clock_.SleepFor(tun_.monitor_interval);
-  }
 }
 
 absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
@@ -501,7 +380,7 @@ absl::Status SourceEngine::Switchover() {
   std::sort(order.begin(), order.end(), [](const Device* a, const Device* b) {
     return a->remaining() > b->remaining();
   });
-  const absl::Duration predicted = Predict();
+  const Prediction predicted = Predict();
   PublishProgress(v1::PHASE_SWITCHOVER);
   for (Device& d : devs_) d.bytes_at_switchover = d.bytes_sent;
   SwitchoverTimes t;
@@ -524,8 +403,10 @@ absl::Status SourceEngine::Switchover() {
   // 3. Commit: the destination loads and resumes in lockstep.
   absl::StatusOr<v1::CommitResponse> resp = Commit(serial);
   if (!resp.ok()) return resp.status();
-  t.end = resp->last_running_mono_ns() > 0 ? resp->last_running_mono_ns()
-                                           : MonotonicNanos();
+  // The downtime ends, on this clock alone, when the destination says its
+  // last device runs.
+  t.end = MonotonicNanos();
+  t.dest_running = resp->last_running_mono_ns();
   // 4. Off the downtime path: the source's devices leave the saving group.
   ReleaseStreams();
   if (absl::Status s = SetStateAll(order, DeviceState::kStop, false, false);

@@ -17,6 +17,8 @@
 #include "common/clock.h"
 #include "daemon/device_registry.h"
 #include "daemon/downtime_model.h"
+#include "daemon/link_probe.h"
+#include "daemon/measure_history.h"
 #include "daemon/peer_client.h"
 #include "daemon/peer_monitor.h"
 #include "daemon/session_keys.h"
@@ -32,33 +34,9 @@ struct EngineTunables {
   // A stream that moves no byte for this long while it has data means the
   // peer or the link is gone.
   absl::Duration stall_timeout = absl::Seconds(5);
-};
-
-// What earlier migrations on this daemon measured, so that a session's first
-// prediction starts from the link and arcs seen before, not from a guess.
-// A session whose devices enter PRE_COPY measures its own arc and uses that
-// instead; devices without PRE_COPY make no transition before the
-// switchover, so their prediction rests on the history alone.
-class EngineHistory {
- public:
-  void Record(double link_bytes_per_s, absl::Duration arc) {
-    absl::MutexLock lock(&mu_);
-    link_ = link_ > 0 ? 0.5 * link_ + 0.5 * link_bytes_per_s : link_bytes_per_s;
-    arc_ = arc;
-  }
-  double link() const {
-    absl::MutexLock lock(&mu_);
-    return link_;
-  }
-  absl::Duration arc() const {
-    absl::MutexLock lock(&mu_);
-    return arc_;
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  double link_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::Duration arc_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  // The link probe after the handshake (0: none; the history, or a guess,
+  // stands in until pre-copy measures the link).
+  uint64_t probe_bytes = kDefaultProbeBytes;
 };
 
 class SourceEngine {
@@ -70,7 +48,7 @@ class SourceEngine {
                std::vector<std::string> device_ids,
                std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
                dataplane::Transport& transport, DeviceRegistry& registry,
-               EngineHistory& history, std::unique_ptr<PeerClient> peer,
+               MeasureHistory& history, std::unique_ptr<PeerClient> peer,
                Clock& clock, EngineTunables tunables = {});
   // The thread body: runs the session to COMPLETED, CANCELLED or FAILED.
   void Run();
@@ -84,7 +62,21 @@ class SourceEngine {
  private:
   struct Device {
     std::string id, peer_id;
+    // Its entry in the measurement history (the device's source: its spec
+    // or path, so that a device attached again differently is new).
+    std::string history_key;
     bool precopy = false;
+    // One arc of this device here, and at the destination.
+    absl::Duration arc = absl::Milliseconds(1);
+    Source arc_source = Source::kGuess;
+    absl::Duration dest_arc = absl::Milliseconds(1);
+    Source read_source = Source::kGuess;
+    // The destination device's write rate while it pushed back (0: never).
+    double write_rate = 0;
+    // Re-dirtied bytes/s during pre-copy, after the initial data.
+    double dirty_rate = 0;
+    uint64_t dirty_seen = 0;  // pre-copy bytes read after initial_done
+    absl::Duration last_arc;  // of the last SetStateAll
     uint32_t stream_id = 0;
     std::unique_ptr<vfio::DataSession> data;
     std::shared_ptr<dataplane::Stream> stream;
@@ -110,8 +102,16 @@ class SourceEngine {
     uint64_t retransmits = 0;
   };
   // Timestamps of the switchover (CLOCK_MONOTONIC ns), for the report.
+  // `end` is when the commit's acknowledgment arrived (this clock alone);
+  // `dest_running` the destination's CLOCK_MONOTONIC at its last RUNNING.
   struct SwitchoverTimes {
     int64_t start = 0, quiesced = 0, transferred = 0, end = 0;
+    int64_t dest_running = 0;
+  };
+  // The policy in force (UpdateSession may change it mid pre-copy).
+  struct Policy {
+    absl::Duration budget, max_precopy;
+    bool manual = false, fail_on_timeout = true, allow_overrun = false;
   };
 
   void InitDevices(std::vector<std::string> ids,
@@ -122,6 +122,8 @@ class SourceEngine {
   absl::Status AgreeProtection(const v1::HandshakeResponse& resp,
                                const KeyShare& share,
                                dataplane::Protection wanted);
+  // Streams tun_.probe_bytes through the data plane: the first link rate.
+  absl::Status ProbeLink();
   absl::Status StartPrecopy();
   // Returns when the switchover should start (OK) or the session must fail.
   absl::Status Precopy();
@@ -129,6 +131,13 @@ class SourceEngine {
   absl::Status SamplePrecopy(absl::Time now, bool* all_initial,
                              uint64_t* total_sent);
   absl::Status AskSwitchoverAck();
+  Policy ReadPolicy() const;
+  // The smallest downtime the session could promise: the bound with every
+  // pre-copy device drained. Refuses a budget below it, unless overruns are
+  // allowed.
+  absl::Status CheckBudgetReachable(const Policy& pol);
+  // Why the session does not switch over yet, with the figures.
+  std::string WaitingReason(const Prediction& p, const Policy& pol) const;
   absl::Status Switchover();
   absl::Status StopCopy(const std::vector<Device*>& order, bool serial);
   absl::StatusOr<v1::CommitResponse> Commit(bool serial);
@@ -141,8 +150,16 @@ class SourceEngine {
     return monitor_ ? monitor_->Check() : absl::OkStatus();
   }
   void Report(const v1::CommitResponse& resp, const SwitchoverTimes& t,
-              absl::Duration predicted, bool serial);
+              const Prediction& predicted, bool serial);
+  // Which phase (and device) overran its prediction the most.
+  std::string Overrun(const v1::CommitResponse& resp, const SwitchoverTimes& t,
+                      const Prediction& predicted) const;
+  // What this switchover measured, for later predictions.
+  void Learn(const v1::CommitResponse& resp, const SwitchoverTimes& t,
+             bool serial);
   absl::Status AddStream(Device& d);
+  absl::StatusOr<std::shared_ptr<dataplane::Stream>> OpenStream(
+      uint32_t stream_id, vfio::DataSession* data);
   // The device's entry in group_ (devs_ and group_ share their order).
   vfio::DeviceGroup::Member& MemberOf(const Device& d) {
     return group_[static_cast<size_t>(&d - devs_.data())];
@@ -154,7 +171,10 @@ class SourceEngine {
                            absl::Time since);
   void Rollback(const absl::Status& why);
   void ReleaseStreams();
-  absl::Duration Predict() const;
+  Prediction Predict() const;
+  // The prediction with every pre-copy device drained: the least downtime.
+  Prediction PredictFloor() const;
+  std::vector<DeviceTerms> Terms(bool drained) const;
   // Progress and `phase` (unless the session has ended), and whatever `also`
   // sets, in one session update.
   void PublishProgress(v1::Phase phase,
@@ -170,7 +190,7 @@ class SourceEngine {
   const v1::StartMigrationRequest req_;
   dataplane::Transport& transport_;
   DeviceRegistry& registry_;
-  EngineHistory& history_;
+  MeasureHistory& history_;
   const std::unique_ptr<PeerClient> peer_;
   Clock& clock_;
   const EngineTunables tun_;
@@ -184,15 +204,26 @@ class SourceEngine {
   bool in_doubt_ = false;
   uint32_t wire_session_ = 0;
   uint64_t token_ = 0;
+  uint32_t probe_stream_id_ = 0;
   // The session's frame protection and this side's keys, agreed in the
   // handshake.
   dataplane::Protection protection_ = dataplane::Protection::kAes256Gcm;
   SessionKeys keys_{};
   dataplane::Endpoint peer_data_;
   // Measurements for the prediction.
-  absl::Duration transition_ = absl::Milliseconds(1);
   absl::Duration slowest_arc_;  // of the last SetStateAll
   double link_rate_ = 0;        // bytes/s, all streams together
+  Source link_source_ = Source::kGuess;
+  absl::Duration commit_overhead_ = absl::Milliseconds(2);
+  absl::Duration round_trip_ = absl::InfiniteDuration();  // fastest seen
+  bool same_host_ = false;  // both daemons on one boot: one monotonic clock
+  absl::Time start_, precopy_start_;
+  // The switchover went ahead with the bound past the budget (as allowed).
+  bool over_budget_ = false;
+  // For the progress: the prediction's smallest bound so far, and why the
+  // session is waiting.
+  absl::Duration best_bound_ = absl::InfiniteDuration();
+  std::string waiting_;
   absl::Time last_link_sample_;
   uint64_t last_link_total_ = 0;
   absl::Time last_ack_try_ = absl::InfinitePast();

@@ -54,6 +54,10 @@ struct StreamStats {
   uint32_t caught_up =
       0;  // kSend: reads that found pre-copy caught up after data
   int64_t started_ns = 0, finished_ns = 0;
+  // kReceive: bytes written, and time spent, while the device pushed back
+  // (its write rate is what limits then); 0 if it never did.
+  uint64_t write_bound_bytes = 0;
+  int64_t write_bound_ns = 0;
 };
 
 class Stream;
@@ -81,6 +85,10 @@ struct StreamContext {
   uint32_t caught_up = 0;
   int64_t started_ns = 0, finished_ns = 0, linger_until_ns = 0;
   int closes_sent = 0;
+  // kReceive: since when the device has pushed back (0: it took all).
+  int64_t pushback_since_ns = 0;
+  uint64_t write_bound_bytes = 0;
+  int64_t write_bound_ns = 0;
 };
 
 // The control side's handle of a stream: its spec, state and cancel flag

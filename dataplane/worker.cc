@@ -167,6 +167,8 @@ void Worker::PublishStats(StreamContext& s) {
   st.caught_up = s.caught_up;
   st.started_ns = s.started_ns;
   st.finished_ns = s.finished_ns;
+  st.write_bound_bytes = s.write_bound_bytes;
+  st.write_bound_ns = s.write_bound_ns;
   s.handle.Publish(st);
 }
 
@@ -308,6 +310,8 @@ bool Worker::Authenticate(StreamContext& s, const ParsedFrame& f, rte_mbuf* m) {
 
 bool Worker::ServeReceiver(StreamContext& s, int64_t now) {
   bool busy = false;
+  bool pushed_back = false;
+  uint64_t written = 0;
   // Non-blocking writes: a device that pushes back keeps its frames in the
   // flow (whose credit then holds the sender back), and the loop goes on to
   // its other streams, acks and hand-offs.
@@ -321,14 +325,25 @@ bool Worker::ServeReceiver(StreamContext& s, int64_t now) {
           absl::StatusOr<size_t> n = s.handle.spec().data->Write(
               absl::MakeConstSpan(p + done, len - done));
           if (!n.ok()) return n.status();
-          if (*n == 0) break;
+          if (*n == 0) {
+            pushed_back = true;
+            break;
+          }
           done += static_cast<uint32_t>(*n);
         }
         s.device_bytes += done - from;
+        written += done - from;
         busy = busy || done > from;
         return done - from;
       },
       FreeMbuf);
+  // While the device pushes back, it sets the pace: what it takes over that
+  // time is its write rate (the prediction's destination term).
+  if (s.pushback_since_ns != 0) {
+    s.write_bound_ns += now - s.pushback_since_ns;
+    s.write_bound_bytes += written;
+  }
+  s.pushback_since_ns = pushed_back ? now : 0;
   if (!st.ok() && s.handle.state() == Stream::kRunning) {
     s.handle.Finish(Stream::kFailed, st);
     s.finished_ns = now;

@@ -46,6 +46,10 @@ class GrpcPeerClient final : public daemon::PeerClient {
     return Call(&v1::PeerService::Stub::Heartbeat, req, deadlines_.liveness / 2,
                 "heartbeat");
   }
+  absl::Status Report(const v1::ReportRequest& req) override {
+    return Call(&v1::PeerService::Stub::Report, req, deadlines_.abort, "report")
+        .status();
+  }
   daemon::PeerDeadlines deadlines() const override { return deadlines_; }
   void CancelPending() override {
     absl::MutexLock lock(&mu_);

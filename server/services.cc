@@ -75,6 +75,12 @@ grpc::Status MigrationServiceImpl::StartMigration(
   return Reply(sessions_.StartMigration(*req), resp);
 }
 
+grpc::Status MigrationServiceImpl::UpdateSession(
+    grpc::ServerContext*, const v1::UpdateSessionRequest* req,
+    v1::Session* resp) {
+  return Reply(sessions_.UpdateSession(*req), resp);
+}
+
 grpc::Status MigrationServiceImpl::Switchover(grpc::ServerContext*,
                                               const v1::SwitchoverRequest* req,
                                               v1::Session* resp) {
@@ -172,6 +178,13 @@ grpc::Status PeerServiceImpl::Heartbeat(grpc::ServerContext* ctx,
                                         v1::HeartbeatResponse* resp) {
   if (grpc::Status a = Authorize(*ctx, "Heartbeat"); !a.ok()) return a;
   return Reply(sessions_.PeerHeartbeat(*req), resp);
+}
+
+grpc::Status PeerServiceImpl::Report(grpc::ServerContext* ctx,
+                                     const v1::ReportRequest* req,
+                                     v1::ReportResponse*) {
+  if (grpc::Status a = Authorize(*ctx, "Report"); !a.ok()) return a;
+  return ToGrpc(sessions_.PeerReport(*req));
 }
 
 grpc::Status DataplaneServiceImpl::GetDataplaneStatus(

@@ -44,6 +44,9 @@ class MigrationServiceImpl final : public v1::MigrationService::Service {
   grpc::Status StartMigration(grpc::ServerContext* ctx,
                               const v1::StartMigrationRequest* req,
                               v1::Session* resp) override;
+  grpc::Status UpdateSession(grpc::ServerContext* ctx,
+                             const v1::UpdateSessionRequest* req,
+                             v1::Session* resp) override;
   grpc::Status Switchover(grpc::ServerContext* ctx,
                           const v1::SwitchoverRequest* req,
                           v1::Session* resp) override;
@@ -84,6 +87,8 @@ class PeerServiceImpl final : public v1::PeerService::Service {
   grpc::Status Heartbeat(grpc::ServerContext* ctx,
                          const v1::HeartbeatRequest* req,
                          v1::HeartbeatResponse* resp) override;
+  grpc::Status Report(grpc::ServerContext* ctx, const v1::ReportRequest* req,
+                      v1::ReportResponse* resp) override;
 
  private:
   // OK for a peer daemon; PERMISSION_DENIED (logged) for anyone else.

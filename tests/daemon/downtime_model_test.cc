@@ -1,4 +1,5 @@
-// The one downtime model: hand-computed cases for both schedules.
+// The one downtime model: hand-computed cases for both schedules, the
+// destination's write rate, and a bound that widens with what was guessed.
 #include "daemon/downtime_model.h"
 
 #include "gtest/gtest.h"
@@ -8,37 +9,107 @@ namespace {
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
-TEST(DowntimeModelTest, ParallelIsArcsPlusTheSlowerOfDeviceAndLink) {
-  // Two PRE_COPY devices: 5 arcs of 10 ms; 100 MB at 1 GB/s read is 100 ms
-  // per device, but 200 MB over a 1 GB/s link is 200 ms.
-  std::vector<DeviceTerms> d = {{100'000'000, 1e9, true},
-                                {100'000'000, 1e9, true}};
-  EXPECT_DOUBLE_EQ(Ms(PredictDowntime(d, {1e9, absl::Milliseconds(10), false})),
-                   50 + 200);
-  // A fast link: the slowest device bounds it.
-  EXPECT_DOUBLE_EQ(
-      Ms(PredictDowntime(d, {1e10, absl::Milliseconds(10), false})), 50 + 100);
+DeviceTerms Measured(std::string id, uint64_t bytes, double read, double arc_ms,
+                     bool precopy) {
+  DeviceTerms d;
+  d.id = std::move(id);
+  d.remaining_bytes = bytes;
+  d.read_rate = read;
+  d.read_source = Source::kMeasured;
+  d.source_arc = d.destination_arc = absl::Microseconds(arc_ms * 1e3);
+  d.arc_source = Source::kMeasured;
+  d.precopy = precopy;
+  return d;
 }
 
-TEST(DowntimeModelTest, ADeviceWithoutPrecopyCostsAnArcMore) {
-  std::vector<DeviceTerms> d = {{0, 0, true}, {0, 0, false}};
-  EXPECT_DOUBLE_EQ(Ms(PredictDowntime(d, {1e9, absl::Milliseconds(10), false})),
-                   60);
+LinkTerms Link(double rate, bool serial = false) {
+  LinkTerms l;
+  l.rate = rate;
+  l.rate_source = Source::kMeasured;
+  l.commit_overhead = absl::Milliseconds(1);
+  l.serial = serial;
+  return l;
 }
 
-TEST(DowntimeModelTest, SerialPaysEveryDevicesArcsAndBytes) {
-  std::vector<DeviceTerms> d = {{50'000'000, 5e8, false},
-                                {50'000'000, 2e9, false}};
-  // 2 x 6 arcs of 1 ms + 50 MB at 0.5 GB/s + 50 MB at min(2, 1) GB/s.
-  EXPECT_DOUBLE_EQ(Ms(PredictDowntime(d, {1e9, absl::Milliseconds(1), true})),
-                   12 + 100 + 50);
+TEST(DowntimeModelTest, ParallelPhasesAreEachTheirSlowestDevice) {
+  // Two PRE_COPY devices, 100 MB each at 1 GB/s over a 4 GB/s link: each
+  // device's own read is the critical path, not the link.
+  const Prediction p =
+      PredictDowntime({Measured("a", 100'000'000, 1e9, 2, true),
+                       Measured("b", 100'000'000, 1e9, 5, true)},
+                      Link(4e9));
+  EXPECT_NEAR(Ms(p.quiesce), 5, 1e-6);          // one arc, slowest
+  EXPECT_NEAR(Ms(p.stop_copy), 5 + 100, 1e-6);  // arc + 100 MB / 1 GB/s
+  EXPECT_NEAR(Ms(p.commit), 1 + 3 * 5, 1e-6);   // overhead + 3 dest arcs
+  EXPECT_NEAR(Ms(p.expected), 5 + 105 + 16, 1e-6);
+  EXPECT_EQ(p.critical, "a");  // the first of the equally slow devices
+  EXPECT_TRUE(p.guesses.empty());
 }
 
-TEST(DowntimeModelTest, UnknownRatesFallBackToTheAssumedLink) {
-  std::vector<DeviceTerms> d = {
-      {static_cast<uint64_t>(kAssumedLinkRate), 0, true}};
-  EXPECT_DOUBLE_EQ(Ms(PredictDowntime(d, {0, absl::Milliseconds(1), false})),
-                   5 + 1000);
+TEST(DowntimeModelTest, TheLinkBoundsAParallelStopCopy) {
+  const Prediction p =
+      PredictDowntime({Measured("a", 100'000'000, 4e9, 1, true),
+                       Measured("b", 100'000'000, 4e9, 1, true)},
+                      Link(1e9));
+  EXPECT_NEAR(Ms(p.stop_copy), 1 + 200, 1e-6);
+  EXPECT_EQ(p.critical, "the link");
+}
+
+TEST(DowntimeModelTest, DevicesWithoutPrecopyPayTwoArcsIntoStopCopy) {
+  const Prediction p =
+      PredictDowntime({Measured("a", 10'000'000, 1e9, 4, false)}, Link(1e9));
+  EXPECT_NEAR(Ms(p.stop_copy), 2 * 4 + 10, 1e-6);
+}
+
+TEST(DowntimeModelTest, AWriteBoundDestinationSetsTheTransfer) {
+  DeviceTerms d = Measured("gpu0", 100'000'000, 2e9, 1, true);
+  d.write_rate = 0.5e9;  // the destination device takes 500 MB/s
+  const Prediction p = PredictDowntime({d}, Link(4e9));
+  EXPECT_NEAR(Ms(p.stop_copy), 1 + 200, 1e-6);
+  EXPECT_EQ(p.critical, "gpu0");
+}
+
+TEST(DowntimeModelTest, SerialAddsEveryDevice) {
+  const Prediction p =
+      PredictDowntime({Measured("a", 50'000'000, 0.5e9, 2, false),
+                       Measured("b", 50'000'000, 2e9, 2, false)},
+                      Link(1e9, /*serial=*/true));
+  // Each: 1 quiesce arc, 2 arcs to STOP_COPY, bytes at min(read, link);
+  // then 3 destination arcs each.
+  EXPECT_NEAR(Ms(p.quiesce), 4, 1e-6);
+  EXPECT_NEAR(Ms(p.stop_copy), (4 + 100) + (4 + 50), 1e-6);
+  EXPECT_NEAR(Ms(p.commit), 1 + 3 * 4, 1e-6);
+  EXPECT_EQ(p.critical, "a");
+}
+
+TEST(DowntimeModelTest, TheBoundWidensWithWhatWasGuessed) {
+  const std::vector<DeviceTerms> measured = {
+      Measured("a", 100'000'000, 1e9, 2, true)};
+  const Prediction m = PredictDowntime(measured, Link(1e9));
+  EXPECT_GT(m.bound, m.expected);
+  EXPECT_LT(Ms(m.bound), 1.3 * Ms(m.expected));
+
+  DeviceTerms cold = measured[0];
+  cold.read_rate = 0;  // never read: the link stands in, as a guess
+  cold.arc_source = Source::kGuess;
+  LinkTerms guessed_link;  // no probe, no history
+  const Prediction g = PredictDowntime({cold}, guessed_link);
+  EXPECT_GT(Ms(g.bound), 1.9 * Ms(g.expected));
+  EXPECT_NE(g.guesses.find("the link rate"), std::string::npos);
+  EXPECT_NE(g.guesses.find("a read rate"), std::string::npos);
+  EXPECT_NE(g.guesses.find("a arc latency"), std::string::npos);
+
+  DeviceTerms remembered = measured[0];
+  remembered.read_source = Source::kHistory;
+  const Prediction h = PredictDowntime({remembered}, Link(1e9));
+  EXPECT_GT(h.bound, m.bound);
+  EXPECT_LT(h.bound, g.bound);
+}
+
+TEST(DowntimeModelTest, NothingLeftCostsOnlyArcsAndTheCommit) {
+  const Prediction p =
+      PredictDowntime({Measured("a", 0, 1e9, 3, true)}, Link(1e9));
+  EXPECT_NEAR(Ms(p.expected), 3 + 3 + (1 + 9), 1e-6);
 }
 
 }  // namespace

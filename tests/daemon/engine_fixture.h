@@ -83,6 +83,9 @@ class FakePeerClient final : public PeerClient {
     if (absl::Status s = Run(hooks_->heartbeat); !s.ok()) return s;
     return dest_->Heartbeat();
   }
+  absl::Status Report(const v1::ReportRequest& req) override {
+    return dest_->Report(req);
+  }
   PeerDeadlines deadlines() const override {
     PeerDeadlines d;
     d.heartbeat_interval = absl::Milliseconds(50);
@@ -154,7 +157,7 @@ class EngineRig : public ::testing::Test {
   // While Migrate runs: its two sides (for a test's `during`).
   std::atomic<SourceEngine*> engine_{nullptr};
   std::atomic<DestinationSession*> dest_{nullptr};
-  EngineHistory history_;
+  MeasureHistory history_;
 };
 
 }  // namespace vmig::daemon::testing

@@ -103,7 +103,7 @@ TEST_F(SourceEngineTest, ACancelDuringPrecopyRollsBack) {
   AddDevices({"emu:state=8MiB,flags=stop_copy|p2p|pre_copy,dirty=64MiB/s,"
               "read_bw=16MiB/s,seed=5"},
              {"emu:state=8MiB"});
-  v1::Session s = Migrate(Request(1), [](SessionRecord& r) {
+  v1::Session s = Migrate(Request(50), [](SessionRecord& r) {
     const absl::Time deadline = absl::Now() + absl::Seconds(20);
     while (r.phase() != v1::PHASE_PRECOPY && absl::Now() < deadline)
       absl::SleepFor(absl::Milliseconds(5));
@@ -126,7 +126,8 @@ TEST_F(SourceEngineTest, PrecopyLimitIsMeasuredOnTheEnginesClock) {
   AddDevices({"emu:state=8MiB,flags=stop_copy|p2p|pre_copy,dirty=64MiB/s,"
               "read_bw=16MiB/s,seed=7"},
              {"emu:state=8MiB"});
-  v1::StartMigrationRequest req = Request(1);  // a budget it cannot meet
+  // A budget the devices could meet drained, which pre-copy never reaches.
+  v1::StartMigrationRequest req = Request(50);
   req.mutable_precopy()->mutable_max_precopy()->set_seconds(3);
   req.mutable_precopy()->set_on_timeout(v1::PrecopyPolicy::ON_TIMEOUT_FAIL);
   SteppingClock clock(absl::Seconds(1), absl::Milliseconds(1));

@@ -1,0 +1,436 @@
+// The source engine before the switchover: the link probe, pre-copy with
+// its measurements, the prediction and the switchover decision, and the
+// progress that explains it.
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/fmt_absl.h"
+#include "daemon/source_engine.h"
+#include "proto/convert.h"
+#include "spdlog/spdlog.h"
+
+namespace vmig::daemon {
+
+using vfio::DeviceState;
+
+namespace {
+
+double MiB(double bytes) { return bytes / (1 << 20); }
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+}  // namespace
+
+absl::Status SourceEngine::ProbeLink() {
+  // The destination offers a probe stream only when asked for one.
+  if (tun_.probe_bytes == 0 || probe_stream_id_ == 0) return absl::OkStatus();
+  ProbeSource source(tun_.probe_bytes);
+  absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
+      OpenStream(probe_stream_id_, &source);
+  if (!st.ok()) return st.status();
+  std::shared_ptr<dataplane::Stream> probe = std::move(*st);
+  absl::Status result = absl::OkStatus();
+  uint64_t last_acked = 0;
+  // A measurement of the data plane: it runs on real time, whatever clock
+  // the engine's policy runs on.
+  absl::Time progress = absl::Now();
+  for (;;) {
+    const dataplane::Stream::State state = probe->state();
+    if (state == dataplane::Stream::kDone) break;
+    if (state == dataplane::Stream::kFailed) {
+      result =
+          absl::Status(probe->error().code(),
+                       absl::StrCat("link probe: ", probe->error().message()));
+      break;
+    }
+    if (Cancelled()) {
+      result = absl::CancelledError("cancelled during the link probe");
+      break;
+    }
+    if (absl::Status s = CheckPeer(); !s.ok()) {
+      result = s;
+      break;
+    }
+    const uint64_t acked = probe->Stats().sender.acked_bytes;
+    const absl::Time now = absl::Now();
+    if (acked != last_acked) {
+      last_acked = acked;
+      progress = now;
+    } else if (now - progress > tun_.stall_timeout) {
+      result = absl::UnavailableError(absl::StrCat(
+          "link probe stalled for ", absl::FormatDuration(tun_.stall_timeout),
+          " (peer or data plane gone)"));
+      break;
+    }
+    absl::SleepFor(absl::Microseconds(200));
+  }
+  const dataplane::StreamStats stats = probe->Stats();
+  // The source outlives the stream: the worker lets go of it first.
+  probe->CancelAndWait(absl::Seconds(5));
+  if (!result.ok()) return result;
+  const double secs =
+      static_cast<double>(stats.finished_ns - stats.started_ns) / 1e9;
+  if (secs > 0) {
+    link_rate_ = static_cast<double>(tun_.probe_bytes) / secs;
+    link_source_ = Source::kMeasured;
+    history_.RecordLink(link_rate_);
+    spdlog::info("{}: link probe: {:.1f} MiB in {:.2f} ms: {:.1f} MiB/s",
+                 session_->name(), MiB(static_cast<double>(tun_.probe_bytes)),
+                 secs * 1e3, MiB(link_rate_));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<DeviceTerms> SourceEngine::Terms(bool drained) const {
+  std::vector<DeviceTerms> terms;
+  for (const Device& d : devs_) {
+    DeviceTerms t;
+    t.id = d.id;
+    t.remaining_bytes = drained && d.precopy ? 0 : d.remaining();
+    t.read_rate = d.read_rate;
+    t.read_source = d.read_rate > 0 ? d.read_source : Source::kGuess;
+    t.write_rate = d.write_rate;
+    t.source_arc = d.arc;
+    t.arc_source = d.arc_source;
+    t.destination_arc = d.dest_arc;
+    t.precopy = d.precopy;
+    terms.push_back(std::move(t));
+  }
+  return terms;
+}
+
+Prediction SourceEngine::Predict() const {
+  LinkTerms link;
+  link.rate = link_rate_;
+  link.rate_source = link_source_;
+  link.serial = req_.serial_schedule();
+  // The commit's fixed cost as measured before, or a round trip and the
+  // journal's writes.
+  link.commit_overhead =
+      history_.commit_overhead() > absl::ZeroDuration()
+          ? history_.commit_overhead()
+          : (round_trip_ < absl::InfiniteDuration() ? round_trip_
+                                                    : absl::ZeroDuration()) +
+                absl::Milliseconds(1);
+  return PredictDowntime(Terms(false), link);
+}
+
+Prediction SourceEngine::PredictFloor() const {
+  LinkTerms link;
+  link.rate = link_rate_;
+  link.rate_source = link_source_;
+  link.serial = req_.serial_schedule();
+  link.commit_overhead = history_.commit_overhead();
+  return PredictDowntime(Terms(true), link);
+}
+
+SourceEngine::Policy SourceEngine::ReadPolicy() const {
+  Policy pol;
+  session_->Read([&](const v1::Session& s) {
+    pol.budget = FromProto(s.downtime_budget());
+    pol.max_precopy = s.precopy().has_max_precopy()
+                          ? FromProto(s.precopy().max_precopy())
+                          : absl::Seconds(60);
+    pol.manual = s.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL;
+    pol.allow_overrun = s.allow_budget_overrun();
+    switch (s.precopy().on_timeout()) {
+      case v1::PrecopyPolicy::ON_TIMEOUT_FAIL:
+        pol.fail_on_timeout = true;
+        break;
+      case v1::PrecopyPolicy::ON_TIMEOUT_SWITCH:
+        pol.fail_on_timeout = false;
+        break;
+      default:
+        pol.fail_on_timeout = !pol.allow_overrun;
+    }
+  });
+  return pol;
+}
+
+void SourceEngine::PublishProgress(
+    v1::Phase phase, const std::function<void(v1::Session&)>& also) {
+  uint32_t rounds = 0;
+  for (Device& d : devs_) {
+    if (d.stream) {
+      const dataplane::StreamStats st = d.stream->Stats();
+      d.bytes_sent = st.device_bytes;
+      d.caught_up = st.caught_up;
+    }
+    rounds = std::max(rounds, d.caught_up);
+  }
+  const Prediction predicted = Predict();
+  const Policy pol = ReadPolicy();
+  const absl::Duration elapsed = clock_.Now() - start_;
+  std::vector<absl::StatusOr<DeviceState>> states;
+  for (const Device& d : devs_)
+    states.push_back(MemberOf(d).device->GetState());
+  session_->Update([&](v1::Session& p) {
+    if (!IsTerminal(p.phase())) p.set_phase(phase);
+    ToProto(predicted.expected, p.mutable_predicted_downtime());
+    p.clear_devices();
+    uint64_t sent = 0, remaining = 0;
+    double dirty = 0;
+    for (size_t i = 0; i < devs_.size(); ++i) {
+      const Device& d = devs_[i];
+      auto* x = p.add_devices();
+      x->set_device(absl::StrCat("devices/", d.id));
+      x->set_peer_device(d.peer_id);
+      if (states[i].ok()) x->set_state(ToProto(*states[i]));
+      x->set_bytes_transferred(d.bytes_sent);
+      x->set_initial_bytes(d.initial_bytes);
+      x->set_dirty_bytes(d.dirty_bytes);
+      x->set_stop_copy_length(d.stop_copy_length);
+      x->set_bytes_per_second(d.read_rate);
+      sent += d.bytes_sent;
+      remaining += d.remaining();
+      dirty += d.dirty_rate;
+    }
+    v1::Progress& g = *p.mutable_progress();
+    ToProto(elapsed, g.mutable_elapsed());
+    g.set_transferred_bytes(sent);
+    g.set_remaining_bytes(remaining);
+    g.set_total_bytes(sent + remaining);
+    g.set_dirty_bytes_per_second(dirty);
+    g.set_precopy_rounds(rounds);
+    ToProto(predicted.bound, g.mutable_predicted_bound());
+    if (phase == v1::PHASE_PRECOPY || phase == v1::PHASE_READY) {
+      ToProto(std::max(absl::ZeroDuration(),
+                       pol.max_precopy - (clock_.Now() - precopy_start_)),
+              g.mutable_time_left());
+      g.set_waiting_reason(waiting_);
+    } else {
+      g.clear_time_left();
+      g.clear_waiting_reason();
+    }
+    g.set_link_bytes_per_second(link_rate_);
+    g.set_prediction_guesses(predicted.guesses);
+    if (also) also(p);
+  });
+}
+
+absl::Status SourceEngine::SamplePrecopy(absl::Time now, bool* all_initial,
+                                         uint64_t* total_sent) {
+  *all_initial = true;
+  *total_sent = 0;
+  for (Device& d : devs_) {
+    if (!d.precopy) {
+      if (absl::Status s = RefreshStopCopyLength(d); !s.ok()) return s;
+      continue;
+    }
+    absl::StatusOr<vfio::PrecopyInfo> info = d.data->GetPrecopyInfo();
+    if (!info.ok())
+      return absl::Status(info.status().code(),
+                          absl::StrCat(d.id, ": ", info.status().message()));
+    const uint64_t sent = d.stream->Stats().device_bytes;
+    if (info->reinit) {
+      // New initial data: switchover-ack must be earned again.
+      spdlog::info("{}: {} raised REINIT at stream byte {}", session_->name(),
+                   d.id, sent);
+      d.initial_done = false;
+      ack_received_ = false;
+    }
+    const uint64_t dirty_before = d.dirty_bytes;
+    d.initial_bytes = info->initial_bytes;
+    d.dirty_bytes = info->dirty_bytes;
+    if (!d.initial_done && info->initial_bytes == 0) {
+      d.initial_done = true;
+      d.initial_offset = sent;
+    }
+    *all_initial = *all_initial && d.initial_done;
+    if (sent > d.last_bytes) {
+      d.last_progress = now;
+    } else if (d.initial_bytes + d.dirty_bytes > 0 &&
+               now - d.last_progress > tun_.stall_timeout) {
+      return absl::UnavailableError(
+          absl::StrCat(d.id, ": no pre-copy progress for ",
+                       absl::FormatDuration(tun_.stall_timeout),
+                       " (peer or data plane gone)"));
+    }
+    if (now > d.last_sample) {
+      const double secs = absl::ToDoubleSeconds(now - d.last_sample);
+      if (d.initial_bytes > 0) {
+        // The device had data all along: its read rate is what it managed
+        // over the interval since its own last sample.
+        const double r = static_cast<double>(sent - d.last_bytes) / secs;
+        if (r > 0) {
+          d.read_rate = d.read_source == Source::kMeasured
+                            ? 0.7 * d.read_rate + 0.3 * r
+                            : r;
+          d.read_source = Source::kMeasured;
+        }
+      } else if (d.initial_done) {
+        // After the initial data, what it read plus what its dirty backlog
+        // grew by is what the workload dirtied again.
+        const double grown = static_cast<double>(sent - d.last_bytes) +
+                             static_cast<double>(d.dirty_bytes) -
+                             static_cast<double>(dirty_before);
+        const double r = std::max(0.0, grown / secs);
+        d.dirty_rate = 0.7 * d.dirty_rate + 0.3 * r;
+      }
+    }
+    d.last_bytes = sent;
+    d.last_sample = now;
+    *total_sent += sent;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SourceEngine::AskSwitchoverAck() {
+  v1::SwitchoverAckRequest ar;
+  ar.set_session_id(session_->id());
+  for (const Device& d : devs_) ar.add_initial_data_offsets(d.initial_offset);
+  const absl::Time t0 = clock_.Now();
+  absl::StatusOr<v1::SwitchoverAckResponse> resp = peer_->SwitchoverAck(ar);
+  if (!resp.ok()) return resp.status();
+  round_trip_ = std::min(round_trip_, clock_.Now() - t0);
+  ack_received_ = resp->acknowledged();
+  for (size_t i = 0;
+       i < devs_.size() &&
+       i < static_cast<size_t>(resp->write_bytes_per_second_size());
+       ++i) {
+    const double w = resp->write_bytes_per_second(static_cast<int>(i));
+    if (w > 0) devs_[i].write_rate = w;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SourceEngine::CheckBudgetReachable(const Policy& pol) {
+  if (pol.allow_overrun) return absl::OkStatus();
+  const Prediction floor = PredictFloor();
+  if (floor.bound <= pol.budget) return absl::OkStatus();
+  std::string why = absl::StrFormat(
+      "the downtime budget %.1f ms cannot be met: the smallest downtime "
+      "this session can promise is %.1f ms (expected %.1f ms; stop-copy set "
+      "by %s",
+      Ms(pol.budget), Ms(floor.bound), Ms(floor.expected), floor.critical);
+  if (!floor.guesses.empty())
+    absl::StrAppend(&why, "; guessed: ", floor.guesses);
+  absl::StrAppend(&why,
+                  "); the source keeps running. Set allow_budget_overrun to "
+                  "switch over anyway");
+  return absl::FailedPreconditionError(why);
+}
+
+std::string SourceEngine::WaitingReason(const Prediction& p,
+                                        const Policy& pol) const {
+  for (const Device& d : devs_) {
+    if (d.precopy && !d.initial_done) {
+      return absl::StrFormat("%s: %.1f MiB of initial data left to pre-copy",
+                             d.id, MiB(static_cast<double>(d.initial_bytes)));
+    }
+  }
+  bool any_precopy = false;
+  for (const Device& d : devs_) any_precopy = any_precopy || d.precopy;
+  if (any_precopy && !ack_received_)
+    return "waiting for the destination to load the initial data "
+           "(switchover-ack)";
+  const std::string figures = absl::StrFormat(
+      "the prediction at %.1f ms (bound %.1f ms) > budget %.1f ms",
+      Ms(p.expected), Ms(p.bound), Ms(pol.budget));
+  for (const Device& d : devs_) {
+    if (d.id != p.critical) continue;
+    if (d.precopy && d.dirty_rate > 0) {
+      return absl::StrFormat("%s: %.1f MiB/s dirty at %.1f MiB/s read keeps %s",
+                             d.id, MiB(d.dirty_rate), MiB(d.read_rate),
+                             figures);
+    }
+    return absl::StrFormat("%s: %.1f MiB left at %.1f MiB/s read keeps %s",
+                           d.id, MiB(static_cast<double>(d.remaining())),
+                           MiB(d.read_rate), figures);
+  }
+  uint64_t left = 0;
+  for (const Device& d : devs_) left += d.remaining();
+  return absl::StrFormat("the link: %.1f MiB left at %.1f MiB/s keeps %s",
+                         MiB(static_cast<double>(left)), MiB(link_rate_),
+                         figures);
+}
+
+absl::Status SourceEngine::Precopy() {
+  precopy_start_ = clock_.Now();
+  bool any_precopy = false;
+  for (const Device& d : devs_) any_precopy = any_precopy || d.precopy;
+  last_link_sample_ = precopy_start_;
+  for (;;) {
+    if (Cancelled()) return absl::CancelledError("cancelled during pre-copy");
+    if (absl::Status s = CheckPeer(); !s.ok()) return s;
+    const Policy pol = ReadPolicy();
+    const absl::Time now = clock_.Now();
+    bool all_initial = true;
+    uint64_t total = 0;
+    if (absl::Status s = SamplePrecopy(now, &all_initial, &total); !s.ok())
+      return s;
+    if (now - last_link_sample_ > absl::Milliseconds(50)) {
+      if (total > last_link_total_) {
+        const double r = static_cast<double>(total - last_link_total_) /
+                         absl::ToDoubleSeconds(now - last_link_sample_);
+        // Pre-copy often does not fill the link (it carries only what is
+        // dirtied): the link's capacity is the most it was seen to carry.
+        if (r > link_rate_) {
+          link_rate_ = r;
+          link_source_ = Source::kMeasured;
+        }
+      }
+      last_link_total_ = total;
+      last_link_sample_ = now;
+    }
+    // Switchover-ack (the destination has loaded every device's initial
+    // data), and after it the destination's write rates.
+    const absl::Duration ask_every =
+        ack_received_ ? absl::Milliseconds(100) : absl::Milliseconds(20);
+    if (all_initial && now - last_ack_try_ > ask_every) {
+      last_ack_try_ = now;
+      if (absl::Status s = AskSwitchoverAck(); !s.ok()) return s;
+    }
+    if (absl::Status s = CheckBudgetReachable(pol); !s.ok()) return s;
+    const Prediction predicted = Predict();
+    best_bound_ = std::min(best_bound_, predicted.bound);
+    const bool ready =
+        (!any_precopy || ack_received_) && predicted.bound <= pol.budget;
+    waiting_ = !ready       ? WaitingReason(predicted, pol)
+               : pol.manual ? "ready: waiting for a Switchover call (manual)"
+                            : "";
+    PublishProgress(pol.manual && ready ? v1::PHASE_READY : v1::PHASE_PRECOPY);
+    // Every way out says why, with the numbers (the switchover decision).
+    auto decide = [&](const std::string& why) {
+      spdlog::info(
+          "{}: switching over: {}; predicted downtime {:.1f} ms (bound "
+          "{:.1f}), budget {:.1f} ms, pre-copy ran {:.1f} s, link {:.1f} "
+          "MiB/s{}{}",
+          session_->name(), why, Ms(predicted.expected), Ms(predicted.bound),
+          Ms(pol.budget), absl::ToDoubleSeconds(now - precopy_start_),
+          MiB(link_rate_),
+          predicted.guesses.empty() ? "" : "; guessed: ", predicted.guesses);
+      over_budget_ = predicted.bound > pol.budget;
+      return absl::OkStatus();
+    };
+    if (session_->switchover_requested.load())
+      return decide("requested (manual)");
+    if (!pol.manual && ready) return decide("the prediction's bound fits");
+    if (!any_precopy && !pol.manual) {
+      // Nothing can pre-copy, so waiting cannot shrink the stop-copy state;
+      // the budget check let it through, so an overrun is allowed.
+      return decide(
+          "no device supports PRE_COPY; over the budget, as "
+          "allow_budget_overrun permits");
+    }
+    if (now - precopy_start_ > pol.max_precopy) {
+      if (pol.fail_on_timeout) {
+        return absl::DeadlineExceededError(absl::StrFormat(
+            "pre-copy ran %s without the prediction's bound fitting the "
+            "budget %.1f ms: the smallest bound it reached was %.1f ms (%s); "
+            "the source keeps running",
+            absl::FormatDuration(pol.max_precopy), Ms(pol.budget),
+            Ms(best_bound_), waiting_));
+      }
+      if (!pol.manual) {
+        return decide(
+            "precopy.max_precopy reached; over the budget, as the request "
+            "permits");
+      }
+    }
+    clock_.SleepFor(tun_.monitor_interval);
+  }
+}
+
+}  // namespace vmig::daemon
