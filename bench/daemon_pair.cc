@@ -128,7 +128,7 @@ DaemonPair::~DaemonPair() {
 
 absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     const std::vector<std::string>& ids, const std::vector<std::string>& specs,
-    v1::StartMigrationRequest request) {
+    v1::StartMigrationRequest request, const MigrateOptions& options) {
   for (size_t i = 0; i < ids.size(); ++i) {
     auto spec = vfio::emu::ParseEmuSpec(specs[i]);
     if (!spec.ok()) return spec.status();
@@ -137,11 +137,13 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
       a.set_device_id(ids[i]);
       a.set_emulated_spec(
           source ? specs[i]
-                 : absl::StrCat("emu:state=", spec->state_bytes,
-                                ",block=", spec->block_bytes, ",flags=",
-                                spec->flags.ToString(), ",transition_ms=",
-                                absl::ToDoubleMilliseconds(spec->transition),
-                                ",seed=", 1000 + i));
+          : i < options.dest_specs.size()
+              ? options.dest_specs[i]
+              : absl::StrCat("emu:state=", spec->state_bytes,
+                             ",block=", spec->block_bytes, ",flags=",
+                             spec->flags.ToString(), ",transition_ms=",
+                             absl::ToDoubleMilliseconds(spec->transition),
+                             ",seed=", 1000 + i));
       grpc::ClientContext c;
       v1::Device d;
       auto& stub = source ? src_dev_ : dst_dev_;
@@ -171,6 +173,22 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     m->set_source(id);
     m->set_destination(id);
   }
+  auto digests = [&] {
+    std::vector<std::string> out;
+    for (const auto& id : ids) {
+      v1::GetDeviceRequest g;
+      g.set_name("devices/" + id);
+      v1::Device d;
+      grpc::ClientContext c;
+      (void)src_dev_->GetDevice(Ctx(c), g, &d);
+      out.push_back(d.state() == v1::DEVICE_STATE_RUNNING
+                        ? absl::StrCat(d.emulated_digest())
+                        : std::string("not running"));
+    }
+    return out;
+  };
+  const std::vector<std::string> before =
+      options.accept_failure ? digests() : std::vector<std::string>{};
   const double cpu_before = CpuSeconds();
   {
     grpc::ClientContext c;
@@ -189,6 +207,20 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     g.set_name("sessions/" + session);
     (void)src_mig_->GetSession(Ctx(c), g, &out.source);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (out.source.phase() != v1::PHASE_COMPLETED && options.accept_failure) {
+    out.completed = false;
+    out.source_intact = digests() == before;
+    for (const auto& id : ids) {
+      for (auto* stub : {src_dev_.get(), dst_dev_.get()}) {
+        grpc::ClientContext c;
+        v1::DetachDeviceRequest dr;
+        dr.set_name("devices/" + id);
+        v1::DetachDeviceResponse resp;
+        (void)stub->DetachDevice(Ctx(c), dr, &resp);
+      }
+    }
+    return out;
   }
   if (out.source.phase() != v1::PHASE_COMPLETED) {
     return absl::AbortedError(absl::StrCat("migration ", session, " ended ",

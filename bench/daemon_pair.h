@@ -25,6 +25,18 @@ struct MigrationOutcome {
   double total_seconds = 0;  // StartMigration to COMPLETED
   double cpu_seconds = 0;    // both daemons' user + system time
   uint64_t bytes = 0;        // every device's stream
+  // With MigrateOptions::accept_failure: whether it completed, and, if not,
+  // whether every source device runs with the digest it had before.
+  bool completed = true;
+  bool source_intact = false;
+};
+
+struct MigrateOptions {
+  // The destination devices' specs (default: the source's sizes, flags and
+  // arcs, unthrottled).
+  std::vector<std::string> dest_specs;
+  // A session that does not complete is an outcome, not an error.
+  bool accept_failure = false;
 };
 
 class DaemonPair {
@@ -42,7 +54,8 @@ class DaemonPair {
   // budget and schedule; verifies every digest; detaches them all.
   absl::StatusOr<MigrationOutcome> Migrate(
       const std::vector<std::string>& ids,
-      const std::vector<std::string>& specs, v1::StartMigrationRequest request);
+      const std::vector<std::string>& specs, v1::StartMigrationRequest request,
+      const MigrateOptions& options = {});
 
  private:
   DaemonPair() = default;

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "bench/downtime_command.h"
+#include "bench/predict_command.h"
 #include "bench/roundtrip_command.h"
 #include "bench/sweep_command.h"
 #include "bench/transport_command.h"
@@ -21,6 +22,8 @@ constexpr char kUsage[] =
     "              memcpy and kernel TCP measured in the same run\n"
     "  downtime    two daemons: lockstep downtime against its lower bound and\n"
     "              the serial schedule, in the same run\n"
+    "  predict     the downtime prediction against the measured downtime\n"
+    "              over a grid of heterogeneous sessions; budgets checked\n"
     "  sweep       downtime over a grid of migrations: JSON, CSV, budget "
     "table,\n"
     "              plots, a calibrated model; --preset qemu-anchor\n"
@@ -44,6 +47,7 @@ int main(int argc, char** argv) {
   if (args[0] == "roundtrip") return vmig::bench::RunRoundtrip(rest);
   if (args[0] == "transport") return vmig::bench::RunTransportBench(rest);
   if (args[0] == "downtime") return vmig::bench::RunDowntimeBench(rest);
+  if (args[0] == "predict") return vmig::bench::RunPredict(rest);
   if (args[0] == "sweep") return vmig::bench::RunSweep(rest);
   if (args[0] == "model") return vmig::bench::RunModel(rest);
   // The processes `transport` starts.

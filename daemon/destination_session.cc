@@ -31,7 +31,8 @@ DestinationSession::DestinationSession(
   ids_ = std::move(device_ids);
   for (const std::string& id : ids_) {
     absl::StatusOr<v1::Device> described = registry_.Get(id);
-    history_keys_.push_back(described.ok() ? described->source() : id);
+    history_keys_.push_back(described.ok() ? HistoryKey(described->source())
+                                           : id);
   }
   arcs_.assign(ids_.size(), absl::Milliseconds(1));
   for (size_t i = 0; i < devices.size(); ++i) {

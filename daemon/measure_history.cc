@@ -1,5 +1,12 @@
 #include "daemon/measure_history.h"
 
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
 namespace vmig::daemon {
 namespace {
 
@@ -14,6 +21,15 @@ absl::Duration Blend(absl::Duration old_value, absl::Duration sample) {
 }
 
 }  // namespace
+
+std::string HistoryKey(const std::string& source) {
+  if (source.rfind("emu:", 0) != 0) return source;
+  std::vector<std::string> kept;
+  for (absl::string_view part : absl::StrSplit(source.substr(4), ',')) {
+    if (!absl::StartsWith(part, "name=")) kept.emplace_back(part);
+  }
+  return absl::StrCat("emu:", absl::StrJoin(kept, ","));
+}
 
 DeviceMeasures& MeasureHistory::Entry(const std::string& device) {
   if (devices_.size() >= kMaxDevices && !devices_.contains(device))

@@ -22,6 +22,11 @@ struct DeviceMeasures {
   absl::Duration arc;     // one FSM arc; 0: never measured
 };
 
+// The history's key for a device, from its description: a kernel device's
+// path, or an emulated device's spec without its name (devices of one spec
+// are one class).
+std::string HistoryKey(const std::string& source);
+
 class MeasureHistory {
  public:
   // Devices remembered at most (one entry each): beyond it, the table is

@@ -136,9 +136,13 @@ void SourceEngine::Learn(const v1::CommitResponse& resp,
     // A device read only in stop-copy: what it managed then is a floor of
     // its read rate (the link or the destination may have held it back).
     const uint64_t bytes = d.stream_bytes - d.bytes_at_switchover;
+    // Its transfer time includes its two arcs into STOP_COPY (one arc is
+    // about its last one, STOP_COPY -> STOP).
+    const absl::Duration reading =
+        std::max(absl::Milliseconds(1), d.transfer - 2 * d.last_arc);
     if (!d.precopy && bytes > (1u << 20) && d.transfer > absl::ZeroDuration())
       history_.RecordRead(d.history_key, static_cast<double>(bytes) /
-                                             absl::ToDoubleSeconds(d.transfer));
+                                             absl::ToDoubleSeconds(reading));
     if (d.precopy && d.read_source == Source::kMeasured)
       history_.RecordRead(d.history_key, d.read_rate);
   }

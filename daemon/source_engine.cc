@@ -64,7 +64,7 @@ void SourceEngine::InitDevices(
     d.precopy = group_[i].flags.has(vfio::kMigPreCopy);
     d.stream_id = static_cast<uint32_t>(i);
     absl::StatusOr<v1::Device> described = registry_.Get(d.id);
-    d.history_key = described.ok() ? described->source() : d.id;
+    d.history_key = described.ok() ? HistoryKey(described->source()) : d.id;
     if (std::optional<DeviceMeasures> m = history_.Device(d.history_key)) {
       if (m->arc > absl::ZeroDuration()) {
         d.arc = m->arc;

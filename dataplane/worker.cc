@@ -342,6 +342,10 @@ bool Worker::ServeReceiver(StreamContext& s, int64_t now) {
   if (s.pushback_since_ns != 0) {
     s.write_bound_ns += now - s.pushback_since_ns;
     s.write_bound_bytes += written;
+    // What the device took after holding frames back frees credit the
+    // sender is waiting for (no frame of its will come to be acked): a
+    // window update, or it would stall until a retransmission timeout.
+    if (written > 0) s.ack_pending = true;
   }
   s.pushback_since_ns = pushed_back ? now : 0;
   if (!st.ok() && s.handle.state() == Stream::kRunning) {

@@ -1,0 +1,16 @@
+// `vmig-bench predict`: the switchover's downtime prediction against the
+// downtime measured, over a grid of heterogeneous sessions on a cold pair
+// of daemons, with the budget promise checked (docs/benchmarks.md).
+#ifndef VMIGD_BENCH_PREDICT_COMMAND_H_
+#define VMIGD_BENCH_PREDICT_COMMAND_H_
+
+#include <string>
+#include <vector>
+
+namespace vmig::bench {
+
+int RunPredict(const std::vector<std::string>& args);
+
+}  // namespace vmig::bench
+
+#endif  // VMIGD_BENCH_PREDICT_COMMAND_H_

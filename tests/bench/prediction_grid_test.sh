@@ -1,0 +1,31 @@
+#!/bin/bash
+# The downtime promise at small scale (issue: keep the downtime promise):
+# `vmig-bench predict` runs a grid of heterogeneous sessions on a cold pair
+# of daemons. Held here: the median prediction error over the predictions
+# that rested on measurements is at most 10%; no completed session took
+# more than 1.15x its budget; every unreachable budget was refused naming
+# the smallest promisable downtime with the source intact; every completed
+# session verified. The worst error (target 25%) is reported by the
+# benchmark itself (docs/benchmarks.md): at this scale a few ms of noise on
+# this shared machine are a large share of a 15 ms downtime.
+set -u
+bench="$1"
+out=$("$bench" predict --scale small --repeat 2)
+echo "$out"
+json=$(echo "$out" | tail -n 1)
+fail=0
+check() {
+  if python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($2) else 1)" "$json"; then
+    echo "ok: $3"
+  else
+    echo "FAIL: $3"
+    fail=1
+  fi
+}
+check 'j["measured"] >= 6' "at least six predictions rested on measurements"
+check 'j["median_error_pct"] <= 10' "median prediction error <= 10%"
+check 'j["over_budget"] == 0' "no completed session over 1.15x its budget"
+check 'j["refused_ok"] >= 1 and j["refused_bad"] == 0' \
+  "unreachable budgets refused with the promised minimum, source intact"
+check 'j["unverified"] == 0 and j["errors"] == 0' "every completed session verified"
+exit $fail
