@@ -380,7 +380,19 @@ absl::Status SourceEngine::Precopy() {
         ack_received_ ? absl::Milliseconds(100) : absl::Milliseconds(20);
     if (all_initial && now - last_ack_try_ > ask_every) {
       last_ack_try_ = now;
-      if (absl::Status s = AskSwitchoverAck(); !s.ok()) return s;
+      const bool had_ack = ack_received_;
+      if (absl::Status s = AskSwitchoverAck(); !s.ok()) {
+        // Once acknowledged, the call only refreshes write rates: whether
+        // the destination is gone is the liveness monitor's to say.
+        if (!had_ack) {
+          return absl::Status(
+              s.code(),
+              absl::StrCat("the destination ", req_.peer(), ": ", s.message()));
+        }
+        ack_received_ = true;
+        spdlog::debug("{}: switchover-ack refresh: {}", session_->name(),
+                      s.message());
+      }
     }
     if (absl::Status s = CheckBudgetReachable(pol); !s.ok()) return s;
     const Prediction predicted = Predict();

@@ -15,10 +15,10 @@ echo "$out"
 json=$(echo "$out" | tail -n 1)
 fail=0
 check() {
-  if python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($2) else 1)" "$json"; then
-    echo "ok: $3"
+  if python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($1) else 1)" "$json"; then
+    echo "ok: $2"
   else
-    echo "FAIL: $3"
+    echo "FAIL: $2"
     fail=1
   fi
 }
