@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +20,9 @@
 #include "absl/time/clock.h"
 #include "bench/daemon_pair.h"
 #include "bench/options.h"
+#include "bench/provenance.h"
+#include "bench/sweep_output.h"
+#include "bench/sweep_plots.h"
 #include "common/units.h"
 #include "daemon/downtime_model.h"
 #include "proto/convert.h"
@@ -31,7 +35,8 @@ constexpr char kSweepUsage[] =
     "                        [--read-bw LIST] [--transition-ms LIST]\n"
     "                        [--budget LIST] [--workers LIST]\n"
     "                        [--schedule parallel,serial] [--out DIR]\n"
-    "                        [--preset qemu-anchor] [--vmigd PATH]\n"
+    "                        [--repeat N] [--preset qemu-anchor]\n"
+    "                        [--vmigd PATH]\n"
     "\n"
     "Runs a real migration between two vmigd daemons (memif) for every point\n"
     "of the grid (LIST: comma-separated values) and writes DIR/sweep.json,\n"
@@ -42,7 +47,9 @@ constexpr char kSweepUsage[] =
     "for each value; on a host with fewer CPUs the lcores share them). Plots\n"
     "and the model's check use the first value of --read-bw,\n"
     "--transition-ms, --budget and --workers. Every point is verified by\n"
-    "digest.\n"
+    "digest and run --repeat times: tables give p50, p95 and max; ok means\n"
+    "verified with its p95 within the budget. sweep.json carries every\n"
+    "sample and the provenance (machine, version, date, command line).\n"
     "Defaults: --devices 1,4,8 --state 16MiB,64MiB --dirty 0 --read-bw 1GiB/s\n"
     "--transition-ms 10 --budget 300 --workers 1 --schedule parallel,serial\n"
     "--out sweep-out\n"
@@ -55,34 +62,14 @@ constexpr char kSweepUsage[] =
 constexpr char kModelUsage[] =
     "usage: vmig-bench model --per-core GB/S [--cores N] [--link-gbit G]\n"
     "                        [--devices N] [--state SIZE] [--read-bw RATE]\n"
-    "                        [--transition-ms MS]\n"
+    "                        [--transition-ms MS] [--residual PCT]\n"
     "\n"
     "Projects downtime with the model fitted by `vmig-bench sweep` (which "
     "prints\n"
     "the per-core data-plane rate it measured): the link carries\n"
-    "min(link, cores x per-core rate); see sweep_command.h for the formula.\n";
-
-struct Point {
-  int devices = 0;
-  uint64_t state = 0;
-  double dirty = 0;
-  double read_bw = 0, transition_ms = 0, budget_ms = 0;
-  int workers = 1;
-  bool serial = false;
-  // The first value of every dimension beyond devices, state and dirty
-  // (base_setup: all but workers): plots and the model's check compare like
-  // with like.
-  bool base = false, base_setup = false;
-  // Measured.
-  double downtime_ms = 0, predicted_ms = 0, quiesce_ms = 0, transfer_ms = 0,
-         load_ms = 0, resume_ms = 0, total_s = 0, cpu_s = 0,
-         stop_copy_bytes = 0;
-  uint64_t bytes = 0;
-  uint32_t precopy_rounds = 0;
-  uint64_t retransmits = 0;
-  bool verified = false;
-  double model_ms = 0;
-};
+    "min(link, cores x per-core rate); see daemon/downtime_model.h for the\n"
+    "formula. It prints an interval: the engine's bound for measured inputs,\n"
+    "widened by the fit's residual (--residual, from the sweep).\n";
 
 std::vector<std::string> List(const std::string& s) {
   return absl::StrSplit(s, ',');
@@ -103,121 +90,6 @@ void Progress(size_t done, size_t total, absl::Time start) {
                std::string(30 - filled, '.').c_str(), done, total, elapsed,
                eta);
   if (done == total) std::fprintf(stderr, "\n");
-}
-
-void WritePlots(const std::string& dir, const std::vector<Point>& pts) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    std::printf("gnuplot not found: no plots (apt-get install gnuplot-nox)\n");
-    return;
-  }
-  std::set<int> devices, worker_counts;
-  std::set<uint64_t> states;
-  std::set<double> dirties;
-  for (const auto& p : pts) {
-    worker_counts.insert(p.workers);
-    if (!p.base) continue;
-    devices.insert(p.devices);
-    states.insert(p.state);
-    dirties.insert(p.dirty);
-  }
-  // One data file per (series): columns x, downtime_ms.
-  auto series = [&](const std::string& name, auto key, auto x, auto keep) {
-    std::map<std::string, std::vector<std::pair<double, double>>> s;
-    for (const auto& p : pts) {
-      // Only the first value of the other dimensions (workers varies on
-      // its own plot).
-      if (keep(p) && (name == "workers" ? p.base_setup : p.base))
-        s[key(p)].push_back({x(p), p.downtime_ms});
-    }
-    std::string plot;
-    int i = 0;
-    for (auto& [label, v] : s) {
-      std::sort(v.begin(), v.end());
-      const std::string file = absl::StrCat(dir, "/", name, "_", i, ".dat");
-      std::ofstream out(file);
-      for (auto [a, b] : v) out << a << " " << b << "\n";
-      absl::StrAppend(
-          &plot, plot.empty() ? "" : ", ", "'", file,
-          "' with linespoints title '", label, "'",
-          label.find("serial") != std::string::npos ? " dashtype 2" : "");
-      ++i;
-    }
-    return plot;
-  };
-  auto sched = [](const Point& p) {
-    return p.serial ? std::string("serial") : "parallel";
-  };
-  struct Plot {
-    std::string name, xlabel, plot;
-  };
-  std::vector<Plot> plots;
-  const uint64_t max_state = *states.rbegin();
-  const int max_dev = *devices.rbegin();
-  const double min_dirty = *dirties.begin();
-  if (devices.size() > 1) {
-    plots.push_back(
-        {"downtime_vs_devices", "devices",
-         series(
-             "devices",
-             [&](const Point& p) {
-               return absl::StrCat(sched(p), " ", FormatBytes(p.state),
-                                   "/device");
-             },
-             [](const Point& p) { return double(p.devices); },
-             [&](const Point& p) { return p.dirty == min_dirty; })});
-  }
-  if (states.size() > 1) {
-    plots.push_back({"downtime_vs_state", "state per device (MiB)",
-                     series(
-                         "state",
-                         [&](const Point& p) {
-                           return absl::StrCat(sched(p), " x", p.devices);
-                         },
-                         [](const Point& p) { return p.state / 1048576.0; },
-                         [&](const Point& p) {
-                           return p.devices == max_dev && p.dirty == min_dirty;
-                         })});
-  }
-  if (dirties.size() > 1) {
-    plots.push_back({"downtime_vs_dirty", "dirty rate (MiB/s)",
-                     series(
-                         "dirty", [&](const Point& p) { return sched(p); },
-                         [](const Point& p) { return p.dirty / 1048576.0; },
-                         [&](const Point& p) {
-                           return p.devices == max_dev && p.state == max_state;
-                         })});
-  }
-  if (worker_counts.size() > 1) {
-    plots.push_back({"downtime_vs_workers", "worker lcores per daemon",
-                     series(
-                         "workers", [&](const Point& p) { return sched(p); },
-                         [](const Point& p) { return double(p.workers); },
-                         [&](const Point& p) {
-                           return p.devices == max_dev &&
-                                  p.state == max_state && p.dirty == min_dirty;
-                         })});
-  }
-  for (const auto& pl : plots) {
-    for (const char* term : {"svg size 800,500", "png size 800,500"}) {
-      const std::string ext = std::string(term).substr(0, 3);
-      const std::string script = absl::StrCat(
-          "set terminal ", term, "\nset output '", dir, "/", pl.name, ".", ext,
-          "'\nset title 'vmigd downtime (verified migrations between two "
-          "daemons)'\n"
-          "set xlabel '",
-          pl.xlabel,
-          "'\nset ylabel 'downtime (ms)'\nset yrange [0:*]\nset key top left\n"
-          "set grid\nplot ",
-          pl.plot, "\n");
-      const std::string path = absl::StrCat(dir, "/", pl.name, ".gp");
-      std::ofstream(path) << script;
-      if (std::system(absl::StrCat("gnuplot ", path, " 2>/dev/null").c_str()) !=
-          0) {
-        std::printf("gnuplot failed on %s\n", path.c_str());
-      }
-    }
-    std::printf("plot %s/%s.{svg,png}\n", dir.c_str(), pl.name.c_str());
-  }
 }
 
 }  // namespace
@@ -247,9 +119,16 @@ int RunSweep(const std::vector<std::string>& args) {
       {"--transition-ms", "10"}, {"--budget", "300"},
       {"--workers", "1"},        {"--schedule", "parallel,serial"},
       {"--out", "sweep-out"},    {"--vmigd", FindVmigd()},
-      {"--preset", ""}};
+      {"--preset", ""},          {"--repeat", "1"}};
   if (int rc = ParseOptions(args, "sweep", kSweepUsage, opt); rc >= 0)
     return rc;
+  std::vector<std::string> command_line = {"vmig-bench", "sweep"};
+  command_line.insert(command_line.end(), args.begin(), args.end());
+  int repeat = 0;
+  if (!absl::SimpleAtoi(opt["--repeat"], &repeat) || repeat < 1 ||
+      repeat > 100) {
+    return BadGrid("--repeat (1-100)", opt["--repeat"]);
+  }
   const bool anchor = opt["--preset"] == "qemu-anchor";
   if (!opt["--preset"].empty() && !anchor) {
     std::cerr << "vmig-bench sweep: unknown preset " << opt["--preset"] << "\n";
@@ -342,8 +221,8 @@ int RunSweep(const std::vector<std::string>& args) {
   std::unique_ptr<DaemonPair> pair;
   const absl::Time start = absl::Now();
   bool all_verified = true;
+  const size_t runs = pts.size() * static_cast<size_t>(repeat);
   for (size_t k = 0; k < pts.size(); ++k) {
-    Progress(k, pts.size(), start);
     Point& p = pts[k];
     if (!pair || (k > 0 && pts[k - 1].workers != p.workers)) {
       pair.reset();  // stop the last pair first: they share the memif path
@@ -370,217 +249,154 @@ int RunSweep(const std::vector<std::string>& args) {
     req.mutable_downtime_budget()->set_nanos(
         static_cast<int32_t>(std::fmod(p.budget_ms, 1000.0) * 1e6));
     req.mutable_precopy()->mutable_max_precopy()->set_seconds(20);
-    // A sweep measures every point, those past their budget too (the
-    // report says which were met).
+    // A sweep measures every point, those past their budget too (`ok` says
+    // which held it).
     req.set_allow_budget_overrun(true);
     req.set_serial_schedule(p.serial);
-    auto out = pair->Migrate(ids, specs, req);
-    if (!out.ok()) {
-      std::fprintf(stderr, "\npoint %zu failed: %s\n", k,
-                   std::string(out.status().message()).c_str());
-      all_verified = false;
-      continue;
+    p.verified = true;
+    std::vector<std::pair<double, v1::DowntimeReport>> reports;
+    for (int r = 0; r < repeat; ++r) {
+      Progress(k * static_cast<size_t>(repeat) + static_cast<size_t>(r), runs,
+               start);
+      auto out = pair->Migrate(ids, specs, req);
+      if (!out.ok()) {
+        std::fprintf(stderr, "\npoint %zu run %d failed: %s\n", k, r + 1,
+                     std::string(out.status().message()).c_str());
+        p.verified = false;
+        continue;
+      }
+      const auto& rep = out->source.report();
+      p.downtimes_ms.push_back(ToMillis(rep.downtime()));
+      p.predictions_ms.push_back(ToMillis(rep.predicted()));
+      reports.push_back({ToMillis(rep.downtime()), rep});
+      p.total_s += out->total_seconds;
+      p.cpu_s += out->cpu_seconds;
+      p.bytes += out->bytes;
+      p.verified = p.verified && out->verified;
     }
-    const auto& r = out->source.report();
-    p.downtime_ms = ToMillis(r.downtime());
-    p.predicted_ms = ToMillis(r.predicted());
+    all_verified = all_verified && p.verified;
+    if (reports.empty()) continue;
+    // The phases of the median repetition.
+    std::sort(reports.begin(), reports.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    const v1::DowntimeReport& r = reports[reports.size() / 2].second;
     p.quiesce_ms = ToMillis(r.quiesce());
     p.transfer_ms = ToMillis(r.stop_copy_transfer());
     p.load_ms = ToMillis(r.destination_load());
     p.resume_ms = ToMillis(r.resume());
-    p.total_s = out->total_seconds;
-    p.cpu_s = out->cpu_seconds;
-    p.bytes = out->bytes;
     p.precopy_rounds = r.precopy_rounds();
     p.retransmits = r.retransmitted_frames();
     for (const auto& dv : r.devices())
       p.stop_copy_bytes += static_cast<double>(dv.bytes());
     p.stop_copy_bytes /= p.devices;
-    p.verified = out->verified;
-    all_verified = all_verified && out->verified;
   }
-  Progress(pts.size(), pts.size(), start);
+  Progress(runs, runs, start);
 
-  // Calibrate the model's one free parameter, the link rate, on the
-  // parallel point that moved the most stop-copy bytes; check it on all the
-  // others.
-  const Point* cal = nullptr;
-  for (const auto& p : pts) {
-    if (!p.serial && p.verified && p.base &&
-        (!cal ||
-         p.stop_copy_bytes * p.devices > cal->stop_copy_bytes * cal->devices)) {
-      cal = &p;
-    }
-  }
-  double link = 0;
-  if (cal) {
-    const double xfer_s =
-        std::max(1e-6, (cal->transfer_ms - 2 * cal->transition_ms) / 1e3);
-    link = cal->stop_copy_bytes * cal->devices / xfer_s;
-  }
-  double err_sum = 0;
-  int err_n = 0;
-  for (auto& p : pts) {
-    if (!p.verified || link <= 0) continue;
-    p.model_ms = ModelDowntimeMs(p.devices, p.stop_copy_bytes, p.read_bw,
-                                 p.transition_ms, link, p.serial, p.dirty > 0);
-    // The check covers the points like the calibration's (same workers);
-    // the others get a projection, shown but not scored.
-    if (&p != cal && p.workers == cal->workers) {
-      err_sum += std::fabs(p.model_ms - p.downtime_ms) / p.downtime_ms;
-      ++err_n;
-    }
-  }
-
-  // Outputs.
   const std::string dir = opt["--out"];
-  std::ofstream csv(dir + "/sweep.csv");
-  csv << "devices,state_bytes,dirty_bytes_per_s,read_bytes_per_s,transition_"
-         "ms,budget_ms,workers,schedule,downtime_ms,predicted_ms,model_ms,"
-         "quiesce_ms,stop_copy_ms,load_ms,resume_ms,total_s,cpu_s,bytes,"
-         "stop_copy_bytes_per_device,throughput_gbytes_per_s,precopy_rounds,"
-         "retransmits,verified\n";
-  std::ofstream json(dir + "/sweep.json");
-  json << "{\"calibrated_link_gbytes_per_s\":" << link / 1e9
-       << ",\"model_mean_abs_error\":" << (err_n ? err_sum / err_n : 0)
-       << ",\"points\":[";
-  std::printf("\n%8s %10s %10s %11s %6s %7s %3s %9s %10s %10s %10s %9s %6s\n",
-              "devices", "state", "dirty", "read", "arc", "budget", "wk",
-              "schedule", "downtime", "predicted", "model", "total", "ok");
-  for (size_t k = 0; k < pts.size(); ++k) {
-    const Point& p = pts[k];
-    const double thr = p.transfer_ms > 0 ? p.stop_copy_bytes * p.devices /
-                                               (p.transfer_ms / 1e3)
-                                         : 0;
-    csv << p.devices << "," << p.state << "," << p.dirty << "," << p.read_bw
-        << "," << p.transition_ms << "," << p.budget_ms << "," << p.workers
-        << "," << (p.serial ? "serial" : "parallel") << "," << p.downtime_ms
-        << "," << p.predicted_ms << "," << p.model_ms << "," << p.quiesce_ms
-        << "," << p.transfer_ms << "," << p.load_ms << "," << p.resume_ms << ","
-        << p.total_s << "," << p.cpu_s << "," << p.bytes << ","
-        << p.stop_copy_bytes << "," << thr / 1e9 << "," << p.precopy_rounds
-        << "," << p.retransmits << "," << (p.verified ? "true" : "false")
-        << "\n";
-    json << (k ? "," : "") << "{\"devices\":" << p.devices
-         << ",\"state_bytes\":" << p.state
-         << ",\"dirty_bytes_per_s\":" << p.dirty
-         << ",\"read_bytes_per_s\":" << p.read_bw
-         << ",\"transition_ms\":" << p.transition_ms
-         << ",\"budget_ms\":" << p.budget_ms << ",\"workers\":" << p.workers
-         << ",\"schedule\":\"" << (p.serial ? "serial" : "parallel")
-         << "\",\"downtime_ms\":" << p.downtime_ms
-         << ",\"predicted_ms\":" << p.predicted_ms
-         << ",\"model_ms\":" << p.model_ms << ",\"quiesce_ms\":" << p.quiesce_ms
-         << ",\"stop_copy_ms\":" << p.transfer_ms
-         << ",\"load_ms\":" << p.load_ms << ",\"resume_ms\":" << p.resume_ms
-         << ",\"total_s\":" << p.total_s << ",\"cpu_s\":" << p.cpu_s
-         << ",\"bytes\":" << p.bytes
-         << ",\"precopy_rounds\":" << p.precopy_rounds
-         << ",\"retransmits\":" << p.retransmits
-         << ",\"verified\":" << (p.verified ? "true" : "false") << "}";
-    std::printf(
-        "%8d %10s %10s %11s %4.0fms %5.0fms %3d %9s %8.1fms %8.1fms %8.1fms "
-        "%8.2fs %6s\n",
-        p.devices, FormatBytes(p.state).c_str(), FormatRate(p.dirty).c_str(),
-        FormatRate(p.read_bw).c_str(), p.transition_ms, p.budget_ms, p.workers,
-        p.serial ? "serial" : "parallel", p.downtime_ms, p.predicted_ms,
-        p.model_ms, p.total_s, p.verified ? "yes" : "NO");
-  }
-  json << "]}\n";
-
-  // The budget table: per (budget, workers, device read rate and arc time,
-  // devices, dirty), the largest state per device whose measured parallel
-  // downtime held the budget.
-  std::ofstream budget(dir + "/budget.txt");
-  auto line = [&](const std::string& s) {
-    budget << s << "\n";
-    std::printf("%s\n", s.c_str());
-  };
-  line(
-      "\nbudget table: largest state per device that held the budget "
-      "(parallel schedule, measured)");
-  line(absl::StrFormat("%8s %7s %11s %6s %8s %12s %24s", "budget", "workers",
-                       "read", "arc", "devices", "dirty", "max state/device"));
-  using Key = std::tuple<double, int, double, double, int, double>;
-  std::map<Key, uint64_t> best;
-  for (const auto& p : pts) {
-    auto& b = best[{p.budget_ms, p.workers, p.read_bw, p.transition_ms,
-                    p.devices, p.dirty}];
-    if (!p.serial && p.verified && p.downtime_ms <= p.budget_ms)
-      b = std::max(b, p.state);
-  }
-  for (const auto& [k, v] : best) {
-    const auto& [bud, wk, rd, arc, dev, dirty] = k;
-    line(absl::StrFormat("%6.0fms %7d %11s %4.0fms %8d %12s %24s", bud, wk,
-                         FormatRate(rd), arc, dev, FormatRate(dirty),
-                         v ? FormatBytes(v) : std::string("none in the grid")));
-  }
-  std::printf(
-      "\nmodel: link %s calibrated on the largest parallel point; mean |error| "
-      "on the "
-      "other %d points: %.1f%%\n",
-      FormatRate(link).c_str(), err_n, err_n ? 100 * err_sum / err_n : 0);
-  std::printf(
-      "per-core data-plane rate (one worker lcore each side): %.2f GB/s -> "
-      "`vmig-bench model --per-core %.2f ...` projects other machines\n",
-      link / 1e9, link / 1e9);
+  const ModelFit fit = FitModel(pts);
+  WriteSweep(dir, pts, fit, repeat, Provenance(command_line));
+  WriteBudgetTable(dir, pts);
   if (anchor) {
-    double par = 0, ser = 0;
-    for (const auto& p : pts) (p.serial ? ser : par) = p.downtime_ms;
-    std::printf(
-        "\nQEMU anchor (4 x ~100 MiB VFs): published serial 1900 ms, multifd "
-        "1095 ms\n"
-        "vmigd here:                    serial %.0f ms (set to match), "
-        "parallel "
-        "lockstep %.0f ms (%.2fx QEMU multifd)\n",
-        ser, par, par / 1095.0);
-    json.close();
-    std::ofstream(dir + "/anchor.json")
-        << "{\"qemu_serial_ms\":1900,\"qemu_multifd_ms\":1095,\"vmigd_serial_"
-           "ms\":"
-        << ser << ",\"vmigd_parallel_ms\":" << par << "}\n";
+    const Point* par = nullptr;
+    const Point* ser = nullptr;
+    for (const auto& p : pts) (p.serial ? ser : par) = &p;
+    if (par && ser) {
+      std::printf(
+          "\nQEMU anchor (4 x ~100 MiB VFs): published serial 1900 ms, "
+          "multifd 1095 ms\n"
+          "vmigd here (%d runs): serial p50 %.0f ms (set to match); parallel "
+          "lockstep p50 %.0f ms, p95 %.0f ms, max %.0f ms: p50 %.2fx, p95 "
+          "%.2fx QEMU multifd\n",
+          repeat, ser->p50(), par->p50(), par->p95(), par->max(),
+          par->p50() / 1095.0, par->p95() / 1095.0);
+      nlohmann::json a = {{"qemu_serial_ms", 1900},
+                          {"qemu_multifd_ms", 1095},
+                          {"repeat", repeat},
+                          {"vmigd_serial_p50_ms", ser->p50()},
+                          {"vmigd_parallel_p50_ms", par->p50()},
+                          {"vmigd_parallel_p95_ms", par->p95()},
+                          {"vmigd_parallel_max_ms", par->max()},
+                          {"vmigd_parallel_ms", par->downtimes_ms},
+                          {"provenance", Provenance(command_line)}};
+      std::ofstream(dir + "/anchor.json") << a.dump(2) << "\n";
+    }
   }
-  WritePlots(dir, pts);
+  WritePlots(
+      dir, pts,
+      absl::StrCat("read ", FormatRate(reads[0]), ", arcs ", transitions[0],
+                   " ms, budget ", budgets[0], " ms, workers ",
+                   worker_counts[0], ", ", repeat, " run(s) per point"));
   std::printf("wrote %s/sweep.json, sweep.csv, budget.txt\n", dir.c_str());
   return all_verified ? 0 : 1;
 }
 
 int RunModel(const std::vector<std::string>& args) {
   std::map<std::string, std::string> opt = {
-      {"--per-core", ""},       {"--cores", "1"},    {"--link-gbit", "100"},
-      {"--devices", "8"},       {"--state", "1GiB"}, {"--read-bw", "4GiB/s"},
-      {"--transition-ms", "10"}};
+      {"--per-core", ""},        {"--cores", "1"},    {"--link-gbit", "100"},
+      {"--devices", "8"},        {"--state", "1GiB"}, {"--read-bw", "4GiB/s"},
+      {"--transition-ms", "10"}, {"--residual", "0"}};
   if (int rc = ParseOptions(args, "model", kModelUsage, opt); rc >= 0)
     return rc;
-  double per_core = 0, cores = 0, gbit = 0, t = 0;
+  double per_core = 0, cores = 0, gbit = 0, t = 0, residual = 0;
   int n = 0;
   auto state = ParseBytes(opt["--state"]);
   auto read = ParseRate(opt["--read-bw"]);
   if (!absl::SimpleAtod(opt["--per-core"], &per_core) || per_core <= 0 ||
-      !absl::SimpleAtod(opt["--cores"], &cores) ||
-      !absl::SimpleAtod(opt["--link-gbit"], &gbit) ||
-      !absl::SimpleAtoi(opt["--devices"], &n) || !state.ok() || !read.ok() ||
-      !absl::SimpleAtod(opt["--transition-ms"], &t)) {
+      !absl::SimpleAtod(opt["--cores"], &cores) || cores <= 0 ||
+      !absl::SimpleAtod(opt["--link-gbit"], &gbit) || gbit <= 0 ||
+      !absl::SimpleAtoi(opt["--devices"], &n) || n < 1 || !state.ok() ||
+      !read.ok() || *read <= 0 ||
+      !absl::SimpleAtod(opt["--transition-ms"], &t) || t < 0 ||
+      !absl::SimpleAtod(opt["--residual"], &residual) || residual < 0 ||
+      residual >= 100) {
     std::cerr << kModelUsage;
     return 2;
   }
   const double link = std::min(gbit * 1e9 / 8, cores * per_core * 1e9);
-  const double par = ModelDowntimeMs(n, static_cast<double>(*state), *read, t,
-                                     link, false, false);
-  const double ser = ModelDowntimeMs(n, static_cast<double>(*state), *read, t,
-                                     link, true, false);
+  // The engine's model with every input taken as measured: its bound is
+  // what the measurements' uncertainty allows; the fit's residual widens
+  // the interval further.
+  auto interval = [&](bool serial) {
+    daemon::DeviceTerms d;
+    d.remaining_bytes = *state;
+    d.read_rate = *read;
+    d.read_source = daemon::Source::kMeasured;
+    d.source_arc = d.destination_arc = absl::Microseconds(t * 1e3);
+    d.arc_source = daemon::Source::kMeasured;
+    daemon::LinkTerms l;
+    l.rate = link;
+    l.rate_source = daemon::Source::kMeasured;
+    l.serial = serial;
+    const daemon::Prediction p =
+        daemon::PredictDowntime(std::vector<daemon::DeviceTerms>(n, d), l);
+    const double e = absl::ToDoubleMilliseconds(p.expected);
+    return std::array<double, 3>{e * (1 - residual / 100), e,
+                                 std::max(absl::ToDoubleMilliseconds(p.bound),
+                                          e * (1 + residual / 100))};
+  };
+  const auto par = interval(false), ser = interval(true);
   std::printf(
       "%d devices x %s stop-copy state, read %s, %.0f ms arcs, %.0f Gbit/s "
-      "link, "
-      "%.0f core(s) at %.2f GB/s: effective %s\n",
+      "link, %.0f core(s) at %.2f GB/s: effective %s\n",
       n, FormatBytes(static_cast<double>(*state)).c_str(),
       FormatRate(*read).c_str(), t, gbit, cores, per_core,
       FormatRate(link).c_str());
-  std::printf("predicted downtime: parallel lockstep %.1f ms, serial %.1f ms\n",
-              par, ser);
   std::printf(
-      "{\"parallel_ms\":%.2f,\"serial_ms\":%.2f,\"link_bytes_per_s\":%.0f}\n",
-      par, ser, link);
+      "predicted downtime: parallel lockstep %.1f ms (%.1f .. %.1f), serial "
+      "%.1f ms (%.1f .. %.1f)\n",
+      par[1], par[0], par[2], ser[1], ser[0], ser[2]);
+  std::printf(
+      "assumes: no PRE_COPY (all state moves in stop-copy); the data plane "
+      "scales linearly with cores up to the link; arcs take the same on both "
+      "sides; 1 ms of commit overhead; the interval is the engine's bound for "
+      "measured inputs (+-15%% rates and arcs, 2 ms jitter) widened by the "
+      "fit's residual (%.0f%%)\n",
+      residual);
+  std::printf(
+      "{\"parallel_ms\":%.2f,\"parallel_low_ms\":%.2f,\"parallel_high_ms\":"
+      "%.2f,\"serial_ms\":%.2f,\"serial_low_ms\":%.2f,\"serial_high_ms\":%."
+      "2f,\"link_bytes_per_s\":%.0f}\n",
+      par[1], par[0], par[2], ser[1], ser[0], ser[2], link);
   return 0;
 }
 
