@@ -29,6 +29,9 @@ struct Case {
   // The budget is below what the devices can do: the session must be
   // refused, naming the smallest downtime it could promise.
   bool unreachable = false;
+  // Its downtime is mostly stop-copy transfer, which grows with the state:
+  // the budget grows with the scale too.
+  bool budget_scales = false;
 };
 
 // `k` scales every state size (1: the test's small grid).
@@ -77,6 +80,12 @@ std::vector<Case> Grid(int k) {
                                    ",transition_ms=2")),
                {},
                200});
+  for (Case& c : g) {
+    c.budget_scales = c.name == "four-without-precopy" ||
+                      c.name == "write-bound-destination" ||
+                      c.name == "serial-mixed";
+    if (c.budget_scales) c.budget_ms *= k;
+  }
   g.push_back({"budget-below-stop-copy",
                {absl::StrCat("state=", mib(32), ",read_bw=64MiB/s,", stop,
                              ",transition_ms=2")},

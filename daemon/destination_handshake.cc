@@ -180,6 +180,7 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
   for (size_t i = 0; i < streams_.size(); ++i)
     resp.add_stream_ids(static_cast<uint32_t>(i));
   if (probe_) resp.set_probe_stream_id(probe_id);
+  resp.set_barrier_ns(absl::ToInt64Nanoseconds(barrier_));
   resp.set_boot_id(BootId());
   for (size_t i = 0; i < ids_.size(); ++i) {
     auto* m = resp.add_devices();

@@ -60,8 +60,12 @@ absl::Status DestinationSession::Prepare() {
     if (path.ok() && path->size() > 1) steps[i] = path->size() - 1;
   }
   std::vector<DeviceGroup::Arc> arcs;
+  const absl::Time t0 = absl::Now();
   absl::Status s = group_.MoveAll(DeviceState::kResuming,
                                   DeviceGroup::Schedule::kParallel, &arcs);
+  absl::Duration slowest;
+  for (const auto& a : arcs) slowest = std::max(slowest, a.took);
+  barrier_ = std::max(absl::ZeroDuration(), absl::Now() - t0 - slowest);
   for (size_t i = 0; s.ok() && i < arcs.size(); ++i) {
     if (!arcs[i].data) {
       s = absl::InternalError(

@@ -144,6 +144,7 @@ class DestinationSession {
   std::vector<std::string> history_keys_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Duration> arcs_ ABSL_GUARDED_BY(mu_);
   absl::Time prepared_at_ ABSL_GUARDED_BY(mu_);
+  absl::Duration barrier_ ABSL_GUARDED_BY(mu_);  // beyond the slowest arc
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   // The decision, and what callers need while mu_ is held for long work
   // (a heartbeat or an abort during a commit's load is answered at once).

@@ -67,6 +67,10 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
     total_bytes += bytes;
   }
   if (!link.serial) {
+    const absl::Duration sb = longer(link.source_barrier, Source::kMeasured);
+    dst_arc += longer(link.destination_barrier, Source::kMeasured);
+    quiesce += sb;
+    arcs_to_stop_copy += sb;
     p.quiesce = quiesce;
     const double link_time = total_bytes / link_rate;
     if (link_time >= slowest_transfer) p.critical = "the link";

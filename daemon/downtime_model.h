@@ -59,6 +59,8 @@ struct LinkTerms {
   // The commit's fixed cost: a round trip to the peer and the journal
   // writes on both sides.
   absl::Duration commit_overhead = absl::Milliseconds(1);
+  // What one parallel barrier costs on each side beyond its slowest arc.
+  absl::Duration source_barrier, destination_barrier;
   bool serial = false;
 };
 

@@ -188,6 +188,10 @@ absl::Status SourceEngine::Handshake() {
     devs_[i].write_rate = m.write_bytes_per_second();
   }
   probe_stream_id_ = resp->probe_stream_id();
+  dest_barrier_ = absl::Nanoseconds(resp->barrier_ns());
+  // Until this side times one of its own, its barriers are most like the
+  // destination's over as many devices.
+  source_barrier_ = dest_barrier_;
   return AgreeProtection(*resp, *share, wanted);
 }
 
@@ -274,6 +278,12 @@ absl::Status SourceEngine::StartPrecopy() {
   absl::Status s = SetStateAll(pre, DeviceState::kPreCopy, false, true);
   // RUNNING -> PRE_COPY is one arc of each of these very devices: better
   // than any history.
+  // A barrier's own cost is the machine's, not a side's; noise only adds
+  // to it, so the smaller of the two measurements stands for both.
+  if (s.ok() && pre.size() > 1) {
+    source_barrier_ = std::min(last_barrier_, dest_barrier_);
+    dest_barrier_ = source_barrier_;
+  }
   for (Device* d : pre) {
     if (d->last_arc <= absl::ZeroDuration()) continue;
     d->arc = d->last_arc;
@@ -290,16 +300,22 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
   for (const Device* d : devs)
     members.push_back(static_cast<size_t>(d - devs_.data()));
   std::vector<DeviceGroup::Arc> arcs;
+  const absl::Time t0 = absl::Now();
   absl::Status s = group_.Move(members, target,
                                serial ? DeviceGroup::Schedule::kSerial
                                       : DeviceGroup::Schedule::kParallel,
                                &arcs);
+  // The barrier's own cost (dispatching the arcs to threads and joining
+  // them): wall time past the slowest arc.
+  const absl::Duration wall = absl::Now() - t0;
   slowest_arc_ = absl::ZeroDuration();
   for (size_t i = 0; i < arcs.size(); ++i) {
     slowest_arc_ = std::max(slowest_arc_, arcs[i].took);
     devs[i]->last_arc = arcs[i].took;
     if (arcs[i].data) devs[i]->data = std::move(arcs[i].data);
   }
+  if (!serial && devs.size() > 1)
+    last_barrier_ = std::max(absl::ZeroDuration(), wall - slowest_arc_);
   if (!s.ok()) return absl::AbortedError(s.message());
   if (add_streams) {
     for (Device* d : devs) {

@@ -212,7 +212,10 @@ class SourceEngine {
   dataplane::Endpoint peer_data_;
   // Measurements for the prediction.
   absl::Duration slowest_arc_;  // of the last SetStateAll
-  double link_rate_ = 0;        // bytes/s, all streams together
+  // What the last parallel SetStateAll took beyond its slowest arc, and the
+  // barrier cost on each side for the prediction.
+  absl::Duration last_barrier_, source_barrier_, dest_barrier_;
+  double link_rate_ = 0;  // bytes/s, all streams together
   Source link_source_ = Source::kGuess;
   absl::Duration commit_overhead_ = absl::Milliseconds(2);
   absl::Duration round_trip_ = absl::InfiniteDuration();  // fastest seen

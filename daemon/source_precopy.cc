@@ -105,6 +105,8 @@ Prediction SourceEngine::Predict() const {
   link.rate = link_rate_;
   link.rate_source = link_source_;
   link.serial = req_.serial_schedule();
+  link.source_barrier = source_barrier_;
+  link.destination_barrier = dest_barrier_;
   // The commit's fixed cost as measured before, or a round trip and the
   // journal's writes.
   link.commit_overhead =
@@ -121,6 +123,8 @@ Prediction SourceEngine::PredictFloor() const {
   link.rate = link_rate_;
   link.rate_source = link_source_;
   link.serial = req_.serial_schedule();
+  link.source_barrier = source_barrier_;
+  link.destination_barrier = dest_barrier_;
   link.commit_overhead = history_.commit_overhead();
   return PredictDowntime(Terms(true), link);
 }

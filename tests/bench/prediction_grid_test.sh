@@ -24,6 +24,7 @@ check() {
 }
 check 'j["measured"] >= 6' "at least six predictions rested on measurements"
 check 'j["median_error_pct"] <= 10' "median prediction error <= 10%"
+check 'j["worst_error_pct"] <= 25' "worst prediction error <= 25%"
 check 'j["over_budget"] == 0' "no completed session over 1.15x its budget"
 check 'j["refused_ok"] >= 1 and j["refused_bad"] == 0' \
   "unreachable budgets refused with the promised minimum, source intact"
