@@ -85,7 +85,7 @@ void Progress(size_t done, size_t total, absl::Time start) {
   const int filled = static_cast<int>(frac * 30);
   const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
   const double eta = done ? elapsed / done * (total - done) : 0;
-  std::fprintf(stderr, "\r[%s%s] %zu/%zu points  %.0fs elapsed  ETA %.0fs ",
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu migrations  %.0fs elapsed  ETA %.0fs ",
                std::string(filled, '#').c_str(),
                std::string(30 - filled, '.').c_str(), done, total, elapsed,
                eta);

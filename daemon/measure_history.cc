@@ -1,5 +1,6 @@
 #include "daemon/measure_history.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -61,6 +62,14 @@ void MeasureHistory::RecordRead(const std::string& device, double bytes_per_s) {
   absl::MutexLock lock(&mu_);
   DeviceMeasures& m = Entry(device);
   m.read_rate = Blend(m.read_rate, bytes_per_s);
+}
+
+void MeasureHistory::RecordReadAtLeast(const std::string& device,
+                                       double bytes_per_s) {
+  if (bytes_per_s <= 0) return;
+  absl::MutexLock lock(&mu_);
+  DeviceMeasures& m = Entry(device);
+  m.read_rate = std::max(m.read_rate, bytes_per_s);
 }
 
 void MeasureHistory::RecordWrite(const std::string& device,

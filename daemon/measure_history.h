@@ -37,6 +37,9 @@ class MeasureHistory {
   void RecordCommitOverhead(absl::Duration d);
   void RecordArc(const std::string& device, absl::Duration arc);
   void RecordRead(const std::string& device, double bytes_per_s);
+  // The device read at least this fast (something else held it back):
+  // raises what is remembered, never lowers it.
+  void RecordReadAtLeast(const std::string& device, double bytes_per_s);
   void RecordWrite(const std::string& device, double bytes_per_s);
 
   std::optional<DeviceMeasures> Device(const std::string& device) const;

@@ -140,9 +140,20 @@ void SourceEngine::Learn(const v1::CommitResponse& resp,
     // about its last one, STOP_COPY -> STOP).
     const absl::Duration reading =
         std::max(absl::Milliseconds(1), d.transfer - 2 * d.last_arc);
-    if (!d.precopy && bytes > (1u << 20) && d.transfer > absl::ZeroDuration())
-      history_.RecordRead(d.history_key, static_cast<double>(bytes) /
-                                             absl::ToDoubleSeconds(reading));
+    if (!d.precopy && bytes > (1u << 20) && d.transfer > absl::ZeroDuration()) {
+      const double r =
+          static_cast<double>(bytes) / absl::ToDoubleSeconds(reading);
+      // Well under its share of the link, the device set its own pace;
+      // near it, the link (or the destination) did, and the device reads at
+      // least that fast.
+      const double share =
+          link_rate_ / static_cast<double>(serial ? 1 : devs_.size());
+      if (link_rate_ > 0 && r < 0.8 * share) {
+        history_.RecordRead(d.history_key, r);
+      } else {
+        history_.RecordReadAtLeast(d.history_key, r);
+      }
+    }
     if (d.precopy && d.read_source == Source::kMeasured)
       history_.RecordRead(d.history_key, d.read_rate);
   }
