@@ -37,8 +37,10 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
   for (const DeviceTerms& d : devices) {
     const absl::Duration src_arc = longer(d.source_arc, d.arc_source);
     const absl::Duration darc = longer(d.destination_arc, Source::kMeasured);
-    const double read = d.read_rate > 0 ? slower(d.read_rate, d.read_source)
-                                        : slower(link_rate, Source::kGuess);
+    const double read =
+        d.read_rate > 0
+            ? slower(d.read_rate, d.read_source)
+            : std::max(d.read_floor, slower(link_rate, Source::kGuess));
     // A write rate is measured only when the device pushed back.
     const double write =
         d.write_rate > 0 ? slower(d.write_rate, Source::kMeasured) : read;

@@ -42,6 +42,9 @@ struct DeviceTerms {
   // in, as a guess).
   double read_rate = 0;
   Source read_source = Source::kGuess;
+  // Without a read rate: the least it was seen to read at (0: none). The
+  // guess stays the link's rate, but the bound never assumes less.
+  double read_floor = 0;
   // The destination device's write rate, bytes/s; 0: it never pushed back
   // (not what limits).
   double write_rate = 0;

@@ -69,7 +69,7 @@ void MeasureHistory::RecordReadAtLeast(const std::string& device,
   if (bytes_per_s <= 0) return;
   absl::MutexLock lock(&mu_);
   DeviceMeasures& m = Entry(device);
-  m.read_rate = std::max(m.read_rate, bytes_per_s);
+  m.read_floor = std::max(m.read_floor, bytes_per_s);
 }
 
 void MeasureHistory::RecordWrite(const std::string& device,

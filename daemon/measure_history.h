@@ -18,6 +18,9 @@ namespace vmig::daemon {
 
 struct DeviceMeasures {
   double read_rate = 0;   // bytes/s out of its data_fd (as a source)
+  // It read at least this fast while something else set the pace (0: no
+  // such run): not its rate, a floor under it.
+  double read_floor = 0;
   double write_rate = 0;  // bytes/s into it while it pushed back
   absl::Duration arc;     // one FSM arc; 0: never measured
 };
@@ -38,7 +41,7 @@ class MeasureHistory {
   void RecordArc(const std::string& device, absl::Duration arc);
   void RecordRead(const std::string& device, double bytes_per_s);
   // The device read at least this fast (something else held it back):
-  // raises what is remembered, never lowers it.
+  // raises the remembered floor, never lowers it.
   void RecordReadAtLeast(const std::string& device, double bytes_per_s);
   void RecordWrite(const std::string& device, double bytes_per_s);
 

@@ -74,6 +74,7 @@ void SourceEngine::InitDevices(
         d.read_rate = m->read_rate;
         d.read_source = Source::kHistory;
       }
+      d.read_floor = m->read_floor;
     }
     d.last_progress = now;
     d.last_sample = now;

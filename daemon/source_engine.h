@@ -71,6 +71,7 @@ class SourceEngine {
     Source arc_source = Source::kGuess;
     absl::Duration dest_arc = absl::Milliseconds(1);
     Source read_source = Source::kGuess;
+    double read_floor = 0;  // from the history, when it has no rate
     // The destination device's write rate while it pushed back (0: never).
     double write_rate = 0;
     // Re-dirtied bytes/s during pre-copy, after the initial data.

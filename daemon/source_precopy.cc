@@ -90,6 +90,7 @@ std::vector<DeviceTerms> SourceEngine::Terms(bool drained) const {
     t.remaining_bytes = drained && d.precopy ? 0 : d.remaining();
     t.read_rate = d.read_rate;
     t.read_source = d.read_rate > 0 ? d.read_source : Source::kGuess;
+    t.read_floor = d.read_floor;
     t.write_rate = d.write_rate;
     t.source_arc = d.arc;
     t.arc_source = d.arc_source;

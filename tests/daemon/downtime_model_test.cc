@@ -106,6 +106,16 @@ TEST(DowntimeModelTest, TheBoundWidensWithWhatWasGuessed) {
   EXPECT_LT(h.bound, g.bound);
 }
 
+TEST(DowntimeModelTest, AReadFloorRaisesTheBoundsGuessNotTheExpectation) {
+  DeviceTerms d = Measured("gpu0", 100'000'000, 0, 1, false);
+  d.read_source = Source::kGuess;  // never read alone: the link stands in
+  const Prediction guess = PredictDowntime({d}, Link(1e9));
+  d.read_floor = 0.9e9;  // it was seen to read at least this fast
+  const Prediction floored = PredictDowntime({d}, Link(1e9));
+  EXPECT_EQ(floored.expected, guess.expected);
+  EXPECT_LT(floored.bound, guess.bound);
+}
+
 TEST(DowntimeModelTest, NothingLeftCostsOnlyArcsAndTheCommit) {
   const Prediction p =
       PredictDowntime({Measured("a", 0, 1e9, 3, true)}, Link(1e9));
