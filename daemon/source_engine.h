@@ -76,8 +76,9 @@ class SourceEngine {
     double write_rate = 0;
     // Re-dirtied bytes/s during pre-copy, after the initial data.
     double dirty_rate = 0;
-    uint64_t dirty_seen = 0;  // pre-copy bytes read after initial_done
-    absl::Duration last_arc;  // of the last SetStateAll
+    bool dirty_armed = false;  // a sample after the initial data ended
+    uint64_t dirty_seen = 0;   // pre-copy bytes read after initial_done
+    absl::Duration last_arc;   // of the last SetStateAll
     uint32_t stream_id = 0;
     std::unique_ptr<vfio::DataSession> data;
     std::shared_ptr<dataplane::Stream> stream;

@@ -233,6 +233,7 @@ absl::Status SourceEngine::SamplePrecopy(absl::Time now, bool* all_initial,
       spdlog::info("{}: {} raised REINIT at stream byte {}", session_->name(),
                    d.id, sent);
       d.initial_done = false;
+      d.dirty_armed = false;
       ack_received_ = false;
     }
     const uint64_t dirty_before = d.dirty_bytes;
@@ -264,6 +265,9 @@ absl::Status SourceEngine::SamplePrecopy(absl::Time now, bool* all_initial,
                             : r;
           d.read_source = Source::kMeasured;
         }
+      } else if (d.initial_done && !d.dirty_armed) {
+        // The sample that saw the initial data end still counts its tail.
+        d.dirty_armed = true;
       } else if (d.initial_done) {
         // After the initial data, what it read plus what its dirty backlog
         // grew by is what the workload dirtied again.
