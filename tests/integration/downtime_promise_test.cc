@@ -4,6 +4,7 @@
 // allowed and said so, and the report on both sides with the downtime
 // measured on the source's clock alone.
 #include <cmath>
+#include <fstream>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -16,14 +17,14 @@ double Ms(const google::protobuf::Duration& d) {
   return d.seconds() * 1e3 + d.nanos() / 1e6;
 }
 
-// Dirtied about as fast as it is read: pre-copy cannot bring it under a
+// Dirtied faster than it is read: pre-copy cannot bring it under a
 // small budget, and the session waits, saying why.
-const char kHot[] =
-    "emu:state=16MiB,flags=stop_copy|p2p|pre_copy,dirty=24MiB/s,"
+const char kHotSpec[] =
+    "emu:state=16MiB,flags=stop_copy|p2p|pre_copy,dirty=40MiB/s,"
     "read_bw=32MiB/s,transition_ms=2";
 
 TEST_F(MigrationTest, AWaitingSessionSaysWhyAndABudgetRaisedMidFlightIsUsed) {
-  StartDaemons({{"nic0", std::string(kHot) + ",seed=1",
+  StartDaemons({{"nic0", std::string(kHotSpec) + ",seed=1",
                  "emu:state=16MiB,flags=stop_copy|p2p|pre_copy"}});
   ASSERT_TRUE(Prepare("w1").ok());
   ASSERT_TRUE(Start("w1", 20).ok());
@@ -75,7 +76,7 @@ TEST_F(MigrationTest, AWaitingSessionSaysWhyAndABudgetRaisedMidFlightIsUsed) {
 }
 
 TEST_F(MigrationTest, UpdateSessionRefusesAFieldItCannotChange) {
-  StartDaemons({{"nic0", std::string(kHot) + ",seed=1",
+  StartDaemons({{"nic0", std::string(kHotSpec) + ",seed=1",
                  "emu:state=16MiB,flags=stop_copy|p2p|pre_copy"}});
   ASSERT_TRUE(Prepare("u1").ok());
   ASSERT_TRUE(Start("u1", 20).ok());
@@ -175,6 +176,71 @@ TEST_F(MigrationTest, DowntimeOnTheSourcesClockAgreesWithOneClockOnOneHost) {
       << "source " << source_clock << " ms, one clock " << one_clock << " ms";
   EXPECT_GT(Ms(r.destination_commit()), 0);
   EXPECT_LE(Ms(r.destination_written()), Ms(r.destination_commit()));
+}
+
+}  // namespace
+}  // namespace vmig::testing
+
+namespace vmig::testing {
+namespace {
+
+// What `vmigctl migrate watch` shows comes from the session events: read
+// them as a client does, over WatchSession and through vmigctl's JSON
+// lines, while a session waits in pre-copy and then switches over once its
+// budget is raised.
+TEST_F(MigrationTest,
+       SessionEventsCarryTheProgressAndWatchPrintsThemAsJsonLines) {
+  StartDaemons({{"nic0", std::string(kHotSpec) + ",seed=1",
+                 "emu:state=16MiB,flags=stop_copy|p2p|pre_copy"}});
+  ASSERT_TRUE(Prepare("e1").ok());
+  ASSERT_TRUE(Start("e1", 20).ok());
+  // The stream of events, as WatchSession sends them.
+  grpc::ClientContext wc;
+  v1::WatchSessionRequest wr;
+  wr.set_name("sessions/e1");
+  wr.mutable_interval()->set_nanos(20 * 1000000);
+  auto reader = src_mig_->WatchSession(&wc, wr);
+  v1::SessionEvent ev;
+  bool explained = false;
+  for (int i = 0; i < 500 && !explained && reader->Read(&ev); ++i) {
+    const v1::Progress& g = ev.session().progress();
+    explained = ev.session().phase() == v1::PHASE_PRECOPY &&
+                g.waiting_reason().find("dirty") != std::string::npos &&
+                g.has_time_left() && g.has_predicted_bound() &&
+                g.total_bytes() > 0 && g.has_elapsed();
+  }
+  EXPECT_TRUE(explained) << ev.session().DebugString();
+  wc.TryCancel();
+  (void)reader->Finish();
+
+  // vmigctl: one JSON object per line, while the budget is raised midway.
+  std::thread raise([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    CommandResult r =
+        RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
+                    "migrate", "update", "e1", "--budget", "5s"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  });
+  CommandResult w =
+      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
+                  "--output", "json", "migrate", "watch", "e1"});
+  raise.join();
+  EXPECT_EQ(w.exit_code, 0) << w.err;
+  const std::string file = dir_.path() + "/watch.jsonl";
+  { std::ofstream(file) << w.out; }
+  CommandResult check =
+      RunCommand({"/usr/bin/python3", "-c",
+                  "import json,sys\n"
+                  "lines=open(sys.argv[1]).read().splitlines()\n"
+                  "events=[json.loads(l) for l in lines]\n"
+                  "assert len(events)>=2, len(events)\n"
+                  "waits=[e for e in events if e['session']['progress']"
+                  "['waiting_reason']]\n"
+                  "assert waits, 'no event says why it waits'\n"
+                  "assert events[-1]['session']['phase']=='PHASE_COMPLETED'\n"
+                  "assert events[-1]['session']['report']['budget_met']\n",
+                  file});
+  EXPECT_EQ(check.exit_code, 0) << check.err << "\n" << w.out.substr(0, 2000);
 }
 
 }  // namespace
