@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -40,7 +41,76 @@ constexpr char kMigrateUsage[] =
     "                     an operator's decision for a session IN_DOUBT\n"
     "  status SESSION\n"
     "  list\n"
-    "  watch SESSION      live progress per device, then the final report\n";
+    "  watch SESSION      live progress per device, then the final report\n"
+    "  wait SESSION [--for completed|ended]\n"
+    "                     until the session ends; exit 0 if it COMPLETED\n"
+    "\n"
+    "Run 'vmigctl migrate COMMAND --help' for one command's options.\n";
+
+// One command's own help: what it does, its arguments and its exit code.
+const std::map<std::string, std::string>& CommandHelp() {
+  static const auto* help = new std::map<std::string, std::string>{
+      {"prepare",
+       "usage: vmigctl migrate prepare SESSION --device ID [--device ID]...\n"
+       "                               [--data-endpoint PORT] "
+       "[--leave-stopped]\n"
+       "                               [--request-id ID]\n\n"
+       "Destination side: claims the devices and moves them to RESUMING for\n"
+       "the source that will start SESSION. --request-id makes a retry of a\n"
+       "call whose answer was lost return the same session.\n"},
+      {"start",
+       "usage: vmigctl migrate start SESSION --peer ADDR --map SRC=DST...\n"
+       "                             --budget DURATION [--max-precopy "
+       "DURATION]\n"
+       "                             [--on-timeout switch|fail] [--manual]\n"
+       "                             [--allow-overrun] [--data-endpoint "
+       "PORT]\n"
+       "                             [--request-id ID]\n\n"
+       "Source side: migrates the mapped devices to the destination daemon\n"
+       "at ADDR, switching over once the prediction's bound fits the budget\n"
+       "(--manual: once 'migrate switchover' is called). A budget the\n"
+       "devices cannot meet fails the session at once, naming the smallest\n"
+       "downtime it could promise; --allow-overrun switches over anyway and\n"
+       "the report says so. Exit 1 if the session shown has FAILED.\n"},
+      {"update",
+       "usage: vmigctl migrate update SESSION [--budget DURATION]\n"
+       "                              [--max-precopy DURATION]\n"
+       "                              [--on-timeout switch|fail]\n"
+       "                              [--allow-overrun|--no-allow-overrun]\n\n"
+       "Changes a source session's budget and pre-copy policy before its\n"
+       "switchover (UpdateSession); the next decision uses them.\n"},
+      {"switchover",
+       "usage: vmigctl migrate switchover SESSION\n\n"
+       "Manual mode: switches the session over now.\n"},
+      {"cancel",
+       "usage: vmigctl migrate cancel SESSION\n\n"
+       "Cancels a session that has not begun its commit; the source's\n"
+       "devices return to RUNNING.\n"},
+      {"resolve",
+       "usage: vmigctl migrate resolve SESSION "
+       "--resume-source|--destination-owns\n\n"
+       "An operator's decision for a session IN_DOUBT (the commit's answer\n"
+       "was lost): resume the source's devices, or leave them stopped\n"
+       "because the destination runs them.\n"},
+      {"status",
+       "usage: vmigctl migrate status SESSION\n\n"
+       "The session and, once it switched over, its downtime report. Exit 1\n"
+       "if it has FAILED.\n"},
+      {"list", "usage: vmigctl migrate list\n\nEvery session of the daemon.\n"},
+      {"watch",
+       "usage: vmigctl migrate watch SESSION\n\n"
+       "Live progress until the session ends: bytes, rates, the prediction\n"
+       "and its bound against the budget, the time left and why it waits;\n"
+       "then the report. -o json: one event per line. Exit 0 if it\n"
+       "COMPLETED.\n"},
+      {"wait",
+       "usage: vmigctl migrate wait SESSION [--for completed|ended]\n\n"
+       "Blocks until the session ends (--for ended, the default) or until\n"
+       "it has COMPLETED (--for completed: a session that ends otherwise is\n"
+       "an error at once). Exit 0 if it COMPLETED, 1 if it FAILED or was\n"
+       "CANCELLED.\n"}};
+  return *help;
+}
 
 int Usage(const std::string& why) {
   std::cerr << "vmigctl migrate: " << why << "\n" << kMigrateUsage;
@@ -119,14 +189,43 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
   return last.phase() == v1::PHASE_COMPLETED ? 0 : 1;
 }
 
+// Follows the session's events until it ends; prints it as `status` does.
+int Wait(v1::MigrationService::Stub& stub, const GlobalOptions& g,
+         const std::string& name, bool completed_only) {
+  grpc::ClientContext ctx;  // no deadline: it lasts as long as the session
+  v1::WatchSessionRequest req;
+  req.set_name(name);
+  req.mutable_interval()->set_seconds(1);
+  auto reader = stub.WatchSession(&ctx, req);
+  v1::SessionEvent ev;
+  v1::Session last;
+  while (reader->Read(&ev)) last = ev.session();
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return RpcFailed(s, "wait " + name);
+  PrintSession(g, last);
+  if (g.output == "table") PrintReport(std::cout, last);
+  if (last.phase() == v1::PHASE_COMPLETED) return 0;
+  std::cerr << "vmigctl: " << name << " ended " << PhaseName(last.phase())
+            << (completed_only ? ", not COMPLETED" : "")
+            << (last.error().empty() ? "" : ": " + last.error()) << "\n";
+  return 1;
+}
+
 }  // namespace
 
 int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
   if (args.empty()) return Usage("a command is required");
   const std::string cmd = args[0];
   Flags f(std::vector<std::string>(args.begin() + 1, args.end()));
-  if (cmd == "--help" || cmd == "-h" || f.help()) {
+  if (cmd == "--help" || cmd == "-h") {
     std::cout << kMigrateUsage << "\n" << kGlobalOptionsHelp;
+    return 0;
+  }
+  if (f.help()) {
+    auto it = CommandHelp().find(cmd);
+    if (it == CommandHelp().end())
+      return Usage("unknown command '" + cmd + "'");
+    std::cout << it->second << "\n" << kGlobalOptionsHelp;
     return 0;
   }
   std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
@@ -188,6 +287,14 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
       return Usage(e);
     req.set_session_id(f.rest()[0]);
     s = stub->StartMigration(&ctx, req, &session);
+  } else if (cmd == "wait") {
+    std::string until = "ended";
+    (void)f.Take("--for", &until);
+    if (until != "ended" && until != "completed")
+      return Usage("--for: completed or ended");
+    if (std::string e = f.ExpectOne("wait", "SESSION"); !e.empty())
+      return Usage(e);
+    return Wait(*stub, g, SessionName(f.rest()[0]), until == "completed");
   } else if (cmd == "switchover" || cmd == "cancel" || cmd == "status" ||
              cmd == "watch") {
     if (std::string e = f.ExpectOne(cmd, "SESSION"); !e.empty())

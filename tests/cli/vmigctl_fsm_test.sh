@@ -53,6 +53,18 @@ for args in "migrate start s1 --peer unix:/x --budjet 300ms" \
     fails=$((fails + 1))
   fi
 done
+# Each migrate command has its own help, not its parent's.
+parent=$("$vmigctl" migrate --help)
+for c in prepare start update switchover cancel resolve status list watch wait; do
+  own=$("$vmigctl" migrate "$c" --help)
+  if [ "$own" = "$parent" ] || ! echo "$own" | grep -q "usage: vmigctl migrate $c"; then
+    echo "FAIL: vmigctl migrate $c --help prints its parent's text"
+    fails=$((fails + 1))
+  fi
+done
+"$vmigctl" migrate start --help | grep -q -- "--allow-overrun" ||
+  { echo "FAIL: start --help names --allow-overrun"; fails=$((fails + 1)); }
+rm -f /tmp/vmigctl_err.$$
 if [ "$fails" -ne 0 ]; then
   echo "$fails checks failed"
   exit 1

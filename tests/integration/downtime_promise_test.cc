@@ -121,6 +121,11 @@ TEST_F(MigrationTest, AnUnreachableBudgetIsRefusedWithTheSmallestPromise) {
   EXPECT_EQ(after.at("devices/gpu0").emulated_digest(),
             before.at("devices/gpu0").emulated_digest());
   EXPECT_EQ(WaitEnd(*dst_mig_, "r1").phase(), v1::PHASE_FAILED);
+  // A script waiting on it learns it failed, and why.
+  CommandResult w = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
+                                source_->address(), "migrate", "wait", "r1"});
+  EXPECT_EQ(w.exit_code, 1) << w.out << w.err;
+  EXPECT_NE(w.err.find("cannot be met"), std::string::npos) << w.err;
 }
 
 TEST_F(MigrationTest, AnAllowedOverrunSwitchesOverAndTheReportSaysSo) {
@@ -155,6 +160,10 @@ TEST_F(MigrationTest, AnAllowedOverrunSwitchesOverAndTheReportSaysSo) {
   }
   EXPECT_EQ(Ms(d.report().downtime()), Ms(r.downtime()));
   EXPECT_FALSE(d.report().budget_met());
+  CommandResult w =
+      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
+                  "migrate", "wait", "o1", "--for", "completed"});
+  EXPECT_EQ(w.exit_code, 0) << w.out << w.err;
 }
 
 TEST_F(MigrationTest, DowntimeOnTheSourcesClockAgreesWithOneClockOnOneHost) {
