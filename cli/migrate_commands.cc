@@ -9,7 +9,6 @@
 #include "cli/commands.h"
 #include "cli/output.h"
 #include "common/units.h"
-#include "grpcpp/generic/generic_stub.h"
 #include "proto/convert.h"
 #include "vmig/v1/migration.grpc.pb.h"
 
@@ -394,62 +393,6 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     return 1;
   }
   return 0;
-}
-
-int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args) {
-  Flags f(args);
-  if (f.help()) {
-    std::cout << "usage: vmigctl health [SERVICE]\n\nAsks "
-                 "grpc.health.v1.Health/Check.\n\n"
-              << kGlobalOptionsHelp;
-    return 0;
-  }
-  if (f.rest().size() > 1) {
-    std::cerr << "vmigctl health: at most one SERVICE\n";
-    return 2;
-  }
-  std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
-  if (!channel) return 2;
-  // grpc.health.v1 messages are tiny; encode them by hand rather than link
-  // a second copy of the health protos. Request: field 1 (service), string.
-  std::string req;
-  if (!f.rest().empty()) {
-    const std::string& svc = f.rest()[0];
-    req.push_back(0x0a);
-    req.push_back(static_cast<char>(svc.size()));
-    req += svc;
-  }
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext ctx;
-  SetDeadline(ctx, g);
-  grpc::Slice slice(req);
-  grpc::ByteBuffer in(&slice, 1), out;
-  grpc::CompletionQueue cq;
-  grpc::Status status;
-  auto call =
-      stub.PrepareUnaryCall(&ctx, "/grpc.health.v1.Health/Check", in, &cq);
-  call->StartCall();
-  call->Finish(&out, &status, reinterpret_cast<void*>(1));
-  void* tag;
-  bool ok;
-  cq.Next(&tag, &ok);
-  if (!status.ok()) return RpcFailed(status, "health");
-  std::vector<grpc::Slice> slices;
-  (void)out.Dump(&slices);
-  std::string resp;
-  for (const auto& sl : slices)
-    resp.append(reinterpret_cast<const char*>(sl.begin()), sl.size());
-  // Response: field 1 (status), varint. SERVING = 1.
-  const int code = resp.size() >= 2 && resp[0] == 0x08 ? resp[1] : 0;
-  const char* names[] = {"UNKNOWN", "SERVING", "NOT_SERVING",
-                         "SERVICE_UNKNOWN"};
-  const char* name = code >= 0 && code < 4 ? names[code] : "UNKNOWN";
-  if (g.output == "json") {
-    std::cout << "{\n \"status\": \"" << name << "\"\n}\n";
-  } else {
-    std::cout << name << "\n";
-  }
-  return code == 1 ? 0 : 1;
 }
 
 }  // namespace vmig::cli

@@ -328,6 +328,12 @@ v1::HeartbeatResponse DestinationSession::Heartbeat() {
   resp.set_phase(now.phase());
   resp.set_error(now.error());
   resp.set_outcome(Outcome());
+  // Fenced, but the rollback has not published its phase yet: the fence's
+  // reason is the answer already (a source must not read "no reason").
+  if (decision_ == Decision::kAborted && !IsTerminal(now.phase())) {
+    resp.set_phase(v1::PHASE_FAILED);
+    resp.set_error(answer_.error());
+  }
   return resp;
 }
 

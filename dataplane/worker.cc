@@ -63,7 +63,8 @@ Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
 }
 
 Worker::~Worker() {
-  ReleaseAll();  // a no-op after Run(); a RunOnce() caller may leave some
+  // After Run(), everything is released; a RunOnce() caller may leave some.
+  if (!exited_.load(std::memory_order_acquire)) ReleaseAll();
   if (inbox_) rte_ring_free(inbox_);
   if (handoff_) {
     // Every worker has stopped by now (the transport waits for all lcores
@@ -106,6 +107,7 @@ int Worker::Run() {
     }
   }
   ReleaseAll();
+  exited_.store(true, std::memory_order_release);
   return 0;
 }
 
@@ -176,7 +178,19 @@ bool Worker::PollRx(int64_t now) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n = rte_eth_rx_burst(port_.id(), queue_, pkts, rx_burst_);
   for (uint16_t i = 0; i < n; ++i) {
-    if (!HandOff(pkts[i])) HandleFrame(pkts[i], now);
+    rte_mbuf* m = pkts[i];
+    if (rte_mbuf_refcnt_read(m) > 1) {
+      // A PMD that loops mbufs back (net_ring) hands over the sender's own
+      // frame, which its flow keeps for a retransmission: opening it in
+      // place would change the sender's copy. Work on a private one (never
+      // the case on a NIC, memif or af_packet, which receive into their
+      // own mbufs).
+      rte_mbuf* copy = rte_pktmbuf_copy(m, port_.pool(), 0, UINT32_MAX);
+      rte_pktmbuf_free(m);
+      if (!copy) continue;  // the pool is empty: as if lost, sent again
+      m = copy;
+    }
+    if (!HandOff(m)) HandleFrame(m, now);
   }
   if (siblings_.size() < 2 || !handoff_) return n > 0;
   const unsigned h = rte_ring_sc_dequeue_burst(

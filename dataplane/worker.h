@@ -104,6 +104,11 @@ class Worker {
   rte_ring* handoff_ = nullptr;
   std::vector<Worker*> siblings_;
   std::atomic<bool> stop_{false};
+  // Set (release) as Run() returns, having released everything: the
+  // destructor's acquire of it orders the worker thread's last writes
+  // before the owner's reads, whatever joined the lcore (DPDK's wait is
+  // invisible to TSan).
+  std::atomic<bool> exited_{false};
 
   absl::flat_hash_map<uint64_t, StreamContext*> streams_;
   std::vector<StreamContext*> order_;  // round-robin service order

@@ -199,12 +199,20 @@ int main(int argc, char** argv) {
     spdlog::critical("{}", server.status().message());
     return 1;
   }
-  // Health per service: "" is the daemon, kDataplaneHealthService its data
-  // plane (every port's link up).
+  // Health per service: "" is the daemon, each API service by its full
+  // name, and kDataplaneHealthService its data plane (every port's link
+  // up), reported apart.
+  grpc::HealthCheckServiceInterface* health =
+      (*server)->GetHealthCheckService();
+  if (health) {
+    for (const char* service :
+         {"vmig.v1.DeviceService", "vmig.v1.MigrationService",
+          "vmig.v1.PeerService", "vmig.v1.DataplaneService"}) {
+      health->SetServingStatus(service, true);
+    }
+  }
   std::unique_ptr<vmig::daemon::LinkMonitor> links;
   if (!ports.empty()) {
-    grpc::HealthCheckServiceInterface* health =
-        (*server)->GetHealthCheckService();
     links =
         std::make_unique<vmig::daemon::LinkMonitor>(ports, [health](bool up) {
           if (health)

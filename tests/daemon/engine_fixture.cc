@@ -98,9 +98,13 @@ v1::Session EngineRig::Migrate(
       std::make_shared<SessionRecord>(req.session_id(), v1::ROLE_SOURCE);
   auto src_devs = registry_->Claim(src_ids_, record->name());
   EXPECT_TRUE(src_devs.ok()) << src_devs.status();
-  SourceEngine engine(record, req, src_ids_, *src_devs, *src_tp_, *registry_,
-                      history_,
-                      std::make_unique<FakePeerClient>(&dest, &hooks_), clock);
+  // A 1 MiB link probe: the probe's path is exercised without spending the
+  // sanitizer builds' time on 16 MiB through the ring PMD.
+  EngineTunables tunables;
+  tunables.probe_bytes = 1u << 20;
+  SourceEngine engine(
+      record, req, src_ids_, *src_devs, *src_tp_, *registry_, history_,
+      std::make_unique<FakePeerClient>(&dest, &hooks_), clock, tunables);
   engine_ = &engine;
   dest_ = &dest;
   std::thread run([&] { engine.Run(); });

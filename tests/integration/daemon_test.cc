@@ -125,6 +125,20 @@ TEST_F(TwoDaemonsTest, AttachListAsTableAndJsonAndHealth) {
 
   ExpectStillServing();
   EXPECT_EQ(Ctl(*b_, {"health"}).out, "SERVING\n");
+  // Health per service, the data plane reported apart (a_ has one, its
+  // memif link up once b_ serves it; b_ has none).
+  for (const char* svc : {"vmig.v1.MigrationService", "vmig.v1.DeviceService",
+                          "vmig.v1.PeerService", "vmig.v1.DataplaneService"}) {
+    CommandResult h = Ctl(*b_, {"health", svc});
+    EXPECT_EQ(h.exit_code, 0) << svc << ": " << h.err;
+    EXPECT_EQ(h.out, "SERVING\n") << svc;
+  }
+  CommandResult unknown = Ctl(*b_, {"health", "vmig.v1.NoSuchService"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("NOT_FOUND"), std::string::npos) << unknown.err;
+  CommandResult health_json = Ctl(*b_, {"--output", "json", "health"});
+  EXPECT_NE(health_json.out.find("\"status\": \"SERVING\""), std::string::npos)
+      << health_json.out;
   EXPECT_EQ(Ctl(*a_, {"device", "get", "nosuch"}).exit_code, 1);
   EXPECT_EQ(Ctl(*a_, {"device", "frobnicate"}).exit_code, 2);
 }

@@ -1,0 +1,55 @@
+// vmigctl health [SERVICE]: the standard grpc.health.v1 check, through the
+// stubs generated from proto/grpc/health/v1/health.proto.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace vmig::cli {
+
+int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args) {
+  Flags f(args);
+  if (f.help()) {
+    std::cout
+        << "usage: vmigctl health [SERVICE]\n\n"
+           "Asks grpc.health.v1.Health/Check: the whole server, or one\n"
+           "service (vmig.v1.MigrationService, vmig.v1.DeviceService,\n"
+           "vmig.v1.PeerService, vmig.dataplane: the data plane's link).\n"
+           "Exit 0 if SERVING.\n\n"
+        << kGlobalOptionsHelp;
+    return 0;
+  }
+  if (std::string u = f.UnknownOption(); !u.empty()) {
+    std::cerr << "vmigctl health: unknown option " << u << "\n";
+    return 2;
+  }
+  if (f.rest().size() > 1) {
+    std::cerr << "vmigctl health: at most one SERVICE\n";
+    return 2;
+  }
+  std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
+  if (!channel) return 2;
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext ctx;
+  SetDeadline(ctx, g);
+  grpc::health::v1::HealthCheckRequest req;
+  if (!f.rest().empty()) req.set_service(f.rest()[0]);
+  grpc::health::v1::HealthCheckResponse resp;
+  grpc::Status status = stub->Check(&ctx, req, &resp);
+  if (!status.ok()) return RpcFailed(status, "health");
+  const std::string name =
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
+  if (g.output == "json") {
+    std::cout << ToJson(resp);
+  } else {
+    std::cout << name << "\n";
+  }
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0
+                                                                         : 1;
+}
+
+}  // namespace vmig::cli
