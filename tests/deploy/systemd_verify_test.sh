@@ -6,8 +6,10 @@ set -euo pipefail
 src=$1 build=$2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# The configured unit, with its binaries pointed at this build.
-unit="$build/deploy/vmigd.service"
+# The unit as `cmake --install` writes it (its paths follow the install
+# prefix), with its binaries pointed at this build.
+cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
+unit="$tmp/prefix/lib/systemd/system/vmigd.service"
 grep -q "ExecStart=.*/vmigd --config" "$unit"
 sed -e "s|ExecStart\(Pre\)\?=[^ ]*/vmigd |ExecStart\1=$build/server/vmigd |g" \
     -e "s|ExecStartPre=[^ ]*/vmigd-hugepages|ExecStartPre=$src/deploy/vmigd-hugepages|" \
