@@ -126,6 +126,16 @@ DaemonPair::~DaemonPair() {
   std::filesystem::remove_all(dir_, ec);
 }
 
+void DaemonPair::DetachBoth(const std::string& id) {
+  for (auto* stub : {src_dev_.get(), dst_dev_.get()}) {
+    grpc::ClientContext c;
+    v1::DetachDeviceRequest dr;
+    dr.set_name("devices/" + id);
+    v1::DetachDeviceResponse resp;
+    (void)stub->DetachDevice(Ctx(c), dr, &resp);
+  }
+}
+
 absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     const std::vector<std::string>& ids, const std::vector<std::string>& specs,
     v1::StartMigrationRequest request, const MigrateOptions& options) {
@@ -211,15 +221,7 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
   if (out.source.phase() != v1::PHASE_COMPLETED && options.accept_failure) {
     out.completed = false;
     out.source_intact = digests() == before;
-    for (const auto& id : ids) {
-      for (auto* stub : {src_dev_.get(), dst_dev_.get()}) {
-        grpc::ClientContext c;
-        v1::DetachDeviceRequest dr;
-        dr.set_name("devices/" + id);
-        v1::DetachDeviceResponse resp;
-        (void)stub->DetachDevice(Ctx(c), dr, &resp);
-      }
-    }
+    for (const auto& id : ids) DetachBoth(id);
     return out;
   }
   if (out.source.phase() != v1::PHASE_COMPLETED) {
@@ -242,13 +244,7 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     (void)dst_dev_->GetDevice(Ctx(c2), g, &t);
     out.verified = out.verified && s.emulated_digest() == t.emulated_digest() &&
                    t.state() == v1::DEVICE_STATE_RUNNING;
-    for (auto* stub : {src_dev_.get(), dst_dev_.get()}) {
-      grpc::ClientContext c;
-      v1::DetachDeviceRequest dr;
-      dr.set_name("devices/" + id);
-      v1::DetachDeviceResponse resp;
-      (void)stub->DetachDevice(Ctx(c), dr, &resp);
-    }
+    DetachBoth(id);
   }
   return out;
 }

@@ -60,6 +60,8 @@ class DaemonPair {
  private:
   DaemonPair() = default;
   double CpuSeconds() const;
+  // Detaches device `id` from both daemons (best effort).
+  void DetachBoth(const std::string& id);
   std::string dir_;
   std::vector<pid_t> pids_;
   std::unique_ptr<v1::DeviceService::Stub> src_dev_, dst_dev_;

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/daemon_pair.h"
+#include "bench/sweep_point.h"
 #include "proto/convert.h"
 
 namespace vmig::bench {
@@ -97,15 +98,6 @@ std::vector<Case> Grid(int k) {
 }
 
 double Ms(const google::protobuf::Duration& d) { return ToMillis(d); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const double idx = p * static_cast<double>(v.size() - 1);
-  const size_t lo = static_cast<size_t>(std::floor(idx));
-  const size_t hi = std::min(v.size() - 1, lo + 1);
-  return v[lo] + (v[hi] - v[lo]) * (idx - static_cast<double>(lo));
-}
 
 }  // namespace
 
@@ -219,7 +211,7 @@ int RunPredict(const std::vector<std::string>& args) {
                   guessed ? r.prediction_guesses().c_str() : "");
     }
   }
-  const double med = Percentile(measured_err, 0.5) * 100;
+  const double med = Quantile(measured_err, 0.5) * 100;
   const double worst =
       measured_err.empty()
           ? 0

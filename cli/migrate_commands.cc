@@ -160,7 +160,7 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
     last = ev.session();
     if (g.output == "json") {
       // One event per line: a stream a program can read line by line.
-      std::cout << ToJsonLine(ev) << "\n" << std::flush;
+      std::cout << ToJson(ev, /*one_line=*/true) << "\n" << std::flush;
       continue;
     }
     if (tty && drawn > 0) std::cout << "\x1b[" << drawn << "F\x1b[J";

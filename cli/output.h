@@ -15,16 +15,15 @@ namespace vmig::cli {
 // Columns of equal width, a header line first.
 void PrintTable(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows);
-// proto3 JSON, one object, indented.
-std::string ToJson(const google::protobuf::Message& m);
+// proto3 JSON, one object: indented, or compact on one line (watch -o
+// json: one event per line).
+std::string ToJson(const google::protobuf::Message& m, bool one_line = false);
 
 std::vector<std::string> DeviceHeader();
 std::vector<std::string> DeviceRow(const v1::Device& d);
 std::vector<std::string> SessionHeader();
 std::vector<std::string> SessionRow(const v1::Session& s);
 // Short names: "RUNNING", "PRECOPY", "stop_copy|p2p".
-// Compact JSON on one line (watch -o json: one event per line).
-std::string ToJsonLine(const google::protobuf::Message& m);
 // A session's progress for `watch`: elapsed, bytes, rates, the prediction
 // against the budget, time left, and why it waits.
 std::vector<std::string> ProgressLines(const v1::Session& s);

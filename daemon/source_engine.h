@@ -177,6 +177,8 @@ class SourceEngine {
   // The prediction with every pre-copy device drained: the least downtime.
   Prediction PredictFloor() const;
   std::vector<DeviceTerms> Terms(bool drained) const;
+  // The link, schedule, barrier and commit terms both predictions share.
+  LinkTerms Link() const;
   // Progress and `phase` (unless the session has ended), and whatever `also`
   // sets, in one session update.
   void PublishProgress(v1::Phase phase,

@@ -101,7 +101,7 @@ std::vector<DeviceTerms> SourceEngine::Terms(bool drained) const {
   return terms;
 }
 
-Prediction SourceEngine::Predict() const {
+LinkTerms SourceEngine::Link() const {
   LinkTerms link;
   link.rate = link_rate_;
   link.rate_source = link_source_;
@@ -116,18 +116,15 @@ Prediction SourceEngine::Predict() const {
           : (round_trip_ < absl::InfiniteDuration() ? round_trip_
                                                     : absl::ZeroDuration()) +
                 absl::Milliseconds(1);
-  return PredictDowntime(Terms(false), link);
+  return link;
+}
+
+Prediction SourceEngine::Predict() const {
+  return PredictDowntime(Terms(false), Link());
 }
 
 Prediction SourceEngine::PredictFloor() const {
-  LinkTerms link;
-  link.rate = link_rate_;
-  link.rate_source = link_source_;
-  link.serial = req_.serial_schedule();
-  link.source_barrier = source_barrier_;
-  link.destination_barrier = dest_barrier_;
-  link.commit_overhead = history_.commit_overhead();
-  return PredictDowntime(Terms(true), link);
+  return PredictDowntime(Terms(true), Link());
 }
 
 SourceEngine::Policy SourceEngine::ReadPolicy() const {
