@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/subprocess.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "vfio/emu/spec.h"
 
 namespace vmig::bench {
@@ -45,7 +47,35 @@ std::string FindVmigd() {
 
 absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
     const std::string& vmigd, int workers) {
+  PairOptions o;
+  o.workers = workers;
+  return Start(vmigd, o);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> DaemonPair::Spawn1(
+    const std::string& conf, const std::string& sock, const std::string& log,
+    pid_t* pid) {
+  *pid = Spawn({vmigd_, "--config", conf}, {}, "/dev/null", log);
+  if (*pid < 0)
+    return absl::UnavailableError(absl::StrCat("cannot start ", vmigd_));
+  auto ch =
+      grpc::CreateChannel("unix://" + sock, grpc::InsecureChannelCredentials());
+  for (int i = 0; i < 400; ++i) {
+    if (std::filesystem::exists(sock) &&
+        ch->WaitForConnected(std::chrono::system_clock::now() +
+                             std::chrono::milliseconds(50))) {
+      return ch;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("vmigd did not come up: ", ReadFileOrEmpty(log)));
+}
+
+absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
+    const std::string& vmigd, const PairOptions& o) {
   std::unique_ptr<DaemonPair> p(new DaemonPair());
+  p->vmigd_ = vmigd;
   char tmpl[] = "/tmp/vmig-bench-pair-XXXXXX";
   p->dir_ = mkdtemp(tmpl);
   const std::string d = p->dir_;
@@ -53,70 +83,158 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
   // One worker: the source's on core 1, the destination's on core 0. More:
   // lcores 1..workers with main lcore 0, sharing every CPU.
   auto lcores = [&](bool source) {
-    if (workers <= 1) {
+    if (o.workers <= 1) {
       return std::string(source ? "lcores: \"1\" main_lcore: 0"
                                 : "lcores: \"0\" main_lcore: 1");
     }
-    return absl::StrCat("lcores: \"1-", workers,
+    return absl::StrCat("lcores: \"1-", o.workers,
                         "\" main_lcore: 0 cpu_set: \"0-",
                         std::thread::hardware_concurrency() - 1, "\"");
   };
+  // Each its own state directory: a restarted daemon recovers its devices
+  // and sessions as a restarted production daemon does.
   std::ofstream(src_conf)
+      << "state_dir: \"" << d << "/source-state\"\n"
       << "listen { unix_socket: \"" << d << "/source.sock\" }\n"
-      << "dataplane { " << lcores(true) << " ports { name: \"p\" "
+      << "dataplane { " << lcores(true) << " " << o.dataplane_extra
+      << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.1\" memif: \"role=client,socket=" << d
-      << "/memif.sock,socket-abstract=no,zero-copy=yes\" } }\n";
+      << "/memif.sock,socket-abstract=no"
+      << (o.zero_copy ? ",zero-copy=yes" : "") << "\" } }\n";
   std::ofstream(dst_conf)
+      << "state_dir: \"" << d << "/dest-state\"\n"
       << "listen { unix_socket: \"" << d
       << "/dest.sock\" }\n"
       // Both daemons on this host: the source is its peer over the socket.
       << "peer { allow_unix_peers: true }\n"
-      << "dataplane { " << lcores(false) << " ports { name: \"p\" "
+      << "dataplane { " << lcores(false) << " " << o.dataplane_extra
+      << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.2\" memif: \"role=server,socket=" << d
       << "/memif.sock,socket-abstract=no\" } }\n";
-  auto start = [&](const std::string& conf, const std::string& sock,
-                   const std::string& log)
-      -> absl::StatusOr<std::shared_ptr<grpc::Channel>> {
-    const pid_t pid = Spawn({vmigd, "--config", conf}, {}, "/dev/null", log);
-    if (pid < 0)
-      return absl::UnavailableError(absl::StrCat("cannot start ", vmigd));
-    p->pids_.push_back(pid);
-    auto ch = grpc::CreateChannel("unix://" + sock,
-                                  grpc::InsecureChannelCredentials());
-    for (int i = 0; i < 400; ++i) {
-      if (std::filesystem::exists(sock) &&
-          ch->WaitForConnected(std::chrono::system_clock::now() +
-                               std::chrono::milliseconds(50))) {
-        return ch;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return absl::UnavailableError(
-        absl::StrCat("vmigd did not come up: ", ReadFileOrEmpty(log)));
-  };
   // The destination is the memif server: it creates the socket that the
-  // source, the zero-copy client, connects to.
-  auto dst = start(dst_conf, d + "/dest.sock", d + "/dest.log");
+  // source, the client, connects to.
+  auto dst =
+      p->Spawn1(dst_conf, d + "/dest.sock", d + "/dest.log", &p->dst_pid_);
   if (!dst.ok()) return dst.status();
-  auto src = start(src_conf, d + "/source.sock", d + "/source.log");
+  auto src =
+      p->Spawn1(src_conf, d + "/source.sock", d + "/source.log", &p->src_pid_);
   if (!src.ok()) return src.status();
   p->src_dev_ = v1::DeviceService::NewStub(*src);
   p->src_mig_ = v1::MigrationService::NewStub(*src);
   p->dst_dev_ = v1::DeviceService::NewStub(*dst);
   p->dst_mig_ = v1::MigrationService::NewStub(*dst);
+  p->dst_health_ = grpc::health::v1::Health::NewStub(*dst);
+  p->src_health_ = grpc::health::v1::Health::NewStub(*src);
   p->dst_addr_ = "unix://" + d + "/dest.sock";
   return p;
 }
 
+void DaemonPair::StopDestination(bool kill_it) {
+  if (dst_pid_ <= 0) return;
+  ::kill(dst_pid_, kill_it ? SIGKILL : SIGTERM);
+  WaitExit(dst_pid_, 30);  // (kills it after 30 s)
+  dst_pid_ = -1;
+}
+
+absl::Status DaemonPair::StartDestinationAgain() {
+  StopDestination(true);
+  // The restarted daemon appends to the same log.
+  std::filesystem::rename(dir_ + "/dest.log",
+                          absl::StrCat(dir_, "/dest.log.", ++restarts_));
+  auto dst = Spawn1(dir_ + "/dest.conf", dir_ + "/dest.sock",
+                    dir_ + "/dest.log", &dst_pid_);
+  if (!dst.ok()) return dst.status();
+  dst_dev_ = v1::DeviceService::NewStub(*dst);
+  dst_mig_ = v1::MigrationService::NewStub(*dst);
+  dst_health_ = grpc::health::v1::Health::NewStub(*dst);
+  // Both ends must see the link up again (the source redials).
+  for (int i = 0; i < 300; ++i) {
+    bool up = true;
+    for (auto* h : {src_health_.get(), dst_health_.get()}) {
+      grpc::ClientContext c;
+      grpc::health::v1::HealthCheckRequest req;
+      req.set_service("vmig.dataplane");
+      grpc::health::v1::HealthCheckResponse resp;
+      up = up && h->Check(Ctx(c, 5), req, &resp).ok() &&
+           resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+    }
+    if (up) return absl::OkStatus();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return absl::UnavailableError(
+      "the data-plane link did not come back within 30 s of the destination's "
+      "restart");
+}
+
+grpc::Status DaemonPair::Cancel(const std::string& session) {
+  grpc::ClientContext c;
+  v1::CancelRequest req;
+  req.set_name("sessions/" + session);
+  v1::Session reply;
+  return src_mig_->Cancel(Ctx(c, 30), req, &reply);
+}
+
+v1::Session DaemonPair::SessionOf(const std::string& session, bool source) {
+  grpc::ClientContext c;
+  v1::GetSessionRequest g;
+  g.set_name("sessions/" + session);
+  v1::Session s;
+  (void)(source ? src_mig_ : dst_mig_)->GetSession(Ctx(c, 30), g, &s);
+  return s;
+}
+
+std::vector<std::string> DaemonPair::AttachedDevices(bool source) {
+  grpc::ClientContext c;
+  v1::ListDevicesResponse resp;
+  std::vector<std::string> out;
+  if (!(source ? src_dev_ : dst_dev_)
+           ->ListDevices(Ctx(c, 30), v1::ListDevicesRequest(), &resp)
+           .ok()) {
+    return {"(the daemon did not answer)"};
+  }
+  for (const auto& d : resp.devices()) {
+    out.push_back(d.session().empty()
+                      ? d.name()
+                      : absl::StrCat(d.name(), " (", d.session(), ")"));
+  }
+  return out;
+}
+
+absl::StatusOr<ProcessResources> DaemonPair::Resources(bool source) const {
+  const pid_t pid = source ? src_pid_ : dst_pid_;
+  const std::string proc = absl::StrCat("/proc/", pid);
+  ProcessResources r;
+  std::ifstream status(proc + "/status");
+  if (!status) return absl::NotFoundError(absl::StrCat("no ", proc));
+  for (std::string line; std::getline(status, line);) {
+    uint64_t v = 0;
+    if (std::sscanf(line.c_str(), "VmRSS: %lu kB", &v) == 1)
+      r.rss_bytes = v << 10;
+    if (std::sscanf(line.c_str(), "Threads: %lu", &v) == 1)
+      r.threads = static_cast<int>(v);
+  }
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator(proc + "/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    ++r.fds;
+  }
+  std::ifstream maps(proc + "/maps");
+  for (std::string line; std::getline(maps, line);) ++r.mappings;
+  return r;
+}
+
 double DaemonPair::CpuSeconds() const {
   double total = 0;
-  for (pid_t pid : pids_) total += ProcessCpuSeconds(pid);
+  for (pid_t pid : {src_pid_, dst_pid_})
+    if (pid > 0) total += ProcessCpuSeconds(pid);
   return total;
 }
 
 DaemonPair::~DaemonPair() {
-  for (pid_t pid : pids_) kill(pid, SIGTERM);
-  for (pid_t pid : pids_) WaitExit(pid, 10);
+  for (pid_t pid : {src_pid_, dst_pid_})
+    if (pid > 0) kill(pid, SIGTERM);
+  for (pid_t pid : {src_pid_, dst_pid_})
+    if (pid > 0) WaitExit(pid, 10);
   // VMIG_BENCH_KEEP=1 keeps the daemons' configurations and logs.
   if (getenv("VMIG_BENCH_KEEP") != nullptr) {
     fprintf(stderr, "daemon logs kept in %s\n", dir_.c_str());
@@ -211,6 +329,8 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
   }
   MigrationOutcome out;
   const auto started = std::chrono::steady_clock::now();
+  std::thread during;
+  if (options.during) during = std::thread(options.during, session);
   for (int i = 0; i < 60000 && !Terminal(out.source.phase()); ++i) {
     grpc::ClientContext c;
     v1::GetSessionRequest g;
@@ -218,9 +338,16 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     (void)src_mig_->GetSession(Ctx(c), g, &out.source);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  if (during.joinable()) during.join();
+  if (options.after_end) options.after_end(session);
   if (out.source.phase() != v1::PHASE_COMPLETED && options.accept_failure) {
     out.completed = false;
-    out.source_intact = digests() == before;
+    const std::vector<std::string> after = digests();
+    out.source_intact = after == before;
+    out.committed = out.source.committed();
+    out.source_stopped =
+        std::all_of(after.begin(), after.end(),
+                    [](const std::string& d) { return d == "not running"; });
     for (const auto& id : ids) DetachBoth(id);
     return out;
   }

@@ -8,11 +8,13 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "vmig/v1/device.grpc.pb.h"
 #include "vmig/v1/migration.grpc.pb.h"
@@ -29,6 +31,10 @@ struct MigrationOutcome {
   // whether every source device runs with the digest it had before.
   bool completed = true;
   bool source_intact = false;
+  // A session that failed after the destination committed (Session.
+  // committed): whether every source device stayed stopped.
+  bool committed = false;
+  bool source_stopped = false;
 };
 
 struct MigrateOptions {
@@ -37,6 +43,31 @@ struct MigrateOptions {
   std::vector<std::string> dest_specs;
   // A session that does not complete is an outcome, not an error.
   bool accept_failure = false;
+  // Runs on a thread of its own from the moment the session started (with
+  // the session's id) while Migrate polls it; Migrate waits for it before
+  // it looks at the outcome. A soak cancels or restarts a daemon here.
+  std::function<void(const std::string& session)> during;
+  // Runs on the calling thread once the session ended and `during`
+  // returned, before Migrate looks at the outcome: a soak starts a daemon
+  // it stopped again here (a child started from `during`'s thread would be
+  // killed when that thread ends: vmigd dies with its parent thread).
+  std::function<void(const std::string& session)> after_end;
+};
+
+struct PairOptions {
+  int workers = 1;
+  // Inside both daemons' dataplane { } section, e.g. inject_faults { ... }.
+  std::string dataplane_extra;
+  // The source's memif in zero-copy mode (the fastest); off: copy mode,
+  // which redials a restarted destination by itself (DPDK 22.11 cannot
+  // redial a zero-copy client).
+  bool zero_copy = true;
+};
+
+// What a daemon holds, from /proc.
+struct ProcessResources {
+  uint64_t rss_bytes = 0;
+  int threads = 0, fds = 0, mappings = 0;
 };
 
 class DaemonPair {
@@ -47,7 +78,27 @@ class DaemonPair {
   // does not answer within 20 s.
   static absl::StatusOr<std::unique_ptr<DaemonPair>> Start(
       const std::string& vmigd, int workers = 1);
+  static absl::StatusOr<std::unique_ptr<DaemonPair>> Start(
+      const std::string& vmigd, const PairOptions& options);
   ~DaemonPair();
+
+  // Kills the destination daemon (SIGKILL, or SIGTERM and a wait for it to
+  // end).
+  void StopDestination(bool kill);
+  // Starts the destination again on the same configuration (and state
+  // directory); returns once it answers and the data-plane link is up on
+  // both ends (or an error after 30 s).
+  absl::Status StartDestinationAgain();
+  // Cancels `session` on the source; the call's status.
+  grpc::Status Cancel(const std::string& session);
+  // The source's (or destination's) view of `session`.
+  v1::Session SessionOf(const std::string& session, bool source);
+  absl::StatusOr<ProcessResources> Resources(bool source) const;
+  // The devices attached to the source (or destination): "id (session)" for
+  // a device a session holds, "id" for a free one.
+  std::vector<std::string> AttachedDevices(bool source);
+  // Where the daemons' configurations and logs are.
+  const std::string& dir() const { return dir_; }
 
   // Attaches `specs` (emulated) on the source as `ids`, and on the
   // destination devices of the same sizes; migrates them with `request`'s
@@ -60,12 +111,20 @@ class DaemonPair {
  private:
   DaemonPair() = default;
   double CpuSeconds() const;
+  // Spawns the daemon of `conf` and waits until it answers on `sock`.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> Spawn1(const std::string& conf,
+                                                        const std::string& sock,
+                                                        const std::string& log,
+                                                        pid_t* pid);
+  std::string vmigd_;
   // Detaches device `id` from both daemons (best effort).
   void DetachBoth(const std::string& id);
   std::string dir_;
-  std::vector<pid_t> pids_;
+  pid_t dst_pid_ = -1, src_pid_ = -1;
   std::unique_ptr<v1::DeviceService::Stub> src_dev_, dst_dev_;
   std::unique_ptr<v1::MigrationService::Stub> src_mig_, dst_mig_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> src_health_, dst_health_;
+  int restarts_ = 0;
   std::string dst_addr_;
   int sessions_ = 0;
 };

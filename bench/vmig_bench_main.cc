@@ -6,6 +6,7 @@
 #include "bench/downtime_command.h"
 #include "bench/predict_command.h"
 #include "bench/roundtrip_command.h"
+#include "bench/soak_command.h"
 #include "bench/sweep_command.h"
 #include "bench/transport_command.h"
 #include "bench/transport_node.h"
@@ -28,6 +29,8 @@ constexpr char kUsage[] =
     "table,\n"
     "              plots, a calibrated model; --preset qemu-anchor\n"
     "  model       project downtime onto other machines with that model\n"
+    "  soak        hundreds of migrations under random faults: each verified\n"
+    "              or rolled back intact, resources flat\n"
     "\n"
     "Run 'vmig-bench COMMAND --help' for a command's options.\n";
 
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   if (args[0] == "predict") return vmig::bench::RunPredict(rest);
   if (args[0] == "sweep") return vmig::bench::RunSweep(rest);
   if (args[0] == "model") return vmig::bench::RunModel(rest);
+  if (args[0] == "soak") return vmig::bench::RunSoak(rest);
   // The processes `transport` starts.
   if (args[0] == "transport-node") return vmig::bench::RunTransportNode(rest);
   std::cerr << "vmig-bench: unknown command '" << args[0] << "'\n" << kUsage;

@@ -378,6 +378,8 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
         "dataplane.cipher",
         absl::StrCat("'", dp.cipher(), "' is not aes-256-gcm or none"));
   }
+  if (absl::Status s = CheckFrameFaults(dp.inject_faults()); !s.ok())
+    return OptionError("dataplane.inject_faults", s.message());
   if (dp.mbufs() != 0 && (dp.mbufs() < 1024 || dp.mbufs() > (1u << 20))) {
     return OptionError("dataplane.mbufs",
                        "must be 0 (auto) or 1024 to 1048576");

@@ -94,4 +94,28 @@ absl::Status CheckFilePrefix(absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+absl::Status CheckFrameFaults(const v1::FrameFaults& faults) {
+  const std::pair<const char*, double> each[] = {
+      {"drop", faults.drop()},
+      {"duplicate", faults.duplicate()},
+      {"reorder", faults.reorder()},
+      {"corrupt", faults.corrupt()},
+      {"delay", faults.delay()}};
+  double sum = 0;
+  for (const auto& [name, p] : each) {
+    // (Written so that NaN fails too.)
+    if (!(p >= 0 && p <= 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": ", p, " is not a probability (0 to 1)"));
+    }
+    sum += p;
+  }
+  if (sum > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the probabilities add up to ", sum,
+                     " > 1 (each frame meets at most one fault)"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace vmig::daemon

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "vmig/v1/config.pb.h"
 
 namespace vmig::daemon {
 
@@ -19,6 +20,10 @@ absl::Status CheckPemFile(const std::string& path);
 absl::Status CheckMemifArgs(absl::string_view args);
 // An EAL --file-prefix: a plain name, no path.
 absl::Status CheckFilePrefix(absl::string_view prefix);
+// Injected frame faults: each probability a number from 0 to 1 (not NaN),
+// together at most 1 (a frame meets at most one fault). The message names
+// the field ("drop", ...).
+absl::Status CheckFrameFaults(const v1::FrameFaults& faults);
 
 }  // namespace vmig::daemon
 

@@ -11,6 +11,7 @@
 #include "daemon/config.h"
 #include "dataplane/aead.h"
 #include "dataplane/eal.h"
+#include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
 
@@ -51,6 +52,21 @@ dataplane::TransportConfig TransportConfigOf(const v1::DaemonConfig& config,
   tc.flow.window_bytes = dp.credit_window_bytes();
   tc.protection = *dataplane::ProtectionFromName(dp.cipher());
   tc.max_receive_buffer_bytes = config.limits().max_memory_bytes();
+  const v1::FrameFaults& f = dp.inject_faults();
+  tc.faults.drop = f.drop();
+  tc.faults.duplicate = f.duplicate();
+  tc.faults.reorder = f.reorder();
+  tc.faults.corrupt = f.corrupt();
+  tc.faults.delay = f.delay();
+  if (f.seed() != 0) tc.faults.seed = f.seed();
+  if (tc.faults.any()) {
+    spdlog::warn(
+        "data plane: port {} injects faults into the frames it sends "
+        "(dataplane.inject_faults: drop {} duplicate {} reorder {} corrupt {} "
+        "delay {}): for chaos runs only",
+        port.name(), f.drop(), f.duplicate(), f.reorder(), f.corrupt(),
+        f.delay());
+  }
   // A daemon may start before its memif peer: the LinkMonitor dials it.
   tc.dial_later = true;
   return tc;

@@ -257,6 +257,7 @@ absl::StatusOr<v1::CommitResponse> DestinationSession::Commit(
   }
   registry_.Release(ids_, record_->name());
   released_ = true;
+  record_->Update([](v1::Session& s) { s.set_committed(true); });
   PublishDevices(resp.error().empty() ? v1::PHASE_COMPLETED : v1::PHASE_FAILED,
                  resp.error());
   Decide(Decision::kCommitted, resp);

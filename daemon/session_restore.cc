@@ -91,6 +91,10 @@ void SessionManager::Restore(const Journal::State& journal) {
       s.set_phase(phase);
       s.set_error(error);
       s.set_peer(js.peer());
+      // (A destination journals only COMMIT_BEGUN: one that failed to
+      // resume after devices ran comes back FAILED without the mark.)
+      s.set_committed(phase == v1::PHASE_COMPLETED ||
+                      js.commit() == v1::JournalSession::COMMIT_DONE);
       for (const std::string& d : js.devices())
         s.add_devices()->set_device(absl::StrCat("devices/", d));
     });

@@ -127,6 +127,7 @@ void SourceEngine::Run() {
   // error with it.
   PublishProgress(end_phase_, [&](v1::Session& p) {
     p.set_phase(end_phase_);
+    p.set_committed(committed_);
     if (end_phase_ == v1::PHASE_COMPLETED) {
       *p.mutable_report() = end_report_;
     } else {

@@ -259,8 +259,7 @@ class MigrationTest : public ::testing::Test {
   // fails on the budget refusal instead of what it tests.
   static constexpr int kRoomyBudgetMs = 10000;
   // A full migration that must complete, with digests and lockstep checked.
-  void MigrateAndVerify(const std::string& id,
-                        int budget_ms = kRoomyBudgetMs) {
+  void MigrateAndVerify(const std::string& id, int budget_ms = kRoomyBudgetMs) {
     TruncateArcLogs();
     ASSERT_TRUE(Prepare(id).ok());
     grpc::Status st = Start(id, budget_ms);
