@@ -210,6 +210,8 @@ absl::StatusOr<ProcessResources> DaemonPair::Resources(bool source) const {
     uint64_t v = 0;
     if (std::sscanf(line.c_str(), "VmRSS: %lu kB", &v) == 1)
       r.rss_bytes = v << 10;
+    if (std::sscanf(line.c_str(), "RssAnon: %lu kB", &v) == 1)
+      r.rss_anon_bytes = v << 10;
     if (std::sscanf(line.c_str(), "Threads: %lu", &v) == 1)
       r.threads = static_cast<int>(v);
   }

@@ -67,6 +67,7 @@ struct PairOptions {
 // What a daemon holds, from /proc.
 struct ProcessResources {
   uint64_t rss_bytes = 0;
+  uint64_t rss_anon_bytes = 0;  // of which private heap and stacks
   int threads = 0, fds = 0, mappings = 0;
 };
 

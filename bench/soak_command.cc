@@ -35,13 +35,15 @@ constexpr char kUsage[] =
     "fresh vmigd daemons over memif. Both data planes inject frame faults\n"
     "(dataplane.inject_faults: --loss, --dup, --reorder, --corrupt). Each\n"
     "migration also draws one fault: the destination daemon restarted\n"
-    "(killed or stopped) while the session waits in pre-copy (--restart),\n"
+    "(killed or stopped) while the session waits in pre-copy (--restart; in\n"
+    "the first half of a soak of 160 or more, so that its last life can be\n"
+    "judged),\n"
     "a device arc that fails on the source or the destination (--fail-arc),\n"
     "or a cancel at a random moment (--cancel); the rest run clean.\n"
     "Pass: every migration ends, every completed one verified, every other\n"
     "one with its source devices RUNNING and intact, no device left held,\n"
     "and each daemon's memory, threads, fds and mappings flat between\n"
-    "migrations 10-30 and the last 20. Last line: JSON.\n"
+    "migrations 30-50 and the last 20. Last line: JSON.\n"
     "Defaults: --migrations 300 --seed 1 --devices 2 --state 8MiB --loss\n"
     "0.002 --dup 0.002 --reorder 0.002 --corrupt 0.001 --cancel 0.15\n"
     "--fail-arc 0.1 --restart 0.02\n";
@@ -142,7 +144,11 @@ Plan Draw(const Options& o, int n, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> u(0, 1);
   Plan p;
   const double x = u(rng);
-  p.fault = x < o.restart                           ? Fault::kRestart
+  // In a long soak the destination restarts in the first half only, so
+  // that its last life is long enough to judge its resources by.
+  const bool may_restart = o.migrations < 160 || n < o.migrations / 2;
+  p.fault = x < o.restart && may_restart            ? Fault::kRestart
+            : x < o.restart                         ? Fault::kNone
             : x < o.restart + o.fail_arc            ? Fault::kFailArc
             : x < o.restart + o.fail_arc + o.cancel ? Fault::kCancel
                                                     : Fault::kNone;

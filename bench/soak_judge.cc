@@ -124,7 +124,8 @@ nlohmann::json FlatnessVerdict::ToJson() const {
           {"flat", flat},
           {"samples", samples},
           {"early", ResourcesJson(early)},
-          {"late", ResourcesJson(late)}};
+          {"late", ResourcesJson(late)},
+          {"rss_mib_series", rss_series}};
 }
 
 std::vector<FlatnessVerdict> JudgeFlatness(
@@ -140,14 +141,19 @@ std::vector<FlatnessVerdict> JudgeFlatness(
     FlatnessVerdict v;
     v.daemon = daemon == 0 ? "source" : "destination";
     v.samples = static_cast<int>(longest.size());
-    if (longest.size() < 50) {
+    if (longest.size() < 80) {
       v.line = absl::StrCat(v.daemon, ": not judged (", longest.size(),
-                            " migrations without a restart; 50 needed)");
+                            " migrations without a restart; 80 needed)");
       out.push_back(v);
       continue;
     }
+    for (size_t i = 0; i < longest.size(); i += 10) {
+      v.rss_series.emplace_back(longest[i]->migration,
+                                longest[i]->r.rss_bytes / 1048576.0,
+                                longest[i]->r.rss_anon_bytes / 1048576.0);
+    }
     v.judged = true;
-    v.early = Medians({longest.begin() + 10, longest.begin() + 30});
+    v.early = Medians({longest.begin() + 30, longest.begin() + 50});
     v.late = Medians({longest.end() - 20, longest.end()});
     const uint64_t rss_slack =
         std::max<uint64_t>(8ull << 20, v.early.rss_bytes / 20);
@@ -156,7 +162,7 @@ std::vector<FlatnessVerdict> JudgeFlatness(
              v.late.fds <= v.early.fds + 4 &&
              v.late.mappings <= v.early.mappings + 16;
     v.line = absl::StrFormat(
-        "%s over %d migrations, medians of 10-30 -> last 20: RSS %.1f -> "
+        "%s over %d migrations, medians of 30-50 -> last 20: RSS %.1f -> "
         "%.1f MiB, threads %d -> %d, fds %d -> %d, mappings %d -> %d: %s",
         v.daemon, v.samples, v.early.rss_bytes / 1048576.0,
         v.late.rss_bytes / 1048576.0, v.early.threads, v.late.threads,

@@ -5,6 +5,7 @@
 #define VMIGD_BENCH_SOAK_JUDGE_H_
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench/daemon_pair.h"
@@ -67,13 +68,16 @@ struct FlatnessVerdict {
   std::string daemon;
   bool judged = false, flat = true;
   int samples = 0;
-  ProcessResources early, late;  // medians of migrations 10-30 and last 20
-  std::string line;              // what the soak prints
+  ProcessResources early, late;  // medians of migrations 30-50 and last 20
+  // RSS, and its anonymous part, in MiB every tenth migration of the
+  // judged life: [index, RSS MiB, anonymous MiB].
+  std::vector<std::tuple<int, double, double>> rss_series;
+  std::string line;  // what the soak prints
   nlohmann::json ToJson() const;
 };
 
-// Per daemon, over its longest run without a restart (at least 50
-// migrations, or not judged): the medians of its migrations 10 to 30 (after
+// Per daemon, over its longest run without a restart (at least 80
+// migrations, or not judged): the medians of its migrations 30 to 50 (after
 // the first allocations) against those of its last 20. Flat: RSS within
 // max(8 MiB, 5%), threads within 2, fds within 4, mappings within 16.
 std::vector<FlatnessVerdict> JudgeFlatness(

@@ -27,7 +27,8 @@ std::string HistoryKey(const std::string& source) {
   if (source.rfind("emu:", 0) != 0) return source;
   std::vector<std::string> kept;
   for (absl::string_view part : absl::StrSplit(source.substr(4), ',')) {
-    if (!absl::StartsWith(part, "name=")) kept.emplace_back(part);
+    if (!absl::StartsWith(part, "name=") && !absl::StartsWith(part, "seed="))
+      kept.emplace_back(part);
   }
   return absl::StrCat("emu:", absl::StrJoin(kept, ","));
 }

@@ -26,8 +26,8 @@ struct DeviceMeasures {
 };
 
 // The history's key for a device, from its description: a kernel device's
-// path, or an emulated device's spec without its name (devices of one spec
-// are one class).
+// path, or an emulated device's spec without its name and content seed
+// (devices of one spec are one class, whatever they hold).
 std::string HistoryKey(const std::string& source);
 
 class MeasureHistory {

@@ -1,4 +1,5 @@
 // vmigd: the per-host VFIO live-migration agent.
+#include <malloc.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
@@ -140,6 +141,11 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  // Device state buffers (megabytes each, one set per migration) are
+  // mapped and unmapped on their own rather than carved from glibc's
+  // per-thread arenas, whose dynamic threshold would otherwise keep them
+  // and fragment: a soak showed a daemon's RSS creep by ~50 KiB a migration.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   // Signals are taken synchronously by the main thread, so block them
   // before any other thread (gRPC's) starts.
   sigset_t sigs;

@@ -109,18 +109,18 @@ TEST(SoakJudgeTest, FlatResourcesAreFlatAndAnFdLeakIsNot) {
   ASSERT_EQ(flat.size(), 2u);
   EXPECT_TRUE(flat[0].judged && flat[0].flat) << flat[0].line;
   EXPECT_TRUE(flat[1].judged && flat[1].flat) << flat[1].line;
-  // One fd lost every 10 migrations: 7 more by the end.
-  auto leak = JudgeFlatness(MadeUpRun(100, 10, -1));
+  // One fd lost every 5 migrations: 9 more by the end than at 30-50.
+  auto leak = JudgeFlatness(MadeUpRun(100, 5, -1));
   EXPECT_TRUE(leak[0].judged);
   EXPECT_FALSE(leak[0].flat) << leak[0].line;
   EXPECT_NE(leak[0].line.find("GROWING"), std::string::npos);
 }
 
 TEST(SoakJudgeTest, ARestartedDaemonIsJudgedOverItsLongestLife) {
-  // Restarted at 30: its 70 migrations since are judged.
-  auto v = JudgeFlatness(MadeUpRun(100, 0, 30));
+  // Restarted at 15: its 85 migrations since are judged.
+  auto v = JudgeFlatness(MadeUpRun(100, 0, 15));
   EXPECT_TRUE(v[1].judged);
-  EXPECT_EQ(v[1].samples, 70);
+  EXPECT_EQ(v[1].samples, 85);
   // Too short a life is not judged (and not called flat either way).
   auto short_run = JudgeFlatness(MadeUpRun(30, 0, -1));
   EXPECT_FALSE(short_run[0].judged);

@@ -120,6 +120,15 @@ TEST(ConfigTest, BadOptionsAreRefusedByName) {
        "allowed_identities: \"vmigd-a\" }",
        "peer.allowed_identities"},
       {"peer { allowed_identities: \"\" }", "peer.allowed_identities"},
+      // Injected frame faults: probabilities, together at most one.
+      {"dataplane { inject_faults { drop: 1.5 } }",
+       "dataplane.inject_faults: drop"},
+      {"dataplane { inject_faults { corrupt: -0.1 } }",
+       "dataplane.inject_faults: corrupt"},
+      {"dataplane { inject_faults { reorder: nan } }",
+       "dataplane.inject_faults: reorder"},
+      {"dataplane { inject_faults { drop: 0.6 duplicate: 0.6 } }",
+       "dataplane.inject_faults: the probabilities add up to"},
   };
   for (const auto& [text, option] : cases) {
     absl::Status s = Load(text);
