@@ -314,7 +314,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "{\"bytes\":%.0f,\"seconds\":%.6f,\"gbytes_per_s\":%.4f,\"verified\":%s,"
       "\"memcpy_gbytes_per_s\":%.4f,\"tcp_gbytes_per_s\":%.4f,\"tcp_verified\":"
       "%s,\"tcp_multi_gbytes_per_s\":%.4f,"
-      "\"retransmits\":%.0f,\"streams\":%d,\"port\":\"%s\",\"loss\":%s,\"max_"
+      "\"retransmits\":%.0f,\"rto_retransmits\":%.0f,\"spurious_rtos\":%.0f,"
+      "\"streams\":%d,\"port\":\"%s\",\"loss\":%s,\"max_"
       "buffered_bytes\":%.0f,"
       "\"window_bytes\":%llu,\"crc_errors\":%.0f,\"mbufs_leaked\":%.0f,"
       "\"workers\":%d,\"min_queue_rx_frames\":%.0f,"
@@ -325,7 +326,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
-      tcp_multi.bytes_per_second / gb, Num(s, "retransmits"), streams,
+      tcp_multi.bytes_per_second / gb, Num(s, "retransmits"),
+      Num(s, "rto_retransmits"), Num(s, "spurious_rtos"), streams,
       opt["--port"].c_str(), opt["--loss"].c_str(), Num(r, "max_buffered"),
       static_cast<unsigned long long>(*ParseBytes(opt["--window"])),
       Num(r, "crc_errors") + Num(s, "crc_errors"),

@@ -47,15 +47,21 @@ void SenderFlow::MarkSent(Frame& f, int64_t now) {
   stats_.bytes_sent += f.len;
 }
 
-void SenderFlow::OnRttSample(int64_t rtt) {
-  // RFC 6298.
+void SenderFlow::OnRttSample(int64_t rtt, int64_t now) {
+  // RFC 6298, with RTTVAR's decreases spaced a smoothed RTT apart.
   if (!have_rtt_) {
     stats_.srtt_ns = rtt;
     stats_.rttvar_ns = rtt / 2;
     have_rtt_ = true;
   } else {
-    stats_.rttvar_ns =
+    const int64_t var =
         (3 * stats_.rttvar_ns + std::llabs(stats_.srtt_ns - rtt)) / 4;
+    if (var >= stats_.rttvar_ns) {
+      stats_.rttvar_ns = var;
+    } else if (now - last_rttvar_decrease_ns_ >= stats_.srtt_ns) {
+      stats_.rttvar_ns = var;
+      last_rttvar_decrease_ns_ = now;
+    }
     stats_.srtt_ns = (7 * stats_.srtt_ns + rtt) / 8;
   }
   rto_ns_ = std::clamp<int64_t>(stats_.srtt_ns + 4 * stats_.rttvar_ns,
@@ -114,7 +120,7 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
   if (ack.echo_timestamp > 0 &&
       ack.echo_timestamp <= static_cast<uint64_t>(now)) {
     const int64_t rtt = now - static_cast<int64_t>(ack.echo_timestamp);
-    OnRttSample(rtt);
+    OnRttSample(rtt, now);
     queue_over_target = OnQueueDelay(rtt, now);
   }
   // Cumulative.
@@ -153,6 +159,7 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
     }
   }
   stats_.acked_bytes = acked_offset_;
+  if (rto_undo_.armed) CheckSpuriousTimeout(ack);
   // Additive increase: about one frame per round trip, while the queue is
   // within target.
   if (!queue_over_target && cwnd_ < config_.max_cwnd)
@@ -162,14 +169,41 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
   stats_.in_flight_bytes = in_flight_bytes_;
 }
 
-std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now) {
+void SenderFlow::CheckSpuriousTimeout(const AckPayload& ack) {
+  // Only the ack that covers the retransmitted frame decides.
+  bool covered = ack.cumulative > rto_undo_.seq;
+  for (uint32_t i = 0; i < ack.sack_count && !covered; ++i) {
+    covered = ack.sacks[i].begin <= rto_undo_.seq &&
+              rto_undo_.seq < ack.sacks[i].end;
+  }
+  if (!covered) return;
+  rto_undo_.armed = false;
+  // The hole was filled by a frame sent before the retransmission: the
+  // original arrived, late. (An echo of a later frame, or one that did not
+  // fill the hole, decides nothing: the loss stands.)
+  if ((ack.flags & kAckEchoAdvanced) == 0 ||
+      ack.echo_timestamp >= static_cast<uint64_t>(rto_undo_.retransmitted_ns))
+    return;
+  ++stats_.spurious_rtos;
+  cwnd_ = std::max(cwnd_, rto_undo_.cwnd);
+  stats_.cwnd = static_cast<uint32_t>(cwnd_);
+  recovery_until_seq_ = rto_undo_.recovery_until_seq;
+  // The RTO is what the samples now say (those of the late frames, the
+  // delay spike itself, included: the next RTO allows for it), never less
+  // than before the expiry.
+  rto_ns_ = std::max(rto_ns_, rto_undo_.rto_ns);
+  stats_.rto_ns = rto_ns_;
+}
+
+std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now,
+                                                           bool may_time_out) {
   std::vector<Frame*> due;
   if (frames_.empty()) return due;
   // SACK holes: an unsacked frame with dup_threshold sacked frames above it
   // is lost; send it again unless it was sent within the last RTT. Holes
   // exist only when something is sacked, so the scan is skipped otherwise.
   const int64_t rtt =
-      have_rtt_ ? std::max<int64_t>(stats_.srtt_ns, config_.min_rto_ns / 4)
+      have_rtt_ ? std::max<int64_t>(stats_.srtt_ns, 500'000)
                 : rto_ns_;
   if (sacked_frames_ >= config_.dup_threshold) {
     uint32_t sacked_above = 0;
@@ -187,9 +221,14 @@ std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now) {
   if (!due.empty()) OnLoss(now);
   // RTO: the oldest unacked frame waited too long.
   Frame& oldest = frames_.front();
-  if (due.empty() && !oldest.sacked && now - oldest.last_sent_ns > rto_ns_) {
+  if (due.empty() && may_time_out && !oldest.sacked &&
+      now - oldest.last_sent_ns > rto_ns_) {
     due.push_back(&oldest);
     ++stats_.rto_retransmits;
+    if (!rto_undo_.armed || rto_undo_.seq != oldest.seq) {
+      rto_undo_ = {true,    oldest.seq, now, cwnd_, rto_ns_,
+                   recovery_until_seq_};
+    }
     OnLoss(now);
     rto_ns_ = std::min(rto_ns_ * 2, config_.max_rto_ns);  // back off
     stats_.rto_ns = rto_ns_;
@@ -275,11 +314,13 @@ absl::Status ReceiverFlow::DeliverInOrder(
   return absl::OkStatus();
 }
 
-AckPayload ReceiverFlow::MakeAck(uint64_t echo_timestamp) const {
+AckPayload ReceiverFlow::MakeAck(uint64_t echo_timestamp,
+                                 uint32_t flags) const {
   AckPayload a = {};
   a.cumulative = next_seq_;
   a.window_end = next_offset_ + config_.window_bytes;
   a.echo_timestamp = echo_timestamp;
+  a.flags = flags;
   a.delivered_bytes = next_offset_;
   if (held_frames_ == 0) return a;
   // Held ranges, lowest first: they border the holes the sender must fill

@@ -1,5 +1,7 @@
 // Per-stream reliability, independent of DPDK: sequence numbers, cumulative
-// and selective acks, adaptive RTO, fast retransmission of SACK holes,
+// and selective acks, adaptive RTO whose spurious expiries (a receiver that
+// was descheduled, not a loss) are detected from echoed timestamps and
+// undone (Eifel, RFC 3522/4015), fast retransmission of SACK holes,
 // receiver credits that bound buffering, and a congestion window that grows
 // additively and shrinks on loss and on queueing delay.
 // Buffers are opaque handles (mbufs in the data plane, anything in tests).
@@ -22,7 +24,11 @@ struct FlowConfig {
   uint32_t initial_cwnd = 64;       // frames
   uint32_t min_cwnd = 8;
   uint32_t max_cwnd = 4096;
-  int64_t min_rto_ns = 2'000'000;  // 2 ms: a shared host may deschedule us
+  // 5 ms: a peer on a shared host is descheduled for milliseconds at a
+  // time (two pollers on two cores expire a 2 ms RTO a few times a second
+  // without a loss); a loss with frames behind it is repaired from SACKs
+  // long before, so only a lost tail waits this long.
+  int64_t min_rto_ns = 5'000'000;
   int64_t max_rto_ns = 1'000'000'000;
   int64_t initial_rto_ns = 20'000'000;
   uint32_t dup_threshold = 3;  // SACKed frames above a hole before it is lost
@@ -38,6 +44,10 @@ struct SenderStats {
   uint64_t frames_sent = 0, bytes_sent = 0;
   uint64_t retransmits = 0, rto_retransmits = 0, fast_retransmits = 0;
   uint64_t loss_events = 0;
+  // RTO expiries that the first ack after them showed were not losses (the
+  // original frame, not its retransmission, filled the hole): their window
+  // cut and backoff undone.
+  uint64_t spurious_rtos = 0;
   uint64_t delay_decreases = 0;  // window cuts for queueing delay
   int64_t min_rtt_ns = 0;
   uint64_t acks = 0, stale_acks = 0;
@@ -73,7 +83,9 @@ class SenderFlow {
              const std::function<void(void*)>& release);
   // Frames to send again now: SACK holes past the dup threshold, and the
   // oldest frame when the RTO fired. Each is returned once per RTO.
-  std::vector<Frame*> DueRetransmits(int64_t now);
+  // `may_time_out` false (the caller has acks it has not read yet) holds
+  // the RTO back: they may show the frames arrived.
+  std::vector<Frame*> DueRetransmits(int64_t now, bool may_time_out = true);
   // Earliest time a retransmission could become due (for idle sleeping).
   int64_t NextTimerNs() const;
 
@@ -87,7 +99,9 @@ class SenderFlow {
   void ReleaseAll(const std::function<void(void*)>& release);
 
  private:
-  void OnRttSample(int64_t rtt_ns);
+  void OnRttSample(int64_t rtt_ns, int64_t now);
+  // After an RTO: whether this ack shows it was spurious; undoes it if so.
+  void CheckSpuriousTimeout(const AckPayload& ack);
   void OnLoss(int64_t now);
   // Delay-based decrease; true if the sample shows a queue above target.
   bool OnQueueDelay(int64_t rtt_ns, int64_t now);
@@ -109,6 +123,20 @@ class SenderFlow {
   int64_t min_rtt_ns_ = INT64_MAX, epoch_min_rtt_ns_ = INT64_MAX;
   uint32_t epoch_samples_ = 0;
   int64_t last_delay_decrease_ns_ = 0;
+  // RTTVAR falls at most once per smoothed RTT: samples come with every
+  // ack, many per round trip, and would otherwise forget a delay spike
+  // (a descheduled peer) within a fraction of it (Linux's mdev_max rule).
+  int64_t last_rttvar_decrease_ns_ = 0;
+  // What an RTO changed, to undo if it proves spurious: set at the first
+  // expiry of a loss episode, until the ack that covers `seq`.
+  struct RtoUndo {
+    bool armed = false;
+    uint64_t seq = 0;                // the frame retransmitted
+    int64_t retransmitted_ns = 0;    // its first retransmission's timestamp
+    double cwnd = 0;
+    int64_t rto_ns = 0;
+    uint64_t recovery_until_seq = 0;
+  } rto_undo_;
   SenderStats stats_;
 };
 
@@ -146,8 +174,11 @@ class ReceiverFlow {
   // predecessor's is a protocol error: DataLoss.
   absl::Status DeliverInOrder(const Deliver& deliver,
                               const std::function<void(void*)>& release);
-  AckPayload MakeAck(uint64_t echo_timestamp) const;
+  AckPayload MakeAck(uint64_t echo_timestamp, uint32_t flags = 0) const;
   bool complete() const { return complete_; }
+  // The sequence number it waits for: a frame carrying it fills the hole
+  // at the cumulative ack.
+  uint64_t next_seq() const { return next_seq_; }
   // A frame in order waits for the device to take it.
   bool backlogged() const { return Slot(next_seq_).buf != nullptr; }
   const ReceiverStats& stats() const { return stats_; }

@@ -78,7 +78,10 @@ struct StreamContext {
   uint64_t next_packet_number = 1;
   ReplayWindow replay;
   uint64_t device_bytes = 0;
+  // What the next ack echoes (AckPayload::echo_timestamp), and whether it
+  // is the timestamp of the frame that filled the hole at next_seq.
   uint64_t echo_timestamp = 0;
+  bool echo_advanced = false;
   bool ack_pending = false;
   bool source_drained = false;  // kSend: end of stream read from the device
   bool read_since_caught_up = false;

@@ -195,7 +195,7 @@ size_t AckPayloadBytes(uint32_t sack_count) {
 bool ParseAck(absl::Span<const uint8_t> payload, AckPayload* ack) {
   if (payload.size() < offsetof(AckPayload, sacks)) return false;
   std::memcpy(ack, payload.data(), offsetof(AckPayload, sacks));
-  if (ack->sack_count > kMaxSackBlocks || ack->reserved != 0 ||
+  if (ack->sack_count > kMaxSackBlocks || (ack->flags & ~kAckKnownFlags) != 0 ||
       payload.size() != AckPayloadBytes(ack->sack_count)) {
     return false;
   }

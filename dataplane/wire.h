@@ -87,13 +87,20 @@ struct SackBlock {
 struct AckPayload {
   uint64_t cumulative;  // every seq below this was written to the device
   uint64_t window_end;  // credit: the sender may send up to this offset
+  // The timestamp of a data frame received since the previous ack: with
+  // kAckEchoAdvanced, of the first one that arrived at the receiver's next
+  // expected sequence number (the one that filled the hole at the
+  // cumulative ack: the sender tells from it whether an original or its
+  // retransmission did); otherwise of the latest one.
   uint64_t echo_timestamp;
   uint64_t delivered_bytes;
   uint32_t sack_count;
-  uint32_t reserved;
+  uint32_t flags;  // kAckEcho*
   SackBlock sacks[kMaxSackBlocks];
 };
 static_assert(sizeof(AckPayload) == 40 + 16 * kMaxSackBlocks);
+inline constexpr uint32_t kAckEchoAdvanced = 1;
+inline constexpr uint32_t kAckKnownFlags = kAckEchoAdvanced;
 
 // Headers before the payload (the tag, if any, comes after it).
 inline constexpr size_t kFrameOverhead =

@@ -174,7 +174,7 @@ void Worker::PublishStats(StreamContext& s) {
 bool Worker::ServeSender(StreamContext& s, int64_t now) {
   SenderFlow& flow = *s.sender;
   bool busy = false;
-  for (SenderFlow::Frame* f : flow.DueRetransmits(now)) {
+  for (SenderFlow::Frame* f : flow.DueRetransmits(now, !rx_full_)) {
     rte_mbuf* m = static_cast<rte_mbuf*>(f->buf);
     if (!m) continue;
     rte_mbuf* out;
@@ -241,10 +241,14 @@ bool Worker::ServeSender(StreamContext& s, int64_t now) {
     const uint32_t len = eos ? 0 : static_cast<uint32_t>(r->bytes);
     s.device_bytes += len;
     s.source_drained = eos;
-    SenderFlow::Frame& f = flow.Push(m, len, eos, now);
-    FinishDataFrame(s, m, f, /*retransmit=*/false, now);
+    // Stamped when it leaves, not when the loop began: a loop that reads
+    // and seals a burst takes milliseconds, which the frame's RTT sample
+    // and its retransmission timer must not count.
+    const int64_t sent = MonotonicNanos();
+    SenderFlow::Frame& f = flow.Push(m, len, eos, sent);
+    FinishDataFrame(s, m, f, /*retransmit=*/false, sent);
     rte_mbuf_refcnt_update(m, 1);
-    Transmit(m, now);
+    Transmit(m, sent);
     busy = true;
   }
   if (flow.Done() && s.handle.state() == Stream::kRunning) {
@@ -296,7 +300,9 @@ void Worker::EncodeFrame(StreamContext& s, WireHeader h, rte_mbuf* m,
 }
 
 void Worker::SendAck(StreamContext& s, int64_t now) {
-  AckPayload ack = s.receiver->MakeAck(s.echo_timestamp);
+  AckPayload ack = s.receiver->MakeAck(
+      s.echo_timestamp, s.echo_advanced ? kAckEchoAdvanced : 0);
+  s.echo_advanced = false;
   SendControl(s, FrameType::kAck, &ack,
               static_cast<uint32_t>(AckPayloadBytes(ack.sack_count)), now);
 }

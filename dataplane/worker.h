@@ -63,6 +63,11 @@ class Worker {
 
   void TakeNewStreams(int64_t now);
   bool PollRx(int64_t now);
+  // The last receive burst came back full: more frames (acks among them)
+  // wait in the queue, so no retransmission timer is judged yet (a worker
+  // descheduled for a while must read the acks that came meanwhile before
+  // it calls a frame lost).
+  bool rx_full_ = false;
   // True if `m` belongs to another worker's stream and was handed to it (or
   // dropped, its ring full).
   bool HandOff(rte_mbuf* m);

@@ -17,6 +17,7 @@ namespace vmig::dataplane {
 bool Worker::PollRx(int64_t now) {
   rte_mbuf* pkts[kBurst];
   const uint16_t n = rte_eth_rx_burst(port_.id(), queue_, pkts, rx_burst_);
+  rx_full_ = n == rx_burst_;
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (rte_mbuf_refcnt_read(m) > 1) {
@@ -109,8 +110,13 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
       s.peer.mac = f->src.mac;
     }
     const bool eos = f->header.flags & kFlagEndOfStream;
-    if (!(f->header.flags & kFlagRetransmit))
+    // Retransmissions are echoed too: the timestamp names the
+    // transmission, so the sample is not ambiguous (RFC 7323), and the
+    // sender learns which copy filled the hole (Eifel, RFC 3522).
+    if (!s.echo_advanced) {
       s.echo_timestamp = f->header.timestamp;
+      s.echo_advanced = f->header.seq == s.receiver->next_seq();
+    }
     s.ack_pending = true;
     if (s.receiver->OnData(f->header.seq, f->header.offset,
                            f->header.payload_len, eos,

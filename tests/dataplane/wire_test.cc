@@ -204,8 +204,12 @@ TEST(WireTest, RefusesMalformedAcks) {
   b.sacks[1] = {20, 20};  // empty
   EXPECT_FALSE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
   b = a;
-  b.reserved = 1;
+  b.flags = 2;  // a flag this version does not know
   EXPECT_FALSE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
+  b = a;
+  b.flags = kAckEchoAdvanced;
+  EXPECT_TRUE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
+  EXPECT_EQ(out.flags, kAckEchoAdvanced);
 }
 
 }  // namespace
