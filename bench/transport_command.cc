@@ -315,6 +315,7 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "\"memcpy_gbytes_per_s\":%.4f,\"tcp_gbytes_per_s\":%.4f,\"tcp_verified\":"
       "%s,\"tcp_multi_gbytes_per_s\":%.4f,"
       "\"retransmits\":%.0f,\"rto_retransmits\":%.0f,\"spurious_rtos\":%.0f,"
+      "\"ack_requests\":%.0f,\"requests_answered_whole\":%.0f,"
       "\"streams\":%d,\"port\":\"%s\",\"loss\":%s,\"max_"
       "buffered_bytes\":%.0f,"
       "\"window_bytes\":%llu,\"crc_errors\":%.0f,\"mbufs_leaked\":%.0f,"
@@ -327,7 +328,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
       tcp_multi.bytes_per_second / gb, Num(s, "retransmits"),
-      Num(s, "rto_retransmits"), Num(s, "spurious_rtos"), streams,
+      Num(s, "rto_retransmits"), Num(s, "spurious_rtos"),
+      Num(s, "ack_requests"), Num(s, "requests_answered_whole"), streams,
       opt["--port"].c_str(), opt["--loss"].c_str(), Num(r, "max_buffered"),
       static_cast<unsigned long long>(*ParseBytes(opt["--window"])),
       Num(r, "crc_errors") + Num(s, "crc_errors"),

@@ -238,7 +238,8 @@ int RunTransportNode(const std::vector<std::string>& args) {
       std::ofstream(o.ready_file) << "ready\n";
     uint64_t retransmits = 0, max_buffered = 0, duplicates = 0, cwnd = 0,
              srtt = 0, rto_retransmits = 0, fast_retransmits = 0,
-             loss_events = 0, delay_decreases = 0, spurious_rtos = 0;
+             loss_events = 0, delay_decreases = 0, spurious_rtos = 0,
+             ack_requests = 0, answered_whole = 0;
     for (size_t i = 0; rc == 0 && i < streams.size(); ++i) {
       absl::Status s = streams[i]->Wait(absl::Seconds(o.timeout_s));
       if (!s.ok()) {
@@ -254,6 +255,8 @@ int RunTransportNode(const std::vector<std::string>& args) {
       fast_retransmits += stats.sender.fast_retransmits;
       loss_events += stats.sender.loss_events;
       spurious_rtos += stats.sender.spurious_rtos;
+      ack_requests += stats.sender.ack_requests;
+      answered_whole += stats.sender.requests_answered_whole;
       delay_decreases += stats.sender.delay_decreases;
       duplicates += stats.receiver.duplicates;
       max_buffered = std::max(max_buffered, stats.receiver.max_buffered_bytes);
@@ -284,7 +287,8 @@ int RunTransportNode(const std::vector<std::string>& args) {
     std::printf(
         "duplicates %llu\nmax_buffered %llu\nrto_retransmits "
         "%llu\nfast_retransmits %llu\nloss_events %llu\ndelay_decreases "
-        "%llu\ncwnd_sum %llu\nsrtt_ns %llu\nspurious_rtos %llu\n",
+        "%llu\ncwnd_sum %llu\nsrtt_ns %llu\nspurious_rtos %llu\n"
+        "ack_requests %llu\nrequests_answered_whole %llu\n",
         static_cast<unsigned long long>(duplicates),
         static_cast<unsigned long long>(max_buffered),
         static_cast<unsigned long long>(rto_retransmits),
@@ -293,7 +297,9 @@ int RunTransportNode(const std::vector<std::string>& args) {
         static_cast<unsigned long long>(delay_decreases),
         static_cast<unsigned long long>(cwnd),
         static_cast<unsigned long long>(srtt),
-        static_cast<unsigned long long>(spurious_rtos));
+        static_cast<unsigned long long>(spurious_rtos),
+        static_cast<unsigned long long>(ack_requests),
+        static_cast<unsigned long long>(answered_whole));
     for (size_t i = 0; i < dataplane::kNumCounters; ++i) {
       std::printf("%s %llu\n", dataplane::kCounterNames[i],
                   static_cast<unsigned long long>(c.value[i]));

@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/contention_command.h"
 #include "bench/downtime_command.h"
 #include "bench/predict_command.h"
 #include "bench/roundtrip_command.h"
@@ -29,6 +30,7 @@ constexpr char kUsage[] =
     "table,\n"
     "              plots, a calibrated model; --preset qemu-anchor\n"
     "  model       project downtime onto other machines with that model\n"
+    "  contention  the transport with and without a CPU hog on every core\n"
     "  soak        hundreds of migrations under random faults: each verified\n"
     "              or rolled back intact, resources flat\n"
     "\n"
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   if (args[0] == "sweep") return vmig::bench::RunSweep(rest);
   if (args[0] == "model") return vmig::bench::RunModel(rest);
   if (args[0] == "soak") return vmig::bench::RunSoak(rest);
+  if (args[0] == "contention") return vmig::bench::RunContention(rest);
   // The processes `transport` starts.
   if (args[0] == "transport-node") return vmig::bench::RunTransportNode(rest);
   std::cerr << "vmig-bench: unknown command '" << args[0] << "'\n" << kUsage;

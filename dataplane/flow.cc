@@ -160,6 +160,21 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
   }
   stats_.acked_bytes = acked_offset_;
   if (rto_undo_.armed) CheckSpuriousTimeout(ack);
+  if (requesting_) {
+    const bool still_missing = !frames_.empty() &&
+                               frames_.front().seq == requested_seq_ &&
+                               !frames_.front().sacked;
+    if (!still_missing) {
+      // It arrived (late): nothing is sent again.
+      requesting_ = false;
+      ++stats_.requests_answered_whole;
+    } else if (ack.flags & kAckAnswersRequest) {
+      // The receiver read everything sent before the request and still
+      // lacks it: lost.
+      requesting_ = false;
+      request_says_lost_ = true;
+    }
+  }
   // Additive increase: about one frame per round trip, while the queue is
   // within target.
   if (!queue_over_target && cwnd_ < config_.max_cwnd)
@@ -173,8 +188,8 @@ void SenderFlow::CheckSpuriousTimeout(const AckPayload& ack) {
   // Only the ack that covers the retransmitted frame decides.
   bool covered = ack.cumulative > rto_undo_.seq;
   for (uint32_t i = 0; i < ack.sack_count && !covered; ++i) {
-    covered = ack.sacks[i].begin <= rto_undo_.seq &&
-              rto_undo_.seq < ack.sacks[i].end;
+    covered =
+        ack.sacks[i].begin <= rto_undo_.seq && rto_undo_.seq < ack.sacks[i].end;
   }
   if (!covered) return;
   rto_undo_.armed = false;
@@ -203,8 +218,7 @@ std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now,
   // is lost; send it again unless it was sent within the last RTT. Holes
   // exist only when something is sacked, so the scan is skipped otherwise.
   const int64_t rtt =
-      have_rtt_ ? std::max<int64_t>(stats_.srtt_ns, 500'000)
-                : rto_ns_;
+      have_rtt_ ? std::max<int64_t>(stats_.srtt_ns, 500'000) : rto_ns_;
   if (sacked_frames_ >= config_.dup_threshold) {
     uint32_t sacked_above = 0;
     for (size_t i = frames_.size(); i-- > 0;) {
@@ -219,15 +233,31 @@ std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now,
     }
   }
   if (!due.empty()) OnLoss(now);
-  // RTO: the oldest unacked frame waited too long.
+  // RTO: the oldest unacked frame waited too long. Its first expiry asks
+  // the receiver for an ack; the frame goes again when the answer shows it
+  // missing, or when none came within another RTO (later expiries resend
+  // at once, backing off: the peer may be gone).
   Frame& oldest = frames_.front();
-  if (due.empty() && may_time_out && !oldest.sacked &&
-      now - oldest.last_sent_ns > rto_ns_) {
+  const bool expired = !oldest.sacked && now - oldest.last_sent_ns > rto_ns_;
+  bool resend = false;
+  if (request_says_lost_ ||
+      (requesting_ && may_time_out && now - requested_ns_ > rto_ns_)) {
+    resend = !oldest.sacked && oldest.seq == requested_seq_;
+    requesting_ = request_says_lost_ = false;
+  } else if (!requesting_ && due.empty() && may_time_out && expired &&
+             oldest.transmissions == 1) {
+    requesting_ = request_pending_ = true;
+    requested_seq_ = oldest.seq;
+    requested_ns_ = now;
+    ++stats_.ack_requests;
+  } else if (!requesting_ && due.empty() && may_time_out && expired) {
+    resend = true;
+  }
+  if (resend && due.empty()) {
     due.push_back(&oldest);
     ++stats_.rto_retransmits;
     if (!rto_undo_.armed || rto_undo_.seq != oldest.seq) {
-      rto_undo_ = {true,    oldest.seq, now, cwnd_, rto_ns_,
-                   recovery_until_seq_};
+      rto_undo_ = {true, oldest.seq, now, cwnd_, rto_ns_, recovery_until_seq_};
     }
     OnLoss(now);
     rto_ns_ = std::min(rto_ns_ * 2, config_.max_rto_ns);  // back off
@@ -239,6 +269,7 @@ std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now,
 
 int64_t SenderFlow::NextTimerNs() const {
   if (frames_.empty()) return INT64_MAX;
+  if (requesting_) return requested_ns_ + rto_ns_;
   return frames_.front().last_sent_ns + rto_ns_;
 }
 

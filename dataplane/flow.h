@@ -48,6 +48,9 @@ struct SenderStats {
   // original frame, not its retransmission, filled the hole): their window
   // cut and backoff undone.
   uint64_t spurious_rtos = 0;
+  // RTO expiries answered with an ack request (kAckRequest); of those, the
+  // ones whose answer showed nothing lost (no frame sent again).
+  uint64_t ack_requests = 0, requests_answered_whole = 0;
   uint64_t delay_decreases = 0;  // window cuts for queueing delay
   int64_t min_rtt_ns = 0;
   uint64_t acks = 0, stale_acks = 0;
@@ -86,6 +89,14 @@ class SenderFlow {
   // `may_time_out` false (the caller has acks it has not read yet) holds
   // the RTO back: they may show the frames arrived.
   std::vector<Frame*> DueRetransmits(int64_t now, bool may_time_out = true);
+  // The RTO expired: send the receiver a kAckRequest now (true once per
+  // expiry). The oldest frame goes again only if the answer shows it
+  // missing, or no answer comes within another RTO.
+  bool TakeAckRequest() {
+    const bool r = request_pending_;
+    request_pending_ = false;
+    return r;
+  }
   // Earliest time a retransmission could become due (for idle sleeping).
   int64_t NextTimerNs() const;
 
@@ -131,12 +142,18 @@ class SenderFlow {
   // expiry of a loss episode, until the ack that covers `seq`.
   struct RtoUndo {
     bool armed = false;
-    uint64_t seq = 0;                // the frame retransmitted
-    int64_t retransmitted_ns = 0;    // its first retransmission's timestamp
+    uint64_t seq = 0;              // the frame retransmitted
+    int64_t retransmitted_ns = 0;  // its first retransmission's timestamp
     double cwnd = 0;
     int64_t rto_ns = 0;
     uint64_t recovery_until_seq = 0;
   } rto_undo_;
+  // An RTO expiry asked the receiver for an ack (at requested_ns) about the
+  // frame `requested_seq`; the answer decides whether it goes again.
+  bool request_pending_ = false, requesting_ = false;
+  bool request_says_lost_ = false;
+  uint64_t requested_seq_ = 0;
+  int64_t requested_ns_ = 0;
   SenderStats stats_;
 };
 

@@ -82,6 +82,7 @@ struct StreamContext {
   // is the timestamp of the frame that filled the hole at next_seq.
   uint64_t echo_timestamp = 0;
   bool echo_advanced = false;
+  bool ack_requested = false;  // a kAckRequest came since the last ack
   bool ack_pending = false;
   bool source_drained = false;  // kSend: end of stream read from the device
   bool read_since_caught_up = false;

@@ -153,7 +153,7 @@ absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> f,
   const WireHeader& h = out.header;
   if (h.version != kWireVersion) return fail(ParseError::kBadVersion);
   if (h.type < static_cast<uint8_t>(FrameType::kData) ||
-      h.type > static_cast<uint8_t>(FrameType::kClose)) {
+      h.type > static_cast<uint8_t>(FrameType::kAckRequest)) {
     return fail(ParseError::kBadType);
   }
   const Protection protection = out.protection();
@@ -171,14 +171,17 @@ absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> f,
   out.payload = f.subspan(kFrameOverhead, h.payload_len);
   if (protection != Protection::kNone) {
     // Ciphertext: the owner opens it, then checks an ack's payload.
-    if (h.type == static_cast<uint8_t>(FrameType::kClose) && h.payload_len)
+    if ((h.type == static_cast<uint8_t>(FrameType::kClose) ||
+         h.type == static_cast<uint8_t>(FrameType::kAckRequest)) &&
+        h.payload_len)
       return fail(ParseError::kBadLength);
   } else if (HeaderCrc(h, out.payload) != h.crc) {
     return fail(ParseError::kBadCrc);
   } else if (h.type == static_cast<uint8_t>(FrameType::kAck)) {
     AckPayload ack;
     if (!ParseAck(out.payload, &ack)) return fail(ParseError::kBadAck);
-  } else if (h.type == static_cast<uint8_t>(FrameType::kClose) &&
+  } else if ((h.type == static_cast<uint8_t>(FrameType::kClose) ||
+              h.type == static_cast<uint8_t>(FrameType::kAckRequest)) &&
              h.payload_len != 0) {
     return fail(ParseError::kBadLength);
   }

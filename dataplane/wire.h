@@ -39,6 +39,10 @@ enum class FrameType : uint8_t {
   kData = 1,   // stream bytes at `offset`
   kAck = 2,    // cumulative + selective ack, credit (payload: AckPayload)
   kClose = 3,  // the sender saw its stream acknowledged: the receiver may go
+  // The sender's retransmission timer expired: ack what you have. Sent
+  // before anything is sent again, so that a receiver that was only
+  // descheduled answers with the frames it got and nothing is resent.
+  kAckRequest = 4,
 };
 
 enum FrameFlags : uint16_t {
@@ -100,7 +104,11 @@ struct AckPayload {
 };
 static_assert(sizeof(AckPayload) == 40 + 16 * kMaxSackBlocks);
 inline constexpr uint32_t kAckEchoAdvanced = 1;
-inline constexpr uint32_t kAckKnownFlags = kAckEchoAdvanced;
+// The receiver read a kAckRequest since its previous ack: this ack covers
+// everything that arrived before the request.
+inline constexpr uint32_t kAckAnswersRequest = 2;
+inline constexpr uint32_t kAckKnownFlags =
+    kAckEchoAdvanced | kAckAnswersRequest;
 
 // Headers before the payload (the tag, if any, comes after it).
 inline constexpr size_t kFrameOverhead =

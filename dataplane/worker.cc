@@ -174,7 +174,12 @@ void Worker::PublishStats(StreamContext& s) {
 bool Worker::ServeSender(StreamContext& s, int64_t now) {
   SenderFlow& flow = *s.sender;
   bool busy = false;
-  for (SenderFlow::Frame* f : flow.DueRetransmits(now, !rx_full_)) {
+  std::vector<SenderFlow::Frame*> due = flow.DueRetransmits(now, !rx_full_);
+  if (flow.TakeAckRequest()) {
+    SendControl(s, FrameType::kAckRequest, nullptr, 0, now);
+    busy = true;
+  }
+  for (SenderFlow::Frame* f : due) {
     rte_mbuf* m = static_cast<rte_mbuf*>(f->buf);
     if (!m) continue;
     rte_mbuf* out;
@@ -301,8 +306,10 @@ void Worker::EncodeFrame(StreamContext& s, WireHeader h, rte_mbuf* m,
 
 void Worker::SendAck(StreamContext& s, int64_t now) {
   AckPayload ack = s.receiver->MakeAck(
-      s.echo_timestamp, s.echo_advanced ? kAckEchoAdvanced : 0);
+      s.echo_timestamp, (s.echo_advanced ? kAckEchoAdvanced : 0) |
+                            (s.ack_requested ? kAckAnswersRequest : 0));
   s.echo_advanced = false;
+  s.ack_requested = false;
   SendControl(s, FrameType::kAck, &ack,
               static_cast<uint32_t>(AckPayloadBytes(ack.sack_count)), now);
 }

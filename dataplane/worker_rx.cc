@@ -129,6 +129,9 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
     AckPayload ack;
     if (!ParseAck(f->payload, &ack)) return Drop(m, ParseError::kBadAck);
     s.sender->OnAck(ack, now, FreeMbuf);
+  } else if (type == FrameType::kAckRequest && s.receiver) {
+    s.ack_requested = true;
+    s.ack_pending = true;
   } else if (type == FrameType::kClose && s.receiver &&
              s.receiver->complete()) {
     s.linger_until_ns = now;  // the sender has its final ack: we may go

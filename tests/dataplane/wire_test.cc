@@ -204,7 +204,7 @@ TEST(WireTest, RefusesMalformedAcks) {
   b.sacks[1] = {20, 20};  // empty
   EXPECT_FALSE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
   b = a;
-  b.flags = 2;  // a flag this version does not know
+  b.flags = 4;  // a flag this version does not know
   EXPECT_FALSE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
   b = a;
   b.flags = kAckEchoAdvanced;

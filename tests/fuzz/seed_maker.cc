@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
         Frame(FrameType::kAck, Protection::kAes256Gcm, 2, ack_bytes));
   Write(dir + "/frame/close",
         Frame(FrameType::kClose, Protection::kAes256Gcm, 3, {}));
+  Write(dir + "/frame/ack_request",
+        Frame(FrameType::kAckRequest, Protection::kNone, 6, {}));
   Write(dir + "/frame/data_crc",
         Frame(FrameType::kData, Protection::kNone, 4, data));
   Write(dir + "/frame/ack_crc",
