@@ -93,17 +93,20 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
   };
   // Each its own state directory: a restarted daemon recovers its devices
   // and sessions as a restarted production daemon does.
+  auto state_dir = [&](const char* name) {
+    return o.state_dirs ? absl::StrCat("state_dir: \"", d, "/", name, "\"\n")
+                        : std::string();
+  };
   std::ofstream(src_conf)
-      << "state_dir: \"" << d << "/source-state\"\n"
-      << "listen { unix_socket: \"" << d << "/source.sock\" }\n"
+      << state_dir("source-state") << "listen { unix_socket: \"" << d
+      << "/source.sock\" }\n"
       << "dataplane { " << lcores(true) << " " << o.dataplane_extra
       << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.1\" memif: \"role=client,socket=" << d
       << "/memif.sock,socket-abstract=no"
       << (o.zero_copy ? ",zero-copy=yes" : "") << "\" } }\n";
   std::ofstream(dst_conf)
-      << "state_dir: \"" << d << "/dest-state\"\n"
-      << "listen { unix_socket: \"" << d
+      << state_dir("dest-state") << "listen { unix_socket: \"" << d
       << "/dest.sock\" }\n"
       // Both daemons on this host: the source is its peer over the socket.
       << "peer { allow_unix_peers: true }\n"

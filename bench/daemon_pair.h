@@ -62,6 +62,11 @@ struct PairOptions {
   // which redials a restarted destination by itself (DPDK 22.11 cannot
   // redial a zero-copy client).
   bool zero_copy = true;
+  // Each daemon its own state directory (journal, emulated devices' state
+  // files), so that a restarted daemon recovers as in production. Off for
+  // measurements: emulated devices then write their state files on the
+  // downtime path, which a kernel device does not.
+  bool state_dirs = false;
 };
 
 // What a daemon holds, from /proc.

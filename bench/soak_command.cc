@@ -199,6 +199,7 @@ int RunSoak(const std::vector<std::string>& args) {
   if (int rc = Parse(args, o); rc >= 0) return rc;
   PairOptions po;
   po.zero_copy = false;  // a copy-mode client redials a restarted server
+  po.state_dirs = true;  // a restarted destination recovers its journal
   po.dataplane_extra =
       absl::StrCat("inject_faults { drop: ", o.loss, " duplicate: ", o.dup,
                    " reorder: ", o.reorder, " corrupt: ", o.corrupt,

@@ -27,7 +27,10 @@ std::string HistoryKey(const std::string& source) {
   if (source.rfind("emu:", 0) != 0) return source;
   std::vector<std::string> kept;
   for (absl::string_view part : absl::StrSplit(source.substr(4), ',')) {
-    if (!absl::StartsWith(part, "name=") && !absl::StartsWith(part, "seed="))
+    // Not what the device is: its name, its content's seed, and where a
+    // daemon with a state directory keeps its state.
+    if (!absl::StartsWith(part, "name=") && !absl::StartsWith(part, "seed=") &&
+        !absl::StartsWith(part, "state_file="))
       kept.emplace_back(part);
   }
   return absl::StrCat("emu:", absl::StrJoin(kept, ","));

@@ -26,8 +26,9 @@ struct DeviceMeasures {
 };
 
 // The history's key for a device, from its description: a kernel device's
-// path, or an emulated device's spec without its name and content seed
-// (devices of one spec are one class, whatever they hold).
+// path, or an emulated device's spec without its name, content seed and
+// state file (devices of one spec are one class, whatever they hold and
+// wherever they keep it).
 std::string HistoryKey(const std::string& source);
 
 class MeasureHistory {
