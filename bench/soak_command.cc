@@ -43,7 +43,7 @@ constexpr char kUsage[] =
     "Pass: every migration ends, every completed one verified, every other\n"
     "one with its source devices RUNNING and intact, no device left held,\n"
     "and each daemon's memory, threads, fds and mappings flat between\n"
-    "migrations 30-50 and the last 20. Last line: JSON.\n"
+    "the 20 migrations at mid-life and the last 20. Last line: JSON.\n"
     "Defaults: --migrations 300 --seed 1 --devices 2 --state 8MiB --loss\n"
     "0.002 --dup 0.002 --reorder 0.002 --corrupt 0.001 --cancel 0.15\n"
     "--fail-arc 0.1 --restart 0.02\n";

@@ -153,16 +153,18 @@ std::vector<FlatnessVerdict> JudgeFlatness(
                                 longest[i]->r.rss_anon_bytes / 1048576.0);
     }
     v.judged = true;
-    v.early = Medians({longest.begin() + 30, longest.begin() + 50});
+    const size_t mid = longest.size() / 2;
+    v.early =
+        Medians({longest.begin() + (mid - 10), longest.begin() + (mid + 10)});
     v.late = Medians({longest.end() - 20, longest.end()});
     const uint64_t rss_slack =
-        std::max<uint64_t>(8ull << 20, v.early.rss_bytes / 20);
+        std::max<uint64_t>(2ull << 20, v.early.rss_bytes / 50);
     v.flat = v.late.rss_bytes <= v.early.rss_bytes + rss_slack &&
              v.late.threads <= v.early.threads + 2 &&
              v.late.fds <= v.early.fds + 4 &&
              v.late.mappings <= v.early.mappings + 16;
     v.line = absl::StrFormat(
-        "%s over %d migrations, medians of 30-50 -> last 20: RSS %.1f -> "
+        "%s over %d migrations, medians at mid-life -> last 20: RSS %.1f -> "
         "%.1f MiB, threads %d -> %d, fds %d -> %d, mappings %d -> %d: %s",
         v.daemon, v.samples, v.early.rss_bytes / 1048576.0,
         v.late.rss_bytes / 1048576.0, v.early.threads, v.late.threads,

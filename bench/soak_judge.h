@@ -68,7 +68,8 @@ struct FlatnessVerdict {
   std::string daemon;
   bool judged = false, flat = true;
   int samples = 0;
-  ProcessResources early, late;  // medians of migrations 30-50 and last 20
+  // Medians of the 20 migrations at mid-life and of the last 20.
+  ProcessResources early, late;
   // RSS, and its anonymous part, in MiB every tenth migration of the
   // judged life: [index, RSS MiB, anonymous MiB].
   std::vector<std::tuple<int, double, double>> rss_series;
@@ -77,9 +78,12 @@ struct FlatnessVerdict {
 };
 
 // Per daemon, over its longest run without a restart (at least 80
-// migrations, or not judged): the medians of its migrations 30 to 50 (after
-// the first allocations) against those of its last 20. Flat: RSS within
-// max(8 MiB, 5%), threads within 2, fds within 4, mappings within 16.
+// migrations, or not judged): the medians of the 20 migrations at its
+// mid-life against those of its last 20. The first half is warm-up (pools,
+// caches and allocator arenas fill; a restarted daemon takes about a
+// hundred migrations); a leak keeps growing through the second. Flat: RSS
+// within max(2 MiB, 2%) (a leak of 20 KiB a migration shows within 100),
+// threads within 2, fds within 4, mappings within 16.
 std::vector<FlatnessVerdict> JudgeFlatness(
     const std::vector<ResourceSample>& samples);
 

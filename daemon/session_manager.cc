@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
+#include "daemon/memory_trim.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 
@@ -312,6 +313,7 @@ void SessionManager::ReapEngines() {
     }
   }
   for (auto& t : ended) t.join();  // returns at once: the body has ended
+  if (!ended.empty()) ReturnFreedMemory();
 }
 
 absl::StatusOr<v1::Session> SessionManager::Switchover(absl::string_view name) {

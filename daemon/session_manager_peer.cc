@@ -1,9 +1,13 @@
 // The manager's side of the peer protocol: the PeerService calls,
 // dispatched to destination sessions by id, and the liveness check of the
 // destination sessions whose source must keep calling.
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "daemon/session_manager.h"
+#include "daemon/memory_trim.h"
+#include "daemon/session_manager.h"  // (the class these methods belong to)
 #include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
@@ -118,6 +122,7 @@ void SessionManager::WatchDestinations() {
   const absl::Duration tick = std::min(
       absl::Milliseconds(250), std::max(liveness_ / 8, absl::Milliseconds(10)));
   absl::Time next = absl::InfiniteFuture();
+  std::vector<const DestinationSession*> watched;  // as of the last tick
   for (;;) {
     {
       absl::MutexLock lock(&health_mu_);
@@ -137,6 +142,17 @@ void SessionManager::WatchDestinations() {
           sessions.push_back(e.destination);
       }
     }
+    // A session watched last time has ended: give back what its threads
+    // freed (here, on this thread, off every call's path).
+    bool one_ended = false;
+    for (const DestinationSession* w : watched) {
+      one_ended = one_ended ||
+                  std::none_of(sessions.begin(), sessions.end(),
+                               [w](const auto& s) { return s.get() == w; });
+    }
+    if (one_ended) ReturnFreedMemory();
+    watched.clear();
+    for (const auto& s : sessions) watched.push_back(s.get());
     next = absl::InfiniteFuture();
     const absl::Time now = absl::Now();
     for (const auto& d : sessions) {
