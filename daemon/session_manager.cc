@@ -100,28 +100,15 @@ absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Reserve(
         absl::StrCat("session sessions/", id, " already exists"));
   }
   size_t active = 0;
-  std::vector<std::map<std::string, Entry>::iterator> terminal;
-  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
-    if (IsTerminal(it->second.record->phase())) {
-      terminal.push_back(it);
-    } else {
-      ++active;
-    }
+  for (const auto& [_, e] : sessions_) {
+    if (!IsTerminal(e.record->phase())) ++active;
   }
   if (active >= limits_.max_sessions()) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the daemon runs its limit of ", limits_.max_sessions(), " sessions"));
   }
-  // Finished sessions stay readable, as many as the limit: the one that
-  // ended longest ago goes first.
-  if (terminal.size() >= limits_.max_sessions()) {
-    auto oldest =
-        *std::min_element(terminal.begin(), terminal.end(), [](auto a, auto b) {
-          return a->second.record->update_time() <
-                 b->second.record->update_time();
-        });
-    sessions_.erase(oldest);
-  }
+  // Room for this one among the finished sessions kept.
+  EvictFinishedLocked(limits_.max_sessions() - 1);
   auto record = std::make_shared<SessionRecord>(id, role);
   Journalled(*record);
   sessions_[id] = Entry{record, nullptr, request_id};
@@ -297,6 +284,22 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
                       }),
                       done});
   return snapshot;
+}
+
+void SessionManager::EvictFinishedLocked(size_t keep) {
+  // Finished sessions stay readable, as many as `keep`: the one that ended
+  // longest ago goes first. (A finished session still holds what it
+  // touched, its destination's devices among them: the bound matters.)
+  std::vector<std::map<std::string, Entry>::iterator> terminal;
+  for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+    if (IsTerminal(it->second.record->phase())) terminal.push_back(it);
+  }
+  if (terminal.size() <= keep) return;
+  std::sort(terminal.begin(), terminal.end(), [](auto a, auto b) {
+    return a->second.record->update_time() < b->second.record->update_time();
+  });
+  for (size_t i = 0; i < terminal.size() - keep; ++i)
+    sessions_.erase(terminal[i]);
 }
 
 void SessionManager::ReapEngines() {

@@ -136,6 +136,8 @@ class SessionManager {
   absl::StatusOr<dataplane::Transport*> DataEndpoint(
       const std::string& endpoint) const;
   void ReapEngines();
+  // Drops the finished sessions that ended longest ago until `keep` remain.
+  void EvictFinishedLocked(size_t keep) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<SourceEngine> EngineOf(const std::string& id);
   // The destinations' liveness: checks handshaken destination sessions
   // while there are any, sleeps otherwise.

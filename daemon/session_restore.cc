@@ -101,6 +101,9 @@ void SessionManager::Restore(const Journal::State& journal) {
     absl::MutexLock lock(&mu_);
     sessions_[id] = Entry{record, nullptr, ""};
   }
+  // The journal keeps more finished sessions than the daemon serves.
+  absl::MutexLock lock(&mu_);
+  EvictFinishedLocked(limits_.max_sessions());
 }
 
 }  // namespace vmig::daemon

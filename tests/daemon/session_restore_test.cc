@@ -107,5 +107,25 @@ TEST_F(SessionRestoreTest, EachInterruptedSessionEndsAndItsDevicesAreSafe) {
   EXPECT_EQ(registry_.Get("s0")->session(), "");
 }
 
+// The journal keeps more finished sessions (64) than a daemon serves
+// (limits.max_sessions): a restarted daemon keeps its limit, not the
+// journal's, and stays at it as new sessions come (a soak saw a restarted
+// daemon hold four times its limit, each session with its devices).
+TEST_F(SessionRestoreTest,
+       ARestartedDaemonKeepsNoMoreFinishedSessionsThanItsLimit) {
+  Journal::State state;
+  for (int i = 0; i < 40; ++i) {
+    const std::string id = "old" + std::to_string(i);
+    state.sessions[id] = Session(id, v1::ROLE_DESTINATION, v1::PHASE_COMPLETED,
+                                 "d0", v1::JournalSession::COMMIT_BEGUN);
+  }
+  SessionManager m(registry_, limits_, {}, [](const std::string&) {
+    return absl::StatusOr<std::unique_ptr<PeerClient>>(
+        absl::UnavailableError("no peers in this test"));
+  });
+  m.Restore(state);
+  EXPECT_EQ(m.List().size(), limits_.max_sessions());
+}
+
 }  // namespace
 }  // namespace vmig::daemon
