@@ -8,6 +8,16 @@
 #include "common/files.h"
 
 namespace vmig::cli {
+namespace {
+
+// Where the last channel MakeChannel built goes (vmigctl makes one per
+// run): what RpcFailed names when the call could not reach it.
+struct ConnectedTo {
+  std::string addr;
+  bool tls = false, client_cert = false;
+} g_connected_to;
+
+}  // namespace
 
 bool Flags::Take(const std::string& name, std::string* value) {
   bool found = false;
@@ -116,6 +126,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
     }
     creds = grpc::SslCredentials(opts);
   }
+  g_connected_to = {g.addr, !g.tls_ca.empty(), !g.tls_cert.empty()};
   return grpc::CreateChannel(g.addr, creds);
 }
 
@@ -132,11 +143,71 @@ void SetDeadline(grpc::ClientContext& ctx, const GlobalOptions& g) {
       std::chrono::milliseconds(absl::ToInt64Milliseconds(g.timeout)));
 }
 
+std::string ExplainConnectionError(const grpc::Status& s,
+                                   const std::string& addr, bool tls,
+                                   bool client_cert) {
+  const std::string& m = s.error_message();
+  auto has = [&](const char* x) { return m.find(x) != std::string::npos; };
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
+    if (has("No such file or directory")) {
+      return absl::StrCat("no daemon socket at ", addr,
+                          ": is vmigd running (systemctl status vmigd), and "
+                          "is --addr its listen.unix_socket?");
+    }
+    if (has("Connection refused")) {
+      return absl::StrCat("nothing is listening at ", addr,
+                          ": is vmigd running, and is --addr its address?");
+    }
+    if (has("Permission denied")) {
+      return absl::StrCat("no permission to connect to ", addr,
+                          ": the socket is open to root and its group (see "
+                          "listen.unix_socket_mode); run as one of them");
+    }
+    if (has("andshake") || has("SSL") || has("CERTIFICATE") || has("TLS")) {
+      if (!tls) {
+        return absl::StrCat("the TLS handshake with ", addr,
+                            " failed: the daemon speaks TLS; pass --tls-ca "
+                            "(and --tls-cert/--tls-key if it asks for a "
+                            "client certificate)");
+      }
+      return absl::StrCat(
+          "the TLS handshake with ", addr,
+          " failed: the daemon's certificate is not signed by --tls-ca or "
+          "does not name this address",
+          client_cert ? ", or it does not trust --tls-cert"
+                      : ", or it wants a client certificate (--tls-cert and "
+                        "--tls-key)");
+    }
+    if (has("DNS") || has("resolution")) {
+      return absl::StrCat("cannot resolve the host of ", addr);
+    }
+    if (has("failed to connect")) {
+      return absl::StrCat("cannot connect to ", addr,
+                          ": is vmigd running there?");
+    }
+  }
+  if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+      (has("connect") || m == "Deadline Exceeded")) {
+    return absl::StrCat(addr,
+                        " did not answer within --timeout: the daemon is "
+                        "busy or hung, or the address is unreachable");
+  }
+  return "";
+}
+
 int RpcFailed(const grpc::Status& s, const std::string& what) {
-  std::cerr << "vmigctl: " << what << ": "
-            << absl::StatusCodeToString(
-                   static_cast<absl::StatusCode>(s.error_code()))
-            << ": " << s.error_message() << "\n";
+  const std::string code =
+      absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code()));
+  const std::string sentence = ExplainConnectionError(
+      s, g_connected_to.addr, g_connected_to.tls, g_connected_to.client_cert);
+  if (sentence.empty()) {
+    std::cerr << "vmigctl: " << what << ": " << code << ": "
+              << s.error_message() << "\n";
+  } else {
+    // The sentence for a person, the raw status for a bug report.
+    std::cerr << "vmigctl: " << what << ": " << sentence << "\n"
+              << "  (gRPC " << code << ": " << s.error_message() << ")\n";
+  }
   return 1;
 }
 

@@ -40,8 +40,15 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(
 // returns nullptr (the command then exits 2).
 std::shared_ptr<grpc::Channel> ChannelOrReport(const GlobalOptions& g);
 void SetDeadline(grpc::ClientContext& ctx, const GlobalOptions& g);
-// Prints "vmigctl: WHAT: CODE: message" to stderr; returns 1.
+// Prints "vmigctl: WHAT: CODE: message" to stderr; returns 1. A call that
+// could not reach the daemon (no socket, refused, no permission, a TLS
+// handshake that failed, an unresolvable host, no answer) is explained in a
+// sentence naming the address and what to check, the raw status after it.
 int RpcFailed(const grpc::Status& s, const std::string& what);
+// That sentence, or "" for an error the daemon itself answered.
+std::string ExplainConnectionError(const grpc::Status& s,
+                                   const std::string& addr, bool tls,
+                                   bool client_cert);
 
 // Pulls "--flag value" pairs and bare flags out of args: a tiny option parser.
 class Flags {

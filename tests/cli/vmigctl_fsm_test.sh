@@ -64,6 +64,24 @@ for c in prepare start update switchover cancel resolve status list watch wait; 
 done
 "$vmigctl" migrate start --help | grep -q -- "--allow-overrun" ||
   { echo "FAIL: start --help names --allow-overrun"; fails=$((fails + 1)); }
+# A daemon that cannot be reached is explained in a sentence that names the
+# address and what to check, not raw gRPC text; the exit code is non-zero.
+explains() {  # ADDR WORDS...
+  local addr=$1; shift
+  local err
+  err=$("$vmigctl" --addr "$addr" --timeout 3s device list 2>&1 >/dev/null)
+  local rc=$?
+  if [ $rc -eq 0 ] || ! echo "$err" | grep -q -- "$*"; then
+    echo "FAIL: vmigctl --addr $addr: wanted '$*', got (exit $rc): $err"
+    fails=$((fails + 1))
+  fi
+}
+tmp=$(mktemp -d)
+explains "unix://$tmp/none.sock" "no daemon socket at unix://$tmp/none.sock"
+# A socket file nobody listens on.
+python3 -c "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])" "$tmp/dead.sock"
+explains "unix://$tmp/dead.sock" "nothing is listening at unix://$tmp/dead.sock"
+rm -rf "$tmp"
 rm -f /tmp/vmigctl_err.$$
 if [ "$fails" -ne 0 ]; then
   echo "$fails checks failed"
