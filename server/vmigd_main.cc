@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -81,6 +82,25 @@ int ParseArgs(int argc, char** argv, Args& a) {
 }
 
 void Notify(const std::string& msg) { sd_notify(0, msg.c_str()); }
+
+// "3 sessions, 1 migrating; link up": the sessions the daemon keeps (its
+// finished ones included), those not yet ended, and the data plane's link.
+std::string StatusLine(const std::vector<vmig::v1::Session>& sessions,
+                       int link) {
+  size_t running = 0;
+  for (const auto& s : sessions) {
+    const auto p = s.phase();
+    if (p != vmig::v1::PHASE_COMPLETED && p != vmig::v1::PHASE_FAILED &&
+        p != vmig::v1::PHASE_CANCELLED)
+      ++running;
+  }
+  return absl::StrCat(sessions.size(),
+                      sessions.size() == 1 ? " session, " : " sessions, ",
+                      running, " migrating; ",
+                      link < 0   ? "no data plane"
+                      : link > 0 ? "link up"
+                                 : "link down");
+}
 
 // One line per arc the emulated devices take, for lockstep checks across
 // daemons: "device from to start_ns end_ns ok".
@@ -218,9 +238,12 @@ int main(int argc, char** argv) {
     }
   }
   std::unique_ptr<vmig::daemon::LinkMonitor> links;
+  // -1: no data plane; 0 down; 1 up (for STATUS=).
+  auto link_state = std::make_shared<std::atomic<int>>(ports.empty() ? -1 : 0);
   if (!ports.empty()) {
-    links =
-        std::make_unique<vmig::daemon::LinkMonitor>(ports, [health](bool up) {
+    links = std::make_unique<vmig::daemon::LinkMonitor>(
+        ports, [health, link_state](bool up) {
+          link_state->store(up ? 1 : 0);
           if (health)
             health->SetServingStatus(vmig::server::kDataplaneHealthService, up);
         });
@@ -239,11 +262,18 @@ int main(int argc, char** argv) {
       sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
   const int64_t tick_ms =
       watchdog ? std::min<int64_t>(1000, watchdog_usec / 2000) : 1000;
+  std::string status;
   for (;;) {
     timespec ts = {static_cast<time_t>(tick_ms / 1000),
                    static_cast<long>((tick_ms % 1000) * 1000000)};
     const int sig = sigtimedwait(&sigs, nullptr, &ts);
     if (watchdog) Notify("WATCHDOG=1");
+    // What the daemon is doing, for systemctl status (sent on change).
+    if (std::string now = StatusLine(sessions.List(), link_state->load());
+        now != status) {
+      status = now;
+      Notify("STATUS=" + status);
+    }
     if (sig == SIGHUP) {
       auto again = vmig::daemon::LoadConfig(args.config, args.overrides);
       if (again.ok()) {
