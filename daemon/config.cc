@@ -1,6 +1,7 @@
 #include "daemon/config.h"
 
 #include <arpa/inet.h>
+#include <openssl/sha.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -16,7 +18,9 @@
 #include "daemon/config_checks.h"
 #include "dataplane/aead.h"
 #include "dataplane/port.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
 #include "proto/convert.h"
 #include "vfio/emu/spec.h"
@@ -425,6 +429,21 @@ absl::StatusOr<v1::DaemonConfig> LoadConfig(
   ApplyDefaults(config);
   if (absl::Status s = ValidateConfig(config); !s.ok()) return s;
   return config;
+}
+
+std::string ConfigDigest(const v1::DaemonConfig& config) {
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream out(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&out);
+    coded.SetSerializationDeterministic(true);
+    config.SerializeToCodedStream(&coded);
+  }
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+         md);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(md), 8));
 }
 
 }  // namespace vmig::daemon

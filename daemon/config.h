@@ -28,6 +28,11 @@ PeerDeadlines PeerDeadlinesOf(const v1::PeerConfig& peer);
 
 // "1,3-4" -> {1, 3, 4}: DPDK's -l syntax for lcore lists.
 absl::StatusOr<std::vector<unsigned>> ParseLcores(const std::string& text);
+// The effective configuration's fingerprint: the first 16 hex digits of the
+// SHA-256 of its deterministic serialization. Logged at start instead of
+// the configuration itself; `vmigd --check-config` prints it with the
+// values, so that an operator can tell which configuration a daemon runs.
+std::string ConfigDigest(const v1::DaemonConfig& config);
 
 }  // namespace vmig::daemon
 

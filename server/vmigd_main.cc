@@ -39,7 +39,10 @@ constexpr char kUsage[] =
     "  --set TEXT           override options, in the same format, e.g.\n"
     "                       --set 'log_level: LOG_LEVEL_DEBUG'\n"
     "                       --set 'listen { unix_socket: \"/tmp/v.sock\" }'\n"
-    "  --check-config FILE  validate, print the effective configuration, exit\n"
+    "  --check-config FILE  validate, print the effective configuration and\n"
+    "                       its digest, exit\n"
+    "  --quiet              with --check-config: one line, no values (the\n"
+    "                       unit's start and reload checks)\n"
     "\n"
     "Signals: SIGTERM/SIGINT shut down gracefully (active migrations are\n"
     "cancelled and source devices return to RUNNING); SIGHUP re-reads the\n"
@@ -49,6 +52,7 @@ struct Args {
   std::string config;
   std::vector<std::string> overrides;
   bool check = false;
+  bool quiet = false;
 };
 
 int ParseArgs(int argc, char** argv, Args& a) {
@@ -69,6 +73,8 @@ int ParseArgs(int argc, char** argv, Args& a) {
       if (!v) return 2;
       a.config = v;
       a.check = a.check || arg == "--check-config";
+    } else if (arg == "--quiet") {
+      a.quiet = true;
     } else if (arg == "--set") {
       const char* v = value("--set");
       if (!v) return 2;
@@ -154,10 +160,18 @@ int main(int argc, char** argv) {
     std::cerr << "vmigd: " << config.status().message() << "\n";
     return 1;
   }
+  const std::string digest = vmig::daemon::ConfigDigest(*config);
   if (args.check) {
+    if (args.quiet) {
+      std::cout << "vmigd: configuration " << args.config
+                << " is valid (digest " << digest << ")\n";
+      return 0;
+    }
     std::string text;
     google::protobuf::TextFormat::PrintToString(*config, &text);
-    std::cout << "# configuration is valid; effective values:\n" << text;
+    std::cout << "# configuration is valid (digest " << digest
+              << "); effective values:\n"
+              << text;
     return 0;
   }
 
@@ -255,6 +269,10 @@ int main(int argc, char** argv) {
                        : absl::StrCat(", ", config->listen().tcp_address()));
   spdlog::info("vmigd serving on {} with {} devices", where,
                config->devices_size());
+  // The configuration once, as a digest: `vmigd --check-config FILE` prints
+  // its values with the same digest.
+  spdlog::info("configuration {}: digest {}",
+               args.config.empty() ? "(defaults)" : args.config, digest);
   Notify(absl::StrCat("READY=1\nSTATUS=serving on ", where));
 
   uint64_t watchdog_usec = 0;

@@ -19,7 +19,7 @@ check '[ -f "$unit" ]' "the unit is installed under the prefix"
 check 'grep -q "^ExecStart=/usr/sbin/vmigd --config /etc/vmigd/vmigd.conf$" "$unit"' \
   "the unit names the install prefix's paths, not the configured one's"
 check '! grep -q "/usr/local" "$unit"' "no /usr/local path in the unit"
-check 'grep -q "^ExecReload=/usr/sbin/vmigd --check-config /etc/vmigd/vmigd.conf$" "$unit"' \
+check 'grep -q "^ExecReload=/usr/sbin/vmigd --check-config /etc/vmigd/vmigd.conf --quiet$" "$unit"' \
   "reload validates the configuration before it signals the daemon"
 check '[ -x "$dest/usr/sbin/vmigd" ] && [ -x "$dest/usr/bin/vmigctl" ]' "binaries"
 check '[ -f "$dest/etc/vmigd/vmigd.conf" ] && [ -f "$dest/etc/vmigd/vmigd.conf.example" ]' \

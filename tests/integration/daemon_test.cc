@@ -469,6 +469,32 @@ TEST(DaemonConfigTest, CheckConfigNamesTheBadOptionAndRefusesInsecureTcp) {
   EXPECT_NE(r.err.find("no_such_option"), std::string::npos) << r.err;
 }
 
+// The configuration goes into the journal once, as a digest that
+// `--check-config` prints too (the unit's start and reload checks run with
+// --quiet: one line each, not every option).
+TEST(DaemonConfigTest, TheConfigurationIsLoggedOnceAsADigest) {
+  TempDir dir;
+  Daemon d(dir, "dg", Config(dir, "dg"));
+  ASSERT_TRUE(d.WaitReady()) << d.log();
+  // (The fixture starts test daemons with this override: the digest is of
+  // the effective configuration.)
+  CommandResult q = RunCommand({BinaryPath("server/vmigd"), "--check-config",
+                                dir.path() + "/dg.conf", "--quiet", "--set",
+                                "peer { allow_unix_peers: true }"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const size_t at = q.out.find("(digest ");
+  ASSERT_NE(at, std::string::npos) << q.out;
+  const std::string digest = q.out.substr(at + 8, 16);
+  EXPECT_EQ(std::count(q.out.begin(), q.out.end(), '\n'), 1) << q.out;
+  EXPECT_NE(d.log().find("digest " + digest), std::string::npos) << d.log();
+  EXPECT_EQ(d.log().find("unix_socket:"), std::string::npos) << d.log();
+  // Another configuration, another digest.
+  CommandResult other = RunCommand(
+      {BinaryPath("server/vmigd"), "--check-config", dir.path() + "/dg.conf",
+       "--quiet", "--set", "log_level: LOG_LEVEL_DEBUG"});
+  EXPECT_EQ(other.out.find(digest), std::string::npos) << other.out;
+}
+
 TEST(DaemonIdleTest, AnIdleDataPlaneWorkerSleeps) {
   // A worker lcore on a memif port with no peer and no streams: it must
   // back off to sleeping, not spin a core (which would use ~1 CPU second
