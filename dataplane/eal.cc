@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -36,6 +38,36 @@ bool HugepagesAvailable() {
 }
 
 bool g_initialized = false;
+std::string g_file_prefix;  // this instance's, set by InitEal
+
+// Every hugetlbfs mount point, from /proc/mounts.
+std::vector<std::string> HugetlbfsMounts() {
+  std::vector<std::string> out;
+  std::ifstream mounts("/proc/mounts");
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields(line);
+    std::string dev, dir, type;
+    if (fields >> dev >> dir >> type && type == "hugetlbfs") out.push_back(dir);
+  }
+  return out;
+}
+
+// rte_eal_cleanup() unmaps the hugepages but leaves the files of the
+// segments still allocated (a few MiB: what was never freed, such as the
+// mempools), which hold the pages until someone deletes them. They are
+// this instance's (its own file prefix), so they go with it.
+void RemoveOwnHugepageFiles(const std::string& prefix) {
+  if (prefix.empty()) return;
+  const std::string own = prefix + "map_";
+  for (const std::string& dir : HugetlbfsMounts()) {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(dir, ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      if (absl::StartsWith(it->path().filename().string(), own))
+        std::filesystem::remove(it->path(), ec);
+    }
+  }
+}
 
 }  // namespace
 
@@ -78,6 +110,7 @@ absl::Status InitEal(const EalOptions& options) {
                                                "): ", rte_strerror(rte_errno)));
   }
   g_initialized = true;
+  g_file_prefix = options.file_prefix;
   return absl::OkStatus();
 }
 
@@ -89,6 +122,7 @@ void CleanupEal() {
   // run with a fresh prefix (tests, benchmarks) leaks one.
   const std::string runtime_dir = rte_eal_get_runtime_dir();
   rte_eal_cleanup();
+  RemoveOwnHugepageFiles(g_file_prefix);
   std::error_code ec;
   if (!runtime_dir.empty()) std::filesystem::remove_all(runtime_dir, ec);
   g_initialized = false;
