@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "daemon/config.h"
+#include "daemon/dpdk_log.h"
 #include "dataplane/aead.h"
 #include "dataplane/eal.h"
 #include "spdlog/spdlog.h"
@@ -119,6 +120,7 @@ absl::StatusOr<Transports> StartDataplane(const v1::DaemonConfig& config) {
       break;
     }
   }
+  RouteDpdkLogThroughSpdlog();
   if (absl::Status s = dataplane::InitEal(eal); !s.ok()) return s;
   for (int i = 0; i < dp.ports_size(); ++i) {
     auto t = dataplane::Transport::Start(TransportConfigOf(

@@ -54,5 +54,30 @@ TEST(DaemonSignalTest, ACleanStopLeavesNoHugepageFiles) {
   for (const auto& f : left) std::filesystem::remove(f);
 }
 
+// DPDK's lines go through the daemon's logger, once each, with a priority
+// journald reads ("<4>dpdk: ..."): none bypasses it (DPDK's own stream
+// writes stdout and syslog, which the journal shows twice).
+TEST(DaemonLogTest, DpdkLogsThroughTheDaemonsLoggerWithAPriority) {
+  TempDir dir;
+  Daemon d(dir, "lg",
+           "listen { unix_socket: \"" + dir.path() +
+               "/lg.sock\" }\n"
+               "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
+               "memif: \"role=server,socket=" +
+               dir.path() +
+               "/memif.sock,socket-abstract=no\" ipv4: \"169.254.77.1\" } "
+               "}\n");
+  ASSERT_TRUE(d.WaitReady()) << d.log();
+  EXPECT_EQ(d.Stop(20), 0) << d.log();
+  const std::string log = d.log();
+  EXPECT_NE(log.find("dpdk: "), std::string::npos) << log;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty()) continue;
+    EXPECT_TRUE(line.size() > 3 && line[0] == '<' && line[2] == '>')
+        << "a line without the daemon's priority: " << line;
+  }
+}
+
 }  // namespace
 }  // namespace vmig::testing
