@@ -227,7 +227,10 @@ int RunSoak(const std::vector<std::string>& args) {
     MigrateOptions mo;
     mo.dest_specs = plan.dest_specs;
     mo.accept_failure = true;
+    // Both outlive the calls below that capture them (Migrate runs the
+    // hooks and returns before they go).
     std::string during_note;
+    bool stopped = false;
     if (plan.fault == Fault::kCancel) {
       mo.during = [&](const std::string& session) {
         std::this_thread::sleep_for(
@@ -238,7 +241,6 @@ int RunSoak(const std::vector<std::string>& args) {
                                              st.error_message().substr(0, 80));
       };
     } else if (plan.fault == Fault::kRestart) {
-      bool stopped = false;
       mo.during = [&](const std::string& session) {
         // Waits for pre-copy to drain (an idle link: see PairOptions).
         for (int i = 0; i < 3000; ++i) {
