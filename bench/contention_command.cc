@@ -91,11 +91,6 @@ struct Series {
   }
 };
 
-std::string SelfPath() {
-  std::error_code ec;
-  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
-}
-
 }  // namespace
 
 int RunContention(const std::vector<std::string>& args) {

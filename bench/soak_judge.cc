@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bench/sweep_point.h"
 
 namespace vmig::bench {
 namespace {
@@ -20,13 +21,10 @@ void Violation(SoakTally& t, SoakRecord& r, int& counter,
 }
 
 template <typename F>
-double Median(std::vector<const ResourceSample*> v, F field) {
+double Median(const std::vector<const ResourceSample*>& v, F field) {
   std::vector<double> x;
   for (const auto* s : v) x.push_back(static_cast<double>(field(s->r)));
-  std::sort(x.begin(), x.end());
-  if (x.empty()) return 0;
-  return x.size() % 2 ? x[x.size() / 2]
-                      : (x[x.size() / 2 - 1] + x[x.size() / 2]) / 2;
+  return Quantile(std::move(x), 0.5);
 }
 
 ProcessResources Medians(const std::vector<const ResourceSample*>& v) {

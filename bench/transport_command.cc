@@ -68,11 +68,6 @@ double Num(const Report& r, const std::string& k) {
   return v;
 }
 
-std::string SelfPath() {
-  std::error_code ec;
-  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
-}
-
 int Sh(const std::string& cmd) { return std::system(cmd.c_str()); }
 
 bool WriteRandomKeys(const std::string& path) {

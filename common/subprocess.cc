@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -100,6 +101,11 @@ double ProcessCpuSeconds(pid_t pid) {
     if (i >= 14) ticks += std::atof(field.c_str());
   }
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+std::string SelfPath() {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/self/exe", ec).string();
 }
 
 }  // namespace vmig

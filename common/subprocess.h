@@ -26,6 +26,9 @@ pid_t Spawn(const std::vector<std::string>& argv,
 // not end within timeout_s (then it is killed).
 int WaitExit(pid_t pid, double timeout_s);
 
+// This process's executable (/proc/self/exe), to start it again as a child.
+std::string SelfPath();
+
 // User plus system CPU time `pid` has used so far (/proc/PID/stat); 0 if it
 // cannot be read.
 double ProcessCpuSeconds(pid_t pid);

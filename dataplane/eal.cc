@@ -16,6 +16,18 @@
 namespace vmig::dataplane {
 namespace {
 
+// Every hugetlbfs mount point, from /proc/mounts.
+std::vector<std::string> HugetlbfsMounts() {
+  std::vector<std::string> out;
+  std::ifstream mounts("/proc/mounts");
+  for (std::string line; std::getline(mounts, line);) {
+    std::istringstream fields(line);
+    std::string dev, dir, type;
+    if (fields >> dev >> dir >> type && type == "hugetlbfs") out.push_back(dir);
+  }
+  return out;
+}
+
 // Enough free 2 MiB pages for one process (its mbuf pool and memif
 // regions: 80-160 MiB measured, 512 MiB with room) and a mounted hugetlbfs.
 // A pool drained by other processes, or by files of killed ones, falls back
@@ -30,27 +42,11 @@ bool HugepagesAvailable() {
       free_pages = std::stol(line.substr(15));
     }
   }
-  std::ifstream mounts("/proc/mounts");
-  std::stringstream all;
-  all << mounts.rdbuf();
-  return free_pages >= kMinFreePages &&
-         all.str().find(" hugetlbfs ") != std::string::npos;
+  return free_pages >= kMinFreePages && !HugetlbfsMounts().empty();
 }
 
 bool g_initialized = false;
 std::string g_file_prefix;  // this instance's, set by InitEal
-
-// Every hugetlbfs mount point, from /proc/mounts.
-std::vector<std::string> HugetlbfsMounts() {
-  std::vector<std::string> out;
-  std::ifstream mounts("/proc/mounts");
-  for (std::string line; std::getline(mounts, line);) {
-    std::istringstream fields(line);
-    std::string dev, dir, type;
-    if (fields >> dev >> dir >> type && type == "hugetlbfs") out.push_back(dir);
-  }
-  return out;
-}
 
 // rte_eal_cleanup() unmaps the hugepages but leaves the files of the
 // segments still allocated (a few MiB: what was never freed, such as the
