@@ -105,12 +105,14 @@ int RunPredict(const std::vector<std::string>& args) {
   std::map<std::string, std::string> opt = {{"--scale", "small"},
                                             {"--repeat", "2"},
                                             {"--vmigd", FindVmigd()},
-                                            {"--case", ""}};
+                                            {"--case", ""},
+                                            {"--phases", "no"}};
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help") {
       std::printf(
           "usage: vmig-bench predict [--scale small|full] [--repeat N]\n"
-          "                          [--case NAME] [--vmigd PATH]\n\n"
+          "                          [--case NAME] [--vmigd PATH]\n"
+          "                          [--phases yes]\n\n"
           "Runs a grid of heterogeneous migrations between two fresh vmigd\n"
           "daemons (memif) and compares each switchover's prediction with\n"
           "the downtime measured: PRE_COPY and stop-copy-only devices,\n"
@@ -121,7 +123,9 @@ int RunPredict(const std::vector<std::string>& args) {
           "<= 25%% over the predictions that rested on measurements; every\n"
           "completed session <= 1.15x its budget; every unreachable budget\n"
           "refused naming the smallest promisable downtime, the source\n"
-          "intact. --scale full: 8x the state sizes. Last line: JSON.\n");
+          "intact. --scale full: 8x the state sizes. --phases yes: each\n"
+          "run's quiesce, stop-copy and commit, measured/predicted (ms).\n"
+          "Last line: JSON.\n");
       return 0;
     }
     if (i + 1 >= args.size() || !opt.count(args[i])) {
@@ -203,12 +207,23 @@ int RunPredict(const std::vector<std::string>& args) {
       const bool guessed = !r.prediction_guesses().empty();
       (guessed ? guessed_err : measured_err).push_back(std::fabs(err));
       if (Ms(r.downtime()) > 1.15 * c.budget_ms) ++over_budget;
-      std::printf("%-26s %3d %9.1f %9.1f %9.1f %+7.1f%% %7.0f %s%s%s\n",
-                  c.name.c_str(), run + 1, Ms(r.predicted()),
-                  Ms(r.predicted_bound()), Ms(r.downtime()), err * 100,
-                  c.budget_ms, r.budget_met() ? "met" : "MISSED",
-                  guessed ? "; guessed: " : "",
-                  guessed ? r.prediction_guesses().c_str() : "");
+      const std::string phases =
+          opt["--phases"] != "yes"
+              ? ""
+              : absl::StrFormat(
+                    "; quiesce %.1f/%.1f, stop-copy %.1f/%.1f, commit "
+                    "%.1f/%.1f",
+                    Ms(r.quiesce()), Ms(r.predicted_quiesce()),
+                    Ms(r.stop_copy_transfer()), Ms(r.predicted_stop_copy()),
+                    Ms(r.downtime()) - Ms(r.quiesce()) -
+                        Ms(r.stop_copy_transfer()),
+                    Ms(r.predicted_commit()));
+      std::printf(
+          "%-26s %3d %9.1f %9.1f %9.1f %+7.1f%% %7.0f %s%s%s%s\n",
+          c.name.c_str(), run + 1, Ms(r.predicted()), Ms(r.predicted_bound()),
+          Ms(r.downtime()), err * 100, c.budget_ms,
+          r.budget_met() ? "met" : "MISSED", guessed ? "; guessed: " : "",
+          guessed ? r.prediction_guesses().c_str() : "", phases.c_str());
     }
   }
   const double med = Quantile(measured_err, 0.5) * 100;

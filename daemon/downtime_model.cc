@@ -49,10 +49,12 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
     const absl::Duration sc_arcs = src_arc * (d.precopy ? 1 : 2);
     if (link.serial) {
       const absl::Duration sc =
-          sc_arcs + absl::Seconds(bytes / std::min(device_rate, link_rate));
+          sc_arcs + absl::Seconds(bytes / std::min(device_rate, link_rate)) +
+          longer(link.stop_copy_overhead, Source::kHistory);
       p.device_stop_copy.push_back(sc);
       p.quiesce += src_arc;
       p.stop_copy += sc;
+      p.stop_copy_overhead += longer(link.stop_copy_overhead, Source::kHistory);
       dst_arc += darc;
       serial_total += sc;
       continue;
@@ -77,7 +79,9 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
     const double link_time = total_bytes / link_rate;
     if (link_time >= slowest_transfer) p.critical = "the link";
     p.stop_copy = arcs_to_stop_copy +
-                  absl::Seconds(std::max(slowest_transfer, link_time));
+                  absl::Seconds(std::max(slowest_transfer, link_time)) +
+                  longer(link.stop_copy_overhead, Source::kHistory);
+    p.stop_copy_overhead = longer(link.stop_copy_overhead, Source::kHistory);
   } else if (!devices.empty()) {
     const auto longest =
         std::max_element(p.device_stop_copy.begin(), p.device_stop_copy.end());

@@ -64,6 +64,10 @@ struct LinkTerms {
   absl::Duration commit_overhead = absl::Milliseconds(1);
   // What one parallel barrier costs on each side beyond its slowest arc.
   absl::Duration source_barrier, destination_barrier;
+  // Stop-copy's fixed cost beyond its arcs and bytes (the last chunks'
+  // acknowledgment, waking the engine), per device stream when serial: as
+  // this daemon measured it before (zero: never; not a term then).
+  absl::Duration stop_copy_overhead;
   bool serial = false;
 };
 
@@ -74,6 +78,9 @@ struct Prediction {
   absl::Duration expected, bound;
   // Per phase, expected.
   absl::Duration quiesce, stop_copy, commit;
+  // The part of stop_copy that is its learned fixed cost (all of them,
+  // serial): what the rest of the model explains is stop_copy less this.
+  absl::Duration stop_copy_overhead;
   // Per device, expected: its stop-copy arcs and transfer (the critical
   // path of stop-copy is the longest, or the link).
   std::vector<absl::Duration> device_stop_copy;

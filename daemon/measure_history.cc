@@ -54,6 +54,13 @@ void MeasureHistory::RecordCommitOverhead(absl::Duration d) {
   commit_overhead_ = Blend(commit_overhead_, d);
 }
 
+void MeasureHistory::RecordStopCopyOverhead(absl::Duration d) {
+  d = std::max(d, absl::ZeroDuration());
+  absl::MutexLock lock(&mu_);
+  stop_copy_overhead_ = stop_copy_measured_ ? (stop_copy_overhead_ + d) / 2 : d;
+  stop_copy_measured_ = true;
+}
+
 void MeasureHistory::RecordArc(const std::string& device, absl::Duration arc) {
   if (arc <= absl::ZeroDuration()) return;
   absl::MutexLock lock(&mu_);
@@ -100,6 +107,11 @@ double MeasureHistory::link() const {
 absl::Duration MeasureHistory::commit_overhead() const {
   absl::MutexLock lock(&mu_);
   return commit_overhead_;
+}
+
+absl::Duration MeasureHistory::stop_copy_overhead() const {
+  absl::MutexLock lock(&mu_);
+  return stop_copy_overhead_;
 }
 
 }  // namespace vmig::daemon

@@ -17,7 +17,7 @@
 namespace vmig::daemon {
 
 struct DeviceMeasures {
-  double read_rate = 0;   // bytes/s out of its data_fd (as a source)
+  double read_rate = 0;  // bytes/s out of its data_fd (as a source)
   // It read at least this fast while something else set the pace (0: no
   // such run): not its rate, a floor under it.
   double read_floor = 0;
@@ -39,6 +39,9 @@ class MeasureHistory {
 
   void RecordLink(double bytes_per_s);
   void RecordCommitOverhead(absl::Duration d);
+  // Stop-copy past what its arcs and bytes explain; zero counts (the cost
+  // can shrink back), a negative sample counts as zero.
+  void RecordStopCopyOverhead(absl::Duration d);
   void RecordArc(const std::string& device, absl::Duration arc);
   void RecordRead(const std::string& device, double bytes_per_s);
   // The device read at least this fast (something else held it back):
@@ -51,6 +54,8 @@ class MeasureHistory {
   double link() const;
   // Zero: never measured.
   absl::Duration commit_overhead() const;
+  // Zero: never measured, or never more than the model explained.
+  absl::Duration stop_copy_overhead() const;
 
  private:
   DeviceMeasures& Entry(const std::string& device)
@@ -61,6 +66,8 @@ class MeasureHistory {
       ABSL_GUARDED_BY(mu_);
   double link_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration commit_overhead_ ABSL_GUARDED_BY(mu_);
+  absl::Duration stop_copy_overhead_ ABSL_GUARDED_BY(mu_);
+  bool stop_copy_measured_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace vmig::daemon

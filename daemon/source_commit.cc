@@ -168,6 +168,30 @@ void SourceEngine::Learn(const v1::CommitResponse& resp,
   if (commit > dest) history_.RecordCommitOverhead(commit - dest);
 }
 
+void SourceEngine::LearnStopCopyOverhead(const SwitchoverTimes& t,
+                                         const Prediction& predicted,
+                                         bool serial) {
+  // Only where this session measured every rate: an error of a guessed or
+  // remembered rate is not a fixed cost.
+  if (devs_.empty() || !predicted.guesses.empty()) return;
+  for (const Device& d : devs_) {
+    if (d.read_source != Source::kMeasured) return;
+  }
+  // Stop-copy past what its arcs and bytes explain: the last chunks'
+  // acknowledgment and the wake-ups of a loaded machine. It is a fixed
+  // cost, so more than a few round trips of it is a rate's error (which
+  // the rates learn), not this.
+  const absl::Duration took = absl::Nanoseconds(t.transferred - t.quiesced);
+  const absl::Duration explained =
+      predicted.stop_copy - predicted.stop_copy_overhead;
+  const int64_t streams = serial ? static_cast<int64_t>(devs_.size()) : 1;
+  const absl::Duration rtt = round_trip_ < absl::InfiniteDuration()
+                                 ? round_trip_
+                                 : absl::ZeroDuration();
+  const absl::Duration cap = 2 * rtt + absl::Milliseconds(5);
+  history_.RecordStopCopyOverhead(std::min((took - explained) / streams, cap));
+}
+
 std::string SourceEngine::Overrun(const v1::CommitResponse& resp,
                                   const SwitchoverTimes& t,
                                   const Prediction& p) const {
@@ -205,6 +229,7 @@ void SourceEngine::Report(const v1::CommitResponse& resp,
                           const SwitchoverTimes& t, const Prediction& predicted,
                           bool serial) {
   Learn(resp, t, serial);
+  LearnStopCopyOverhead(t, predicted, serial);
   const Policy pol = ReadPolicy();
   const absl::Duration downtime = absl::Nanoseconds(t.end - t.start);
   v1::DowntimeReport report;

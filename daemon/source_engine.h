@@ -157,6 +157,10 @@ class SourceEngine {
   std::string Overrun(const v1::CommitResponse& resp, const SwitchoverTimes& t,
                       const Prediction& predicted) const;
   // What this switchover measured, for later predictions.
+  // Stop-copy's fixed cost, from how far this switchover's stop-copy went
+  // past what the model explained.
+  void LearnStopCopyOverhead(const SwitchoverTimes& t,
+                             const Prediction& predicted, bool serial);
   void Learn(const v1::CommitResponse& resp, const SwitchoverTimes& t,
              bool serial);
   absl::Status AddStream(Device& d);

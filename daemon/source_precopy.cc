@@ -108,6 +108,7 @@ LinkTerms SourceEngine::Link() const {
   link.serial = req_.serial_schedule();
   link.source_barrier = source_barrier_;
   link.destination_barrier = dest_barrier_;
+  link.stop_copy_overhead = history_.stop_copy_overhead();
   // The commit's fixed cost as measured before, or a round trip and the
   // journal's writes.
   link.commit_overhead =

@@ -82,6 +82,30 @@ TEST(DowntimeModelTest, SerialAddsEveryDevice) {
   EXPECT_EQ(p.critical, "a");
 }
 
+TEST(DowntimeModelTest, StopCopysLearnedFixedCostIsPaidOnceInParallel) {
+  LinkTerms link = Link(4e9);
+  link.stop_copy_overhead = absl::Milliseconds(2);
+  const Prediction p =
+      PredictDowntime({Measured("a", 100'000'000, 1e9, 1, true),
+                       Measured("b", 100'000'000, 1e9, 1, true)},
+                      link);
+  EXPECT_NEAR(Ms(p.stop_copy), 1 + 100 + 2, 1e-6);
+  EXPECT_NEAR(Ms(p.stop_copy_overhead), 2, 1e-6);
+  // From history, so the bound allows it more than a measured term.
+  EXPECT_GT(Ms(p.bound), Ms(p.expected) + 0.3 * 2);
+}
+
+TEST(DowntimeModelTest, StopCopysLearnedFixedCostIsPaidPerDeviceSerially) {
+  LinkTerms link = Link(1e9, /*serial=*/true);
+  link.stop_copy_overhead = absl::Milliseconds(3);
+  const Prediction p =
+      PredictDowntime({Measured("a", 50'000'000, 1e9, 1, false),
+                       Measured("b", 50'000'000, 1e9, 1, false)},
+                      link);
+  EXPECT_NEAR(Ms(p.stop_copy), (2 + 50 + 3) + (2 + 50 + 3), 1e-6);
+  EXPECT_NEAR(Ms(p.stop_copy_overhead), 6, 1e-6);
+}
+
 TEST(DowntimeModelTest, TheBoundWidensWithWhatWasGuessed) {
   const std::vector<DeviceTerms> measured = {
       Measured("a", 100'000'000, 1e9, 2, true)};

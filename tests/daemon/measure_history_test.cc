@@ -32,5 +32,18 @@ TEST(MeasureHistoryTest, AWriteRateLearnedOnOneDeviceServesTheNextOfItsClass) {
   EXPECT_NEAR(m->write_rate, 128.0 * 1048576, 1);
 }
 
+TEST(MeasureHistoryTest, StopCopyOverheadShrinksBackAndNeverGoesNegative) {
+  MeasureHistory history;
+  EXPECT_EQ(history.stop_copy_overhead(), absl::ZeroDuration());
+  history.RecordStopCopyOverhead(absl::Milliseconds(4));
+  EXPECT_EQ(history.stop_copy_overhead(), absl::Milliseconds(4));
+  // A switchover that the model explained entirely halves it...
+  history.RecordStopCopyOverhead(absl::ZeroDuration());
+  EXPECT_EQ(history.stop_copy_overhead(), absl::Milliseconds(2));
+  // ...and one faster than the model counts as explained, not as less.
+  history.RecordStopCopyOverhead(absl::Milliseconds(-10));
+  EXPECT_EQ(history.stop_copy_overhead(), absl::Milliseconds(1));
+}
+
 }  // namespace
 }  // namespace vmig::daemon
