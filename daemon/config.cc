@@ -22,6 +22,7 @@
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/text_format.h"
+#include "metrics/http_endpoint.h"
 #include "proto/convert.h"
 #include "vfio/emu/spec.h"
 
@@ -319,6 +320,12 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     return OptionError("devices", "more devices than limits.max_devices");
   }
   if (absl::Status s = ValidatePeer(c.peer()); !s.ok()) return s;
+  if (!c.metrics().listen_address().empty()) {
+    if (std::string why =
+            metrics::CheckListenAddress(c.metrics().listen_address());
+        !why.empty())
+      return OptionError("metrics.listen_address", why);
+  }
   // An allow-list is checked against verified client certificates: without
   // mutual TLS on a TCP listener no peer could ever match it.
   if (c.peer().allowed_identities_size() > 0 &&

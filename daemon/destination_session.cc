@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/fmt_absl.h"
+#include "daemon/daemon_metrics.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 #include "vfio/fsm.h"
@@ -380,6 +381,7 @@ void DestinationSession::ExpireAfter(absl::Duration d) {
 absl::Time DestinationSession::CheckHealth(absl::Time now,
                                            absl::Duration liveness) {
   std::string why;
+  bool silent = false;
   absl::Time next = absl::InfiniteFuture();
   {
     absl::MutexLock st(&state_mu_);
@@ -391,6 +393,7 @@ absl::Time DestinationSession::CheckHealth(absl::Time now,
                          " (limits.prepared_expiry_ms): expired, its devices "
                          "reset and released");
     } else if (now - last_contact_ > liveness) {
+      silent = true;
       why = absl::StrCat(source_, " silent for ",
                          absl::FormatDuration(now - last_contact_),
                          " (liveness bound ", absl::FormatDuration(liveness),
@@ -408,6 +411,7 @@ absl::Time DestinationSession::CheckHealth(absl::Time now,
   }
   if (Fence(why) == Decision::kNone) {
     spdlog::warn("{}: {}", record_->name(), why);
+    if (silent) RecordPeerSilent(v1::ROLE_DESTINATION);
     absl::MutexLock lock(&mu_);
     if (!released_) RollBack(v1::PHASE_FAILED, why);
   }

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/session_record.h"
 
 namespace vmig::daemon {
@@ -68,6 +69,8 @@ absl::Status PeerMonitor::Check() const {
   }
   const absl::Duration silent = absl::Now() - last_answer_;
   if (silent > liveness_) {
+    if (!counted_silent_) RecordPeerSilent(v1::ROLE_SOURCE);
+    counted_silent_ = true;
     return absl::UnavailableError(absl::StrCat(
         who_, " silent for ", absl::FormatDuration(silent), " (liveness bound ",
         absl::FormatDuration(liveness_), ")",

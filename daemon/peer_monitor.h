@@ -44,6 +44,8 @@ class PeerMonitor {
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   v1::HeartbeatResponse last_ ABSL_GUARDED_BY(mu_);
   bool lost_ ABSL_GUARDED_BY(mu_) = false;
+  // Its silence is counted once (metrics), however often Check() sees it.
+  mutable bool counted_silent_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/memory_trim.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
@@ -111,6 +112,7 @@ absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Reserve(
   EvictFinishedLocked(limits_.max_sessions() - 1);
   auto record = std::make_shared<SessionRecord>(id, role);
   Journalled(*record);
+  record->set_phase_observer(RecordPhaseChange);
   sessions_[id] = Entry{record, nullptr, request_id};
   return record;
 }

@@ -44,9 +44,11 @@ void SessionRecord::Update(const std::function<void(v1::Session&)>& change) {
   v1::Session journal;
   uint64_t version = 0;
   v1::JournalSession::Commit commit;
+  v1::Phase before;
+  v1::Session observed;
   {
     absl::MutexLock lock(&mu_);
-    const v1::Phase before = session_.phase();
+    before = session_.phase();
     const std::string error_before = session_.error();
     change(session_);
     ToProto(absl::Now(), session_.mutable_update_time());
@@ -57,6 +59,7 @@ void SessionRecord::Update(const std::function<void(v1::Session&)>& change) {
           "{}: phase {} -> {}{}", name(), v1::Phase_Name(before),
           v1::Phase_Name(session_.phase()),
           session_.error().empty() ? "" : absl::StrCat(": ", session_.error()));
+      if (phase_observer_) observed = session_;
     }
     if (journal_ &&
         (session_.phase() != before || session_.error() != error_before))
@@ -67,6 +70,7 @@ void SessionRecord::Update(const std::function<void(v1::Session&)>& change) {
     if (absl::Status s = Journal(journal, version, commit, false); !s.ok())
       spdlog::error("{}: journal: {}", name(), s.message());
   }
+  if (!observed.name().empty()) phase_observer_(before, observed);
 }
 
 absl::Status SessionRecord::MarkCommit(v1::JournalSession::Commit c) {

@@ -47,6 +47,12 @@ class SessionRecord {
   using JournalWriter = std::function<absl::Status(
       const v1::Session&, v1::JournalSession::Commit, bool durable)>;
   void set_journal(JournalWriter w) { journal_ = std::move(w); }
+  // Told every change of phase, `observer(from, session)`, after the
+  // change and outside the record's lock (metrics). Set once, before the
+  // session is shared.
+  using PhaseObserver =
+      std::function<void(v1::Phase from, const v1::Session& now)>;
+  void set_phase_observer(PhaseObserver o) { phase_observer_ = std::move(o); }
   // Journals a commit mark, on disk before it returns (the source: before
   // the Commit call; the destination: before a device runs). An error means
   // the mark is not durable: the caller must not go on.
@@ -83,6 +89,7 @@ class SessionRecord {
   absl::Status Journal(const v1::Session& s, uint64_t version,
                        v1::JournalSession::Commit c, bool durable);
   JournalWriter journal_;
+  PhaseObserver phase_observer_;
   absl::Mutex journal_mu_;
   uint64_t journalled_ ABSL_GUARDED_BY(journal_mu_) = 0;
 };

@@ -155,6 +155,13 @@ CounterSnapshot Transport::counters() const {
   return CounterSnapshot::Sum(all);
 }
 
+std::vector<CounterSnapshot> Transport::worker_counters() const {
+  std::vector<CounterSnapshot> each;
+  for (const auto& c : counters_)
+    each.push_back(CounterSnapshot::Sum({c.get()}));
+  return each;
+}
+
 unsigned Transport::MbufsInUse() const {
   std::shared_ptr<Port> p = port();
   return p ? rte_mempool_in_use_count(p->pool()) : 0;

@@ -67,6 +67,8 @@ class Transport {
   absl::StatusOr<std::shared_ptr<Stream>> AddStream(const StreamSpec& spec);
   // Every worker's counters, added up now.
   CounterSnapshot counters() const;
+  // Each worker's, apart (index = worker, as in config().worker_lcores).
+  std::vector<CounterSnapshot> worker_counters() const;
   // The port now (Reconnect() may replace it; the old one lives on while
   // a caller holds it). Null while a reconnect could not open a new one.
   std::shared_ptr<Port> port() const;

@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "daemon/config.h"
+#include "daemon/daemon_metrics.h"
 #include "grpcpp/grpcpp.h"
 #include "vmig/v1/peer.grpc.pb.h"
 
@@ -77,7 +78,12 @@ class GrpcPeerClient final : public daemon::PeerClient {
       absl::MutexLock lock(&mu_);
       pending_.erase(&ctx);
     }
-    if (!s.ok()) return s;
+    if (!s.ok()) {
+      // This daemon's own cancel (CancelPending) is not the peer's failure.
+      if (!absl::IsCancelled(s))
+        daemon::RecordPeerCallFailure(what, absl::StatusCodeToString(s.code()));
+      return s;
+    }
     return resp;
   }
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
+#include "daemon/daemon_metrics.h"
 #include "daemon/dataplane_setup.h"
 #include "daemon/device_registry.h"
 #include "daemon/journal.h"
@@ -22,6 +23,8 @@
 #include "dataplane/eal.h"
 #include "google/protobuf/text_format.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "metrics/http_endpoint.h"
+#include "metrics/registry.h"
 #include "server/grpc_peer_client.h"
 #include "server/server.h"
 #include "server/services.h"
@@ -262,6 +265,23 @@ int main(int argc, char** argv) {
             health->SetServingStatus(vmig::server::kDataplaneHealthService, up);
         });
   }
+  // The metrics page (off unless configured): the daemon's families and
+  // collectors over the sessions and the data plane.
+  auto collectors = vmig::daemon::AddDaemonCollectors(
+      vmig::metrics::Registry::Default(), sessions, ports);
+  std::unique_ptr<vmig::metrics::HttpEndpoint> metrics_endpoint;
+  if (!config->metrics().listen_address().empty()) {
+    auto e = vmig::metrics::HttpEndpoint::Start(
+        config->metrics().listen_address(),
+        [] { return vmig::metrics::Registry::Default().Render(); });
+    if (!e.ok()) {
+      spdlog::critical("{}", e.status().message());
+      return 1;
+    }
+    metrics_endpoint = std::move(*e);
+    spdlog::info("metrics on http://{}/metrics (port {})",
+                 config->metrics().listen_address(), metrics_endpoint->port());
+  }
   const std::string where =
       absl::StrCat("unix:", config->listen().unix_socket(),
                    config->listen().tcp_address().empty()
@@ -309,6 +329,8 @@ int main(int argc, char** argv) {
   }
   Notify("STOPPING=1\nSTATUS=cancelling active migrations");
   sessions.CancelAll();
+  metrics_endpoint.reset();
+  collectors.clear();
   links.reset();  // no redial while the ports close
   (*server)->Shutdown(std::chrono::system_clock::now() +
                       std::chrono::seconds(1));
