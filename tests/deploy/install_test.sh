@@ -43,6 +43,22 @@ if command -v systemd-analyze >/dev/null; then
 else
   echo "FAIL: systemd-analyze missing"; fail=1
 fi
+# Hardening: systemd's own rating of the installed unit, below 5.0 (the
+# issue's bar), with a system-call filter, one architecture and kernel
+# tunables protected.
+if command -v systemd-analyze >/dev/null; then
+  sec=$(systemd-analyze security --offline=true --root="$dest" \
+    /usr/lib/systemd/system/vmigd.service 2>&1)
+  exposure=$(echo "$sec" | sed -n 's/.*Overall exposure level for vmigd.service: \([0-9.]*\).*/\1/p')
+  echo "  systemd-analyze security: exposure ${exposure:-?}"
+  check '[ -n "$exposure" ] && awk -v e="$exposure" "BEGIN { exit !(e < 5.0) }"' \
+    "systemd-analyze security rates the unit below 5.0"
+  for d in SystemCallFilter SystemCallArchitectures ProtectKernelTunables; do
+    check 'grep -q "^$d=" "$unit"' "the unit sets $d"
+  done
+fi
+check 'grep -q "^Group=vmigd$" "$unit" && grep -q "^g vmigd" "$dest/usr/lib/sysusers.d/vmigd.conf"' \
+  "a socket group for the control plane, created by systemd-sysusers"
 for page in man1/vmigctl.1 man1/vmig-bench.1 man5/vmigd.conf.5 man8/vmigd.8; do
   f="$dest/usr/share/man/$page"
   check '[ -f "$f" ] && [ "$(MANWIDTH=80 man -l "$f" 2>&1 >/dev/null | wc -c)" -eq 0 ] &&
