@@ -60,6 +60,13 @@ dataplane::TransportConfig TransportConfigOf(const v1::DaemonConfig& config,
   tc.faults.corrupt = f.corrupt();
   tc.faults.delay = f.delay();
   if (f.seed() != 0) tc.faults.seed = f.seed();
+  tc.faults.hang_worker_after_frames = f.hang_worker_after_frames();
+  if (f.hang_worker_after_frames() > 0) {
+    spdlog::warn(
+        "data plane: port {}'s workers hang after {} frames "
+        "(dataplane.inject_faults.hang_worker_after_frames)",
+        port.name(), f.hang_worker_after_frames());
+  }
   if (tc.faults.any()) {
     spdlog::warn(
         "data plane: port {} injects faults into the frames it sends "

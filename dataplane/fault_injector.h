@@ -14,6 +14,10 @@ struct FaultConfig {
   int64_t delay_ns = 200'000;   // how long a delayed frame is held
   int64_t reorder_ns = 20'000;  // how long a reordered frame is held back
   uint64_t seed = 1;
+  // A worker that has received and sent this many frames stops making
+  // progress (it sleeps without polling until told to stop): a hung worker,
+  // for the watchdog's tests. 0: never.
+  uint64_t hang_worker_after_frames = 0;
   bool any() const {
     return drop > 0 || duplicate > 0 || reorder > 0 || corrupt > 0 || delay > 0;
   }

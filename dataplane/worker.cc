@@ -92,7 +92,16 @@ void Worker::TakeNewStreams(int64_t now) {
 
 int Worker::Run() {
   uint32_t idle = 0;
+  const uint64_t hang_after = faults_.config().hang_worker_after_frames;
   while (!stop_.load(std::memory_order_acquire)) {
+    counters_.Add(kLoops);
+    if (hang_after > 0 &&
+        counters_.value[kRxFrames].load(std::memory_order_relaxed) +
+                counters_.value[kTxFrames].load(std::memory_order_relaxed) >=
+            hang_after) {
+      HangUntilStopped();
+      break;
+    }
     if (RunOnce()) {
       idle = 0;
     } else if (++idle > 256) {
@@ -106,6 +115,12 @@ int Worker::Run() {
   ReleaseAll();
   exited_.store(true, std::memory_order_release);
   return 0;
+}
+
+void Worker::HangUntilStopped() {
+  // The injected hang: no loop passes, no polling, nothing served; only a
+  // stop request ends it (so that the daemon still shuts down).
+  while (!stop_.load(std::memory_order_acquire)) rte_delay_us_sleep(1000);
 }
 
 bool Worker::RunOnce() {

@@ -57,6 +57,8 @@ class Worker {
   void ReleaseAll();
 
  private:
+  // FaultConfig::hang_worker_after_frames: sleeps until Stop().
+  void HangUntilStopped();
   static constexpr int kBurst = 32;
   static constexpr size_t kMaxBacklog =
       512;  // frames waiting for TX ring space

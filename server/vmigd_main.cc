@@ -28,6 +28,7 @@
 #include "server/grpc_peer_client.h"
 #include "server/server.h"
 #include "server/services.h"
+#include "server/watchdog_gate.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/transition_log.h"
 
@@ -300,15 +301,36 @@ int main(int argc, char** argv) {
       sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0;
   const int64_t tick_ms =
       watchdog ? std::min<int64_t>(1000, watchdog_usec / 2000) : 1000;
-  std::string status;
+  std::string status, unwell;
+  // Pings vouch for the gRPC server and every worker, not just this loop.
+  std::unique_ptr<vmig::server::WatchdogGate> gate;
+  if (watchdog) {
+    const absl::Duration interval = absl::Microseconds(watchdog_usec);
+    gate = std::make_unique<vmig::server::WatchdogGate>(
+        config->listen().unix_socket(), ports,
+        vmig::server::WatchdogGate::StallFor(interval),
+        std::min(absl::Seconds(2), interval / 4));
+  }
   for (;;) {
     timespec ts = {static_cast<time_t>(tick_ms / 1000),
                    static_cast<long>((tick_ms % 1000) * 1000000)};
     const int sig = sigtimedwait(&sigs, nullptr, &ts);
-    if (watchdog) Notify("WATCHDOG=1");
+    if (gate) {
+      std::string why = gate->Check(absl::Now());
+      if (why.empty()) Notify("WATCHDOG=1");
+      if (why != unwell) {
+        if (!why.empty()) {
+          spdlog::error("watchdog: not vouching for the daemon: {}", why);
+        } else {
+          spdlog::info("watchdog: every part alive again");
+        }
+        unwell = why;
+      }
+    }
     // What the daemon is doing, for systemctl status (sent on change).
-    if (std::string now = StatusLine(sessions.List(), link_state->load());
-        now != status) {
+    std::string now = StatusLine(sessions.List(), link_state->load());
+    if (!unwell.empty()) now = absl::StrCat("unwell: ", unwell);
+    if (now != status) {
       status = now;
       Notify("STATUS=" + status);
     }
