@@ -90,6 +90,7 @@ absl::StatusOr<GlobalOptions> ExtractGlobalOptions(
   f.Take("--tls-cert", &g.tls_cert);
   f.Take("--tls-key", &g.tls_key);
   f.Take("--output", &g.output);
+  f.Take("-o", &g.output);
   std::string timeout;
   if (f.Take("--timeout", &timeout) &&
       !absl::ParseDuration(timeout, &g.timeout)) {
@@ -97,8 +98,9 @@ absl::StatusOr<GlobalOptions> ExtractGlobalOptions(
         absl::StrCat("--timeout: bad duration '", timeout, "'"));
   }
   if (!f.error().empty()) return absl::InvalidArgumentError(f.error());
-  if (g.output != "table" && g.output != "json") {
-    return absl::InvalidArgumentError("--output: table or json");
+  if (g.output != "table" && g.output != "json" && g.output != "yaml") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--output: table, json or yaml, not '", g.output, "'"));
   }
   if (g.tls_cert.empty() != g.tls_key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");

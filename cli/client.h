@@ -15,20 +15,20 @@ namespace vmig::cli {
 struct GlobalOptions {
   std::string addr = "unix:///run/vmigd/vmigd.sock";
   std::string tls_ca, tls_cert, tls_key;  // TLS when tls_ca is set
-  std::string output = "table";           // table | json
+  std::string output = "table";           // table | json | yaml
   absl::Duration timeout = absl::Seconds(30);
 };
 
 inline constexpr char kGlobalOptionsHelp[] =
     "Global options:\n"
-    "  --addr ADDR        daemon address (default "
+    "  --addr ADDR          daemon address (default "
     "unix:///run/vmigd/vmigd.sock;\n"
-    "                     or host:port, with TLS options)\n"
-    "  --tls-ca FILE      CA to verify the daemon (enables TLS)\n"
-    "  --tls-cert FILE    client certificate for mutual TLS\n"
-    "  --tls-key FILE     client key for mutual TLS\n"
-    "  --output FORMAT    table (default) or json\n"
-    "  --timeout DURATION deadline of each call (default 30s)\n";
+    "                       or host:port, with TLS options)\n"
+    "  --tls-ca FILE        CA to verify the daemon (enables TLS)\n"
+    "  --tls-cert FILE      client certificate for mutual TLS\n"
+    "  --tls-key FILE       client key for mutual TLS\n"
+    "  -o, --output FORMAT  table (default), json or yaml\n"
+    "  --timeout DURATION   deadline of each call (default 30s)\n";
 
 // Removes the global options from `args` (wherever they are).
 absl::StatusOr<GlobalOptions> ExtractGlobalOptions(

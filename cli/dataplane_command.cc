@@ -125,8 +125,8 @@ int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args) {
   grpc::Status s =
       stub->GetDataplaneStatus(&ctx, v1::GetDataplaneStatusRequest(), &st);
   if (!s.ok()) return RpcFailed(s, "dataplane status");
-  if (g.output == "json")
-    std::cout << ToJson(st);
+  if (g.output != "table")
+    std::cout << Render(g.output, st);
   else
     PrintStatus(st);
   return 0;

@@ -29,10 +29,10 @@ int Usage(const std::string& why) {
 }
 
 void PrintDevices(const GlobalOptions& g, const std::vector<v1::Device>& devs) {
-  if (g.output == "json") {
+  if (g.output != "table") {
     v1::ListDevicesResponse r;
     for (const auto& d : devs) *r.add_devices() = d;
-    std::cout << ToJson(r);
+    std::cout << Render(g.output, r);
     return;
   }
   std::vector<std::vector<std::string>> rows;
@@ -101,8 +101,8 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
     v1::Device d;
     grpc::Status s = stub->GetDevice(&ctx, req, &d);
     if (!s.ok()) return RpcFailed(s, "get " + req.name());
-    if (g.output == "json")
-      std::cout << ToJson(d);
+    if (g.output != "table")
+      std::cout << Render(g.output, d);
     else
       PrintDevices(g, {d});
     return 0;

@@ -43,8 +43,8 @@ int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args) {
   if (!status.ok()) return RpcFailed(status, "health");
   const std::string name =
       grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
-  if (g.output == "json") {
-    std::cout << ToJson(resp);
+  if (g.output != "table") {
+    std::cout << Render(g.output, resp);
   } else {
     std::cout << name << "\n";
   }

@@ -121,8 +121,8 @@ std::string SessionName(const std::string& id) {
 }
 
 void PrintSession(const GlobalOptions& g, const v1::Session& s) {
-  if (g.output == "json") {
-    std::cout << ToJson(s);
+  if (g.output != "table") {
+    std::cout << Render(g.output, s);
     return;
   }
   PrintTable(std::cout, SessionHeader(), {SessionRow(s)});
@@ -161,6 +161,11 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
     if (g.output == "json") {
       // One event per line: a stream a program can read line by line.
       std::cout << ToJson(ev, /*one_line=*/true) << "\n" << std::flush;
+      continue;
+    }
+    if (g.output == "yaml") {
+      // One YAML document per event.
+      std::cout << "---\n" << ToYaml(ev) << std::flush;
       continue;
     }
     if (tty && drawn > 0) std::cout << "\x1b[" << drawn << "F\x1b[J";
@@ -370,8 +375,8 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     v1::ListSessionsResponse resp;
     s = stub->ListSessions(&ctx, v1::ListSessionsRequest(), &resp);
     if (!s.ok()) return RpcFailed(s, "list");
-    if (g.output == "json") {
-      std::cout << ToJson(resp);
+    if (g.output != "table") {
+      std::cout << Render(g.output, resp);
     } else {
       std::vector<std::vector<std::string>> rows;
       for (const auto& x : resp.sessions()) rows.push_back(SessionRow(x));

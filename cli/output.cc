@@ -8,6 +8,7 @@
 #include "common/units.h"
 #include "google/protobuf/util/json_util.h"
 #include "proto/convert.h"
+#include "yaml-cpp/yaml.h"
 
 namespace vmig::cli {
 namespace {
@@ -48,6 +49,36 @@ std::string ToJson(const google::protobuf::Message& m, bool one_line) {
   opts.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
   return out;
+}
+
+namespace {
+
+// JSON's flow style is YAML already; a person reads YAML in block style.
+void ToBlockStyle(YAML::Node n) {
+  n.SetStyle(YAML::EmitterStyle::Block);
+  if (n.IsMap()) {
+    for (auto kv : n) ToBlockStyle(kv.second);
+  } else if (n.IsSequence()) {
+    for (auto item : n) ToBlockStyle(item);
+  }
+}
+
+}  // namespace
+
+std::string ToYaml(const google::protobuf::Message& m) {
+  // Through proto3 JSON (field names and enum spellings as the API's JSON
+  // has them), then yaml-cpp, Debian's YAML library, for the emitting.
+  YAML::Node n = YAML::Load(ToJson(m, /*one_line=*/true));
+  ToBlockStyle(n);
+  YAML::Emitter out;
+  out << n;
+  return std::string(out.c_str()) + "\n";
+}
+
+std::string Render(const std::string& format,
+                   const google::protobuf::Message& m) {
+  if (format == "yaml") return ToYaml(m);
+  return ToJson(m);  // indented JSON ends with a newline
 }
 
 std::vector<std::string> ProgressLines(const v1::Session& s) {

@@ -1,4 +1,4 @@
-// How vmigctl prints API objects: aligned tables or JSON.
+// How vmigctl prints API objects: aligned tables, JSON or YAML.
 #ifndef VMIGD_CONTROL_OUTPUT_H_
 #define VMIGD_CONTROL_OUTPUT_H_
 
@@ -18,6 +18,11 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& header,
 // proto3 JSON, one object: indented, or compact on one line (watch -o
 // json: one event per line).
 std::string ToJson(const google::protobuf::Message& m, bool one_line = false);
+// The same fields as YAML (block style), one document.
+std::string ToYaml(const google::protobuf::Message& m);
+// `m` as --output asks when it is not "table": json or yaml, newline-ended.
+std::string Render(const std::string& format,
+                   const google::protobuf::Message& m);
 
 std::vector<std::string> DeviceHeader();
 std::vector<std::string> DeviceRow(const v1::Device& d);

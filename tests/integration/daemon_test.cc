@@ -116,6 +116,28 @@ TEST_F(TwoDaemonsTest, AttachListAsTableAndJsonAndHealth) {
   EXPECT_EQ(parsed.devices(1).stop_copy_length(),
             32u * 1048576 + 512 * 32 + 64 + 48);
 
+  // YAML (-o, short for --output): the same fields, a document Python's
+  // YAML loader reads back.
+  CommandResult yaml = Ctl(*b_, {"-o", "yaml", "device", "list"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_EQ(yaml.out.find('{'), std::string::npos) << "block style\n"
+                                                   << yaml.out;
+  CommandResult read_back = RunCommand(
+      {"/usr/bin/python3", "-c",
+       "import sys,yaml\n"
+       "d=yaml.safe_load(sys.argv[1])\n"
+       "names=[x['name'] for x in d['devices']]\n"
+       "assert names==['devices/boot1','devices/gpu0','devices/nic0'], names\n"
+       "assert d['devices'][2]['state']=='DEVICE_STATE_RUNNING'\n"
+       "assert d['devices'][2]['flags']['pre_copy'] is True\n",
+       yaml.out});
+  EXPECT_EQ(read_back.exit_code, 0) << read_back.err << yaml.out;
+  CommandResult bad_format = Ctl(*b_, {"-o", "xml", "device", "list"});
+  EXPECT_EQ(bad_format.exit_code, 2);
+  EXPECT_NE(bad_format.err.find("table, json or yaml, not 'xml'"),
+            std::string::npos)
+      << bad_format.err;
+
   // Daemon b runs without a data plane: its status says so precisely.
   CommandResult dp = Ctl(*b_, {"dataplane", "status"});
   EXPECT_EQ(dp.exit_code, 1);
