@@ -26,6 +26,7 @@
 #include "metrics/http_endpoint.h"
 #include "metrics/registry.h"
 #include "server/grpc_peer_client.h"
+#include "server/reflection_v1.h"
 #include "server/server.h"
 #include "server/services.h"
 #include "server/watchdog_gate.h"
@@ -236,9 +237,18 @@ int main(int argc, char** argv) {
   vmig::server::PeerServiceImpl peer_service(
       sessions, vmig::server::PeerAuthorizer(config->peer()));
   vmig::server::DataplaneServiceImpl dataplane_service(ports, sessions);
+  // Reflection v1 beside gRPC's own v1alpha, listing what this server
+  // offers.
+  vmig::server::ReflectionV1Service reflection_v1(
+      {vmig::v1::DeviceService::service_full_name(),
+       vmig::v1::MigrationService::service_full_name(),
+       vmig::v1::PeerService::service_full_name(),
+       vmig::v1::DataplaneService::service_full_name(), "grpc.health.v1.Health",
+       "grpc.reflection.v1alpha.ServerReflection",
+       grpc::reflection::v1::ServerReflection::service_full_name()});
   auto server = vmig::server::StartServer(
-      *config,
-      {&device_service, &migration_service, &peer_service, &dataplane_service});
+      *config, {&device_service, &migration_service, &peer_service,
+                &dataplane_service, &reflection_v1});
   if (!server.ok()) {
     spdlog::critical("{}", server.status().message());
     return 1;

@@ -390,6 +390,8 @@ TEST_F(TwoDaemonsTest, BadRequestsGetPreciseStatusAndTheDaemonKeepsServing) {
   ExpectStillServing();
 }
 
+// Both reflection versions: gRPC's v1alpha and v1 (which newer clients
+// speak), each enough for a client that knows only the address.
 TEST(DaemonReflectionTest, AClientWithOnlyTheAddressDiscoversAndCalls) {
   TempDir dir;
   Daemon d(
@@ -397,16 +399,23 @@ TEST(DaemonReflectionTest, AClientWithOnlyTheAddressDiscoversAndCalls) {
       Config(dir, "r",
              "devices { device_id: \"found-me\" emulated_spec: \"emu:\" }\n"));
   ASSERT_TRUE(d.WaitReady()) << d.log();
-  CommandResult r =
-      RunCommand({BinaryPath("tests/reflection_client"), d.address(),
-                  "vmig.v1.DeviceService", "ListDevices"});
-  ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
-  EXPECT_NE(r.out.find("service vmig.v1.MigrationService"), std::string::npos);
-  EXPECT_NE(r.out.find("service grpc.health.v1.Health"), std::string::npos);
-  EXPECT_NE(r.out.find("response vmig.v1.ListDevicesResponse"),
-            std::string::npos);
-  EXPECT_NE(r.out.find("name: \"devices/found-me\""), std::string::npos)
-      << r.out;
+  for (const char* version : {"v1alpha", "v1"}) {
+    SCOPED_TRACE(version);
+    CommandResult r =
+        RunCommand({BinaryPath("tests/reflection_client"), d.address(),
+                    "vmig.v1.DeviceService", "ListDevices", version});
+    ASSERT_EQ(r.exit_code, 0) << r.err << r.out;
+    EXPECT_NE(r.out.find("service grpc.reflection.v1.ServerReflection"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("service vmig.v1.MigrationService"),
+              std::string::npos);
+    EXPECT_NE(r.out.find("service grpc.health.v1.Health"), std::string::npos);
+    EXPECT_NE(r.out.find("response vmig.v1.ListDevicesResponse"),
+              std::string::npos);
+    EXPECT_NE(r.out.find("name: \"devices/found-me\""), std::string::npos)
+        << r.out;
+  }
 }
 
 class TlsTest : public ::testing::Test {

@@ -1,7 +1,8 @@
 // A client that knows only a server's address: it lists the services by
 // reflection, fetches their descriptors, and calls a method with dynamic
-// messages. Usage: reflection_client ADDR SERVICE METHOD
-// Prints the services, then the response as text.
+// messages. Usage: reflection_client ADDR SERVICE METHOD [v1alpha|v1]
+// Prints the services, then the response as text. The reflection protocol
+// version is gRPC's v1alpha (the default) or v1.
 #include <iostream>
 #include <set>
 
@@ -9,25 +10,22 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/text_format.h"
+#include "grpc/reflection/v1/reflection.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "reflection.grpc.pb.h"
 
-namespace refl = grpc::reflection::v1alpha;
-
-int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: reflection_client ADDR SERVICE METHOD\n";
-    return 2;
-  }
-  const std::string addr = argv[1], service = argv[2], method = argv[3];
+// The two versions have the same messages in different packages.
+template <typename Reflection, typename Request, typename Response>
+int Discover(const std::string& addr, const std::string& service,
+             const std::string& method) {
   auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
-  auto stub = refl::ServerReflection::NewStub(channel);
+  auto stub = Reflection::NewStub(channel);
 
   grpc::ClientContext ctx;
   auto stream = stub->ServerReflectionInfo(&ctx);
-  refl::ServerReflectionRequest req;
-  refl::ServerReflectionResponse resp;
+  Request req;
+  Response resp;
   req.set_list_services("*");
   if (!stream->Write(req) || !stream->Read(&resp)) {
     std::cerr << "reflection: list_services failed\n";
@@ -125,4 +123,20 @@ int main(int argc, char** argv) {
   google::protobuf::TextFormat::PrintToString(*out, &text);
   std::cout << "response " << m->output_type()->full_name() << "\n" << text;
   return 0;
+}
+
+int main(int argc, char** argv) {
+  const std::string version = argc == 5 ? argv[4] : "v1alpha";
+  if ((argc != 4 && argc != 5) || (version != "v1alpha" && version != "v1")) {
+    std::cerr << "usage: reflection_client ADDR SERVICE METHOD [v1alpha|v1]\n";
+    return 2;
+  }
+  if (version == "v1") {
+    namespace r = grpc::reflection::v1;
+    return Discover<r::ServerReflection, r::ServerReflectionRequest,
+                    r::ServerReflectionResponse>(argv[1], argv[2], argv[3]);
+  }
+  namespace r = grpc::reflection::v1alpha;
+  return Discover<r::ServerReflection, r::ServerReflectionRequest,
+                  r::ServerReflectionResponse>(argv[1], argv[2], argv[3]);
 }
