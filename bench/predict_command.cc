@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bench/daemon_pair.h"
+#include "bench/options.h"
 #include "bench/sweep_point.h"
 #include "proto/convert.h"
 
@@ -99,6 +100,24 @@ std::vector<Case> Grid(int k) {
 
 double Ms(const google::protobuf::Duration& d) { return ToMillis(d); }
 
+constexpr char kUsage[] =
+    "usage: vmig-bench predict [--scale small|full] [--repeat N]\n"
+    "                          [--case NAME] [--vmigd PATH]\n"
+    "                          [--phases yes]\n\n"
+    "Runs a grid of heterogeneous migrations between two fresh vmigd\n"
+    "daemons (memif) and compares each switchover's prediction with\n"
+    "the downtime measured: PRE_COPY and stop-copy-only devices,\n"
+    "several read rates and arcs, dirty rates, a write-bound\n"
+    "destination, 1 to 8 devices, parallel and serial, and a budget\n"
+    "below what the devices can do. Every case runs N times in a row\n"
+    "(the first on a cold pair). Pass: median |error| <= 10%, worst\n"
+    "<= 25% over the predictions that rested on measurements; every\n"
+    "completed session <= 1.15x its budget; every unreachable budget\n"
+    "refused naming the smallest promisable downtime, the source\n"
+    "intact. --scale full: 8x the state sizes. --phases yes: each\n"
+    "run's quiesce, stop-copy and commit, measured/predicted (ms).\n"
+    "Last line: JSON.\n";
+
 }  // namespace
 
 int RunPredict(const std::vector<std::string>& args) {
@@ -107,34 +126,7 @@ int RunPredict(const std::vector<std::string>& args) {
                                             {"--vmigd", FindVmigd()},
                                             {"--case", ""},
                                             {"--phases", "no"}};
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help") {
-      std::printf(
-          "usage: vmig-bench predict [--scale small|full] [--repeat N]\n"
-          "                          [--case NAME] [--vmigd PATH]\n"
-          "                          [--phases yes]\n\n"
-          "Runs a grid of heterogeneous migrations between two fresh vmigd\n"
-          "daemons (memif) and compares each switchover's prediction with\n"
-          "the downtime measured: PRE_COPY and stop-copy-only devices,\n"
-          "several read rates and arcs, dirty rates, a write-bound\n"
-          "destination, 1 to 8 devices, parallel and serial, and a budget\n"
-          "below what the devices can do. Every case runs N times in a row\n"
-          "(the first on a cold pair). Pass: median |error| <= 10%%, worst\n"
-          "<= 25%% over the predictions that rested on measurements; every\n"
-          "completed session <= 1.15x its budget; every unreachable budget\n"
-          "refused naming the smallest promisable downtime, the source\n"
-          "intact. --scale full: 8x the state sizes. --phases yes: each\n"
-          "run's quiesce, stop-copy and commit, measured/predicted (ms).\n"
-          "Last line: JSON.\n");
-      return 0;
-    }
-    if (i + 1 >= args.size() || !opt.count(args[i])) {
-      std::fprintf(stderr, "predict: unknown option %s\n", args[i].c_str());
-      return 2;
-    }
-    opt[args[i]] = args[i + 1];
-    ++i;
-  }
+  if (int rc = ParseOptions(args, "predict", kUsage, opt); rc >= 0) return rc;
   int repeat = 0;
   if (!absl::SimpleAtoi(opt["--repeat"], &repeat) || repeat < 1 ||
       repeat > 100) {

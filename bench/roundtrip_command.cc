@@ -2,9 +2,11 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
+#include "bench/options.h"
 #include "common/units.h"
 #include "vfio/emu/emu_device.h"
 #include "vfio/local_migration.h"
@@ -25,39 +27,19 @@ constexpr char kUsage[] =
 }  // namespace
 
 int RunRoundtrip(const std::vector<std::string>& args) {
-  std::string src_spec = "emu:name=src,state=1GiB,dirty=32MiB/s,seed=1";
-  std::string dst_spec = "emu:name=dst,state=1GiB,seed=2";
-  uint64_t switchover_dirty = 4 << 20;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (i + 1 >= args.size()) {
-      std::cerr << "vmig-bench roundtrip: " << a << " needs a value\n"
-                << kUsage;
-      return 2;
-    }
-    const std::string& v = args[++i];
-    if (a == "--src") {
-      src_spec = v;
-    } else if (a == "--dst") {
-      dst_spec = v;
-    } else if (a == "--switchover-dirty") {
-      auto b = ParseBytes(v);
-      if (!b.ok()) {
-        std::cerr << "vmig-bench roundtrip: --switchover-dirty: "
-                  << b.status().message() << "\n";
-        return 2;
-      }
-      switchover_dirty = *b;
-    } else {
-      std::cerr << "vmig-bench roundtrip: unknown option " << a << "\n"
-                << kUsage;
-      return 2;
-    }
+  std::map<std::string, std::string> opt = {
+      {"--src", "emu:name=src,state=1GiB,dirty=32MiB/s,seed=1"},
+      {"--dst", "emu:name=dst,state=1GiB,seed=2"},
+      {"--switchover-dirty", "4MiB"}};
+  if (int rc = ParseOptions(args, "roundtrip", kUsage, opt); rc >= 0) return rc;
+  const std::string src_spec = opt["--src"], dst_spec = opt["--dst"];
+  auto b = ParseBytes(opt["--switchover-dirty"]);
+  if (!b.ok()) {
+    std::cerr << "vmig-bench roundtrip: --switchover-dirty: "
+              << b.status().message() << "\n";
+    return 2;
   }
+  const uint64_t switchover_dirty = *b;
   auto src = vfio::emu::EmuDevice::Create(src_spec);
   auto dst = vfio::emu::EmuDevice::Create(dst_spec);
   for (auto* d : {&src, &dst}) {

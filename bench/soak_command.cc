@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bench/daemon_pair.h"
+#include "bench/options.h"
 #include "bench/soak_judge.h"
 #include "nlohmann/json.hpp"
 
@@ -80,47 +81,42 @@ int Usage(const std::string& why) {
 
 int Parse(const std::vector<std::string>& args, Options& o) {
   o.vmigd = FindVmigd();
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& k = args[i];
-    if (k == "--help") {
-      std::printf("%s", kUsage);
-      return 0;
-    }
-    if (i + 1 >= args.size()) return Usage(k + " takes a value");
-    const std::string& v = args[++i];
-    auto prob = [&](double* p) {
-      return absl::SimpleAtod(v, p) && *p >= 0 && *p <= 1;
-    };
-    bool ok = true;
-    if (k == "--migrations") {
-      ok = absl::SimpleAtoi(v, &o.migrations) && o.migrations >= 1 &&
-           o.migrations <= 100000;
-    } else if (k == "--devices") {
-      ok = absl::SimpleAtoi(v, &o.devices) && o.devices >= 1 && o.devices <= 16;
-    } else if (k == "--seed") {
-      ok = absl::SimpleAtoi(v, &o.seed);
-    } else if (k == "--state") {
-      o.state = v;
-    } else if (k == "--loss") {
-      ok = prob(&o.loss);
-    } else if (k == "--dup") {
-      ok = prob(&o.dup);
-    } else if (k == "--reorder") {
-      ok = prob(&o.reorder);
-    } else if (k == "--corrupt") {
-      ok = prob(&o.corrupt);
-    } else if (k == "--cancel") {
-      ok = prob(&o.cancel);
-    } else if (k == "--fail-arc") {
-      ok = prob(&o.fail_arc);
-    } else if (k == "--restart") {
-      ok = prob(&o.restart);
-    } else if (k == "--vmigd") {
-      o.vmigd = v;
-    } else {
-      return Usage("unknown option " + k);
-    }
-    if (!ok) return Usage(absl::StrCat("bad value for ", k, ": ", v));
+  std::map<std::string, std::string> opt = {
+      {"--migrations", absl::StrCat(o.migrations)},
+      {"--devices", absl::StrCat(o.devices)},
+      {"--seed", absl::StrCat(o.seed)},
+      {"--state", o.state},
+      {"--loss", absl::StrCat(o.loss)},
+      {"--dup", absl::StrCat(o.dup)},
+      {"--reorder", absl::StrCat(o.reorder)},
+      {"--corrupt", absl::StrCat(o.corrupt)},
+      {"--cancel", absl::StrCat(o.cancel)},
+      {"--fail-arc", absl::StrCat(o.fail_arc)},
+      {"--restart", absl::StrCat(o.restart)},
+      {"--vmigd", o.vmigd}};
+  if (int rc = ParseOptions(args, "soak", kUsage, opt); rc >= 0) return rc;
+  auto bad = [&](const std::string& k) {
+    return Usage(absl::StrCat("bad value for ", k, ": ", opt[k]));
+  };
+  auto prob = [&](const std::string& k, double* p) {
+    return absl::SimpleAtod(opt[k], p) && *p >= 0 && *p <= 1;
+  };
+  if (!absl::SimpleAtoi(opt["--migrations"], &o.migrations) ||
+      o.migrations < 1 || o.migrations > 100000)
+    return bad("--migrations");
+  if (!absl::SimpleAtoi(opt["--devices"], &o.devices) || o.devices < 1 ||
+      o.devices > 16)
+    return bad("--devices");
+  if (!absl::SimpleAtoi(opt["--seed"], &o.seed)) return bad("--seed");
+  o.state = opt["--state"];
+  o.vmigd = opt["--vmigd"];
+  const std::pair<const char*, double*> probs[] = {
+      {"--loss", &o.loss},       {"--dup", &o.dup},
+      {"--reorder", &o.reorder}, {"--corrupt", &o.corrupt},
+      {"--cancel", &o.cancel},   {"--fail-arc", &o.fail_arc},
+      {"--restart", &o.restart}};
+  for (const auto& [k, p] : probs) {
+    if (!prob(k, p)) return bad(k);
   }
   if (o.cancel + o.fail_arc + o.restart > 1)
     return Usage("--cancel, --fail-arc and --restart add up to more than 1");

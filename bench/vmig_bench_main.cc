@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "bench/contention_command.h"
 #include "bench/downtime_command.h"
 #include "bench/predict_command.h"
@@ -15,7 +16,7 @@
 namespace {
 
 constexpr char kUsage[] =
-    "usage: vmig-bench COMMAND [ARGS...]\n"
+    "vmig-bench: end-to-end measurements of vmigd.\n"
     "\n"
     "Commands:\n"
     "  roundtrip   one emulated device migrated into another in-process, "
@@ -39,26 +40,45 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty()) {
-    std::cerr << kUsage;
+  // CLI11 (libcli11-dev) for the command line's first level: --help,
+  // --version, the command; each command parses the rest (bench/options.h,
+  // CLI11 as well).
+  CLI::App app{kUsage, "vmig-bench"};
+  app.set_version_flag("--version", std::string("vmig-bench ") + VMIG_VERSION);
+  std::string command;
+  app.add_option("command", command, "what to measure (above)")
+      ->type_name("COMMAND");
+  // Everything after COMMAND is the command's (its own --help too): the
+  // first level sees only what stands before it.
+  int first = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i][0] != '-') {
+      first = i + 1;
+      break;
+    }
+  }
+  try {
+    app.parse(first, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (command.empty()) {
+    std::cerr << app.help();
     return 2;
   }
-  std::vector<std::string> rest(args.begin() + 1, args.end());
-  if (args[0] == "--help" || args[0] == "-h") {
-    std::cout << kUsage;
-    return 0;
-  }
-  if (args[0] == "roundtrip") return vmig::bench::RunRoundtrip(rest);
-  if (args[0] == "transport") return vmig::bench::RunTransportBench(rest);
-  if (args[0] == "downtime") return vmig::bench::RunDowntimeBench(rest);
-  if (args[0] == "predict") return vmig::bench::RunPredict(rest);
-  if (args[0] == "sweep") return vmig::bench::RunSweep(rest);
-  if (args[0] == "model") return vmig::bench::RunModel(rest);
-  if (args[0] == "soak") return vmig::bench::RunSoak(rest);
-  if (args[0] == "contention") return vmig::bench::RunContention(rest);
+  const std::vector<std::string> rest(argv + first, argv + argc);
+  if (command == "roundtrip") return vmig::bench::RunRoundtrip(rest);
+  if (command == "transport") return vmig::bench::RunTransportBench(rest);
+  if (command == "downtime") return vmig::bench::RunDowntimeBench(rest);
+  if (command == "predict") return vmig::bench::RunPredict(rest);
+  if (command == "sweep") return vmig::bench::RunSweep(rest);
+  if (command == "model") return vmig::bench::RunModel(rest);
+  if (command == "soak") return vmig::bench::RunSoak(rest);
+  if (command == "contention") return vmig::bench::RunContention(rest);
   // The processes `transport` starts.
-  if (args[0] == "transport-node") return vmig::bench::RunTransportNode(rest);
-  std::cerr << "vmig-bench: unknown command '" << args[0] << "'\n" << kUsage;
+  if (command == "transport-node") return vmig::bench::RunTransportNode(rest);
+  std::cerr << "vmig-bench: unknown command '" << command << "'\n"
+            << "Run 'vmig-bench --help' for the commands.\n";
   return 2;
 }

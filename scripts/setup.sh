@@ -11,7 +11,7 @@ packages=(
   libsystemd-dev openssl systemd
   libdpdk-dev dpdk iproute2 gnuplot-nox psmisc
   libipsec-mb-dev libssl-dev tshark tcpdump clang libclang-rt-14-dev
-  libmicrohttpd-dev prometheus curl libyaml-cpp-dev python3-yaml
+  libmicrohttpd-dev prometheus curl libyaml-cpp-dev python3-yaml libcli11-dev
   nlohmann-json3-dev
 )
 

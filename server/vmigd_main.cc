@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fmt_absl.h"
@@ -35,24 +36,6 @@
 
 namespace {
 
-constexpr char kUsage[] =
-    "usage: vmigd [--config FILE] [--set TEXT]... \n"
-    "       vmigd --check-config FILE [--set TEXT]...\n"
-    "\n"
-    "  --config FILE        configuration (protobuf text format, see\n"
-    "                       /etc/vmigd/vmigd.conf.example)\n"
-    "  --set TEXT           override options, in the same format, e.g.\n"
-    "                       --set 'log_level: LOG_LEVEL_DEBUG'\n"
-    "                       --set 'listen { unix_socket: \"/tmp/v.sock\" }'\n"
-    "  --check-config FILE  validate, print the effective configuration and\n"
-    "                       its digest, exit\n"
-    "  --quiet              with --check-config: one line, no values (the\n"
-    "                       unit's start and reload checks)\n"
-    "\n"
-    "Signals: SIGTERM/SIGINT shut down gracefully (active migrations are\n"
-    "cancelled and source devices return to RUNNING); SIGHUP re-reads the\n"
-    "configuration's log_level.\n";
-
 struct Args {
   std::string config;
   std::vector<std::string> overrides;
@@ -60,34 +43,45 @@ struct Args {
   bool quiet = false;
 };
 
+// The command line, parsed by CLI11 (Debian's libcli11-dev, the parser
+// vmigctl and vmig-bench use too): per-option help, unknown arguments
+// named, --version. Returns -1 to go on, else the exit code (0 after
+// --help or --version, 2 for a usage error).
 int ParseArgs(int argc, char** argv, Args& a) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&](const char* flag) -> const char* {
-      if (i + 1 >= argc) {
-        std::cerr << "vmigd: " << flag << " needs a value\n" << kUsage;
-        return nullptr;
-      }
-      return argv[++i];
-    };
-    if (arg == "--help" || arg == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (arg == "--config" || arg == "--check-config") {
-      const char* v = value(arg.c_str());
-      if (!v) return 2;
-      a.config = v;
-      a.check = a.check || arg == "--check-config";
-    } else if (arg == "--quiet") {
-      a.quiet = true;
-    } else if (arg == "--set") {
-      const char* v = value("--set");
-      if (!v) return 2;
-      a.overrides.push_back(v);
-    } else {
-      std::cerr << "vmigd: unknown argument '" << arg << "'\n" << kUsage;
-      return 2;
-    }
+  CLI::App app{
+      "vmigd: the per-host VFIO live-migration agent.\n\n"
+      "Signals: SIGTERM/SIGINT shut down gracefully (active migrations are\n"
+      "cancelled and source devices return to RUNNING); SIGHUP re-reads the\n"
+      "configuration's log_level. See vmigd(8) and vmigd.conf(5).",
+      "vmigd"};
+  app.set_version_flag("--version", std::string("vmigd ") + VMIG_VERSION);
+  std::string check_file;
+  app.add_option("--config", a.config,
+                 "configuration (protobuf text format, see "
+                 "/etc/vmigd/vmigd.conf.example)")
+      ->type_name("FILE");
+  app.add_option("--check-config", check_file,
+                 "validate, print the effective configuration and its "
+                 "digest, exit")
+      ->type_name("FILE");
+  app.add_option("--set", a.overrides,
+                 "override options, in the same format, e.g. --set "
+                 "'log_level: LOG_LEVEL_DEBUG'")
+      ->type_name("TEXT")
+      ->take_all()
+      ->allow_extra_args(false);
+  app.add_flag("--quiet", a.quiet,
+               "with --check-config: one line, no values (the unit's start "
+               "and reload checks)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (!check_file.empty()) {
+    a.config = check_file;
+    a.check = true;
   }
   return -1;
 }
