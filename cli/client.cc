@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iostream>
 
+#include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -19,85 +20,31 @@ struct ConnectedTo {
 
 }  // namespace
 
-bool Flags::Take(const std::string& name, std::string* value) {
-  bool found = false;
-  for (size_t i = 0; i < args_.size();) {
-    if (args_[i] == name) {
-      if (i + 1 >= args_.size()) {
-        error_ = name + " needs a value";
-        args_.erase(args_.begin() + i);
-        return false;
-      }
-      *value = args_[i + 1];
-      args_.erase(args_.begin() + i, args_.begin() + i + 2);
-      found = true;
-    } else if (args_[i].rfind(name + "=", 0) == 0) {
-      *value = args_[i].substr(name.size() + 1);
-      args_.erase(args_.begin() + i);
-      found = true;
-    } else {
-      ++i;
-    }
-  }
-  return found;
-}
-
-std::vector<std::string> Flags::TakeAll(const std::string& name) {
-  std::vector<std::string> out;
-  // Take() keeps only the last; collect one at a time.
-  for (;;) {
-    auto it = std::find(args_.begin(), args_.end(), name);
-    if (it == args_.end() || it + 1 == args_.end()) break;
-    out.push_back(*(it + 1));
-    args_.erase(it, it + 2);
-  }
-  return out;
-}
-
-bool Flags::TakeBool(const std::string& name) {
-  auto it = std::find(args_.begin(), args_.end(), name);
-  if (it == args_.end()) return false;
-  args_.erase(it);
-  return true;
-}
-
-std::string Flags::UnknownOption() const {
-  for (const std::string& a : args_) {
-    if (a.size() > 1 && a[0] == '-') return a;
-  }
-  return "";
-}
-
-std::string Flags::ExpectOne(const std::string& cmd,
-                             const std::string& what) const {
-  if (std::string u = UnknownOption(); !u.empty())
-    return absl::StrCat(cmd, ": unknown option ", u);
-  if (args_.size() != 1) return absl::StrCat(cmd, " takes one ", what);
-  return "";
-}
-
-bool Flags::help() const {
-  return std::find(args_.begin(), args_.end(), "--help") != args_.end() ||
-         std::find(args_.begin(), args_.end(), "-h") != args_.end();
-}
-
 absl::StatusOr<GlobalOptions> ExtractGlobalOptions(
     std::vector<std::string>& args) {
   GlobalOptions g;
-  Flags f(args);
-  f.Take("--addr", &g.addr);
-  f.Take("--tls-ca", &g.tls_ca);
-  f.Take("--tls-cert", &g.tls_cert);
-  f.Take("--tls-key", &g.tls_key);
-  f.Take("--output", &g.output);
-  f.Take("-o", &g.output);
   std::string timeout;
-  if (f.Take("--timeout", &timeout) &&
-      !absl::ParseDuration(timeout, &g.timeout)) {
+  // CLI11 takes the global options wherever they stand and leaves the rest,
+  // in order, for the command (whose own parser names what is unknown).
+  CLI::App app{"vmigctl", "vmigctl"};
+  app.set_help_flag();  // --help is the command's (or main's)
+  app.allow_extras();
+  app.add_option("--addr", g.addr);
+  app.add_option("--tls-ca", g.tls_ca);
+  app.add_option("--tls-cert", g.tls_cert);
+  app.add_option("--tls-key", g.tls_key);
+  app.add_option("-o,--output", g.output);
+  app.add_option("--timeout", timeout);
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  if (!timeout.empty() && !absl::ParseDuration(timeout, &g.timeout)) {
     return absl::InvalidArgumentError(
         absl::StrCat("--timeout: bad duration '", timeout, "'"));
   }
-  if (!f.error().empty()) return absl::InvalidArgumentError(f.error());
   if (g.output != "table" && g.output != "json" && g.output != "yaml") {
     return absl::InvalidArgumentError(
         absl::StrCat("--output: table, json or yaml, not '", g.output, "'"));
@@ -105,7 +52,7 @@ absl::StatusOr<GlobalOptions> ExtractGlobalOptions(
   if (g.tls_cert.empty() != g.tls_key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
   }
-  args = f.rest();
+  args = app.remaining();
   return g;
 }
 

@@ -50,31 +50,6 @@ std::string ExplainConnectionError(const grpc::Status& s,
                                    const std::string& addr, bool tls,
                                    bool client_cert);
 
-// Pulls "--flag value" pairs and bare flags out of args: a tiny option parser.
-class Flags {
- public:
-  explicit Flags(std::vector<std::string> args) : args_(std::move(args)) {}
-  // Returns the value of --name (last one wins) and removes it.
-  bool Take(const std::string& name, std::string* value);
-  std::vector<std::string> TakeAll(const std::string& name);
-  bool TakeBool(const std::string& name);
-  bool help() const;
-  // What is left: positionals, or unknown flags (an error for the caller).
-  const std::vector<std::string>& rest() const { return args_; }
-  // The first option left over (an argument starting with '-' that no Take
-  // claimed), or "": a mistyped flag is named as such, not miscounted as a
-  // positional.
-  std::string UnknownOption() const;
-  // For a command that takes exactly one positional: "" if that is what is
-  // left, else why not ("unknown option --x" or "CMD takes one WHAT").
-  std::string ExpectOne(const std::string& cmd, const std::string& what) const;
-  std::string error() const { return error_; }
-
- private:
-  std::vector<std::string> args_;
-  std::string error_;
-};
-
 }  // namespace vmig::cli
 
 #endif  // VMIGD_CONTROL_CLIENT_H_

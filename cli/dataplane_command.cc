@@ -5,6 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/command_line.h"
 #include "common/units.h"
 #include "vmig/v1/dataplane.grpc.pb.h"
 
@@ -109,13 +110,16 @@ int Usage(const std::string& why) {
 }  // namespace
 
 int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args) {
-  Flags f(args);
-  if (f.help()) {
+  if (args.empty()) return Usage("a command is required");
+  if (args[0] == "--help" || args[0] == "-h") {
     std::cout << kDataplaneUsage << "\n" << kGlobalOptionsHelp;
     return 0;
   }
-  if (f.rest().size() != 1 || f.rest()[0] != "status")
-    return Usage("the command is 'status'");
+  if (args[0] != "status") return Usage("unknown command '" + args[0] + "'");
+  CommandLine cl("vmigctl dataplane status",
+                 "Every data-plane port (link, counters) and flow.",
+                 kGlobalOptionsHelp);
+  if (int rc = cl.Parse({args.begin() + 1, args.end()}); rc >= 0) return rc;
   std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
   if (!channel) return 2;
   auto stub = v1::DataplaneService::NewStub(channel);

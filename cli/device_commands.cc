@@ -1,8 +1,10 @@
 #include <iostream>
+#include <map>
 
 #include "absl/strings/match.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/command_line.h"
 #include "vmig/v1/device.grpc.pb.h"
 
 namespace vmig::cli {
@@ -45,11 +47,35 @@ void PrintDevices(const GlobalOptions& g, const std::vector<v1::Device>& devs) {
 int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
   if (args.empty()) return Usage("a command is required");
   const std::string cmd = args[0];
-  Flags f(std::vector<std::string>(args.begin() + 1, args.end()));
-  if (cmd == "--help" || cmd == "-h" || f.help()) {
+  if (cmd == "--help" || cmd == "-h") {
     std::cout << kDeviceUsage << "\n" << kGlobalOptionsHelp;
     return 0;
   }
+  static const std::map<std::string, std::string> kHelp = {
+      {"attach",
+       "Attaches a device to the daemon: an emulated one (--emu SPEC), a\n"
+       "kernel VFIO cdev (--cdev), a legacy group and PCI device (--group\n"
+       "and --pci), or an fd the VMM hands over (--fd-socket)."},
+      {"detach", "Detaches a device no session uses."},
+      {"get", "One device: its backend, state, flags and sizes."},
+      {"list", "Every device of the daemon."}};
+  auto it = kHelp.find(cmd);
+  if (it == kHelp.end()) return Usage("unknown command '" + cmd + "'");
+  CommandLine cl("vmigctl device " + cmd, it->second, kGlobalOptionsHelp);
+  const std::string* name = nullptr;
+  if (cmd != "list") name = &cl.Positional("NAME", "the device id");
+  const std::string *emu = nullptr, *cdev = nullptr, *group = nullptr,
+                    *pci = nullptr, *fd_socket = nullptr;
+  if (cmd == "attach") {
+    emu = &cl.Option("--emu", "an emulated device's spec", "SPEC");
+    cdev = &cl.Option("--cdev", "/dev/vfio/devices/vfioN", "PATH");
+    group = &cl.Option("--group", "/dev/vfio/G", "PATH");
+    pci = &cl.Option("--pci", "with --group: the PCI address", "ADDR");
+    fd_socket =
+        &cl.Option("--fd-socket", "where the VMM hands the fd over", "PATH");
+  }
+  if (int rc = cl.Parse({args.begin() + 1, args.end()}); rc >= 0) return rc;
+
   std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
   if (!channel) return 2;
   auto stub = v1::DeviceService::NewStub(channel);
@@ -58,46 +84,44 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
 
   if (cmd == "attach") {
     v1::AttachDeviceRequest req;
-    std::string v, pci;
-    if (f.Take("--emu", &v)) {
-      req.set_emulated_spec(v);
-    } else if (f.Take("--cdev", &v)) {
-      req.mutable_kernel()->set_cdev(v);
-    } else if (f.Take("--group", &v)) {
-      req.mutable_kernel()->set_group(v);
-      if (f.Take("--pci", &pci)) req.mutable_kernel()->set_pci_device(pci);
-    } else if (f.Take("--fd-socket", &v)) {
-      req.set_fd_socket(v);
-    } else if (std::string u = f.UnknownOption(); !u.empty()) {
-      return Usage("attach: unknown option " + u);
+    const int sources = cl.Given("--emu") + cl.Given("--cdev") +
+                        cl.Given("--group") + cl.Given("--fd-socket");
+    if (sources != 1)
+      return cl.Fail("needs one of --emu, --cdev, --group, --fd-socket");
+    if (cl.Given("--pci") && !cl.Given("--group"))
+      return cl.Fail("--pci goes with --group");
+    if (cl.Given("--emu")) {
+      req.set_emulated_spec(*emu);
+    } else if (cl.Given("--cdev")) {
+      req.mutable_kernel()->set_cdev(*cdev);
+    } else if (cl.Given("--group")) {
+      req.mutable_kernel()->set_group(*group);
+      if (cl.Given("--pci")) req.mutable_kernel()->set_pci_device(*pci);
     } else {
-      return Usage("attach needs --emu, --cdev, --group or --fd-socket");
+      req.set_fd_socket(*fd_socket);
     }
-    if (std::string e = f.ExpectOne("attach", "NAME"); !e.empty())
-      return Usage(e);
-    req.set_device_id(f.rest()[0]);
+    req.set_device_id(*name);
     v1::Device d;
     grpc::Status s = stub->AttachDevice(&ctx, req, &d);
     if (!s.ok()) return RpcFailed(s, "attach " + req.device_id());
     PrintDevices(g, {d});
     return 0;
   }
-  if (cmd == "detach" || cmd == "get") {
-    if (std::string e = f.ExpectOne(cmd, "NAME"); !e.empty()) return Usage(e);
-    if (cmd == "detach") {
-      v1::DetachDeviceRequest req;
-      req.set_name(DeviceName(f.rest()[0]));
-      v1::DetachDeviceResponse resp;
-      grpc::Status s = stub->DetachDevice(&ctx, req, &resp);
-      if (!s.ok()) return RpcFailed(s, "detach " + req.name());
-      if (g.output == "table")
-        std::cout << "detached " << req.name() << "\n";
-      else
-        std::cout << "{}\n";
-      return 0;
-    }
+  if (cmd == "detach") {
+    v1::DetachDeviceRequest req;
+    req.set_name(DeviceName(*name));
+    v1::DetachDeviceResponse resp;
+    grpc::Status s = stub->DetachDevice(&ctx, req, &resp);
+    if (!s.ok()) return RpcFailed(s, "detach " + req.name());
+    if (g.output == "table")
+      std::cout << "detached " << req.name() << "\n";
+    else
+      std::cout << Render(g.output, resp);
+    return 0;
+  }
+  if (cmd == "get") {
     v1::GetDeviceRequest req;
-    req.set_name(DeviceName(f.rest()[0]));
+    req.set_name(DeviceName(*name));
     v1::Device d;
     grpc::Status s = stub->GetDevice(&ctx, req, &d);
     if (!s.ok()) return RpcFailed(s, "get " + req.name());
@@ -107,15 +131,11 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
       PrintDevices(g, {d});
     return 0;
   }
-  if (cmd == "list") {
-    if (!f.rest().empty()) return Usage("list takes no arguments");
-    v1::ListDevicesResponse resp;
-    grpc::Status s = stub->ListDevices(&ctx, v1::ListDevicesRequest(), &resp);
-    if (!s.ok()) return RpcFailed(s, "list");
-    PrintDevices(g, {resp.devices().begin(), resp.devices().end()});
-    return 0;
-  }
-  return Usage("unknown command '" + cmd + "'");
+  v1::ListDevicesResponse resp;
+  grpc::Status s = stub->ListDevices(&ctx, v1::ListDevicesRequest(), &resp);
+  if (!s.ok()) return RpcFailed(s, "list");
+  PrintDevices(g, {resp.devices().begin(), resp.devices().end()});
+  return 0;
 }
 
 }  // namespace vmig::cli

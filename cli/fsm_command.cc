@@ -1,6 +1,7 @@
 #include "cli/fsm_command.h"
 
 #include "absl/strings/match.h"
+#include "common/command_line.h"
 #include "vfio/fsm.h"
 
 namespace vmig::cli {
@@ -29,33 +30,16 @@ int RunFsmCommand(const std::vector<std::string>& args, std::ostream& out,
     err << "vmigctl fsm: unknown command '" << args[0] << "'\n" << kFsmUsage;
     return 2;
   }
+  CommandLine cl("vmigctl fsm path", kFsmUsage);
   std::string flags_text = "stop_copy,p2p,pre_copy";
-  std::vector<std::string> positional;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      out << kFsmUsage;
-      return 0;
-    }
-    if (a == "--flags") {
-      if (i + 1 >= args.size()) {
-        err << "vmigctl fsm path: --flags needs a value\n";
-        return 2;
-      }
-      flags_text = args[++i];
-    } else if (absl::StartsWith(a, "--flags=")) {
-      flags_text = a.substr(8);
-    } else if (absl::StartsWith(a, "-") && a.size() > 1) {
-      err << "vmigctl fsm path: unknown option '" << a << "'\n" << kFsmUsage;
-      return 2;
-    } else {
-      positional.push_back(a);
-    }
-  }
-  if (positional.size() != 2) {
-    err << "vmigctl fsm path: expected FROM and TO\n" << kFsmUsage;
-    return 2;
-  }
+  const std::string& given_flags =
+      cl.Option("--flags", "the device's migration flags", "FLAGS");
+  const std::string& from_text = cl.Positional("FROM", "a device state");
+  const std::string& to_text = cl.Positional("TO", "a device state");
+  if (int rc = cl.Parse({args.begin() + 1, args.end()}, out, err); rc >= 0)
+    return rc;
+  if (cl.Given("--flags")) flags_text = given_flags;
+  const std::vector<std::string> positional = {from_text, to_text};
   absl::StatusOr<vfio::MigrationFlags> flags =
       vfio::ParseMigrationFlags(flags_text);
   if (!flags.ok()) {

@@ -7,37 +7,28 @@
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/command_line.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace vmig::cli {
 
 int RunHealthCommand(const GlobalOptions& g, std::vector<std::string> args) {
-  Flags f(args);
-  if (f.help()) {
-    std::cout
-        << "usage: vmigctl health [SERVICE]\n\n"
-           "Asks grpc.health.v1.Health/Check: the whole server, or one\n"
-           "service (vmig.v1.MigrationService, vmig.v1.DeviceService,\n"
-           "vmig.v1.PeerService, vmig.dataplane: the data plane's link).\n"
-           "Exit 0 if SERVING.\n\n"
-        << kGlobalOptionsHelp;
-    return 0;
-  }
-  if (std::string u = f.UnknownOption(); !u.empty()) {
-    std::cerr << "vmigctl health: unknown option " << u << "\n";
-    return 2;
-  }
-  if (f.rest().size() > 1) {
-    std::cerr << "vmigctl health: at most one SERVICE\n";
-    return 2;
-  }
+  CommandLine cl("vmigctl health",
+                 "Asks grpc.health.v1.Health/Check: the whole server, or one\n"
+                 "service (vmig.v1.MigrationService, vmig.v1.DeviceService,\n"
+                 "vmig.v1.PeerService, vmig.dataplane: the data plane's "
+                 "link).\nExit 0 if SERVING.",
+                 kGlobalOptionsHelp);
+  const std::string& service = cl.Option(
+      "service", "one service (default: the whole server)", "SERVICE");
+  if (int rc = cl.Parse(args); rc >= 0) return rc;
   std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
   if (!channel) return 2;
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext ctx;
   SetDeadline(ctx, g);
   grpc::health::v1::HealthCheckRequest req;
-  if (!f.rest().empty()) req.set_service(f.rest()[0]);
+  req.set_service(service);
   grpc::health::v1::HealthCheckResponse resp;
   grpc::Status status = stub->Check(&ctx, req, &resp);
   if (!status.ok()) return RpcFailed(status, "health");

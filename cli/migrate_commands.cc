@@ -8,6 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "cli/commands.h"
 #include "cli/output.h"
+#include "common/command_line.h"
 #include "common/units.h"
 #include "proto/convert.h"
 #include "vmig/v1/migration.grpc.pb.h"
@@ -217,21 +218,102 @@ int Wait(v1::MigrationService::Stub& stub, const GlobalOptions& g,
 
 }  // namespace
 
+namespace {
+
+// The policy options start and update share; false after a usage error
+// (printed by `cl`, `*rc` set).
+bool ParsePolicy(const CommandLine& cl, const std::string& budget,
+                 const std::string& max_precopy, const std::string& on_timeout,
+                 v1::Session& want, google::protobuf::FieldMask* mask,
+                 int* rc) {
+  absl::Duration d;
+  if (cl.Given("--budget")) {
+    if (!absl::ParseDuration(budget, &d)) {
+      *rc = cl.Fail("--budget: bad duration '" + budget + "'");
+      return false;
+    }
+    ToProto(d, want.mutable_downtime_budget());
+    if (mask) mask->add_paths("downtime_budget");
+  }
+  if (cl.Given("--max-precopy")) {
+    if (!absl::ParseDuration(max_precopy, &d)) {
+      *rc = cl.Fail("--max-precopy: bad duration '" + max_precopy + "'");
+      return false;
+    }
+    ToProto(d, want.mutable_precopy()->mutable_max_precopy());
+    if (mask) mask->add_paths("precopy.max_precopy");
+  }
+  if (cl.Given("--on-timeout")) {
+    if (on_timeout != "switch" && on_timeout != "fail") {
+      *rc = cl.Fail("--on-timeout: switch or fail, not '" + on_timeout + "'");
+      return false;
+    }
+    want.mutable_precopy()->set_on_timeout(
+        on_timeout == "fail" ? v1::PrecopyPolicy::ON_TIMEOUT_FAIL
+                             : v1::PrecopyPolicy::ON_TIMEOUT_SWITCH);
+    if (mask) mask->add_paths("precopy.on_timeout");
+  }
+  return true;
+}
+
+}  // namespace
+
 int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
   if (args.empty()) return Usage("a command is required");
   const std::string cmd = args[0];
-  Flags f(std::vector<std::string>(args.begin() + 1, args.end()));
   if (cmd == "--help" || cmd == "-h") {
     std::cout << kMigrateUsage << "\n" << kGlobalOptionsHelp;
     return 0;
   }
-  if (f.help()) {
-    auto it = CommandHelp().find(cmd);
-    if (it == CommandHelp().end())
-      return Usage("unknown command '" + cmd + "'");
-    std::cout << it->second << "\n" << kGlobalOptionsHelp;
-    return 0;
+  auto it = CommandHelp().find(cmd);
+  if (it == CommandHelp().end()) return Usage("unknown command '" + cmd + "'");
+  CommandLine cl("vmigctl migrate " + cmd, it->second, kGlobalOptionsHelp);
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  const std::string* session_id = nullptr;
+  if (cmd != "list") session_id = &cl.Positional("SESSION", "the session id");
+
+  // Each command's options, declared before the parse.
+  const std::vector<std::string>* devices = nullptr;
+  const std::vector<std::string>* maps = nullptr;
+  const std::string *endpoint = nullptr, *request_id = nullptr, *peer = nullptr,
+                    *budget = nullptr, *max_precopy = nullptr,
+                    *on_timeout = nullptr, *until = nullptr;
+  const bool *leave_stopped = nullptr, *manual = nullptr, *allow = nullptr,
+             *deny = nullptr, *resume = nullptr, *owns = nullptr;
+  if (cmd == "prepare" || cmd == "start") {
+    endpoint = &cl.Option("--data-endpoint", "the data-plane port", "PORT");
+    request_id = &cl.Option("--request-id",
+                            "makes a retry return the same session", "ID");
   }
+  if (cmd == "prepare") {
+    devices = &cl.Repeated("--device", "a device to receive into", "ID");
+    leave_stopped = &cl.Flag("--leave-stopped", "leave the devices stopped");
+  }
+  if (cmd == "start") {
+    peer = &cl.Option("--peer", "the destination daemon", "ADDR");
+    maps =
+        &cl.Repeated("--map", "a source device and its destination", "SRC=DST");
+    manual = &cl.Flag("--manual", "switch over on 'migrate switchover'");
+  }
+  if (cmd == "start" || cmd == "update") {
+    budget = &cl.Option("--budget", "the downtime budget", "DURATION");
+    max_precopy = &cl.Option("--max-precopy", "pre-copy's limit", "DURATION");
+    on_timeout = &cl.Option("--on-timeout", "at max-precopy: switch or fail",
+                            "switch|fail");
+    allow = &cl.Flag("--allow-overrun",
+                     "switch over even when the bound exceeds the budget");
+  }
+  if (cmd == "update")
+    deny = &cl.Flag("--no-allow-overrun", "undo --allow-overrun");
+  if (cmd == "resolve") {
+    resume = &cl.Flag("--resume-source", "the source's devices run again");
+    owns = &cl.Flag("--destination-owns", "the destination runs them");
+  }
+  if (cmd == "wait")
+    until =
+        &cl.Option("--for", "completed or ended (default)", "completed|ended");
+  if (int rc = cl.Parse(rest); rc >= 0) return rc;
+
   std::shared_ptr<grpc::Channel> channel = ChannelOrReport(g);
   if (!channel) return 2;
   auto stub = v1::MigrationService::NewStub(channel);
@@ -239,71 +321,50 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
   SetDeadline(ctx, g);
   v1::Session session;
   grpc::Status s;
+  int rc = 0;
 
   if (cmd == "prepare") {
     v1::PrepareIncomingRequest req;
-    for (const auto& d : f.TakeAll("--device")) req.add_devices(d);
-    std::string v;
-    if (f.Take("--data-endpoint", &v)) req.set_data_endpoint(v);
-    if (f.Take("--request-id", &v)) req.set_request_id(v);
-    req.set_leave_stopped(f.TakeBool("--leave-stopped"));
-    if (std::string e = f.ExpectOne("prepare", "SESSION"); !e.empty())
-      return Usage(e);
-    req.set_session_id(f.rest()[0]);
+    for (const auto& d : *devices) req.add_devices(d);
+    if (cl.Given("--data-endpoint")) req.set_data_endpoint(*endpoint);
+    if (cl.Given("--request-id")) req.set_request_id(*request_id);
+    req.set_leave_stopped(*leave_stopped);
+    req.set_session_id(*session_id);
     s = stub->PrepareIncoming(&ctx, req, &session);
   } else if (cmd == "start") {
     v1::StartMigrationRequest req;
-    std::string v;
-    if (f.Take("--peer", &v)) req.set_peer(v);
-    if (f.Take("--data-endpoint", &v)) req.set_data_endpoint(v);
-    if (f.Take("--request-id", &v)) req.set_request_id(v);
-    for (const auto& m : f.TakeAll("--map")) {
+    if (cl.Given("--peer")) req.set_peer(*peer);
+    if (cl.Given("--data-endpoint")) req.set_data_endpoint(*endpoint);
+    if (cl.Given("--request-id")) req.set_request_id(*request_id);
+    for (const auto& m : *maps) {
       std::pair<std::string, std::string> kv =
           absl::StrSplit(m, absl::MaxSplits('=', 1));
       if (kv.first.empty() || kv.second.empty())
-        return Usage("--map takes SRC=DST");
+        return cl.Fail("--map takes SRC=DST, not '" + m + "'");
       auto* dm = req.add_devices();
       dm->set_source(kv.first);
       dm->set_destination(kv.second);
     }
-    absl::Duration d;
-    if (f.Take("--budget", &v)) {
-      if (!absl::ParseDuration(v, &d))
-        return Usage("--budget: bad duration '" + v + "'");
-      ToProto(d, req.mutable_downtime_budget());
-    }
-    if (f.Take("--max-precopy", &v)) {
-      if (!absl::ParseDuration(v, &d))
-        return Usage("--max-precopy: bad duration");
-      ToProto(d, req.mutable_precopy()->mutable_max_precopy());
-    }
-    if (f.Take("--on-timeout", &v)) {
-      if (v != "switch" && v != "fail")
-        return Usage("--on-timeout: switch or fail");
-      req.mutable_precopy()->set_on_timeout(
-          v == "fail" ? v1::PrecopyPolicy::ON_TIMEOUT_FAIL
-                      : v1::PrecopyPolicy::ON_TIMEOUT_SWITCH);
-    }
-    req.set_switchover_mode(f.TakeBool("--manual") ? v1::SWITCHOVER_MODE_MANUAL
-                                                   : v1::SWITCHOVER_MODE_AUTO);
-    req.set_allow_budget_overrun(f.TakeBool("--allow-overrun"));
-    if (std::string e = f.ExpectOne("start", "SESSION"); !e.empty())
-      return Usage(e);
-    req.set_session_id(f.rest()[0]);
+    v1::Session policy;
+    if (!ParsePolicy(cl, *budget, *max_precopy, *on_timeout, policy, nullptr,
+                     &rc))
+      return rc;
+    if (policy.has_downtime_budget())
+      *req.mutable_downtime_budget() = policy.downtime_budget();
+    if (policy.has_precopy()) *req.mutable_precopy() = policy.precopy();
+    req.set_switchover_mode(*manual ? v1::SWITCHOVER_MODE_MANUAL
+                                    : v1::SWITCHOVER_MODE_AUTO);
+    req.set_allow_budget_overrun(*allow);
+    req.set_session_id(*session_id);
     s = stub->StartMigration(&ctx, req, &session);
   } else if (cmd == "wait") {
-    std::string until = "ended";
-    (void)f.Take("--for", &until);
-    if (until != "ended" && until != "completed")
-      return Usage("--for: completed or ended");
-    if (std::string e = f.ExpectOne("wait", "SESSION"); !e.empty())
-      return Usage(e);
-    return Wait(*stub, g, SessionName(f.rest()[0]), until == "completed");
+    const std::string u = until->empty() ? "ended" : *until;
+    if (u != "ended" && u != "completed")
+      return cl.Fail("--for: completed or ended, not '" + u + "'");
+    return Wait(*stub, g, SessionName(*session_id), u == "completed");
   } else if (cmd == "switchover" || cmd == "cancel" || cmd == "status" ||
              cmd == "watch") {
-    if (std::string e = f.ExpectOne(cmd, "SESSION"); !e.empty())
-      return Usage(e);
-    const std::string name = SessionName(f.rest()[0]);
+    const std::string name = SessionName(*session_id);
     if (cmd == "watch") return Watch(*stub, g, name);
     if (cmd == "switchover") {
       v1::SwitchoverRequest req;
@@ -322,56 +383,27 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     v1::UpdateSessionRequest req;
     v1::Session& want = *req.mutable_session();
     auto& mask = *req.mutable_update_mask();
-    std::string v;
-    absl::Duration d;
-    if (f.Take("--budget", &v)) {
-      if (!absl::ParseDuration(v, &d))
-        return Usage("--budget: bad duration '" + v + "'");
-      ToProto(d, want.mutable_downtime_budget());
-      mask.add_paths("downtime_budget");
-    }
-    if (f.Take("--max-precopy", &v)) {
-      if (!absl::ParseDuration(v, &d))
-        return Usage("--max-precopy: bad duration '" + v + "'");
-      ToProto(d, want.mutable_precopy()->mutable_max_precopy());
-      mask.add_paths("precopy.max_precopy");
-    }
-    if (f.Take("--on-timeout", &v)) {
-      if (v != "switch" && v != "fail")
-        return Usage("--on-timeout: switch or fail");
-      want.mutable_precopy()->set_on_timeout(
-          v == "fail" ? v1::PrecopyPolicy::ON_TIMEOUT_FAIL
-                      : v1::PrecopyPolicy::ON_TIMEOUT_SWITCH);
-      mask.add_paths("precopy.on_timeout");
-    }
-    const bool allow = f.TakeBool("--allow-overrun");
-    const bool deny = f.TakeBool("--no-allow-overrun");
-    if (allow && deny)
-      return Usage("--allow-overrun and --no-allow-overrun conflict");
-    if (allow || deny) {
-      want.set_allow_budget_overrun(allow);
+    if (!ParsePolicy(cl, *budget, *max_precopy, *on_timeout, want, &mask, &rc))
+      return rc;
+    if (*allow && *deny)
+      return cl.Fail("--allow-overrun and --no-allow-overrun conflict");
+    if (*allow || *deny) {
+      want.set_allow_budget_overrun(*allow);
       mask.add_paths("allow_budget_overrun");
     }
-    if (std::string e = f.ExpectOne("update", "SESSION"); !e.empty())
-      return Usage(e);
     if (mask.paths().empty())
-      return Usage("update: name something to change (--budget, ...)");
-    want.set_name(SessionName(f.rest()[0]));
+      return cl.Fail("name something to change (--budget, ...)");
+    want.set_name(SessionName(*session_id));
     s = stub->UpdateSession(&ctx, req, &session);
   } else if (cmd == "resolve") {
-    const bool resume = f.TakeBool("--resume-source");
-    const bool owns = f.TakeBool("--destination-owns");
-    if (resume == owns)
-      return Usage("resolve needs one of --resume-source, --destination-owns");
-    if (std::string e = f.ExpectOne("resolve", "SESSION"); !e.empty())
-      return Usage(e);
+    if (*resume == *owns)
+      return cl.Fail("one of --resume-source, --destination-owns is needed");
     v1::ResolveRequest req;
-    req.set_name(SessionName(f.rest()[0]));
-    req.set_decision(resume ? v1::ResolveRequest::DECISION_RESUME_SOURCE
-                            : v1::ResolveRequest::DECISION_DESTINATION_OWNS);
+    req.set_name(SessionName(*session_id));
+    req.set_decision(*resume ? v1::ResolveRequest::DECISION_RESUME_SOURCE
+                             : v1::ResolveRequest::DECISION_DESTINATION_OWNS);
     s = stub->Resolve(&ctx, req, &session);
-  } else if (cmd == "list") {
-    if (!f.rest().empty()) return Usage("list takes no arguments");
+  } else {  // list
     v1::ListSessionsResponse resp;
     s = stub->ListSessions(&ctx, v1::ListSessionsRequest(), &resp);
     if (!s.ok()) return RpcFailed(s, "list");
@@ -383,8 +415,6 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
       PrintTable(std::cout, SessionHeader(), rows);
     }
     return 0;
-  } else {
-    return Usage("unknown command '" + cmd + "'");
   }
   if (!s.ok()) return RpcFailed(s, cmd);
   PrintSession(g, session);

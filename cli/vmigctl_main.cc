@@ -1,4 +1,6 @@
-// vmigctl: the operator's command line for vmigd.
+// vmigctl: the operator's command line for vmigd. Global options are taken
+// wherever they stand; each command parses the rest with CLI11
+// (cli/command_line.h).
 #include <iostream>
 #include <string>
 #include <vector>
@@ -56,6 +58,11 @@ int main(int argc, char** argv) {
   if (cmd == "migrate") return vmig::cli::RunMigrateCommand(*g, rest);
   if (cmd == "health") return vmig::cli::RunHealthCommand(*g, rest);
   if (cmd == "dataplane") return vmig::cli::RunDataplaneCommand(*g, rest);
+  if (cmd.size() > 1 && cmd[0] == '-') {
+    std::cerr << "vmigctl: unknown option " << cmd << "\n"
+              << "Run 'vmigctl --help' for the commands and options.\n";
+    return 2;
+  }
   std::cerr << "vmigctl: unknown command '" << cmd << "'\n" << kUsage;
   return 2;
 }
