@@ -12,6 +12,7 @@ packages=(
   libdpdk-dev dpdk iproute2 gnuplot-nox psmisc
   libipsec-mb-dev libssl-dev tshark tcpdump clang libclang-rt-14-dev
   libmicrohttpd-dev prometheus curl libyaml-cpp-dev python3-yaml libcli11-dev
+  systemd-container
   nlohmann-json3-dev
 )
 

@@ -320,9 +320,11 @@ int main(int argc, char** argv) {
                    static_cast<long>((tick_ms % 1000) * 1000000)};
     const int sig = sigtimedwait(&sigs, nullptr, &ts);
     if (gate) {
+      // Said once when the daemon turns unwell (and once when it is well
+      // again), not every tick while it stays so.
       std::string why = gate->Check(absl::Now());
       if (why.empty()) Notify("WATCHDOG=1");
-      if (why != unwell) {
+      if (why.empty() != unwell.empty()) {
         if (!why.empty()) {
           spdlog::error("watchdog: not vouching for the daemon: {}", why);
         } else {
