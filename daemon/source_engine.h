@@ -238,6 +238,7 @@ class SourceEngine {
   absl::Time last_link_sample_;
   uint64_t last_link_total_ = 0;
   absl::Time last_ack_try_ = absl::InfinitePast();
+  absl::Time last_debug_ = absl::InfinitePast();  // the last debug figures
   bool ack_received_ = false;
   bool committed_ = false;
   // The terminal phase, published by Run() only once the streams are gone

@@ -410,6 +410,20 @@ absl::Status SourceEngine::Precopy() {
                : pol.manual ? "ready: waiting for a Switchover call (manual)"
                             : "";
     PublishProgress(pol.manual && ready ? v1::PHASE_READY : v1::PHASE_PRECOPY);
+    // At debug level, the engine's figures once a second.
+    if (spdlog::should_log(spdlog::level::debug) &&
+        now - last_debug_ >= absl::Seconds(1)) {
+      last_debug_ = now;
+      uint64_t remaining = 0;
+      for (const Device& d : devs_) remaining += d.remaining();
+      spdlog::debug(
+          "{}: pre-copy {:.1f} s: {:.1f} MiB left, link {:.1f} MiB/s, "
+          "predicted {:.1f} ms (bound {:.1f}), budget {:.1f} ms{}{}",
+          session_->name(), absl::ToDoubleSeconds(now - precopy_start_),
+          remaining / 1048576.0, MiB(link_rate_), Ms(predicted.expected),
+          Ms(predicted.bound), Ms(pol.budget), waiting_.empty() ? "" : "; ",
+          waiting_);
+    }
     // Every way out says why, with the numbers (the switchover decision).
     auto decide = [&](const std::string& why) {
       spdlog::info(
