@@ -110,6 +110,11 @@ absl::Status InitEal(const EalOptions& options) {
   return absl::OkStatus();
 }
 
+std::string TelemetrySocketPath() {
+  if (!g_initialized) return "";
+  return std::string(rte_eal_get_runtime_dir()) + "/dpdk_telemetry.v2";
+}
+
 void CleanupEal() {
   if (!g_initialized) return;
   // rte_eal_cleanup() leaves the runtime directory (/var/run/dpdk/<prefix>:

@@ -24,6 +24,11 @@ std::vector<std::string> EalArguments(const EalOptions& options);
 // rte_eal_init with those arguments. A second call is an error.
 absl::Status InitEal(const EalOptions& options);
 void CleanupEal();
+// Where DPDK's telemetry socket is once InitEal succeeded
+// (<runtime dir>/dpdk_telemetry.v2; the runtime dir is
+// $RUNTIME_DIRECTORY/dpdk/<file prefix> under systemd, /var/run/dpdk/<file
+// prefix> for root otherwise); "" before.
+std::string TelemetrySocketPath();
 
 }  // namespace vmig::dataplane
 

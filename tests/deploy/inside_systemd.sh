@@ -38,6 +38,9 @@ check 'ctl --addr unix:///run/vmigd/vmigd.sock device list | grep -q nic0' \
 check '[ "$(stat -c %G /run/vmigd/vmigd.sock)" = vmigd ]' \
   "the control socket belongs to the vmigd group"
 pid1=$(systemctl show -p MainPID --value vmigd)
+sock=$(journalctl -u vmigd --no-pager | sed -n 's/.*DPDK telemetry at \([^ ]*\) .*/\1/p' | tail -1)
+check '[ -n "$sock" ] && [ -S "$sock" ]' \
+  "DPDK's telemetry socket is where the log says ($sock), inside the sandbox"
 
 # The destination: a plain process beside it (memif client).
 mkdir -p /run/dest
