@@ -143,11 +143,11 @@ absl::StatusOr<Transports> StartDataplane(const v1::DaemonConfig& config) {
   std::vector<dataplane::Transport*> exposed;
   for (const auto& t : transports) exposed.push_back(t.get());
   dataplane::ExposeTelemetry(exposed);
-  // Where operators find DPDK's own view: the socket, and the file prefix
-  // dpdk-telemetry.py takes (-f) to find it.
+  // Where operators find DPDK's own view (vmigd(8)): the socket, and the
+  // file prefix that names this instance.
   spdlog::info(
-      "data plane: DPDK telemetry at {} (dpdk-telemetry.py -f {}; commands "
-      "/vmigd/port, /vmigd/streams, and DPDK's own /ethdev/...)",
+      "data plane: DPDK telemetry at {} (file prefix {}; commands "
+      "/vmigd/port, /vmigd/streams and DPDK's own)",
       dataplane::TelemetrySocketPath(), eal.file_prefix);
   return transports;
 }
