@@ -41,6 +41,15 @@ pid1=$(systemctl show -p MainPID --value vmigd)
 sock=$(journalctl -u vmigd --no-pager | sed -n 's/.*DPDK telemetry at \([^ ]*\) .*/\1/p' | tail -1)
 check '[ -n "$sock" ] && [ -S "$sock" ]' \
   "DPDK's telemetry socket is where the log says ($sock), inside the sandbox"
+check 'python3 -c "
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.recv(4096)  # the greeting
+s.send(b\"/vmigd/port\")
+reply = json.loads(s.recv(65536).decode())
+assert \"tx_frames\" in json.dumps(reply), reply
+" "$sock"' "it answers /vmigd/port with the port's counters"
 
 # The destination: a plain process beside it (memif client).
 mkdir -p /run/dest
