@@ -8,8 +8,12 @@
 # session verified. The worst error (target 25%) is reported by the
 # benchmark itself (docs/benchmarks.md): at this scale a few ms of noise on
 # this shared machine are a large share of a 15 ms downtime.
+# Under sanitizers (the second argument names them) every phase runs
+# several times slower and its timing is the instrumentation's: the
+# errors are printed but not judged there; everything else is.
 set -u
 bench="$1"
+sanitized="${2:-}"
 out=$("$bench" predict --scale small --repeat 2)
 echo "$out"
 json=$(echo "$out" | tail -n 1)
@@ -23,8 +27,12 @@ check() {
   fi
 }
 check 'j["measured"] >= 6' "at least six predictions rested on measurements"
-check 'j["median_error_pct"] <= 10' "median prediction error <= 10%"
-check 'j["worst_error_pct"] <= 25' "worst prediction error <= 25%"
+if [ -z "$sanitized" ]; then
+  check 'j["median_error_pct"] <= 10' "median prediction error <= 10%"
+  check 'j["worst_error_pct"] <= 25' "worst prediction error <= 25%"
+else
+  echo "not judged: prediction errors under -fsanitize=$sanitized (timing)"
+fi
 check 'j["over_budget"] == 0' "no completed session over 1.15x its budget"
 check 'j["refused_ok"] >= 1 and j["refused_bad"] == 0' \
   "unreachable budgets refused with the promised minimum, source intact"
