@@ -10,7 +10,7 @@ TransitionLog& TransitionLog::Global() {
 }
 
 void TransitionLog::Record(ArcRecord r) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   if (records_.size() >= capacity_) {
     records_.pop_front();
     ++dropped_;
@@ -20,23 +20,23 @@ void TransitionLog::Record(ArcRecord r) {
 }
 
 void TransitionLog::SetSink(std::function<void(const ArcRecord&)> sink) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   sink_ = std::move(sink);
 }
 
 std::vector<ArcRecord> TransitionLog::Snapshot() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return {records_.begin(), records_.end()};
 }
 
 void TransitionLog::Clear() {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   records_.clear();
   dropped_ = 0;
 }
 
 uint64_t TransitionLog::dropped() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return dropped_;
 }
 
