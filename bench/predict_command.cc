@@ -79,7 +79,7 @@ std::vector<Case> Grid(int k) {
   g.push_back({"eight-parallel",
                std::vector<std::string>(
                    8, absl::StrCat("state=", mib(2), ",dirty=1MiB/s,", pre,
-                                   ",transition_ms=2")),
+                                   ",transition_ms=5")),
                {},
                200});
   for (Case& c : g) {
