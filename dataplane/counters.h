@@ -43,37 +43,19 @@ enum Counter : size_t {
   // because the owner's hand-off ring was full.
   kHandoffs,
   kHandoffDrops,
-  // Passes of the worker's loop, busy or idle: while it grows the worker is
-  // alive (the daemon's watchdog reads it).
-  kLoops,
   kNumCounters,
 };
 
 // Names as DPDK telemetry and the benchmarks report them.
 inline constexpr std::array<const char*, kNumCounters> kCounterNames = {
-    "rx_frames",
-    "rx_bytes",
-    "tx_frames",
-    "tx_bytes",
-    "tx_ring_full",
-    "tx_backlog_drops",
-    "retransmit_copies",
-    "parse_errors",
-    "crc_errors",
-    "auth_failures",
-    "replays",
-    "unknown_session",
-    "bad_token",
-    "injected_drop",
-    "injected_duplicate",
-    "injected_reorder",
-    "injected_corrupt",
-    "injected_delay",
-    "busy_loops",
-    "idle_sleeps",
-    "handoffs",
-    "handoff_drops",
-    "loops"};
+    "rx_frames",         "rx_bytes",         "tx_frames",
+    "tx_bytes",          "tx_ring_full",     "tx_backlog_drops",
+    "retransmit_copies", "parse_errors",     "crc_errors",
+    "auth_failures",     "replays",          "unknown_session",
+    "bad_token",         "injected_drop",    "injected_duplicate",
+    "injected_reorder",  "injected_corrupt", "injected_delay",
+    "busy_loops",        "idle_sleeps",      "handoffs",
+    "handoff_drops"};
 
 // Frames dropped, by dataplane::ParseError (index = enum value; equal to
 // kNumParseErrors, which worker.cc checks).

@@ -94,7 +94,6 @@ int Worker::Run() {
   uint32_t idle = 0;
   const uint64_t hang_after = faults_.config().hang_worker_after_frames;
   while (!stop_.load(std::memory_order_acquire)) {
-    counters_.Add(kLoops);
     if (hang_after > 0 &&
         counters_.value[kRxFrames].load(std::memory_order_relaxed) +
                 counters_.value[kTxFrames].load(std::memory_order_relaxed) >=

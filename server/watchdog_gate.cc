@@ -53,7 +53,10 @@ std::string WatchdogGate::CheckWorkers(absl::Time now) {
     progress_[p].resize(each.size());
     for (size_t w = 0; w < each.size(); ++w) {
       Progress& pr = progress_[p][w];
-      const uint64_t loops = each[w][dataplane::kLoops];
+      // A worker counts a busy pass, or a sleep after 256 idle ones: one
+      // of the two moves every millisecond or so while its loop runs.
+      const uint64_t loops =
+          each[w][dataplane::kBusyLoops] + each[w][dataplane::kIdleSleeps];
       if (loops != pr.loops || pr.since == absl::InfinitePast()) {
         pr.loops = loops;
         pr.since = now;

@@ -1,8 +1,9 @@
 // What a systemd watchdog ping vouches for. The main loop pings only while
 // Check() finds every part alive: the gRPC server answers a health check
 // on the daemon's own socket within its deadline, and every data-plane
-// worker's loop has passed within the stall bound (a worker loops every
-// millisecond at most even when idle, so a still counter is a hung worker).
+// worker's loop has passed within the stall bound (its busy passes and idle
+// sleeps add up every millisecond or so, idle or not: when their sum stands
+// still, the worker is hung).
 // Missing pings make systemd restart the daemon (Restart=on-failure), and
 // the journal recovers its sessions.
 #ifndef VMIGD_SERVER_WATCHDOG_GATE_H_
