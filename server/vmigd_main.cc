@@ -21,6 +21,7 @@
 #include "daemon/link_monitor.h"
 #include "daemon/logging.h"
 #include "daemon/session_manager.h"
+#include "daemon/session_record.h"
 #include "dataplane/eal.h"
 #include "google/protobuf/text_format.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -94,10 +95,7 @@ std::string StatusLine(const std::vector<vmig::v1::Session>& sessions,
                        int link) {
   size_t running = 0;
   for (const auto& s : sessions) {
-    const auto p = s.phase();
-    if (p != vmig::v1::PHASE_COMPLETED && p != vmig::v1::PHASE_FAILED &&
-        p != vmig::v1::PHASE_CANCELLED)
-      ++running;
+    if (!vmig::daemon::IsTerminal(s.phase())) ++running;
   }
   return absl::StrCat(sessions.size(),
                       sessions.size() == 1 ? " session, " : " sessions, ",
@@ -231,15 +229,19 @@ int main(int argc, char** argv) {
   vmig::server::PeerServiceImpl peer_service(
       sessions, vmig::server::PeerAuthorizer(config->peer()));
   vmig::server::DataplaneServiceImpl dataplane_service(ports, sessions);
-  // Reflection v1 beside gRPC's own v1alpha, listing what this server
-  // offers.
-  vmig::server::ReflectionV1Service reflection_v1(
-      {vmig::v1::DeviceService::service_full_name(),
-       vmig::v1::MigrationService::service_full_name(),
-       vmig::v1::PeerService::service_full_name(),
-       vmig::v1::DataplaneService::service_full_name(), "grpc.health.v1.Health",
-       "grpc.reflection.v1alpha.ServerReflection",
+  // The API's services: each reported healthy by its name, and listed by
+  // reflection v1 (beside gRPC's own v1alpha) with health and reflection.
+  const std::vector<std::string> api = {
+      vmig::v1::DeviceService::service_full_name(),
+      vmig::v1::MigrationService::service_full_name(),
+      vmig::v1::PeerService::service_full_name(),
+      vmig::v1::DataplaneService::service_full_name()};
+  std::vector<std::string> offered = api;
+  offered.insert(
+      offered.end(),
+      {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
        grpc::reflection::v1::ServerReflection::service_full_name()});
+  vmig::server::ReflectionV1Service reflection_v1(offered);
   auto server = vmig::server::StartServer(
       *config, {&device_service, &migration_service, &peer_service,
                 &dataplane_service, &reflection_v1});
@@ -253,11 +255,8 @@ int main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health =
       (*server)->GetHealthCheckService();
   if (health) {
-    for (const char* service :
-         {"vmig.v1.DeviceService", "vmig.v1.MigrationService",
-          "vmig.v1.PeerService", "vmig.v1.DataplaneService"}) {
+    for (const std::string& service : api)
       health->SetServingStatus(service, true);
-    }
   }
   std::unique_ptr<vmig::daemon::LinkMonitor> links;
   // -1: no data plane; 0 down; 1 up (for STATUS=).
