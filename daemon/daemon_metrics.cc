@@ -20,7 +20,7 @@ using metrics::TextWriter;
 using metrics::Type;
 
 double ToSeconds(const google::protobuf::Duration& d) {
-  return ToMillis(d) / 1e3;
+  return absl::ToDoubleSeconds(FromProto(d));
 }
 
 std::string RoleName(v1::Role r) {
@@ -228,10 +228,6 @@ AddDaemonCollectors(metrics::Registry& registry, SessionManager& sessions,
   h.push_back(registry.AddCollector(
       [transports](TextWriter& w) { CollectDataplane(w, transports); }));
   return h;
-}
-
-double MigrationsCounted(const std::string& role, const std::string& outcome) {
-  return F().migrations.Value({role, outcome});
 }
 
 }  // namespace vmig::daemon

@@ -36,9 +36,6 @@ std::vector<std::unique_ptr<metrics::Registry::CollectorHandle>>
 AddDaemonCollectors(metrics::Registry& registry, SessionManager& sessions,
                     const std::vector<dataplane::Transport*>& transports);
 
-// For tests: the counter of outcomes, by role and outcome.
-double MigrationsCounted(const std::string& role, const std::string& outcome);
-
 }  // namespace vmig::daemon
 
 #endif  // VMIGD_DAEMON_DAEMON_METRICS_H_

@@ -30,6 +30,9 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
   const double link_rate =
       slower(link.rate > 0 ? link.rate : kAssumedLinkRate,
              link.rate > 0 ? link.rate_source : Source::kGuess);
+  // Stop-copy's learned fixed cost: once in parallel, per device serially.
+  const absl::Duration sc_overhead =
+      longer(link.stop_copy_overhead, Source::kHistory);
   Prediction p;
   absl::Duration quiesce, arcs_to_stop_copy, dst_arc, serial_total;
   double slowest_transfer = 0, total_bytes = 0;
@@ -50,11 +53,11 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
     if (link.serial) {
       const absl::Duration sc =
           sc_arcs + absl::Seconds(bytes / std::min(device_rate, link_rate)) +
-          longer(link.stop_copy_overhead, Source::kHistory);
+          sc_overhead;
       p.device_stop_copy.push_back(sc);
       p.quiesce += src_arc;
       p.stop_copy += sc;
-      p.stop_copy_overhead += longer(link.stop_copy_overhead, Source::kHistory);
+      p.stop_copy_overhead += sc_overhead;
       dst_arc += darc;
       serial_total += sc;
       continue;
@@ -80,8 +83,8 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
     if (link_time >= slowest_transfer) p.critical = "the link";
     p.stop_copy = arcs_to_stop_copy +
                   absl::Seconds(std::max(slowest_transfer, link_time)) +
-                  longer(link.stop_copy_overhead, Source::kHistory);
-    p.stop_copy_overhead = longer(link.stop_copy_overhead, Source::kHistory);
+                  sc_overhead;
+    p.stop_copy_overhead = sc_overhead;
   } else if (!devices.empty()) {
     const auto longest =
         std::max_element(p.device_stop_copy.begin(), p.device_stop_copy.end());
