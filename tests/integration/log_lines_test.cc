@@ -18,10 +18,7 @@ TEST_F(MigrationTest, TheLogSaysWhatTheEngineDecidedWithItsNumbers) {
   src_extra_ = "log_level: LOG_LEVEL_DEBUG\n";
   StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=1",
                  "emu:state=8MiB,flags=stop_copy|p2p|pre_copy"}});
-  ASSERT_TRUE(Prepare("l1").ok());
-  ASSERT_TRUE(Start("l1", kRoomyBudgetMs, /*manual=*/true).ok());
-  ASSERT_EQ(WaitPhase(*src_mig_, "l1", {v1::PHASE_READY}).phase(),
-            v1::PHASE_READY);
+  ASSERT_NO_FATAL_FAILURE(StartManualUntilReady("l1"));
   // Long enough in READY for two of the engine's debug lines.
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   ASSERT_TRUE(SwitchoverOnSource("l1").ok());
@@ -38,10 +35,7 @@ TEST_F(MigrationTest, TheLogSaysWhatTheEngineDecidedWithItsNumbers) {
   EXPECT_TRUE(Has(log, "sessions/l1: downtime ")) << log;
 
   // A rollback says so, with its cause.
-  ASSERT_TRUE(Prepare("l2").ok());
-  ASSERT_TRUE(Start("l2", kRoomyBudgetMs, /*manual=*/true).ok());
-  ASSERT_EQ(WaitPhase(*src_mig_, "l2", {v1::PHASE_READY}).phase(),
-            v1::PHASE_READY);
+  ASSERT_NO_FATAL_FAILURE(StartManualUntilReady("l2"));
   v1::Session s;
   ASSERT_TRUE(CancelOnSource("l2", &s).ok());
   ASSERT_EQ(WaitEnd(*src_mig_, "l2").phase(), v1::PHASE_CANCELLED);

@@ -68,10 +68,7 @@ TEST_F(MetricsTest, ScrapedDuringAndAfterAMigrationTheyPassPromtool) {
   EnableMetrics();
   StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=1",
                  "emu:state=8MiB,flags=stop_copy|p2p|pre_copy"}});
-  ASSERT_TRUE(Prepare("m1").ok());
-  ASSERT_TRUE(Start("m1", kRoomyBudgetMs, /*manual=*/true).ok());
-  ASSERT_EQ(WaitPhase(*src_mig_, "m1", {v1::PHASE_READY}).phase(),
-            v1::PHASE_READY);
+  ASSERT_NO_FATAL_FAILURE(StartManualUntilReady("m1"));
 
   const std::string during = Scrape(src_port_);
   EXPECT_EQ(Value(during,
@@ -147,10 +144,7 @@ TEST_F(MetricsTest, ACancelledMigrationCountsAsARollbackFromItsPhase) {
   EnableMetrics();
   StartDaemons({{"nic0", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=1",
                  "emu:state=8MiB,flags=stop_copy|p2p|pre_copy"}});
-  ASSERT_TRUE(Prepare("c1").ok());
-  ASSERT_TRUE(Start("c1", kRoomyBudgetMs, /*manual=*/true).ok());
-  ASSERT_EQ(WaitPhase(*src_mig_, "c1", {v1::PHASE_READY}).phase(),
-            v1::PHASE_READY);
+  ASSERT_NO_FATAL_FAILURE(StartManualUntilReady("c1"));
   v1::Session s;
   ASSERT_TRUE(CancelOnSource("c1", &s).ok());
   ASSERT_EQ(WaitEnd(*src_mig_, "c1").phase(), v1::PHASE_CANCELLED);

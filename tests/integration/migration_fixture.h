@@ -258,6 +258,15 @@ class MigrationTest : public ::testing::Test {
   // hundred MiB/s) can keep it with eight devices, so such a test never
   // fails on the budget refusal instead of what it tests.
   static constexpr int kRoomyBudgetMs = 10000;
+  // Prepares and starts session `id` in manual mode and waits until it is
+  // READY (pre-copied, waiting for its Switchover call). Fatal failures:
+  // call it under ASSERT_NO_FATAL_FAILURE.
+  void StartManualUntilReady(const std::string& id) {
+    ASSERT_TRUE(Prepare(id).ok());
+    ASSERT_TRUE(Start(id, kRoomyBudgetMs, /*manual=*/true).ok());
+    ASSERT_EQ(WaitPhase(*src_mig_, id, {v1::PHASE_READY}).phase(),
+              v1::PHASE_READY);
+  }
   // A full migration that must complete, with digests and lockstep checked.
   void MigrateAndVerify(const std::string& id, int budget_ms = kRoomyBudgetMs) {
     TruncateArcLogs();

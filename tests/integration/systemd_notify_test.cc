@@ -108,10 +108,7 @@ TEST_F(MigrationTest, SystemdHearsReadinessAndAStatusThatFollowsTheSessions) {
   EXPECT_TRUE(notify.WaitFor("READY=1", 10)) << notify.Seen();
   EXPECT_TRUE(notify.WaitFor("0 sessions, 0 migrating; link up", 10))
       << notify.Seen();
-  ASSERT_TRUE(Prepare("n1").ok());
-  ASSERT_TRUE(Start("n1", kRoomyBudgetMs, /*manual=*/true).ok());
-  ASSERT_EQ(WaitPhase(*src_mig_, "n1", {v1::PHASE_READY}).phase(),
-            v1::PHASE_READY);
+  ASSERT_NO_FATAL_FAILURE(StartManualUntilReady("n1"));
   EXPECT_TRUE(notify.WaitFor("STATUS=1 session, 1 migrating; link up", 10))
       << notify.Seen();
   ASSERT_TRUE(SwitchoverOnSource("n1").ok());
