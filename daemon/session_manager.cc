@@ -453,7 +453,16 @@ absl::Status SessionManager::Watch(
     *ev.mutable_session() = (*s)->Snapshot();
     if (!send(ev)) break;
     if (IsTerminal(ev.session().phase())) break;
-    absl::SleepFor(interval);
+    // The interval between events, slept in slices: a client that left (or
+    // a server shutting down, which cancels its calls) frees the watcher's
+    // slot within 100ms whatever the interval (up to 10 minutes), and the
+    // session's end is sent when it happens.
+    const absl::Time next = absl::Now() + interval;
+    for (uint64_t v = seen; absl::Now() < next;) {
+      if (cancelled() || IsTerminal((*s)->phase())) break;
+      v = (*s)->WaitForChange(
+          v, std::min(next, absl::Now() + absl::Milliseconds(100)));
+    }
   }
   watchers_.fetch_sub(1);
   return result;

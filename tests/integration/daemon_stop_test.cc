@@ -5,10 +5,12 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/integration/process.h"
+#include "vmig/v1/migration.grpc.pb.h"
 
 namespace vmig::testing {
 namespace {
@@ -77,6 +79,77 @@ TEST(DaemonLogTest, DpdkLogsThroughTheDaemonsLoggerWithAPriority) {
     EXPECT_TRUE(line.size() > 3 && line[0] == '<' && line[2] == '>')
         << "a line without the daemon's priority: " << line;
   }
+}
+
+// Opens a watch of `session` with the longest interval the API allows and
+// reads its first event. Null if the daemon refused it or sent nothing.
+// The call stays open as long as the reader lives.
+std::unique_ptr<grpc::ClientReader<v1::SessionEvent>>
+WatchWithTenMinuteInterval(v1::MigrationService::Stub& stub,
+                           const std::string& session,
+                           grpc::ClientContext& ctx) {
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+  v1::WatchSessionRequest req;
+  req.set_name("sessions/" + session);
+  req.mutable_interval()->set_seconds(600);
+  std::unique_ptr<grpc::ClientReader<v1::SessionEvent>> r =
+      stub.WatchSession(&ctx, req);
+  v1::SessionEvent ev;
+  if (r->Read(&ev) && ev.session().phase() == v1::PHASE_PREPARED) return r;
+  ctx.TryCancel();
+  return nullptr;
+}
+
+// A watcher sleeps out its interval between events, up to ten minutes, but
+// neither a client that went away nor a SIGTERM waits for it: the slot is
+// free again at once (the daemon serves one watcher here), and the daemon
+// stops promptly with a watcher still open.
+TEST(DaemonSignalTest, AWatcherWithALongIntervalHoldsNeitherItsSlotNorTheStop) {
+  TempDir dir;
+  Daemon d(dir, "wt",
+           "listen { unix_socket: \"" + dir.path() +
+               "/wt.sock\" }\n"
+               "limits { max_watchers: 1 }\n"
+               "devices { device_id: \"d0\" emulated_spec: \"emu:state=1MiB\" "
+               "}\n"
+               "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
+               "memif: \"role=server,socket=" +
+               dir.path() + "/memif.sock,socket-abstract=no\" } }\n");
+  ASSERT_TRUE(d.WaitReady()) << d.log();
+  auto stub = v1::MigrationService::NewStub(d.Channel());
+  {
+    v1::PrepareIncomingRequest req;
+    req.set_session_id("w1");
+    req.add_devices("d0");
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    v1::Session s;
+    const grpc::Status st = stub->PrepareIncoming(&c, req, &s);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  {
+    grpc::ClientContext first;
+    auto watch = WatchWithTenMinuteInterval(*stub, "w1", first);
+    ASSERT_NE(watch, nullptr);
+    first.TryCancel();  // the client goes away mid-interval
+  }
+  // The slot comes back within a second or so (the daemon notices a client
+  // that left every 100 ms); ten seconds bound the wait on a busy host.
+  auto second = std::make_unique<grpc::ClientContext>();
+  std::unique_ptr<grpc::ClientReader<v1::SessionEvent>> open;
+  for (int i = 0; i < 50 && !open; ++i) {
+    open = WatchWithTenMinuteInterval(*stub, "w1", *second);
+    if (!open) {
+      second = std::make_unique<grpc::ClientContext>();
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+  ASSERT_NE(open, nullptr) << "the departed watcher still holds the only slot";
+  // SIGTERM with that watcher open: the server's shutdown cancels the call,
+  // and the watcher returns instead of sleeping out its ten minutes.
+  double seconds = 0;
+  EXPECT_EQ(d.Stop(30, &seconds), 0) << d.log();
+  EXPECT_LT(seconds, 15) << d.log();
 }
 
 }  // namespace
