@@ -419,10 +419,21 @@ absl::Time DestinationSession::CheckHealth(absl::Time now,
 }
 
 void DestinationSession::CancelStreams() {
-  // Workers may be writing into the data sessions: wait until they let go.
-  for (auto& st : streams_) st->CancelAndWait(absl::Seconds(5));
+  // Workers may be writing into the data sessions (streams_[i] writes
+  // incoming_[i]): wait until they let go. A stream whose worker stalled
+  // past the wait keeps its data session until the worker releases it.
+  for (size_t i = 0; i < streams_.size(); ++i) {
+    if (streams_[i]->CancelAndWait(absl::Seconds(5))) continue;
+    if (i < incoming_.size())
+      streams_[i]->KeepUntilReleased(std::move(incoming_[i]));
+    spdlog::warn(
+        "{}: stream {}: the data plane's worker did not let go within 5s; "
+        "its data session is closed when it does",
+        record_->name(), i);
+  }
   streams_.clear();
-  if (probe_) probe_->CancelAndWait(absl::Seconds(5));
+  if (probe_ && !probe_->CancelAndWait(absl::Seconds(5)))
+    probe_->KeepUntilReleased(std::move(probe_sink_));
   probe_.reset();
   probe_sink_.reset();
 }

@@ -25,9 +25,9 @@ double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 absl::Status SourceEngine::ProbeLink() {
   // The destination offers a probe stream only when asked for one.
   if (tun_.probe_bytes == 0 || probe_stream_id_ == 0) return absl::OkStatus();
-  ProbeSource source(tun_.probe_bytes);
+  auto source = std::make_unique<ProbeSource>(tun_.probe_bytes);
   absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
-      OpenStream(probe_stream_id_, &source);
+      OpenStream(probe_stream_id_, source.get());
   if (!st.ok()) return st.status();
   std::shared_ptr<dataplane::Stream> probe = std::move(*st);
   absl::Status result = absl::OkStatus();
@@ -66,8 +66,9 @@ absl::Status SourceEngine::ProbeLink() {
     absl::SleepFor(absl::Microseconds(200));
   }
   const dataplane::StreamStats stats = probe->Stats();
-  // The source outlives the stream: the worker lets go of it first.
-  probe->CancelAndWait(absl::Seconds(5));
+  // The source is freed once the worker lets go of it.
+  if (!probe->CancelAndWait(absl::Seconds(5)))
+    probe->KeepUntilReleased(std::move(source));
   if (!result.ok()) return result;
   const double secs =
       static_cast<double>(stats.finished_ns - stats.started_ns) / 1e9;

@@ -38,6 +38,17 @@ absl::Status Stream::error() const {
   return error_;
 }
 
+bool Stream::CancelAndWait(absl::Duration timeout) {
+  if (!finished()) Cancel();
+  (void)Wait(timeout);
+  return finished();
+}
+
+void Stream::KeepUntilReleased(std::unique_ptr<vfio::DataSession> data) {
+  absl::MutexLock lock(&mu_);
+  kept_data_ = std::move(data);
+}
+
 void Stream::Finish(State s, absl::Status why) {
   absl::MutexLock lock(&mu_);
   error_ = std::move(why);

@@ -117,7 +117,7 @@ class Stream {
   }
 
   State state() const {
-    return static_cast<State>(state_.load(std::memory_order_acquire));
+    return static_cast<State>(state_.load(std::memory_order_seq_cst));
   }
   bool finished() const { return state() >= kDone; }
   // Why it failed (valid once state() is kFailed).
@@ -126,14 +126,19 @@ class Stream {
   absl::Status Wait(absl::Duration timeout) const;
   StreamStats Stats() const;
   // Asks the worker to stop; it releases the stream's buffers.
-  void Cancel() { cancel_.store(true, std::memory_order_release); }
-  // Cancels the stream unless it has finished, and waits until it has: from
-  // then on the worker no longer touches the stream's data session, which
-  // the caller may destroy.
-  void CancelAndWait(absl::Duration timeout) {
-    if (!finished()) Cancel();
-    (void)Wait(timeout);
-  }
+  // Sequentially consistent with MarkRunning() and cancel_requested(): a
+  // canceller that then reads kPending knows the worker will see the flag
+  // before it serves the stream (Transport::AddStream relies on it).
+  void Cancel() { cancel_.store(true, std::memory_order_seq_cst); }
+  // Cancels the stream unless it has finished and waits up to `timeout` for
+  // the worker to be done with it. True: the worker no longer touches the
+  // stream's data session, which the caller may destroy. False: the worker
+  // stalled; hand the data session to KeepUntilReleased.
+  bool CancelAndWait(absl::Duration timeout);
+  // Keeps `data` (this stream's data session) alive as long as the stream,
+  // which lives until its worker has released it: a worker stalled past
+  // CancelAndWait's timeout never touches a freed session.
+  void KeepUntilReleased(std::unique_ptr<vfio::DataSession> data);
   // The worker has dropped every reference: the stream may be destroyed.
   bool released() const { return released_.load(std::memory_order_acquire); }
 
@@ -141,10 +146,10 @@ class Stream {
   void Finish(State s, absl::Status why = absl::OkStatus());
   void Publish(const StreamStats& stats);
   bool cancel_requested() const {
-    return cancel_.load(std::memory_order_acquire);
+    return cancel_.load(std::memory_order_seq_cst);
   }
   void MarkReleased() { released_.store(true, std::memory_order_release); }
-  void MarkRunning() { state_.store(kRunning, std::memory_order_release); }
+  void MarkRunning() { state_.store(kRunning, std::memory_order_seq_cst); }
 
   // What the worker runs: made here, handed over by Worker::Submit, and
   // from then on the worker's alone until it marks the stream released.
@@ -165,6 +170,8 @@ class Stream {
   mutable absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   StreamStats stats_ ABSL_GUARDED_BY(mu_);
+  // A data session handed over while the worker still had the stream.
+  std::unique_ptr<vfio::DataSession> kept_data_ ABSL_GUARDED_BY(mu_);
   mutable absl::CondVar done_;
 };
 

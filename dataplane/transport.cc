@@ -231,6 +231,12 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
   while (s->state() == Stream::kPending) {
     if (absl::Now() > deadline) {
       s->Cancel();
+      // Taken just now: the worker may be serving it already, and the
+      // caller frees the data session on this error, so wait until the
+      // worker has seen the flag. Still pending: it will see the flag before
+      // it serves the stream (both sequentially consistent), and never
+      // touches the data session.
+      if (s->state() != Stream::kPending) (void)s->Wait(absl::Seconds(5));
       return absl::DeadlineExceededError(
           "the worker did not take the stream within 5s");
     }

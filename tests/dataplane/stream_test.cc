@@ -1,0 +1,85 @@
+// The control side's hold on a stream's data session: a worker that stalls
+// past the canceller's wait must never find its data session freed.
+#include "dataplane/stream.h"
+
+#include <memory>
+
+#include "gtest/gtest.h"
+
+namespace vmig::dataplane {
+namespace {
+
+// A data session that records when it is destroyed.
+class TrackedSession final : public vfio::DataSession {
+ public:
+  explicit TrackedSession(bool* destroyed) : destroyed_(destroyed) {}
+  ~TrackedSession() override { *destroyed_ = true; }
+  absl::StatusOr<vfio::ReadResult> Read(absl::Span<uint8_t>) override {
+    return absl::UnimplementedError("not read in this test");
+  }
+  absl::StatusOr<size_t> Write(absl::Span<const uint8_t>) override {
+    return absl::UnimplementedError("not written in this test");
+  }
+  absl::StatusOr<vfio::PrecopyInfo> GetPrecopyInfo() override {
+    return absl::UnimplementedError("no pre-copy in this test");
+  }
+  int poll_fd() const override { return -1; }
+  short ready_events() const override { return 0; }
+  absl::Status SetNonBlocking(bool) override { return absl::OkStatus(); }
+
+ private:
+  bool* destroyed_;
+};
+
+std::shared_ptr<Stream> MakeStream(vfio::DataSession* data) {
+  StreamSpec spec;
+  spec.role = StreamRole::kSend;
+  spec.protection = Protection::kNone;
+  spec.data = data;
+  absl::StatusOr<std::shared_ptr<Stream>> s = Stream::Create(spec);
+  EXPECT_TRUE(s.ok()) << s.status();
+  return s.ok() ? *s : nullptr;
+}
+
+// A worker that took the stream and then stalled (here: never runs): the
+// wait times out, and the data session handed to the stream lives until
+// the worker finishes and releases the stream.
+TEST(StreamTest, AStalledWorkersDataSessionLivesUntilItReleasesTheStream) {
+  bool destroyed = false;
+  auto data = std::make_unique<TrackedSession>(&destroyed);
+  std::shared_ptr<Stream> s = MakeStream(data.get());
+  ASSERT_NE(s, nullptr);
+  s->MarkRunning();  // the worker has it
+  EXPECT_FALSE(s->CancelAndWait(absl::Milliseconds(20)));
+  EXPECT_TRUE(s->cancel_requested());
+  s->KeepUntilReleased(std::move(data));
+  EXPECT_FALSE(destroyed);
+  // The transport holds the stream until the worker has released it.
+  std::shared_ptr<Stream> transports_reference = s;
+  s.reset();
+  EXPECT_FALSE(destroyed);
+  // The worker wakes, sees the flag, lets go.
+  transports_reference->Finish(Stream::kCancelled);
+  transports_reference->MarkReleased();
+  EXPECT_FALSE(destroyed);
+  transports_reference.reset();  // Transport::Reap
+  EXPECT_TRUE(destroyed);
+}
+
+// A worker done with the stream: the wait says so at once and the caller
+// may free the data session itself.
+TEST(StreamTest, AFinishedStreamsWaitReturnsAtOnce) {
+  bool destroyed = false;
+  auto data = std::make_unique<TrackedSession>(&destroyed);
+  std::shared_ptr<Stream> s = MakeStream(data.get());
+  ASSERT_NE(s, nullptr);
+  s->MarkRunning();
+  s->Finish(Stream::kDone);
+  EXPECT_TRUE(s->CancelAndWait(absl::Seconds(30)));
+  EXPECT_FALSE(s->cancel_requested());  // nothing left to cancel
+  data.reset();
+  EXPECT_TRUE(destroyed);
+}
+
+}  // namespace
+}  // namespace vmig::dataplane
