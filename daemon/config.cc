@@ -25,6 +25,7 @@
 #include "metrics/http_endpoint.h"
 #include "proto/convert.h"
 #include "vfio/emu/spec.h"
+#include "vfio/kernel/device_open.h"
 
 namespace vmig::daemon {
 namespace {
@@ -311,9 +312,29 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
       return OptionError(opt, "needs emulated_spec, kernel or fd_socket");
     }
     if (d.source_case() == v1::AttachDeviceRequest::kEmulatedSpec) {
-      if (auto spec = vfio::emu::ParseEmuSpec(d.emulated_spec()); !spec.ok())
+      auto spec = vfio::emu::ParseEmuSpec(d.emulated_spec());
+      if (!spec.ok())
         return OptionError(absl::StrCat(opt, ".emulated_spec"),
                            spec.status().message());
+      if (!spec->state_file.empty()) {
+        return OptionError(absl::StrCat(opt, ".emulated_spec"),
+                           "state_file is chosen by the daemon (under "
+                           "state_dir), not by the configuration");
+      }
+    }
+    if (d.source_case() == v1::AttachDeviceRequest::kKernel) {
+      const auto& k = d.kernel();
+      if (k.path_case() == v1::KernelDeviceSource::kCdev &&
+          !vfio::kernel::IsVfioCdevPath(k.cdev())) {
+        return OptionError(absl::StrCat(opt, ".kernel.cdev"),
+                           "is not a VFIO cdev (/dev/vfio/devices/vfioN)");
+      }
+      if (k.path_case() == v1::KernelDeviceSource::kGroup &&
+          !vfio::kernel::IsVfioGroupPath(k.group())) {
+        return OptionError(
+            absl::StrCat(opt, ".kernel.group"),
+            "is not a VFIO group (/dev/vfio/N or /dev/vfio/noiommu-N)");
+      }
     }
   }
   if (c.devices_size() > static_cast<int>(lim.max_devices())) {

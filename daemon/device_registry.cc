@@ -38,11 +38,23 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
             absl::StrCat("emulated_spec: ", spec.status().message()));
       }
       spec->name = req.device_id();
-      if (!emu_state_dir.empty() && spec->state_file.empty()) {
+      // The daemon writes the state file after every arc and deletes it on
+      // detach, as root: its path is the daemon's choice, never a request's
+      // (a restored device's spec names the same path).
+      const std::string own =
+          emu_state_dir.empty()
+              ? ""
+              : absl::StrCat(emu_state_dir, "/", req.device_id(), ".state");
+      if (!spec->state_file.empty() && spec->state_file != own) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("emulated_spec: state_file is chosen by the daemon (",
+                         own.empty() ? "none without a state_dir" : own,
+                         "), not by a request"));
+      }
+      if (!own.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(emu_state_dir, ec);
-        spec->state_file =
-            absl::StrCat(emu_state_dir, "/", req.device_id(), ".state");
+        spec->state_file = own;
       }
       return Opened{vfio::emu::EmuDevice::Create(*spec), v1::BACKEND_EMULATED,
                     spec->ToString()};
@@ -52,6 +64,11 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
       absl::StatusOr<std::unique_ptr<vfio::kernel::KernelDevice>> dev;
       std::string source;
       if (k.path_case() == v1::KernelDeviceSource::kCdev) {
+        if (!vfio::kernel::IsVfioCdevPath(k.cdev())) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("kernel.cdev: ", Bounded(k.cdev()),
+                           " is not a VFIO cdev (/dev/vfio/devices/vfioN)"));
+        }
         source = k.cdev();
         dev = vfio::kernel::OpenCdevDevice(req.device_id(), k.cdev(),
                                            Syscalls::Real());
@@ -59,6 +76,11 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
         if (k.pci_device().empty()) {
           return absl::InvalidArgumentError(
               "kernel.pci_device: required with kernel.group");
+        }
+        if (!vfio::kernel::IsVfioGroupPath(k.group())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "kernel.group: ", Bounded(k.group()),
+              " is not a VFIO group (/dev/vfio/N or /dev/vfio/noiommu-N)"));
         }
         source = absl::StrCat(k.group(), ":", k.pci_device());
         dev = vfio::kernel::OpenGroupDevice(req.device_id(), k.group(),
@@ -78,6 +100,10 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
       if (!got.ok()) {
         return absl::UnavailableError(
             absl::StrCat("fd_socket: ", got.status().message()));
+      }
+      if (absl::Status v = vfio::kernel::CheckVfioDeviceFd(got->fd.get());
+          !v.ok()) {
+        return absl::Status(v.code(), absl::StrCat("fd_socket: ", v.message()));
       }
       Syscalls& sys = Syscalls::Real();
       return Opened{std::make_shared<vfio::kernel::KernelDevice>(

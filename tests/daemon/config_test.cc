@@ -55,6 +55,15 @@ TEST(ConfigTest, ValuesThatWouldFailLaterAreRefusedNow) {
       {"dataplane { file_prefix: \"a/b\" }", "dataplane.file_prefix"},
       {"devices { device_id: \"a\" emulated_spec: \"emu:state=banana\" }",
        "devices[0].emulated_spec"},
+      // Files and nodes the daemon would write or open as root.
+      {"devices { device_id: \"a\" emulated_spec: "
+       "\"emu:state=1MiB,state_file=/etc/passwd\" }",
+       "devices[0].emulated_spec"},
+      {"devices { device_id: \"a\" kernel { cdev: \"/dev/watchdog\" } }",
+       "devices[0].kernel.cdev"},
+      {"devices { device_id: \"a\" kernel { group: \"/dev/vfio/../sda\" "
+       "pci_device: \"0000:00:01.0\" } }",
+       "devices[0].kernel.group"},
   };
   for (const auto& [text, option] : cases) {
     absl::Status s = Load(text);

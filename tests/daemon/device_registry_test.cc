@@ -4,11 +4,20 @@
 // the lock every other device call takes.
 #include "daemon/device_registry.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "vfio/kernel/device_open.h"
 
 namespace vmig::daemon {
 namespace {
@@ -51,6 +60,117 @@ TEST(DeviceRegistryTest, ADigestDoesNotHoldTheLockOtherCallsTake) {
   r.Release({"small"}, "sessions/x");
   EXPECT_FALSE(attached.load()) << "the digest finished first: nothing shown";
   attacher.join();
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// The daemon writes an emulated device's state file after every arc and
+// deletes it on detach, as root: a request that named any file could
+// overwrite or delete it. Only the file the daemon itself chooses (under
+// its state directory) is accepted.
+TEST(DeviceRegistryTest, ARequestCannotNameTheFileAnEmulatedDeviceWrites) {
+  const std::string dir = ::testing::TempDir() + "/registry_state_file";
+  std::filesystem::create_directories(dir);
+  const std::string victim = dir + "/victim";
+  std::ofstream(victim) << "precious";
+  for (const bool with_state_dir : {false, true}) {
+    DeviceRegistry r(4);
+    if (with_state_dir) r.set_emu_state_dir(dir + "/emu");
+    auto refused = r.Attach(Emu("d0", "emu:state=1MiB,state_file=" + victim));
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(refused.status().message().find("state_file"), std::string::npos)
+        << refused.status();
+    EXPECT_TRUE(r.List().empty());
+    EXPECT_FALSE(r.Detach("devices/d0").ok());
+  }
+  EXPECT_EQ(ReadAll(victim), "precious");
+  // The path the daemon chooses itself (a restored device's spec names it)
+  // is the one accepted.
+  DeviceRegistry r(4);
+  r.set_emu_state_dir(dir + "/emu");
+  auto own =
+      r.Attach(Emu("d1", "emu:state=1MiB,state_file=" + dir + "/emu/d1.state"));
+  EXPECT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(ReadAll(victim), "precious");
+}
+
+// Kernel paths are opened read-write as root, and opening some device nodes
+// acts by itself (a watchdog starts counting): only the kernel's VFIO nodes
+// may be named, and anything else is refused before any open.
+TEST(DeviceRegistryTest, KernelPathsOutsideTheVfioNodesAreRefusedUnopened) {
+  DeviceRegistry r(4);
+  auto cdev = [&](const std::string& path) {
+    v1::AttachDeviceRequest req;
+    req.set_device_id("k");
+    req.mutable_kernel()->set_cdev(path);
+    return r.Attach(req).status();
+  };
+  auto group = [&](const std::string& path) {
+    v1::AttachDeviceRequest req;
+    req.set_device_id("k");
+    req.mutable_kernel()->set_group(path);
+    req.mutable_kernel()->set_pci_device("0000:00:01.0");
+    return r.Attach(req).status();
+  };
+  for (const char* bad :
+       {"/dev/null", "/dev/watchdog", "/dev/vfio/devices/../../watchdog",
+        "/dev/vfio/devices/vfio", "/dev/vfio/devices/vfio1x",
+        "dev/vfio/devices/vfio1", "/dev/vfio/devices/vfio1/"}) {
+    const absl::Status s = cdev(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad << ": " << s;
+    EXPECT_NE(s.message().find("kernel.cdev"), std::string::npos) << s;
+  }
+  for (const char* bad :
+       {"/etc/passwd", "/dev/vfio/vfio", "/dev/vfio/../watchdog",
+        "/dev/vfio/noiommu-", "/dev/vfio/12a"}) {
+    const absl::Status s = group(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad << ": " << s;
+    EXPECT_NE(s.message().find("kernel.group"), std::string::npos) << s;
+  }
+  // The kernel's own names pass the check (and fail later, here: no VFIO).
+  EXPECT_NE(cdev("/dev/vfio/devices/vfio0").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(group("/dev/vfio/noiommu-3").code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(r.List().empty());
+}
+
+// What a VMM hands over on fd_socket must be a VFIO device: VFIO's ioctls
+// on another file could mean something else to its driver.
+TEST(DeviceRegistryTest, AnFdThatIsNotAVfioDeviceIsRefused) {
+  const std::string path = ::testing::TempDir() + "/registry_fd.sock";
+  ::unlink(path.c_str());
+  const int listener = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+            0);
+  ASSERT_EQ(::listen(listener, 1), 0);
+  std::thread vmm([&] {
+    const int conn = ::accept(listener, nullptr, nullptr);
+    const int fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    (void)vfio::kernel::SendDeviceFd(conn, "nic0", fd);
+    ::close(fd);
+    ::close(conn);
+  });
+  DeviceRegistry r(4);
+  v1::AttachDeviceRequest req;
+  req.set_device_id("k");
+  req.set_fd_socket(path);
+  const absl::Status s = r.Attach(req).status();
+  vmm.join();
+  ::close(listener);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_NE(s.message().find("fd_socket"), std::string::npos) << s;
+  EXPECT_NE(s.message().find("not a VFIO device"), std::string::npos) << s;
+  EXPECT_TRUE(r.List().empty());
 }
 
 }  // namespace

@@ -33,7 +33,9 @@ struct EmuSpec {
   // state_file=PATH: the device keeps its state (FSM state, content seed,
   // block versions) in this file, rewritten at every transition and
   // reloaded when a device is made on it again: it outlives the process
-  // (a daemon killed mid-migration finds it as it was).
+  // (a daemon killed mid-migration finds it as it was). vmigd sets it
+  // under its state_dir and refuses one named by a request or the
+  // configuration (it writes and deletes the file as root).
   std::string state_file;
 
   // Fault injection.

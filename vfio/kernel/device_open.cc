@@ -3,11 +3,15 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "vfio/uapi.h"
 
 namespace vmig::vfio::kernel {
@@ -19,7 +23,36 @@ absl::Status SysError(absl::string_view what, absl::string_view path) {
   return absl::ErrnoToStatus(errno, absl::StrCat(what, " ", path));
 }
 
+bool AllDigits(absl::string_view s) {
+  return !s.empty() && s.size() <= 10 &&
+         std::all_of(s.begin(), s.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
 }  // namespace
+
+bool IsVfioCdevPath(absl::string_view path) {
+  return absl::ConsumePrefix(&path, "/dev/vfio/devices/vfio") &&
+         AllDigits(path);
+}
+
+bool IsVfioGroupPath(absl::string_view path) {
+  if (!absl::ConsumePrefix(&path, "/dev/vfio/")) return false;
+  absl::ConsumePrefix(&path, "noiommu-");
+  return AllDigits(path);
+}
+
+absl::Status CheckVfioDeviceFd(int fd) {
+  const std::string link = absl::StrCat("/proc/self/fd/", fd);
+  char target[256] = {};
+  const ssize_t n = ::readlink(link.c_str(), target, sizeof(target) - 1);
+  if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("readlink ", link));
+  const absl::string_view what(target, static_cast<size_t>(n));
+  if (what == "anon_inode:[vfio-device]" || IsVfioCdevPath(what))
+    return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the fd handed over is not a VFIO device (it is ", what, ")"));
+}
 
 absl::StatusOr<ReceivedFd> ReceiveDeviceFd(int unix_socket) {
   char name[kMaxNameBytes + 1] = {};

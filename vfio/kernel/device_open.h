@@ -25,6 +25,16 @@ absl::StatusOr<ReceivedFd> ReceiveDeviceFdFrom(const std::string& path);
 // The sending side (what a VMM does; used by tests and tools).
 absl::Status SendDeviceFd(int unix_socket, absl::string_view name, int fd);
 
+// The kernel's names for its VFIO nodes. vmigd opens what a request names
+// read-write, as root, and opening some other node acts by itself (a
+// watchdog starts counting), so anything else is refused before any open.
+bool IsVfioCdevPath(absl::string_view path);   // /dev/vfio/devices/vfioN
+bool IsVfioGroupPath(absl::string_view path);  // /dev/vfio/N, noiommu-N
+// OK if `fd` is a VFIO device (a cdev, or the anonymous inode a group hands
+// out): VFIO's ioctls on another file could mean something else to its
+// driver. Otherwise InvalidArgument naming what the fd is.
+absl::Status CheckVfioDeviceFd(int fd);
+
 // 2. The VFIO cdev (/dev/vfio/devices/vfioN) bound to a new iommufd context
 // with its own IOAS.
 absl::StatusOr<std::unique_ptr<KernelDevice>> OpenCdevDevice(
