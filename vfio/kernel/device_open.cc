@@ -69,6 +69,8 @@ absl::StatusOr<ReceivedFd> ReceiveDeviceFd(int unix_socket) {
   do {
     n = ::recvmsg(unix_socket, &msg, MSG_CMSG_CLOEXEC);
   } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))  // SO_RCVTIMEO
+    return absl::DeadlineExceededError("no device fd arrived in time");
   if (n < 0) return absl::ErrnoToStatus(errno, "recvmsg of a device fd");
   std::vector<UniqueFd> fds;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr;
@@ -99,7 +101,8 @@ absl::StatusOr<ReceivedFd> ReceiveDeviceFd(int unix_socket) {
                     std::move(fds[0])};
 }
 
-absl::StatusOr<ReceivedFd> ReceiveDeviceFdFrom(const std::string& path) {
+absl::StatusOr<ReceivedFd> ReceiveDeviceFdFrom(const std::string& path,
+                                               absl::Duration timeout) {
   sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   if (path.size() >= sizeof(addr.sun_path)) {
@@ -113,7 +116,16 @@ absl::StatusOr<ReceivedFd> ReceiveDeviceFdFrom(const std::string& path) {
       0) {
     return SysError("connect to", path);
   }
-  return ReceiveDeviceFd(sock.get());
+  const timeval tv = absl::ToTimeval(timeout);
+  if (::setsockopt(sock.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
+    return SysError("SO_RCVTIMEO on", path);
+  absl::StatusOr<ReceivedFd> got = ReceiveDeviceFd(sock.get());
+  if (!got.ok() && absl::IsDeadlineExceeded(got.status())) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("no device fd arrived from ", path, " within ",
+                     absl::FormatDuration(timeout)));
+  }
+  return got;
 }
 
 absl::Status SendDeviceFd(int unix_socket, absl::string_view name, int fd) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/unique_fd.h"
 #include "vfio/kernel/kernel_device.h"
 #include "vfio/kernel/syscalls.h"
@@ -20,8 +21,11 @@ struct ReceivedFd {
   UniqueFd fd;
 };
 absl::StatusOr<ReceivedFd> ReceiveDeviceFd(int unix_socket);
-// Connects to the socket at `path` and receives one device fd.
-absl::StatusOr<ReceivedFd> ReceiveDeviceFdFrom(const std::string& path);
+// Connects to the socket at `path` and receives one device fd, waiting at
+// most `timeout` for it: a VMM (or anyone) that accepts and sends nothing
+// must not hold the calling thread, nor the daemon's stop.
+absl::StatusOr<ReceivedFd> ReceiveDeviceFdFrom(
+    const std::string& path, absl::Duration timeout = absl::Seconds(10));
 // The sending side (what a VMM does; used by tests and tools).
 absl::Status SendDeviceFd(int unix_socket, absl::string_view name, int fd);
 

@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "gtest/gtest.h"
 #include "tests/vfio/kernel/fake_vfio_kernel.h"
@@ -225,6 +226,28 @@ TEST(DeviceFdHandoverTest, RefusesMessagesWithoutExactlyOneFd) {
   auto got = ReceiveDeviceFd(b.get());
   ASSERT_FALSE(got.ok());
   EXPECT_NE(got.status().message().find("0 fds"), absl::string_view::npos);
+}
+
+// A socket that accepts and never sends: the wait for the fd is bounded
+// and the error says so.
+TEST(DeviceFdHandoverTest, ASocketThatNeverSendsIsGivenUpOn) {
+  const std::string path = ::testing::TempDir() + "/silent_vmm.sock";
+  ::unlink(path.c_str());
+  UniqueFd listener(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
+  ASSERT_EQ(
+      ::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)),
+      0);
+  ASSERT_EQ(::listen(listener.get(), 1), 0);  // accepted by the kernel
+  auto got = ReceiveDeviceFdFrom(path, absl::Milliseconds(200));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(got.status().message().find("no device fd arrived"),
+            absl::string_view::npos)
+      << got.status();
+  ::unlink(path.c_str());
 }
 
 }  // namespace
