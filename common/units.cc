@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "common/bounded.h"
 
 namespace vmig {
 namespace {
@@ -51,14 +52,15 @@ absl::StatusOr<double> ParseScaled(absl::string_view text,
   if (number.empty() || !absl::SimpleAtod(number, &value) || value < 0 ||
       !std::isfinite(value)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid ", what, " '", text, "'"));
+        absl::StrCat("invalid ", what, " ", Bounded(text)));
   }
   for (const Suffix& s : kSuffixes) {
     if (suffix == s.text) return value * s.factor;
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      "invalid ", what, " '", text, "': unknown unit '", suffix,
-      "' (use B, KiB, MiB, GiB, TiB, or KB, MB, GB for powers of ten)"));
+      "invalid ", what, " ", Bounded(text), ": unknown unit ",
+      Bounded(suffix, 16),
+      " (use B, KiB, MiB, GiB, TiB, or KB, MB, GB for powers of ten)"));
 }
 
 }  // namespace
@@ -66,11 +68,12 @@ absl::StatusOr<double> ParseScaled(absl::string_view text,
 absl::StatusOr<uint64_t> ParseBytes(absl::string_view text) {
   absl::StatusOr<double> v = ParseScaled(text, "size");
   if (!v.ok()) return v.status();
-  if (*v > 1.8e19) {
+  // 2^64: past it (and past LLONG_MAX, for llround) no uint64_t holds it.
+  if (*v >= 18446744073709551616.0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("size '", text, "' is too large"));
+        absl::StrCat("size ", Bounded(text), " is too large"));
   }
-  return static_cast<uint64_t>(std::llround(*v));
+  return static_cast<uint64_t>(std::round(*v));
 }
 
 absl::StatusOr<double> ParseRate(absl::string_view text) {
@@ -79,8 +82,8 @@ absl::StatusOr<double> ParseRate(absl::string_view text) {
   absl::string_view body = lower;
   if (!absl::ConsumeSuffix(&body, "/s") && body != "0") {
     return absl::InvalidArgumentError(
-        absl::StrCat("invalid rate '", text,
-                     "': expected a size per second such as 2GiB/s"));
+        absl::StrCat("invalid rate ", Bounded(text),
+                     ": expected a size per second such as 2GiB/s"));
   }
   return ParseScaled(body, "rate");
 }

@@ -17,9 +17,10 @@ namespace {
 
 absl::Status FieldError(absl::string_view key, absl::string_view value,
                         absl::string_view why) {
-  return absl::InvalidArgumentError(absl::StrCat("emulated device spec: field ",
-                                                 Bounded(key, 32), " = ",
-                                                 Bounded(value), ": ", why));
+  // `why` may quote the value again (a parser's own message): bounded too.
+  return absl::InvalidArgumentError(
+      absl::StrCat("emulated device spec: field ", Bounded(key, 32), " = ",
+                   Bounded(value), ": ", why.substr(0, 512)));
 }
 
 absl::Status ParseField(absl::string_view key, absl::string_view value,
