@@ -1,5 +1,6 @@
 // Create calls that race against one real daemon: a session id and the
 // session limit hold under concurrency, and no device stays claimed.
+#include <set>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -143,6 +144,49 @@ TEST(RetriedCreateTest, TheSameRequestIdReturnsTheSameSession) {
   grpc::ClientContext c;
   ASSERT_TRUE(stub->ListSessions(Ctx(c), v1::ListSessionsRequest(), &all).ok());
   EXPECT_EQ(all.sessions_size(), 1);
+}
+
+// Finished sessions are kept up to limits.max_sessions, and the one that
+// ended longest ago goes first, whatever its name: "zzz" ended before
+// "aaa", so a new session evicts "zzz" and a control plane can still read
+// the session that just ended.
+TEST(FinishedSessionsTest, TheOneThatEndedLongestAgoIsEvictedFirst) {
+  TempDir dir;
+  std::string config =
+      "listen { unix_socket: \"" + dir.path() +
+      "/e.sock\" }\n"
+      "limits { max_sessions: 2 }\n"
+      "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" memif: "
+      "\"role=server,socket=" +
+      dir.path() + "/memif.sock,socket-abstract=no\" } }\n";
+  for (int i = 0; i < 3; ++i) {
+    config += "devices { device_id: \"d" + std::to_string(i) +
+              "\" emulated_spec: \"emu:state=1MiB\" }\n";
+  }
+  Daemon d(dir, "e", config);
+  ASSERT_TRUE(d.WaitReady()) << d.log();
+  auto prepare_and_cancel = [&](const std::string& id,
+                                const std::string& device) {
+    CommandResult p = Ctl(d, {"migrate", "prepare", id, "--device", device});
+    ASSERT_EQ(p.exit_code, 0) << p.out << p.err;
+    CommandResult c = Ctl(d, {"migrate", "cancel", id});
+    ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
+  };
+  prepare_and_cancel("zzz", "d0");
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  prepare_and_cancel("aaa", "d1");
+  CommandResult third = Ctl(d, {"migrate", "prepare", "mmm", "--device", "d2"});
+  ASSERT_EQ(third.exit_code, 0) << third.out << third.err;
+  auto stub = v1::MigrationService::NewStub(d.Channel());
+  v1::ListSessionsResponse all;
+  grpc::ClientContext c;
+  ASSERT_TRUE(stub->ListSessions(Ctx(c), v1::ListSessionsRequest(), &all).ok());
+  std::set<std::string> names;
+  for (const v1::Session& s : all.sessions()) names.insert(s.name());
+  EXPECT_EQ(names, (std::set<std::string>{"sessions/aaa", "sessions/mmm"}));
+  CommandResult gone = Ctl(d, {"migrate", "status", "zzz"});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("not found"), std::string::npos) << gone.err;
 }
 
 }  // namespace
