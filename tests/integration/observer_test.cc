@@ -7,6 +7,7 @@
 // decodes every frame as Ethernet/IPv4/UDP with no bad checksum.
 #include <signal.h>
 
+#include <filesystem>
 #include <string>
 #include <thread>
 
@@ -69,10 +70,12 @@ class ObserverTest : public MigrationTest {
     if (dump_ > 0) (void)WaitExit(dump_, 0.1);
   }
   // tcpdump on the observer's port, the whole of every frame, until Stop.
+  // A 64 MiB capture buffer (-B, KiB), so that a descheduled tcpdump does
+  // not lose a burst (CaptureDrops() says what it lost).
   void StartCapture() {
     std::vector<std::string> argv = net_.Prefix("O");
-    argv.insert(argv.end(), {tcpdump_, "-i", net_.Iface("O"), "-s", "0", "-U",
-                             "-n", "-w", Capture()});
+    argv.insert(argv.end(), {tcpdump_, "-i", net_.Iface("O"), "-s", "0", "-B",
+                             "65536", "-U", "-n", "-w", Capture()});
     const std::string err = dir_.path() + "/tcpdump.err";
     dump_ = Spawn(argv, {}, dir_.path() + "/tcpdump.out", err);
     ASSERT_GT(dump_, 0);
@@ -84,12 +87,28 @@ class ObserverTest : public MigrationTest {
     FAIL() << "tcpdump did not start: " << ReadFileOrEmpty(err);
   }
   std::string StopCapture() {
+    // tcpdump exits on SIGINT without reading what still waits in its
+    // buffer: on a busy host that was the migration's tail (the device
+    // stream, after the link probe). Stop once the file has stopped
+    // growing for half a second (at most 20 s).
+    std::error_code ec;
+    uintmax_t last = 0;
+    for (int still = 0, i = 0; still < 5 && i < 200; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const uintmax_t now = std::filesystem::file_size(Capture(), ec);
+      still = (!ec && now == last) ? still + 1 : 0;
+      last = ec ? 0 : now;
+    }
     ::kill(dump_, SIGINT);
     EXPECT_EQ(WaitExit(dump_, 20), 0);
     dump_ = -1;
     return ReadFileOrEmpty(Capture());
   }
   std::string Capture() const { return dir_.path() + "/wire.pcap"; }
+  // What tcpdump said when it stopped ("N packets dropped by kernel").
+  std::string CaptureDrops() const {
+    return ReadFileOrEmpty(dir_.path() + "/tcpdump.err");
+  }
 
   BridgedNamespaces net_;
   std::string tcpdump_, tshark_;
@@ -152,7 +171,8 @@ TEST_F(ObserverTest,
   // The capture holds the whole migration, none of it in clear: no stream
   // header, no record header of the emulated device's stream.
   const std::string wire = StopCapture();
-  EXPECT_GT(wire.size(), 32u << 20) << "the capture missed the migration";
+  EXPECT_GT(wire.size(), 32u << 20)
+      << "the capture missed the migration: " << CaptureDrops();
   EXPECT_EQ(wire.find(StreamMagic()), std::string::npos);
   EXPECT_EQ(wire.find(RecordMagic()), std::string::npos);
 
@@ -205,8 +225,8 @@ TEST_F(ObserverTest, AnUnprotectedMigrationIsReadableOffTheWire) {
   MigrateAndVerify("clear");
   EXPECT_EQ(Get(*src_mig_, "clear").report().data_protection(), "none");
   const std::string wire = StopCapture();
-  EXPECT_NE(wire.find(StreamMagic()), std::string::npos);
-  EXPECT_NE(wire.find(RecordMagic()), std::string::npos);
+  EXPECT_NE(wire.find(StreamMagic()), std::string::npos) << CaptureDrops();
+  EXPECT_NE(wire.find(RecordMagic()), std::string::npos) << CaptureDrops();
 }
 
 }  // namespace
