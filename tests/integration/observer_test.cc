@@ -174,7 +174,15 @@ TEST_F(ObserverTest,
   EXPECT_GT(wire.size(), 32u << 20)
       << "the capture missed the migration: " << CaptureDrops();
   EXPECT_EQ(wire.find(StreamMagic()), std::string::npos);
-  EXPECT_EQ(wire.find(RecordMagic()), std::string::npos);
+  // The record magic is 4 bytes: in some 50 MB of ciphertext it turns up
+  // by chance about once in 80 runs (2^-32 per position), so what is held
+  // is that it is as rare as chance makes it, not the one per record of a
+  // readable stream (the control test below finds those).
+  size_t records = 0;
+  for (size_t at = wire.find(RecordMagic()); at != std::string::npos;
+       at = wire.find(RecordMagic(), at + 1))
+    ++records;
+  EXPECT_LE(records, 3u) << "record headers readable off the wire";
 
   // An outside check of the wire format: tshark decodes every vmigd frame
   // as Ethernet/IPv4/UDP, none malformed; every IPv4 header checksum is
