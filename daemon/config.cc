@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "common/bounded.h"
 #include "daemon/config_checks.h"
+#include "daemon/device_registry.h"
 #include "dataplane/aead.h"
 #include "dataplane/port.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -25,7 +26,6 @@
 #include "metrics/http_endpoint.h"
 #include "proto/convert.h"
 #include "vfio/emu/spec.h"
-#include "vfio/kernel/device_open.h"
 
 namespace vmig::daemon {
 namespace {
@@ -323,18 +323,8 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
       }
     }
     if (d.source_case() == v1::AttachDeviceRequest::kKernel) {
-      const auto& k = d.kernel();
-      if (k.path_case() == v1::KernelDeviceSource::kCdev &&
-          !vfio::kernel::IsVfioCdevPath(k.cdev())) {
-        return OptionError(absl::StrCat(opt, ".kernel.cdev"),
-                           "is not a VFIO cdev (/dev/vfio/devices/vfioN)");
-      }
-      if (k.path_case() == v1::KernelDeviceSource::kGroup &&
-          !vfio::kernel::IsVfioGroupPath(k.group())) {
-        return OptionError(
-            absl::StrCat(opt, ".kernel.group"),
-            "is not a VFIO group (/dev/vfio/N or /dev/vfio/noiommu-N)");
-      }
+      if (std::optional<PathRefusal> r = RefuseNonVfioPath(d.kernel()))
+        return OptionError(absl::StrCat(opt, ".", r->field), r->why);
     }
   }
   if (c.devices_size() > static_cast<int>(lim.max_devices())) {

@@ -423,17 +423,16 @@ void DestinationSession::CancelStreams() {
   // incoming_[i]): wait until they let go. A stream whose worker stalled
   // past the wait keeps its data session until the worker releases it.
   for (size_t i = 0; i < streams_.size(); ++i) {
-    if (streams_[i]->CancelAndWait(absl::Seconds(5))) continue;
-    if (i < incoming_.size())
-      streams_[i]->KeepUntilReleased(std::move(incoming_[i]));
+    if (streams_[i]->CancelAndWait(
+            absl::Seconds(5), i < incoming_.size() ? &incoming_[i] : nullptr))
+      continue;
     spdlog::warn(
         "{}: stream {}: the data plane's worker did not let go within 5s; "
         "its data session is closed when it does",
         record_->name(), i);
   }
   streams_.clear();
-  if (probe_ && !probe_->CancelAndWait(absl::Seconds(5)))
-    probe_->KeepUntilReleased(std::move(probe_sink_));
+  if (probe_) probe_->CancelAndWait(absl::Seconds(5), &probe_sink_);
   probe_.reset();
   probe_sink_.reset();
 }

@@ -136,7 +136,7 @@ class DestinationSession {
       ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<dataplane::Stream>> streams_ ABSL_GUARDED_BY(mu_);
   // The link probe's sink and stream (the source asked for one).
-  std::unique_ptr<ProbeSink> probe_sink_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<vfio::DataSession> probe_sink_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<dataplane::Stream> probe_ ABSL_GUARDED_BY(mu_);
   // Per device (in ids_ order): its history key and one arc as measured
   // when it was prepared.

@@ -63,12 +63,10 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
       const auto& k = req.kernel();
       absl::StatusOr<std::unique_ptr<vfio::kernel::KernelDevice>> dev;
       std::string source;
+      if (std::optional<PathRefusal> r = RefuseNonVfioPath(k)) {
+        return absl::InvalidArgumentError(absl::StrCat(r->field, ": ", r->why));
+      }
       if (k.path_case() == v1::KernelDeviceSource::kCdev) {
-        if (!vfio::kernel::IsVfioCdevPath(k.cdev())) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("kernel.cdev: ", Bounded(k.cdev()),
-                           " is not a VFIO cdev (/dev/vfio/devices/vfioN)"));
-        }
         source = k.cdev();
         dev = vfio::kernel::OpenCdevDevice(req.device_id(), k.cdev(),
                                            Syscalls::Real());
@@ -76,11 +74,6 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
         if (k.pci_device().empty()) {
           return absl::InvalidArgumentError(
               "kernel.pci_device: required with kernel.group");
-        }
-        if (!vfio::kernel::IsVfioGroupPath(k.group())) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "kernel.group: ", Bounded(k.group()),
-              " is not a VFIO group (/dev/vfio/N or /dev/vfio/noiommu-N)"));
         }
         source = absl::StrCat(k.group(), ":", k.pci_device());
         dev = vfio::kernel::OpenGroupDevice(req.device_id(), k.group(),
@@ -120,6 +113,24 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
 }
 
 }  // namespace
+
+std::optional<PathRefusal> RefuseNonVfioPath(const v1::KernelDeviceSource& k) {
+  if (k.path_case() == v1::KernelDeviceSource::kCdev &&
+      !vfio::kernel::IsVfioCdevPath(k.cdev())) {
+    return PathRefusal{"kernel.cdev",
+                       absl::StrCat(Bounded(k.cdev()),
+                                    " is not a VFIO cdev "
+                                    "(/dev/vfio/devices/vfioN)")};
+  }
+  if (k.path_case() == v1::KernelDeviceSource::kGroup &&
+      !vfio::kernel::IsVfioGroupPath(k.group())) {
+    return PathRefusal{"kernel.group",
+                       absl::StrCat(Bounded(k.group()),
+                                    " is not a VFIO group (/dev/vfio/N or "
+                                    "/dev/vfio/noiommu-N)")};
+  }
+  return std::nullopt;
+}
 
 absl::StatusOr<v1::Device> DeviceRegistry::Attach(
     const v1::AttachDeviceRequest& req) {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,14 @@
 namespace vmig::daemon {
 
 class Journal;
+
+// A kernel path that is not one of the kernel's VFIO nodes (vmigd opens it
+// read-write as root, before it knows what it is): the field and why, for a
+// request's error and for --check-config alike. Nothing when it is one.
+struct PathRefusal {
+  std::string field, why;
+};
+std::optional<PathRefusal> RefuseNonVfioPath(const v1::KernelDeviceSource& k);
 
 class DeviceRegistry {
  public:

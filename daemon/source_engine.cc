@@ -447,8 +447,7 @@ void SourceEngine::ReleaseStreams() {
   // The worker may be inside a read: a data session is freed once it lets
   // go (if it stalled past the wait, its stream keeps the session).
   for (Device& d : devs_) {
-    if (d.stream && !d.stream->CancelAndWait(absl::Seconds(5))) {
-      d.stream->KeepUntilReleased(std::move(d.data));
+    if (d.stream && !d.stream->CancelAndWait(absl::Seconds(5), &d.data)) {
       spdlog::warn(
           "{}: {}: the data plane's worker did not let go of the stream "
           "within 5s; its data session is closed when it does",

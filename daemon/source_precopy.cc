@@ -25,7 +25,8 @@ double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 absl::Status SourceEngine::ProbeLink() {
   // The destination offers a probe stream only when asked for one.
   if (tun_.probe_bytes == 0 || probe_stream_id_ == 0) return absl::OkStatus();
-  auto source = std::make_unique<ProbeSource>(tun_.probe_bytes);
+  std::unique_ptr<vfio::DataSession> source =
+      std::make_unique<ProbeSource>(tun_.probe_bytes);
   absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
       OpenStream(probe_stream_id_, source.get());
   if (!st.ok()) return st.status();
@@ -67,8 +68,7 @@ absl::Status SourceEngine::ProbeLink() {
   }
   const dataplane::StreamStats stats = probe->Stats();
   // The source is freed once the worker lets go of it.
-  if (!probe->CancelAndWait(absl::Seconds(5)))
-    probe->KeepUntilReleased(std::move(source));
+  probe->CancelAndWait(absl::Seconds(5), &source);
   if (!result.ok()) return result;
   const double secs =
       static_cast<double>(stats.finished_ns - stats.started_ns) / 1e9;

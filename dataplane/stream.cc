@@ -38,15 +38,16 @@ absl::Status Stream::error() const {
   return error_;
 }
 
-bool Stream::CancelAndWait(absl::Duration timeout) {
+bool Stream::CancelAndWait(absl::Duration timeout,
+                           std::unique_ptr<vfio::DataSession>* data) {
   if (!finished()) Cancel();
   (void)Wait(timeout);
-  return finished();
-}
-
-void Stream::KeepUntilReleased(std::unique_ptr<vfio::DataSession> data) {
-  absl::MutexLock lock(&mu_);
-  kept_data_ = std::move(data);
+  if (finished()) return true;
+  if (data != nullptr) {
+    absl::MutexLock lock(&mu_);
+    kept_data_ = std::move(*data);
+  }
+  return false;
 }
 
 void Stream::Finish(State s, absl::Status why) {

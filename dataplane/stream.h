@@ -133,12 +133,11 @@ class Stream {
   // Cancels the stream unless it has finished and waits up to `timeout` for
   // the worker to be done with it. True: the worker no longer touches the
   // stream's data session, which the caller may destroy. False: the worker
-  // stalled; hand the data session to KeepUntilReleased.
-  bool CancelAndWait(absl::Duration timeout);
-  // Keeps `data` (this stream's data session) alive as long as the stream,
-  // which lives until its worker has released it: a worker stalled past
-  // CancelAndWait's timeout never touches a freed session.
-  void KeepUntilReleased(std::unique_ptr<vfio::DataSession> data);
+  // stalled, and `*data` (the stream's data session, if given) moves into
+  // the stream, which lives until its worker has released it, so that the
+  // worker never touches a freed session.
+  bool CancelAndWait(absl::Duration timeout,
+                     std::unique_ptr<vfio::DataSession>* data = nullptr);
   // The worker has dropped every reference: the stream may be destroyed.
   bool released() const { return released_.load(std::memory_order_acquire); }
 

@@ -50,9 +50,9 @@ TEST(StreamTest, AStalledWorkersDataSessionLivesUntilItReleasesTheStream) {
   std::shared_ptr<Stream> s = MakeStream(data.get());
   ASSERT_NE(s, nullptr);
   s->MarkRunning();  // the worker has it
-  EXPECT_FALSE(s->CancelAndWait(absl::Milliseconds(20)));
+  std::unique_ptr<vfio::DataSession> session = std::move(data);
+  EXPECT_FALSE(s->CancelAndWait(absl::Milliseconds(20), &session));
   EXPECT_TRUE(s->cancel_requested());
-  s->KeepUntilReleased(std::move(data));
   EXPECT_FALSE(destroyed);
   // The transport holds the stream until the worker has released it.
   std::shared_ptr<Stream> transports_reference = s;
