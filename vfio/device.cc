@@ -8,6 +8,11 @@
 
 namespace vmig::vfio {
 
+absl::Status EmptyReadError() {
+  return absl::InvalidArgumentError(
+      "a data_fd read needs room for at least one byte");
+}
+
 absl::Status WriteAll(DataSession& session, absl::Span<const uint8_t> buf,
                       absl::Duration timeout) {
   while (!buf.empty()) {

@@ -62,6 +62,10 @@ class DataSession {
   virtual absl::Status SetNonBlocking(bool nonblocking) = 0;
 };
 
+// What Read() says to an empty buffer, on every backend: a zero-length
+// read() returns 0, indistinguishable from the end of the stream.
+absl::Status EmptyReadError();
+
 // Writes all of `buf`, looping over short writes and waiting on poll_fd()
 // when a non-blocking session pushes back (up to `timeout` without progress).
 absl::Status WriteAll(DataSession& session, absl::Span<const uint8_t> buf,

@@ -73,6 +73,10 @@ absl::StatusOr<MigrationFlags> ParseMigrationFlags(absl::string_view text);
 constexpr bool IsP2PQuiescent(DeviceState s) {
   return s == DeviceState::kRunningP2P || s == DeviceState::kPreCopyP2P;
 }
+// The pre-copy states, where a caught-up data_fd has more to come.
+constexpr bool IsPreCopyState(DeviceState s) {
+  return s == DeviceState::kPreCopy || s == DeviceState::kPreCopyP2P;
+}
 // The saving group shares one data session.
 constexpr bool IsSavingState(DeviceState s) {
   return s == DeviceState::kPreCopy || s == DeviceState::kPreCopyP2P ||

@@ -49,10 +49,6 @@ class EmuSession final : public DataSession {
   bool nonblocking_ = false;
 };
 
-bool IsPreCopy(DeviceState s) {
-  return s == DeviceState::kPreCopy || s == DeviceState::kPreCopyP2P;
-}
-
 }  // namespace
 
 EmuCore::EmuCore(const EmuSpec& spec)
@@ -294,6 +290,7 @@ absl::Status EmuCore::CheckSession(uint64_t session, bool saving) const {
 absl::StatusOr<ReadResult> EmuCore::Read(uint64_t session,
                                          absl::Span<uint8_t> buf,
                                          bool nonblocking) {
+  if (buf.empty()) return EmptyReadError();
   absl::MutexLock lock(&mu_);
   int64_t now;
   for (;;) {
@@ -326,7 +323,7 @@ absl::StatusOr<ReadResult> EmuCore::Read(uint64_t session,
     buf[*spec_.corrupt_at - offset] ^= 0xff;
     corrupted_ = true;
   }
-  if (IsPreCopy(state_)) {
+  if (IsPreCopyState(state_)) {
     precopy_bytes_read_ += n;
     MaybeReinit();
   }
@@ -374,7 +371,7 @@ absl::StatusOr<size_t> EmuCore::Write(uint64_t session,
 absl::StatusOr<PrecopyInfo> EmuCore::GetPrecopyInfo(uint64_t session) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckSession(session, true); !s.ok()) return s;
-  if (!IsPreCopy(state_)) {
+  if (!IsPreCopyState(state_)) {
     return absl::ErrnoToStatus(
         EINVAL, absl::StrCat(spec_.name,
                              ": PRECOPY_INFO is valid only in "

@@ -24,16 +24,25 @@ auto RetryOnEintr(F f) {
 class KernelDataSession final : public DataSession {
  public:
   KernelDataSession(SysFd fd, Syscalls& sys, bool resuming,
-                    std::shared_ptr<std::atomic<bool>> precopy_v2)
+                    std::shared_ptr<KernelDevice::Shared> shared)
       : fd_(std::move(fd)),
         sys_(sys),
         resuming_(resuming),
-        precopy_v2_(std::move(precopy_v2)) {}
+        shared_(std::move(shared)) {}
 
   absl::StatusOr<ReadResult> Read(absl::Span<uint8_t> buf) override {
+    // read() of 0 bytes returns 0, which would read as the end of the
+    // stream: refused before it reaches the kernel.
+    if (buf.empty()) return EmptyReadError();
+    // The state is read before the read(): a device still in pre-copy when
+    // the read began cannot have ended its stream. The uAPI says ENOMSG
+    // there, but drivers return 0 too (the mtty sample does, as QEMU
+    // tolerates), so 0 in pre-copy is "no more for now", never the end.
+    const bool precopy = IsPreCopyState(shared_->state.load());
     ssize_t n = RetryOnEintr(
         [&] { return sys_.Read(fd_.get(), buf.data(), buf.size()); });
     if (n > 0) return ReadResult{ReadOutcome::kData, static_cast<size_t>(n)};
+    if (n == 0 && precopy) return ReadResult{ReadOutcome::kNoMoreForNow, 0};
     if (n == 0) return ReadResult{ReadOutcome::kEndOfStream, 0};
     if (errno == ENOMSG) return ReadResult{ReadOutcome::kNoMoreForNow, 0};
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -59,8 +68,8 @@ class KernelDataSession final : public DataSession {
       return absl::ErrnoToStatus(errno, "VFIO_MIG_GET_PRECOPY_INFO");
     }
     // Without the v2 opt-in the kernel's flags must be ignored.
-    const bool reinit =
-        precopy_v2_->load() && (info.flags & uapi::kPrecopyInfoReinit) != 0;
+    const bool reinit = shared_->precopy_v2.load() &&
+                        (info.flags & uapi::kPrecopyInfoReinit) != 0;
     return PrecopyInfo{info.initial_bytes, info.dirty_bytes, reinit};
   }
 
@@ -81,7 +90,7 @@ class KernelDataSession final : public DataSession {
   SysFd fd_;
   Syscalls& sys_;
   const bool resuming_;
-  std::shared_ptr<std::atomic<bool>> precopy_v2_;
+  std::shared_ptr<KernelDevice::Shared> shared_;
 };
 
 }  // namespace
@@ -92,7 +101,7 @@ KernelDevice::KernelDevice(std::string name, SysFd device_fd, Syscalls& sys,
       sys_(sys),
       keep_alive_(std::move(keep_alive)),
       fd_(std::move(device_fd)),
-      precopy_v2_(std::make_shared<std::atomic<bool>>(false)) {}
+      shared_(std::make_shared<Shared>()) {}
 
 absl::Status KernelDevice::Errno(int err, absl::string_view what) const {
   return absl::ErrnoToStatus(err, absl::StrCat(name_, ": ", what));
@@ -147,6 +156,7 @@ absl::StatusOr<DeviceState> KernelDevice::GetState() {
     return absl::InternalError(absl::StrCat(
         name_, ": the kernel reports device state ", req.payload.device_state));
   }
+  shared_->state.store(*state);
   return *state;
 }
 
@@ -167,10 +177,11 @@ absl::StatusOr<std::unique_ptr<DataSession>> KernelDevice::SetState(
         absl::StrCat(s.message(), " (device is now ",
                      now.ok() ? DeviceStateName(*now) : "unknown", ")"));
   }
+  shared_->state.store(target);
   if (req.payload.data_fd < 0) return std::unique_ptr<DataSession>();
   return std::unique_ptr<DataSession>(std::make_unique<KernelDataSession>(
       SysFd(sys_, req.payload.data_fd), sys_, target == DeviceState::kResuming,
-      precopy_v2_));
+      shared_));
 }
 
 absl::StatusOr<uint64_t> KernelDevice::GetStopCopyLength() {
@@ -186,7 +197,7 @@ absl::Status KernelDevice::EnablePrecopyInfoV2() {
   absl::Status s =
       Feature(uapi::kFeatureSet | uapi::kFeatureMigPrecopyInfoV2, &req,
               sizeof(req), "VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2");
-  if (s.ok()) precopy_v2_->store(true);
+  if (s.ok()) shared_->precopy_v2.store(true);
   return s;
 }
 
@@ -194,6 +205,7 @@ absl::Status KernelDevice::Reset() {
   int rc = RetryOnEintr(
       [&] { return sys_.Ioctl(fd_.get(), uapi::kDeviceReset, nullptr); });
   if (rc < 0) return Errno(errno, "VFIO_DEVICE_RESET");
+  shared_->state.store(DeviceState::kRunning);
   return absl::OkStatus();
 }
 

@@ -33,6 +33,14 @@ class KernelDevice final : public MigrationDevice {
 
   int fd() const { return fd_.get(); }
 
+  // What the device and its data sessions share: the last state the kernel
+  // confirmed (a session tells pre-copy's "no more for now" from the end
+  // of the stream by it) and the PRECOPY_INFOv2 opt-in.
+  struct Shared {
+    std::atomic<DeviceState> state{DeviceState::kRunning};
+    std::atomic<bool> precopy_v2{false};
+  };
+
  private:
   // VFIO_DEVICE_FEATURE: `request` is a FeatureHeader followed by the
   // feature's payload. `err`, if given, receives the raw errno (0 on success).
@@ -44,8 +52,7 @@ class KernelDevice final : public MigrationDevice {
   Syscalls& sys_;
   std::vector<SysFd> keep_alive_;  // closed after fd_ (declared first)
   SysFd fd_;
-  // Sessions read it to decide whether PRECOPY_INFO's flags mean anything.
-  std::shared_ptr<std::atomic<bool>> precopy_v2_;
+  std::shared_ptr<Shared> shared_;
 };
 
 }  // namespace vmig::vfio::kernel

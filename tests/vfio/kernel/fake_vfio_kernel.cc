@@ -241,6 +241,19 @@ int FakeVfioKernel::SetState(Device& d, const std::string& name,
     const DeviceState from = d.state;
     d.state = *next;
     d.arcs.push_back(*next);
+    if (from == DeviceState::kResuming && d.resume_bytes != 0 &&
+        d.resumed.size() != d.resume_bytes) {
+      d.state = from;  // the load fails; the device stays where it was
+      d.arcs.pop_back();
+      return Fail(EINVAL);
+    }
+    if (from == DeviceState::kStop && *next == DeviceState::kStopCopy) {
+      // A stop-copy without pre-copy streams the whole state.
+      d.stopcopy_data = d.precopy_data + d.stopcopy_data;
+      d.precopy_data.clear();
+    }
+    if (from == DeviceState::kStop && *next == DeviceState::kResuming)
+      d.resumed.clear();
     if (ArcOpensDataSession(from, *next)) {
       const uint64_t s = ++generation_[name];
       session_[name] = s;
@@ -280,11 +293,14 @@ ssize_t FakeVfioKernel::Read(int fd, void* buf, size_t n) {
       d.state == DeviceState::kStopCopy ? d.stopcopy_data : d.precopy_data;
   if (src.empty()) {
     if (d.state == DeviceState::kStopCopy) return 0;  // end of stream
-    return Fail(ENOMSG);                              // pre-copy caught up
+    if (d.precopy_caught_up_reads_zero) return 0;
+    return Fail(ENOMSG);  // pre-copy caught up
   }
   size_t take = std::min(n, src.size());
   std::memcpy(buf, src.data(), take);
   src.erase(0, take);
+  if (d.state != DeviceState::kStopCopy)  // what is read is no longer owed
+    d.initial_bytes -= std::min<uint64_t>(d.initial_bytes, take);
   return static_cast<ssize_t>(take);
 }
 
@@ -300,7 +316,15 @@ ssize_t FakeVfioKernel::Write(int fd, const void* buf, size_t n) {
   }
   if (!DataFdLive(f)) return Fail(ENODEV);
   size_t take = std::min(n, d.max_write);
+  if (d.resume_bytes != 0 && d.resumed.size() + take > d.resume_bytes)
+    return Fail(ENOMEM);
+  const size_t before = d.resumed.size();
   d.resumed.append(static_cast<const char*>(buf), take);
+  const size_t header = d.resume_header.size();
+  if (header != 0 && before < header && d.resumed.size() >= header &&
+      d.resumed.compare(0, header, d.resume_header) != 0) {
+    return Fail(EFAULT);  // mtty counts the bytes, then refuses
+  }
   return static_cast<ssize_t>(take);
 }
 

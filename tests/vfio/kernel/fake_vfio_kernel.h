@@ -32,6 +32,16 @@ class FakeVfioKernel final : public Syscalls {
     std::string stopcopy_data;
     uint64_t initial_bytes = 0, dirty_bytes = 0;
     bool raise_reinit = false;
+    // A caught-up pre-copy read returns 0 instead of ENOMSG, as the mtty
+    // sample driver does (scripts/kernel-test.sh found it).
+    bool precopy_caught_up_reads_zero = false;
+    // A driver's checks of an incoming stream, as mtty makes them (0 and
+    // empty: none): a write past `resume_bytes` fails ENOMEM; the write
+    // that completes the header fails EFAULT unless it equals
+    // `resume_header`; leaving RESUMING with other than `resume_bytes`
+    // written fails EINVAL, the device staying in RESUMING.
+    size_t resume_bytes = 0;
+    std::string resume_header;
     // Injected faults.
     std::optional<std::pair<DeviceState, DeviceState>> fail_arc;
     int eintr_reads = 0;         // the next N reads fail with EINTR

@@ -125,6 +125,29 @@ TEST_F(KernelDeviceTest, ReadOutcomesStayDistinct) {
   EXPECT_FALSE((*s)->Read(absl::MakeSpan(buf)).ok());
 }
 
+// The mtty sample driver (Linux 6.7+) returns 0, not ENOMSG, once pre-copy
+// has caught up: read as the end of the stream, it would end a pre-copy
+// that has a stop-copy still to come.
+TEST_F(KernelDeviceTest, AZeroReadInPreCopyIsNoMoreForNowNotTheEnd) {
+  dev().precopy_data = std::string(24, 'h');
+  dev().stopcopy_data = std::string(40, 's');
+  dev().precopy_caught_up_reads_zero = true;
+  auto d = Direct();
+  auto s = d->SetState(S::kPreCopy);
+  ASSERT_TRUE(s.ok() && *s);
+  std::vector<uint8_t> buf(64);
+  EXPECT_EQ((*s)->Read(absl::MakeSpan(buf))->bytes, 24u);
+  EXPECT_EQ((*s)->Read(absl::MakeSpan(buf))->outcome,
+            ReadOutcome::kNoMoreForNow);
+  ASSERT_TRUE(d->SetState(S::kPreCopyP2P).ok());
+  EXPECT_EQ((*s)->Read(absl::MakeSpan(buf))->outcome,
+            ReadOutcome::kNoMoreForNow);
+  ASSERT_TRUE(d->SetState(S::kStopCopy).ok());
+  EXPECT_EQ((*s)->Read(absl::MakeSpan(buf))->bytes, 40u);
+  EXPECT_EQ((*s)->Read(absl::MakeSpan(buf))->outcome,
+            ReadOutcome::kEndOfStream);
+}
+
 TEST_F(KernelDeviceTest, PrecopyInfoLayoutStateRuleAndReinitOptIn) {
   dev().initial_bytes = 1000;
   dev().dirty_bytes = 24;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Boots the kernel-test VM (Debian's 6.12 under QEMU/TCG, VFIO and mtty
+# loaded, N mtty mdevs made) and runs one shell command inside it, chrooted
+# into the host's / (shared read-only over 9p) in the current folder. The
+# command's output comes back on stdout and its exit status is this
+# script's. Inside, /tmp/job/mdevs lists the mdevs ("UUID /dev/vfio/N" a
+# line) and /tmp/job is shared with the host's job folder.
+#
+# Bounded: a VM that has not finished after VMIG_VM_TIMEOUT_S (default 600)
+# is killed, and the run fails saying the last stage the guest reached.
+#
+# Usage: run-vm.sh [--mdevs N] [--ports 1|2] [--job DIR] -- COMMAND...
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${VMIG_KERNEL_CACHE:-/var/cache/vmigd/kernel-test}
+timeout_s=${VMIG_VM_TIMEOUT_S:-600}
+mdevs=4
+ports=1
+job=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --mdevs) mdevs=$2; shift 2 ;;
+    --ports) ports=$2; shift 2 ;;
+    --job) job=$2; shift 2 ;;
+    --) shift; break ;;
+    *) echo "run-vm: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ $# -gt 0 ] || { echo "usage: run-vm.sh [--mdevs N] -- COMMAND..." >&2; exit 2; }
+
+kdir=$("$here/prepare.sh" "$cache")
+if [ -z "$job" ]; then
+  job=$(mktemp -d /tmp/vmig-vm.XXXXXX)
+  trap 'rm -rf "$job"' EXIT
+fi
+mkdir -p "$job"
+rm -f "$job/rc" "$job/output.log" "$job/console.log"
+{
+  echo "cd $(printf '%q' "$PWD") || exit 125"
+  # Environment the command needs, passed on explicitly.
+  for v in $(compgen -e | grep -E '^(VMIG_|GTEST_)'); do
+    printf 'export %s=%q\n' "$v" "${!v}"
+  done
+  printf '%q ' "$@"
+  echo
+} >"$job/command.sh"
+
+# -cpu max gives TCG's whole feature set (AVX2 among it; vmigd picks its
+# SIMD at run time). Two vCPUs: the daemons' poll-mode workers need two.
+set +e
+timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
+  -accel tcg,thread=multi -cpu max -smp 2 -m "${VMIG_VM_MEMORY:-3G}" \
+  -nographic -no-reboot -monitor none -serial "file:$job/console.log" \
+  -kernel "$kdir/vmlinuz" -initrd "$kdir/initrd.gz" \
+  -append "console=ttyS0 panic=-1 loglevel=4 vmig.mdevs=$mdevs vmig.ports=$ports" \
+  -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
+  -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
+  -fsdev local,id=job,path="$job",security_model=none \
+  -device virtio-9p-pci,fsdev=job,mount_tag=job \
+  ${VMIG_VM_EXTRA_ARGS:-} </dev/null
+qemu_rc=$?
+set -e
+[ -f "$job/output.log" ] && cat "$job/output.log"
+last=$(grep -a 'vmig-rig:' "$job/console.log" 2>/dev/null | tail -n 1 || true)
+if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
+  echo "run-vm: the VM did not finish within ${timeout_s}s and was killed;" \
+    "it stopped at: ${last:-before its init ran}" >&2
+  tail -n 20 "$job/console.log" >&2 2>/dev/null || true
+  exit 124
+fi
+if [ ! -f "$job/rc" ]; then
+  echo "run-vm: the VM ended (qemu status $qemu_rc) without the command's" \
+    "status; it stopped at: ${last:-before its init ran}" >&2
+  tail -n 30 "$job/console.log" >&2 2>/dev/null || true
+  exit 125
+fi
+rc=$(cat "$job/rc")
+# Kernel warnings are findings: show them whatever the status.
+grep -a -A 12 -E 'WARNING:|BUG:|Oops' "$job/console.log" >&2 || true
+exit "$rc"
