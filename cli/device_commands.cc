@@ -15,7 +15,7 @@ constexpr char kDeviceUsage[] =
     "\n"
     "  attach NAME --emu SPEC                 an emulated device\n"
     "  attach NAME --cdev /dev/vfio/devices/vfioN\n"
-    "  attach NAME --group /dev/vfio/G --pci 0000:3b:00.1\n"
+    "  attach NAME --group /dev/vfio/G --device-name 0000:3b:00.1|MDEV-UUID\n"
     "  attach NAME --fd-socket PATH           fd handed over by the VMM\n"
     "  detach NAME\n"
     "  list\n"
@@ -55,7 +55,7 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
       {"attach",
        "Attaches a device to the daemon: an emulated one (--emu SPEC), a\n"
        "kernel VFIO cdev (--cdev), a legacy group and PCI device (--group\n"
-       "and --pci), or an fd the VMM hands over (--fd-socket)."},
+       "and --device-name), or an fd the VMM hands over (--fd-socket)."},
       {"detach", "Detaches a device no session uses."},
       {"get", "One device: its backend, state, flags and sizes."},
       {"list", "Every device of the daemon."}};
@@ -65,12 +65,15 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
   const std::string* name = nullptr;
   if (cmd != "list") name = &cl.Positional("NAME", "the device id");
   const std::string *emu = nullptr, *cdev = nullptr, *group = nullptr,
-                    *pci = nullptr, *fd_socket = nullptr;
+                    *in_group = nullptr, *fd_socket = nullptr;
   if (cmd == "attach") {
     emu = &cl.Option("--emu", "an emulated device's spec", "SPEC");
     cdev = &cl.Option("--cdev", "/dev/vfio/devices/vfioN", "PATH");
     group = &cl.Option("--group", "/dev/vfio/G", "PATH");
-    pci = &cl.Option("--pci", "with --group: the PCI address", "ADDR");
+    in_group = &cl.Option("--device-name",
+                          "with --group: the device's name in it (a PCI "
+                          "address or an mdev's UUID)",
+                          "NAME");
     fd_socket =
         &cl.Option("--fd-socket", "where the VMM hands the fd over", "PATH");
   }
@@ -88,15 +91,16 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
                         cl.Given("--group") + cl.Given("--fd-socket");
     if (sources != 1)
       return cl.Fail("needs one of --emu, --cdev, --group, --fd-socket");
-    if (cl.Given("--pci") && !cl.Given("--group"))
-      return cl.Fail("--pci goes with --group");
+    if (cl.Given("--device-name") && !cl.Given("--group"))
+      return cl.Fail("--device-name goes with --group");
     if (cl.Given("--emu")) {
       req.set_emulated_spec(*emu);
     } else if (cl.Given("--cdev")) {
       req.mutable_kernel()->set_cdev(*cdev);
     } else if (cl.Given("--group")) {
       req.mutable_kernel()->set_group(*group);
-      if (cl.Given("--pci")) req.mutable_kernel()->set_pci_device(*pci);
+      if (cl.Given("--device-name"))
+        req.mutable_kernel()->set_device_name(*in_group);
     } else {
       req.set_fd_socket(*fd_socket);
     }

@@ -71,13 +71,13 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
         dev = vfio::kernel::OpenCdevDevice(req.device_id(), k.cdev(),
                                            Syscalls::Real());
       } else if (k.path_case() == v1::KernelDeviceSource::kGroup) {
-        if (k.pci_device().empty()) {
+        if (k.device_name().empty()) {
           return absl::InvalidArgumentError(
-              "kernel.pci_device: required with kernel.group");
+              "kernel.device_name: required with kernel.group");
         }
-        source = absl::StrCat(k.group(), ":", k.pci_device());
+        source = absl::StrCat(k.group(), ":", k.device_name());
         dev = vfio::kernel::OpenGroupDevice(req.device_id(), k.group(),
-                                            k.pci_device(), Syscalls::Real());
+                                            k.device_name(), Syscalls::Real());
       } else {
         return absl::InvalidArgumentError(
             "kernel: one of cdev or group is required");

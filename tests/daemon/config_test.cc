@@ -62,7 +62,7 @@ TEST(ConfigTest, ValuesThatWouldFailLaterAreRefusedNow) {
       {"devices { device_id: \"a\" kernel { cdev: \"/dev/watchdog\" } }",
        "devices[0].kernel.cdev"},
       {"devices { device_id: \"a\" kernel { group: \"/dev/vfio/../sda\" "
-       "pci_device: \"0000:00:01.0\" } }",
+       "device_name: \"0000:00:01.0\" } }",
        "devices[0].kernel.group"},
   };
   for (const auto& [text, option] : cases) {

@@ -114,7 +114,7 @@ TEST(DeviceRegistryTest, KernelPathsOutsideTheVfioNodesAreRefusedUnopened) {
     v1::AttachDeviceRequest req;
     req.set_device_id("k");
     req.mutable_kernel()->set_group(path);
-    req.mutable_kernel()->set_pci_device("0000:00:01.0");
+    req.mutable_kernel()->set_device_name("0000:00:01.0");
     return r.Attach(req).status();
   };
   for (const char* bad :
