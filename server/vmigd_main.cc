@@ -33,7 +33,7 @@
 #include "server/services.h"
 #include "server/watchdog_gate.h"
 #include "spdlog/spdlog.h"
-#include "vfio/emu/transition_log.h"
+#include "vfio/transition_log.h"
 
 namespace {
 
@@ -105,7 +105,8 @@ std::string StatusLine(const std::vector<vmig::v1::Session>& sessions,
                                  : "link down");
 }
 
-// One line per arc the emulated devices take, for lockstep checks across
+// One line per arc the devices take (a kernel device's per request), for
+// lockstep checks across
 // daemons: "device from to start_ns end_ns ok".
 void LogTransitionsTo(const std::string& path) {
   std::FILE* out = std::fopen(path.c_str(), "a");
@@ -113,8 +114,8 @@ void LogTransitionsTo(const std::string& path) {
     spdlog::error("emu_transition_log: cannot open {}", path);
     return;
   }
-  vmig::vfio::emu::TransitionLog::Global().SetSink(
-      [out](const vmig::vfio::emu::ArcRecord& r) {
+  vmig::vfio::TransitionLog::Global().SetSink(
+      [out](const vmig::vfio::ArcRecord& r) {
         std::fprintf(out, "%s %s %s %lld %lld %d\n", r.device.c_str(),
                      std::string(vmig::vfio::DeviceStateName(r.from)).c_str(),
                      std::string(vmig::vfio::DeviceStateName(r.to)).c_str(),

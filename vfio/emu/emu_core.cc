@@ -11,7 +11,7 @@
 #include "common/fmt_absl.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/state_file.h"
-#include "vfio/emu/transition_log.h"
+#include "vfio/transition_log.h"
 #include "vfio/fsm.h"
 
 namespace vmig::vfio::emu {

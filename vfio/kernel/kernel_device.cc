@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "vfio/transition_log.h"
 #include "vfio/uapi.h"
 
 namespace vmig::vfio::kernel {
@@ -162,6 +163,18 @@ absl::StatusOr<DeviceState> KernelDevice::GetState() {
 
 absl::StatusOr<std::unique_ptr<DataSession>> KernelDevice::SetState(
     DeviceState target) {
+  const DeviceState from = shared_->state.load();
+  const int64_t start = MonotonicNanos();
+  absl::StatusOr<std::unique_ptr<DataSession>> r = RequestState(target);
+  // The kernel walks the path itself: one record per request, so that the
+  // lockstep checks see real devices as they see emulated ones.
+  TransitionLog::Global().Record(
+      {name_, from, target, start, MonotonicNanos(), r.ok(), false});
+  return r;
+}
+
+absl::StatusOr<std::unique_ptr<DataSession>> KernelDevice::RequestState(
+    DeviceState target) {
   uapi::FeatureRequest<uapi::FeatureMigState> req = {};
   req.payload.device_state = static_cast<uint32_t>(target);
   req.payload.data_fd = -1;
@@ -205,7 +218,10 @@ absl::Status KernelDevice::Reset() {
   int rc = RetryOnEintr(
       [&] { return sys_.Ioctl(fd_.get(), uapi::kDeviceReset, nullptr); });
   if (rc < 0) return Errno(errno, "VFIO_DEVICE_RESET");
-  shared_->state.store(DeviceState::kRunning);
+  const int64_t now = MonotonicNanos();
+  TransitionLog::Global().Record(
+      {name_, shared_->state.exchange(DeviceState::kRunning),
+       DeviceState::kRunning, now, now, true, true});
   return absl::OkStatus();
 }
 

@@ -47,6 +47,8 @@ class KernelDevice final : public MigrationDevice {
   absl::Status Feature(uint32_t flags, void* request, size_t request_size,
                        absl::string_view what, int* err = nullptr);
   absl::Status Errno(int err, absl::string_view what) const;
+  // SetState's ioctl, without the transition log's record.
+  absl::StatusOr<std::unique_ptr<DataSession>> RequestState(DeviceState target);
 
   const std::string name_;
   Syscalls& sys_;

@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "vfio/emu/stream_format.h"
-#include "vfio/emu/transition_log.h"
+#include "vfio/transition_log.h"
 #include "vfio/local_migration.h"
 
 namespace vmig::vfio::emu {

@@ -1,8 +1,8 @@
-#include "vfio/emu/transition_log.h"
+#include "vfio/transition_log.h"
 
 #include <time.h>
 
-namespace vmig::vfio::emu {
+namespace vmig::vfio {
 
 TransitionLog& TransitionLog::Global() {
   static TransitionLog* log = new TransitionLog();
@@ -40,4 +40,4 @@ uint64_t TransitionLog::dropped() const {
   return dropped_;
 }
 
-}  // namespace vmig::vfio::emu
+}  // namespace vmig::vfio

@@ -1,8 +1,9 @@
-// Every arc every emulated device in this process takes, with timestamps, in
-// one log, so that tests can check ordering across devices (the lockstep
-// invariants of a multi-device switchover).
-#ifndef VMIGD_VFIO_EMU_TRANSITION_LOG_H_
-#define VMIGD_VFIO_EMU_TRANSITION_LOG_H_
+// Every arc every device in this process takes (emulated devices arc by
+// arc; kernel devices each request, which the kernel may walk as several
+// arcs), with timestamps, in one log, so that tests can check ordering across
+// devices (the lockstep invariants of a multi-device switchover).
+#ifndef VMIGD_VFIO_TRANSITION_LOG_H_
+#define VMIGD_VFIO_TRANSITION_LOG_H_
 
 #include <cstdint>
 #include <deque>
@@ -14,7 +15,7 @@
 #include "common/clock.h"
 #include "vfio/state.h"
 
-namespace vmig::vfio::emu {
+namespace vmig::vfio {
 
 struct ArcRecord {
   std::string device;
@@ -28,7 +29,7 @@ struct ArcRecord {
 
 class TransitionLog {
  public:
-  // The process-wide log shared by all emulated devices.
+  // The process-wide log shared by all devices.
   static TransitionLog& Global();
 
   explicit TransitionLog(size_t capacity = 1 << 16) : capacity_(capacity) {}
@@ -57,6 +58,6 @@ class TransitionLog {
 // The log's clock (and the emulation's).
 using ::vmig::MonotonicNanos;
 
-}  // namespace vmig::vfio::emu
+}  // namespace vmig::vfio
 
-#endif  // VMIGD_VFIO_EMU_TRANSITION_LOG_H_
+#endif  // VMIGD_VFIO_TRANSITION_LOG_H_
