@@ -14,6 +14,7 @@ packages=(
   libmicrohttpd-dev prometheus curl libyaml-cpp-dev python3-yaml libcli11-dev
   systemd-container
   nlohmann-json3-dev
+  qemu-system-x86 busybox-static cpio xz-utils make binutils
 )
 
 missing=()

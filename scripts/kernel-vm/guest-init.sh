@@ -38,6 +38,7 @@ while [ "$i" -lt "${mdevs:-0}" ]; do
   i=$((i + 1))
 done
 stage "chroot"
+[ -x /host/bin/bash ] || die "the host has no /bin/bash"
 for d in proc sys dev tmp run var/tmp; do
   [ -d "/host/$d" ] || die "the host has no /$d to mount over"
 done
@@ -51,12 +52,18 @@ mount -t tmpfs -o mode=755 tmpfs /host/run
 mount -t tmpfs -o mode=1777 tmpfs /host/var/tmp
 mkdir -p /host/tmp/job
 mount --bind /job /host/tmp/job
+if grep -q 'vmig.shared=1' /proc/cmdline; then
+  mkdir -p /host/tmp/shared
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 shared \
+    /host/tmp/shared || die "mount the shared folder over 9p"
+fi
 if [ -x /host/sbin/ip ]; then chroot /host /sbin/ip link set lo up; fi
 stage "command"
 # The command's output goes to the job folder and the console; its status
 # to /job/rc.
 (
-  chroot /host /bin/sh /tmp/job/command.sh
+  # bash: run-vm.sh quotes the command with printf %q.
+  chroot /host /bin/bash /tmp/job/command.sh
   echo $? > /job/rc.tmp
 ) 2>&1 | tee /job/output.log > /dev/console
 mv /job/rc.tmp /job/rc

@@ -9,7 +9,13 @@
 # Bounded: a VM that has not finished after VMIG_VM_TIMEOUT_S (default 600)
 # is killed, and the run fails saying the last stage the guest reached.
 #
-# Usage: run-vm.sh [--mdevs N] [--ports 1|2] [--job DIR] -- COMMAND...
+# Two VMs: --shared DIR is a folder both mount at /tmp/shared, and
+# --net-listen PORT / --net-connect PORT joins their eth0 (virtio-net) over
+# a QEMU socket netdev on the host's loopback (--mac to tell them apart).
+#
+# Usage: run-vm.sh [--mdevs N] [--ports 1|2] [--job DIR] [--shared DIR]
+#                  [--net-listen PORT | --net-connect PORT] [--mac MAC]
+#                  -- COMMAND...
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${VMIG_KERNEL_CACHE:-/var/cache/vmigd/kernel-test}
@@ -17,8 +23,15 @@ timeout_s=${VMIG_VM_TIMEOUT_S:-600}
 mdevs=4
 ports=1
 job=
+shared=
+net=()
+mac=52:54:00:6d:74:01
 while [ $# -gt 0 ]; do
   case "$1" in
+    --shared) shared=$2; shift 2 ;;
+    --net-listen) net=(-netdev "socket,id=n0,listen=127.0.0.1:$2"); shift 2 ;;
+    --net-connect) net=(-netdev "socket,id=n0,connect=127.0.0.1:$2"); shift 2 ;;
+    --mac) mac=$2; shift 2 ;;
     --mdevs) mdevs=$2; shift 2 ;;
     --ports) ports=$2; shift 2 ;;
     --job) job=$2; shift 2 ;;
@@ -47,17 +60,29 @@ rm -f "$job/rc" "$job/output.log" "$job/console.log"
 
 # -cpu max gives TCG's whole feature set (AVX2 among it; vmigd picks its
 # SIMD at run time). Two vCPUs: the daemons' poll-mode workers need two.
+extra=()
+append="console=ttyS0 panic=-1 loglevel=4 vmig.mdevs=$mdevs vmig.ports=$ports"
+if [ -n "$shared" ]; then
+  extra+=(-fsdev "local,id=shared,path=$shared,security_model=none"
+    -device virtio-9p-pci,fsdev=shared,mount_tag=shared)
+  append+=" vmig.shared=1"
+fi
+if [ ${#net[@]} -gt 0 ]; then
+  extra+=("${net[@]}" -device "virtio-net-pci,netdev=n0,mac=$mac,romfile=")
+else
+  extra+=(-nic none)  # no NIC at all: QEMU's default would be user networking
+fi
 set +e
 timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
   -accel tcg,thread=multi -cpu max -smp 2 -m "${VMIG_VM_MEMORY:-3G}" \
   -nographic -no-reboot -monitor none -serial "file:$job/console.log" \
   -kernel "$kdir/vmlinuz" -initrd "$kdir/initrd.gz" \
-  -append "console=ttyS0 panic=-1 loglevel=4 vmig.mdevs=$mdevs vmig.ports=$ports" \
+  -append "$append" \
   -fsdev local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap \
   -device virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot \
   -fsdev local,id=job,path="$job",security_model=none \
   -device virtio-9p-pci,fsdev=job,mount_tag=job \
-  ${VMIG_VM_EXTRA_ARGS:-} </dev/null
+  "${extra[@]}" </dev/null
 qemu_rc=$?
 set -e
 [ -f "$job/output.log" ] && cat "$job/output.log"
