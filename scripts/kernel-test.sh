@@ -27,7 +27,8 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export VMIG_KERNEL_CACHE=${VMIG_KERNEL_CACHE:-/var/cache/vmigd/kernel-test}
 build=${VMIG_BUILD_DIR:-build}
-export VMIG_BUILD_DIR=$root/$build
+case "$build" in /*) ;; *) build=$root/$build ;; esac
+export VMIG_BUILD_DIR=$build
 
 if [ "${1:-}" = run ]; then
   shift

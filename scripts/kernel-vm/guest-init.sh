@@ -42,6 +42,12 @@ stage "chroot"
 for d in proc sys dev tmp run var/tmp; do
   [ -d "/host/$d" ] || die "the host has no /$d to mount over"
 done
+# The folders tmpfs will cover, kept reachable: the command's folder (a
+# clone under /tmp, say) is bound back into place below.
+for d in tmp var/tmp run; do
+  mkdir -p "/orig/$d"
+  mount --bind "/host/$d" "/orig/$d"
+done
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
 mount -t devtmpfs devtmpfs /host/dev
@@ -50,6 +56,15 @@ mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm
 mount -t tmpfs -o mode=1777 tmpfs /host/tmp
 mount -t tmpfs -o mode=755 tmpfs /host/run
 mount -t tmpfs -o mode=1777 tmpfs /host/var/tmp
+cwd=$(cat /job/cwd)
+for d in tmp var/tmp run; do
+  case "$cwd" in
+    "/$d"/*)
+      mkdir -p "/host$cwd"
+      mount --bind "/orig$cwd" "/host$cwd" || die "bind $cwd"
+      ;;
+  esac
+done
 mkdir -p /host/tmp/job
 mount --bind /job /host/tmp/job
 if grep -q 'vmig.shared=1' /proc/cmdline; then

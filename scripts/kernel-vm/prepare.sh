@@ -11,6 +11,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 cache=${1:?usage: prepare.sh CACHE_DIR}
 mkdir -p "$cache"
 log() { echo "kernel-vm: $*" >&2; }
+# One preparer at a time (two VMs boot at once in the two-VM test).
+exec 9>"$cache/.lock"
+flock 9
 
 # The packages' ABI name, e.g. 6.12.118+deb12, and the source version.
 # A cache that holds a prepared kernel is used as it is (no registry needed).
@@ -120,7 +123,8 @@ for m in netfs 9pnet 9pnet_virtio 9p vfio vfio_iommu_type1 mdev mtty \
   add_module "$m"
 done
 printf '%s\n' "${order[@]}" >"$ird/modules.order"
-(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$kdir/initrd.gz"
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) >"$kdir/initrd.gz.new"
+mv "$kdir/initrd.gz.new" "$kdir/initrd.gz"
 rm -rf "$ird"
 echo "$stamp" >"$kdir/initrd.stamp"
 echo "$kdir"

@@ -48,6 +48,7 @@ if [ -z "$job" ]; then
 fi
 mkdir -p "$job"
 rm -f "$job/rc" "$job/output.log" "$job/console.log"
+pwd >"$job/cwd"  # the guest binds it back where its tmpfs would hide it
 {
   echo "cd $(printf '%q' "$PWD") || exit 125"
   # Environment the command needs, passed on explicitly.
