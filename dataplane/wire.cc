@@ -204,15 +204,16 @@ bool ParseAck(absl::Span<const uint8_t> payload, AckPayload* ack) {
   }
   std::memcpy(ack->sacks, payload.data() + offsetof(AckPayload, sacks),
               ack->sack_count * sizeof(SackBlock));
-  // Blocks lie above the cumulative ack, each non-empty, in ascending order
-  // without overlap.
-  uint64_t floor = ack->cumulative;
+  // Blocks are non-empty, ascending, with a gap between two (adjacent ones
+  // would be one block). The first may begin at the cumulative ack itself:
+  // a receiver whose device pushes back holds the frame it waits for (half
+  // written) and says so, and that ack carries the window update.
   for (uint32_t i = 0; i < ack->sack_count; ++i) {
-    if (ack->sacks[i].begin <= floor ||
+    const uint64_t floor = i == 0 ? ack->cumulative : ack->sacks[i - 1].end + 1;
+    if (ack->sacks[i].begin < floor ||
         ack->sacks[i].end <= ack->sacks[i].begin) {
       return false;
     }
-    floor = ack->sacks[i].end;
   }
   return true;
 }

@@ -2,10 +2,12 @@
 // simulated channel that loses, duplicates, reorders and delays frames.
 #include "dataplane/flow.h"
 
+#include <cstring>
 #include <deque>
 #include <random>
 #include <vector>
 
+#include "dataplane/wire.h"
 #include "gtest/gtest.h"
 
 namespace vmig::dataplane {
@@ -336,6 +338,59 @@ TEST(ReceiverFlowTest, ADeviceThatPushesBackKeepsTheFrameAndTheCredit) {
   EXPECT_EQ(released, (std::vector<void*>{&buf0, &buf1}));
   EXPECT_TRUE(r.complete());
   EXPECT_EQ(r.MakeAck(0).window_end, 1800u);
+}
+
+// Every ack a receiver makes is one the sender takes: round-tripped through
+// the wire's ParseAck in every state a receiver can be in (the device
+// pushing back on the frame at the cumulative point, holes, more held
+// ranges than an ack has blocks, the stream complete).
+TEST(ReceiverFlowTest, EveryAckAReceiverMakesParses) {
+  auto parses = [](const AckPayload& a) {
+    std::vector<uint8_t> wire(AckPayloadBytes(a.sack_count));
+    std::memcpy(wire.data(), &a, wire.size());
+    AckPayload back;
+    return ParseAck(wire, &back) && back.cumulative == a.cumulative &&
+           back.sack_count == a.sack_count && back.window_end == a.window_end;
+  };
+  FlowConfig c;
+  c.window_bytes = 1 << 20;
+  ReceiverFlow r(c);
+  std::vector<int> bufs(64);
+  auto release = [](void*) {};
+  uint32_t budget = 0;
+  auto deliver = [&](void*, uint64_t, uint32_t from,
+                     uint32_t len) -> absl::StatusOr<uint32_t> {
+    const uint32_t n = std::min(budget, len - from);
+    budget -= n;
+    return n;
+  };
+  EXPECT_TRUE(parses(r.MakeAck(0)));  // nothing yet
+  // Holes: 1, 3, 5, ... held, the even ones missing.
+  for (uint64_t s = 1; s < 40; s += 2)
+    ASSERT_EQ(r.OnData(s, s * 100, 100, false, &bufs[s]),
+              ReceiverFlow::Verdict::kAccepted);
+  EXPECT_GT(r.MakeAck(0).sack_count, 1u);
+  EXPECT_TRUE(parses(r.MakeAck(0)));  // as many blocks as an ack holds
+  // The frame at the cumulative point arrives and the device takes part of
+  // it: held, half written, in the first block.
+  ASSERT_EQ(r.OnData(0, 0, 100, false, &bufs[0]),
+            ReceiverFlow::Verdict::kAccepted);
+  budget = 30;
+  ASSERT_TRUE(r.DeliverInOrder(deliver, release).ok());
+  ASSERT_TRUE(r.backlogged());
+  AckPayload pushed_back = r.MakeAck(0);
+  EXPECT_EQ(pushed_back.sacks[0].begin, pushed_back.cumulative);
+  EXPECT_TRUE(parses(pushed_back));
+  // Everything arrives and is written: the stream completes.
+  for (uint64_t s = 2; s < 40; s += 2)
+    ASSERT_EQ(r.OnData(s, s * 100, 100, false, &bufs[s]),
+              ReceiverFlow::Verdict::kAccepted);
+  ASSERT_EQ(r.OnData(40, 4000, 0, true, &bufs[40]),
+            ReceiverFlow::Verdict::kAccepted);
+  budget = 1 << 20;
+  ASSERT_TRUE(r.DeliverInOrder(deliver, release).ok());
+  EXPECT_TRUE(r.complete());
+  EXPECT_TRUE(parses(r.MakeAck(0)));
 }
 
 // Header values a hostile peer may send: nothing wraps, nothing is held

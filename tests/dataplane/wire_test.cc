@@ -195,7 +195,15 @@ TEST(WireTest, RefusesMalformedAcks) {
   b.sack_count = 9;
   EXPECT_FALSE(ParseAck(bytes(b, sizeof(b)), &out));  // too many blocks
   b = a;
-  b.sacks[0] = {10, 15};  // starts at the cumulative ack
+  b.sacks[0] = {9, 15};  // starts below the cumulative ack
+  EXPECT_FALSE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
+  b = a;
+  // Starts at the cumulative ack: the frame there is held, half written,
+  // while the device pushes back; such an ack is the window update.
+  b.sacks[0] = {10, 15};
+  EXPECT_TRUE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
+  b = a;
+  b.sacks[1] = {15, 21};  // adjacent to the block before: one block
   EXPECT_FALSE(ParseAck(bytes(b, AckPayloadBytes(2)), &out));
   b = a;
   b.sacks[1] = {14, 21};  // overlaps

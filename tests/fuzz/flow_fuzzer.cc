@@ -1,7 +1,10 @@
 // libFuzzer: the receive flow's reassembly fed arbitrary data frames (each
 // 21 bytes of input: seq, offset, length, end-of-stream) with deliveries
-// in between. Checks that nothing it holds exceeds the credit window and
-// that every buffer it took is handed back exactly once.
+// in between, to a device that may push back (takes only so many bytes a
+// delivery). Checks that nothing it holds exceeds the credit window, that
+// every buffer it took is handed back exactly once, and that every ack it
+// makes is one the sender's ParseAck takes.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -9,6 +12,7 @@
 #include <set>
 
 #include "dataplane/flow.h"
+#include "dataplane/wire.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using vmig::dataplane::FlowConfig;
@@ -21,9 +25,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto release = [&](void* b) {
     if (held.erase(reinterpret_cast<uintptr_t>(b)) != 1) std::abort();
   };
+  uint32_t budget = 0;  // what the device takes in this delivery
   auto deliver = [&](void*, uint64_t, uint32_t from,
                      uint32_t len) -> absl::StatusOr<uint32_t> {
-    return len - from;  // the device takes everything
+    const uint32_t n = std::min(budget, len - from);
+    budget -= n;
+    return n;
+  };
+  auto ack_parses = [&] {
+    const vmig::dataplane::AckPayload a = flow.MakeAck(1);
+    uint8_t wire[sizeof(a)];
+    const size_t n = vmig::dataplane::AckPayloadBytes(a.sack_count);
+    std::memcpy(wire, &a, n);
+    vmig::dataplane::AckPayload back;
+    return vmig::dataplane::ParseAck(absl::MakeConstSpan(wire, n), &back);
   };
   for (size_t i = 0; i + 21 <= size; i += 21) {
     uint64_t seq, offset;
@@ -40,7 +55,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       held.insert(reinterpret_cast<uintptr_t>(buf));
     }
     if (flow.stats().buffered_bytes > config.window_bytes + 70000) std::abort();
+    // The top six bits: 0, the device takes everything; else it takes
+    // that many KiB less a byte, and pushes back on the rest.
+    const uint32_t takes = data[i + 20] >> 2;
+    budget = takes == 0 ? UINT32_MAX : takes * 1024 - 1;
     if (deliver_now && !flow.DeliverInOrder(deliver, release).ok()) break;
+    if (!ack_parses()) std::abort();  // the sender would refuse this ack
   }
   flow.ReleaseAll(release);
   if (!held.empty()) std::abort();  // a buffer the flow kept or lost
