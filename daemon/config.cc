@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -231,6 +232,9 @@ absl::Status ValidatePeer(const v1::PeerConfig& p) {
 }  // namespace
 
 absl::Status ValidateConfig(const v1::DaemonConfig& c) {
+  if (absl::Status s = CheckEnumValues(c); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("option ", s.message()));
+  }
   const auto& l = c.listen();
   if (l.unix_socket().front() != '/') {
     return OptionError("listen.unix_socket", "must be an absolute path");
@@ -348,12 +352,22 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   }
   const auto& dp = c.dataplane();
   if (absl::Status s = ValidatePortLcores(dp); !s.ok()) return s;
-  std::set<std::string> ports;
+  std::map<std::string, int> ports;  // name -> index
   for (int i = 0; i < dp.ports_size(); ++i) {
     const auto& p = dp.ports(i);
     const std::string opt = absl::StrCat("dataplane.ports[", i, "]");
-    if (!IsValidId(p.name()) || !ports.insert(p.name()).second) {
-      return OptionError(absl::StrCat(opt, ".name"), "must be a unique id");
+    if (!IsValidId(p.name())) {
+      return OptionError(absl::StrCat(opt, ".name"),
+                         absl::StrCat(Bounded(p.name()),
+                                      " is not an id (1-64 characters of "
+                                      "[A-Za-z0-9._-])"));
+    }
+    if (auto [it, fresh] = ports.emplace(p.name(), i); !fresh) {
+      return OptionError(absl::StrCat(opt, ".name"),
+                         absl::StrCat("'", p.name(),
+                                      "' is already the name of "
+                                      "dataplane.ports[",
+                                      it->second, "]"));
     }
     if (p.kind_case() == v1::DataplanePort::KIND_NOT_SET) {
       return OptionError(opt, "needs memif, af_packet or pci");

@@ -5,14 +5,60 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/bounded.h"
 
 namespace vmig::daemon {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+absl::Status CheckEnumsUnder(const Message& m, const std::string& path) {
+  const Reflection* r = m.GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const FieldDescriptor* f : fields) {
+    const std::string name =
+        path.empty() ? f->name() : absl::StrCat(path, ".", f->name());
+    const int n = f->is_repeated() ? r->FieldSize(m, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      const std::string at =
+          f->is_repeated() ? absl::StrCat(name, "[", i, "]") : name;
+      if (f->type() == FieldDescriptor::TYPE_ENUM) {
+        const int v = f->is_repeated() ? r->GetRepeatedEnumValue(m, f, i)
+                                       : r->GetEnumValue(m, f);
+        if (f->enum_type()->FindValueByNumber(v) == nullptr) {
+          std::vector<std::string> names;
+          for (int k = 0; k < f->enum_type()->value_count(); ++k) {
+            const auto* e = f->enum_type()->value(k);
+            if (e->number() != 0) names.push_back(e->name());
+          }
+          return absl::InvalidArgumentError(absl::StrCat(
+              at, ": ", v, " is not one of ", absl::StrJoin(names, ", ")));
+        }
+      } else if (f->type() == FieldDescriptor::TYPE_MESSAGE) {
+        const Message& sub = f->is_repeated() ? r->GetRepeatedMessage(m, f, i)
+                                              : r->GetMessage(m, f);
+        if (absl::Status s = CheckEnumsUnder(sub, at); !s.ok()) return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckEnumValues(const google::protobuf::Message& config) {
+  return CheckEnumsUnder(config, "");
+}
 
 absl::Status CheckPemFile(const std::string& path) {
   struct stat st;

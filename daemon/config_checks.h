@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
 #include "vmig/v1/config.pb.h"
 
 namespace vmig::daemon {
@@ -24,6 +25,10 @@ absl::Status CheckFilePrefix(absl::string_view prefix);
 // together at most 1 (a frame meets at most one fault). The message names
 // the field ("drop", ...).
 absl::Status CheckFrameFaults(const v1::FrameFaults& faults);
+// Every enum field in `config`, however deep (repeated ones too), holds a
+// value its enum defines: proto3 keeps any number ("log_level: 99"). An
+// error names the option by its path and lists the names it takes.
+absl::Status CheckEnumValues(const google::protobuf::Message& config);
 
 }  // namespace vmig::daemon
 

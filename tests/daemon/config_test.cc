@@ -147,6 +147,28 @@ TEST(ConfigTest, BadOptionsAreRefusedByName) {
   }
 }
 
+// Every enum option is held to its enum's names (proto3 keeps any number),
+// and a repeated port name says which port had it first.
+TEST(ConfigTest, AnEnumValueOutsideItsEnumAndADuplicatePortAreNamed) {
+  absl::Status s = Load("log_level: 99");
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("option log_level: 99 is not one of "
+                             "LOG_LEVEL_TRACE"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(Load("log_level: LOG_LEVEL_DEBUG").ok());
+  s = Load(
+      "dataplane { ports { name: \"p\" memif: \"\" lcores: \"1\" } "
+      "ports { name: \"p\" memif: \"\" lcores: \"2\" } }");
+  EXPECT_NE(s.message().find("dataplane.ports[1].name: 'p' is already the "
+                             "name of dataplane.ports[0]"),
+            std::string::npos)
+      << s.message();
+  s = Load("dataplane { ports { name: \"a b\" memif: \"\" } }");
+  EXPECT_NE(s.message().find("'a b' is not an id"), std::string::npos)
+      << s.message();
+}
+
 TEST(ConfigTest, SeveralPortsEachWithTheirOwnLcores) {
   EXPECT_TRUE(Load("dataplane { main_lcore: 0 ports { name: \"a\" memif: "
                    "\"\" lcores: \"1\" } ports { name: \"b\" memif: \"\" "
