@@ -40,10 +40,14 @@ Prediction Evaluate(const std::vector<DeviceTerms>& devices,
   for (const DeviceTerms& d : devices) {
     const absl::Duration src_arc = longer(d.source_arc, d.arc_source);
     const absl::Duration darc = longer(d.destination_arc, Source::kMeasured);
-    const double read =
-        d.read_rate > 0
-            ? slower(d.read_rate, d.read_source)
-            : std::max(d.read_floor, slower(link_rate, Source::kGuess));
+    // Unmeasured, the read rate is expected at the link's; the bound
+    // assumes no more than the slowest device class vmigd supports.
+    const double guessed = pessimism > 0
+                               ? std::min(slower(link_rate, Source::kGuess),
+                                          kSlowestGuessedReadRate)
+                               : link_rate;
+    const double read = d.read_rate > 0 ? slower(d.read_rate, d.read_source)
+                                        : std::max(d.read_floor, guessed);
     // A write rate is measured only when the device pushed back.
     const double write =
         d.write_rate > 0 ? slower(d.write_rate, Source::kMeasured) : read;
@@ -120,7 +124,9 @@ Prediction PredictDowntime(const std::vector<DeviceTerms>& devices,
   for (const DeviceTerms& d : devices) {
     if (d.remaining_bytes > 0 &&
         (d.read_rate <= 0 || d.read_source == Source::kGuess))
-      guesses.push_back(absl::StrCat(d.id, " read rate"));
+      guesses.push_back(absl::StrCat(
+          d.id, " read rate (the bound assumes ",
+          static_cast<int>(kSlowestGuessedReadRate / (1 << 20)), " MiB/s)"));
     if (d.arc_source == Source::kGuess)
       guesses.push_back(absl::StrCat(d.id, " arc latency"));
   }

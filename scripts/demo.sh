@@ -66,7 +66,7 @@ wait_health "$src" "$work/source.log"
 echo "== devices: a NIC VF and an NVMe VF with pre-copy, a GPU without, all with P2P"
 $src device attach nic0 --emu "emu:state=256MiB,dirty=32MiB/s,read_bw=2GiB/s,transition_ms=5,seed=1" >/dev/null
 $src device attach nvme0 --emu "emu:state=128MiB,dirty=8MiB/s,read_bw=2GiB/s,transition_ms=5,seed=2" >/dev/null
-$src device attach gpu0 --emu "emu:state=64MiB,flags=stop_copy|p2p,read_bw=2GiB/s,transition_ms=5,seed=3" >/dev/null
+$src device attach gpu0 --emu "emu:state=16MiB,flags=stop_copy|p2p,read_bw=2GiB/s,transition_ms=5,seed=3" >/dev/null
 for d in nic0 nvme0 gpu0; do
   size=$($src --output json device get $d | sed -n 's/.*"source": ".*state=\([0-9]*\).*/\1/p')
   $dst device attach $d --emu "emu:state=$size,seed=9" >/dev/null

@@ -140,6 +140,27 @@ TEST(DowntimeModelTest, AReadFloorRaisesTheBoundsGuessNotTheExpectation) {
   EXPECT_LT(floored.bound, guess.bound);
 }
 
+// A device never read is not promised at the link's rate: whatever the
+// link, the bound assumes it streams no faster than the slowest device
+// class vmigd supports (the expectation still takes the link's rate).
+TEST(DowntimeModelTest,
+     ANeverReadDeviceIsBoundedAtTheSlowestClassWhateverTheLink) {
+  DeviceTerms d = Measured("gpu0", 32ull << 20, 0, 1, false);
+  d.read_source = Source::kGuess;
+  for (double link : {1e9, 10e9, 100e9}) {
+    const Prediction p = PredictDowntime({d}, Link(link));
+    // 32 MiB at 128 MiB/s: at least 250 ms, however fast the link probed.
+    EXPECT_GE(Ms(p.bound), 250.0) << link;
+    EXPECT_LT(Ms(p.expected), 250.0 * 1e9 / link + 10) << link;
+    EXPECT_NE(p.guesses.find("gpu0 read rate (the bound assumes 128 MiB/s)"),
+              std::string::npos)
+        << p.guesses;
+  }
+  // Once it was seen reading faster, that is what the bound assumes.
+  d.read_floor = 1e9;
+  EXPECT_LT(Ms(PredictDowntime({d}, Link(10e9)).bound), 100.0);
+}
+
 TEST(DowntimeModelTest, NothingLeftCostsOnlyArcsAndTheCommit) {
   const Prediction p =
       PredictDowntime({Measured("a", 0, 1e9, 3, true)}, Link(1e9));

@@ -55,7 +55,7 @@ class FdServer {
 
 class MttyDaemonsTest : public MigrationTest {
  protected:
-  static constexpr int kDevices = 4;  // per host; the VM makes eight
+  static constexpr int kDevices = 4;  // per host; the VM makes nine
 
   void SetUp() override {
     const char* list = std::getenv("VMIG_MDEVS_FILE");
@@ -188,6 +188,46 @@ TEST_F(MttyDaemonsTest, ADestinationKilledMidStopCopyLeavesTheSourceRunning) {
     EXPECT_EQ(*Src(i).GetState(), DeviceState::kRunning) << i;
     EXPECT_EQ(*vfio::kernel::MttyDrainFifo(Src(i).fd()), Text(i)) << i;
   }
+}
+
+// The daemon opens an mdev itself, through its legacy group and the
+// kernel's name for it in the group (its UUID, not a PCI address). The
+// ninth mdev: the test holds none of its fds (a group opens once).
+TEST_F(MttyDaemonsTest, AnMdevAttachesThroughItsGroupByItsUuid) {
+  ASSERT_GE(mdevs_.size(), 2u * kDevices + 1);
+  const auto& [uuid, group] = mdevs_[2 * kDevices];
+  ASSERT_NO_FATAL_FAILURE(StartDaemons({}));
+  v1::AttachDeviceRequest req;
+  req.set_device_id("bygroup");
+  req.mutable_kernel()->set_group(group);
+  req.mutable_kernel()->set_device_name(uuid);
+  grpc::ClientContext c;
+  v1::Device d;
+  grpc::Status s = src_dev_->AttachDevice(Ctx(c), req, &d);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(d.backend(), v1::BACKEND_KERNEL);
+  EXPECT_EQ(d.state(), v1::DEVICE_STATE_RUNNING);
+  EXPECT_TRUE(d.flags().stop_copy() && d.flags().p2p() && d.flags().pre_copy())
+      << d.DebugString();
+  EXPECT_GT(d.stop_copy_length(), 0u);  // MIG_DATA_SIZE
+  // Detached, the group is free again; a name it does not hold is
+  // refused, naming it.
+  v1::DetachDeviceRequest detach;
+  detach.set_name("devices/bygroup");
+  grpc::ClientContext c2;
+  v1::DetachDeviceResponse detached;
+  ASSERT_TRUE(src_dev_->DetachDevice(Ctx(c2), detach, &detached).ok());
+  v1::AttachDeviceRequest wrong = req;
+  wrong.set_device_id("wrong");
+  wrong.mutable_kernel()->set_device_name("0000:00:01.0");
+  grpc::ClientContext c3;
+  s = src_dev_->AttachDevice(Ctx(c3), wrong, &d);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("0000:00:01.0"), std::string::npos)
+      << s.error_message();
+  // The right name opens it again.
+  grpc::ClientContext c4;
+  EXPECT_TRUE(src_dev_->AttachDevice(Ctx(c4), req, &d).ok());
 }
 
 }  // namespace
