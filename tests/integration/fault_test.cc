@@ -223,7 +223,7 @@ class CrashTest : public FaultTest,
     FaultTest::SetUp();
     if (GetParam().when != When::kStopcopy) return;
     veth_ = std::make_unique<VethNamespaces>();
-    if (!veth_->ok()) GTEST_SKIP() << veth_->why_not();
+    if (!veth_->ok()) VMIG_SKIP_UNLESS_CI(veth_->why_not());
     UseVeth(*veth_);
   }
   void TearDown() override {
@@ -399,7 +399,7 @@ TEST_F(FaultTest, AfterAKillInStopCopyTheJournalReportsTheSessionAndDevices) {
   // Over af_packet: a kill in the middle of a memif transfer can crash the
   // survivor (see CrashTest).
   VethNamespaces veth;
-  if (!veth.ok()) GTEST_SKIP() << veth.why_not();
+  if (!veth.ok()) VMIG_SKIP_UNLESS_CI(veth.why_not());
   UseVeth(veth);
   StartDaemons({{"n0", "emu:state=8MiB,flags=stop_copy|p2p,read_bw=16MiB/s",
                  "emu:state=8MiB,seed=11"}});

@@ -15,7 +15,7 @@ namespace {
 class AfPacketLinkTest : public MigrationTest {
  protected:
   void SetUp() override {
-    if (!veth_.ok()) GTEST_SKIP() << veth_.why_not();
+    if (!veth_.ok()) VMIG_SKIP_UNLESS_CI(veth_.why_not());
     UseVeth(veth_);
     src_extra_ =
         "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n";

@@ -96,7 +96,7 @@ TEST_F(MigrationTest, DataplaneStatusShowsFlowsWhileTheyStreamAndPortTraffic) {
 TEST_F(MigrationTest, CancelDuringPrecopyRollsBack) {
   StartDaemons(EightDevices());
   ASSERT_TRUE(Prepare("c1").ok());
-  ASSERT_TRUE(Start("c1", 500, /*manual=*/true).ok());
+  ASSERT_TRUE(Start("c1", kRoomyBudgetMs, /*manual=*/true).ok());
   v1::Session s = WaitPhase(*src_mig_, "c1", {v1::PHASE_READY});
   ASSERT_EQ(s.phase(), v1::PHASE_READY) << s.error();
   ASSERT_TRUE(CancelOnSource("c1", &s).ok());
@@ -218,7 +218,7 @@ TEST_F(MigrationTest, ADeviceFailingPreCopyP2PToStopCopyAbortsAndRollsBack) {
 // the shared memory while a worker copies; docs/architecture.md).
 TEST_F(MigrationTest, KillingTheDestinationMidStopCopyRollsTheSourceBack) {
   VethNamespaces veth;
-  if (!veth.ok()) GTEST_SKIP() << veth.why_not();
+  if (!veth.ok()) VMIG_SKIP_UNLESS_CI(veth.why_not());
   UseVeth(veth);
   auto devs = EightDevices();
   devs[7].source_spec += ",read_bw=64MiB/s";
@@ -292,7 +292,7 @@ TEST_F(MigrationTest, FourSessionsOfFourDevicesShareTheDataPlane) {
 TEST_F(MigrationTest, SigtermOnTheSourceRollsBackAndAbortsTheDestination) {
   StartDaemons(EightDevices());
   ASSERT_TRUE(Prepare("t1").ok());
-  ASSERT_TRUE(Start("t1", 500, /*manual=*/true).ok());
+  ASSERT_TRUE(Start("t1", kRoomyBudgetMs, /*manual=*/true).ok());
   ASSERT_EQ(WaitPhase(*src_mig_, "t1", {v1::PHASE_READY}).phase(),
             v1::PHASE_READY);
   double seconds = 0;

@@ -53,11 +53,11 @@ std::string RecordMagic() {
 class ObserverTest : public MigrationTest {
  protected:
   void SetUp() override {
-    if (!net_.ok()) GTEST_SKIP() << net_.why_not();
+    if (!net_.ok()) VMIG_SKIP_UNLESS_CI(net_.why_not());
     tcpdump_ = Which("tcpdump");
     tshark_ = Which("tshark");
     if (tcpdump_.empty() || tshark_.empty())
-      GTEST_SKIP() << "needs tcpdump and tshark (scripts/setup.sh)";
+      VMIG_SKIP_UNLESS_CI("needs tcpdump and tshark (scripts/setup.sh)");
     src_prefix_ = net_.Prefix("A");
     dst_prefix_ = net_.Prefix("B");
     src_dataplane_ = net_.Dataplane("A");

@@ -171,6 +171,11 @@ CommandResult MakeTestCertificates(const TempDir& dir) {
   return RunCommand({"/bin/sh", "-c", script});
 }
 
+bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
 int FreeTcpPort() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a = {};

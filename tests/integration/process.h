@@ -78,6 +78,20 @@ CommandResult MakeTestCertificates(const TempDir& dir);
 // A TCP port nobody listens on right now.
 int FreeTcpPort();
 
+// Whether this runs in CI (CI=true), which runs as root and can make
+// network namespaces and start containers: a test that would skip for
+// want of them fails there instead.
+bool InCi();
+// Skips the test saying why, or, in CI, fails it. Returns from the caller.
+#define VMIG_SKIP_UNLESS_CI(why)                                    \
+  do {                                                              \
+    if (::vmig::testing::InCi()) {                                  \
+      GTEST_FAIL() << "CI=true, and this test cannot run: " << why; \
+    } else {                                                        \
+      GTEST_SKIP() << why;                                          \
+    }                                                               \
+  } while (0)
+
 // vmigctl against `d`: `args` after its --addr.
 CommandResult Ctl(const Daemon& d, std::vector<std::string> args);
 
