@@ -100,6 +100,7 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
   std::ofstream(src_conf)
       << state_dir("source-state") << "listen { unix_socket: \"" << d
       << "/source.sock\" }\n"
+      << "allow_emulated_devices: true\n"  // the benchmark's devices
       << "dataplane { " << lcores(true) << " " << o.dataplane_extra
       << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.1\" memif: \"role=client,socket=" << d
@@ -108,6 +109,7 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
   std::ofstream(dst_conf)
       << state_dir("dest-state") << "listen { unix_socket: \"" << d
       << "/dest.sock\" }\n"
+      << "allow_emulated_devices: true\n"
       // Both daemons on this host: the source is its peer over the socket.
       << "peer { allow_unix_peers: true }\n"
       << "dataplane { " << lcores(false) << " " << o.dataplane_extra

@@ -316,6 +316,11 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
       return OptionError(opt, "needs emulated_spec, kernel or fd_socket");
     }
     if (d.source_case() == v1::AttachDeviceRequest::kEmulatedSpec) {
+      if (!c.allow_emulated_devices()) {
+        return OptionError(absl::StrCat(opt, ".emulated_spec"),
+                           "emulated devices are off (set "
+                           "allow_emulated_devices)");
+      }
       auto spec = vfio::emu::ParseEmuSpec(d.emulated_spec());
       if (!spec.ok())
         return OptionError(absl::StrCat(opt, ".emulated_spec"),

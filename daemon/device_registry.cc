@@ -142,6 +142,7 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
         absl::StrCat("device_id: ", Bounded(req.device_id()),
                      " must be 1-64 characters of [A-Za-z0-9._-]"));
   }
+  uint64_t emulated = 0;
   {
     absl::MutexLock lock(&mu_);
     if (devices_.count(req.device_id()) || opening_.count(req.device_id())) {
@@ -152,6 +153,9 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
       return absl::ResourceExhaustedError(absl::StrCat(
           "the daemon holds its limit of ", max_devices_, " devices"));
     }
+    absl::StatusOr<uint64_t> reserved = ReserveEmulated(req);
+    if (!reserved.ok()) return reserved.status();
+    emulated = *reserved;
     opening_[req.device_id()] = true;
   }
   absl::StatusOr<Opened> opened = Open(req, emu_state_dir_);
@@ -166,8 +170,11 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
   {
     absl::MutexLock lock(&mu_);
     opening_.erase(req.device_id());
-    if (!opened.ok()) return opened.status();
-    e = Entry{opened->backend, opened->source, opened->device, ""};
+    if (!opened.ok()) {
+      emulated_bytes_ -= emulated;
+      return opened.status();
+    }
+    e = Entry{opened->backend, opened->source, opened->device, "", emulated};
     devices_[req.device_id()] = e;
   }
   spdlog::info("attached device devices/{} ({})", req.device_id(), e.source);
@@ -191,6 +198,7 @@ absl::Status DeviceRegistry::Detach(absl::string_view id) {
           "device devices/", id, " is used by ", it->second.session));
     }
     dev = std::move(it->second.device);
+    emulated_bytes_ -= it->second.emulated_bytes;
     devices_.erase(it);
   }
   spdlog::info("detached device devices/{}", id);
@@ -205,6 +213,33 @@ absl::Status DeviceRegistry::Detach(absl::string_view id) {
     if (!path.empty()) std::remove(path.c_str());
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> DeviceRegistry::ReserveEmulated(
+    const v1::AttachDeviceRequest& req) {
+  if (req.source_case() != v1::AttachDeviceRequest::kEmulatedSpec) return 0;
+  if (!emulated_.allowed) {
+    return absl::FailedPreconditionError(
+        "emulated_spec: this daemon takes no emulated devices "
+        "(allow_emulated_devices is off)");
+  }
+  absl::StatusOr<vfio::emu::EmuSpec> spec =
+      vfio::emu::ParseEmuSpec(req.emulated_spec());
+  if (!spec.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("emulated_spec: ", spec.status().message()));
+  }
+  const uint64_t bytes = spec->num_blocks() * vfio::emu::kEmuBytesPerBlock;
+  if (bytes > emulated_.max_bytes ||
+      emulated_bytes_ > emulated_.max_bytes - bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("emulated_spec: its ", spec->num_blocks(), " blocks need ",
+                     bytes >> 20, " MiB, and the emulated devices hold ",
+                     emulated_bytes_ >> 20, " MiB of limits.max_memory_bytes (",
+                     emulated_.max_bytes >> 20, " MiB)"));
+  }
+  emulated_bytes_ += bytes;
+  return bytes;
 }
 
 v1::Device DeviceRegistry::Describe(const std::string& id, const Entry& e) {

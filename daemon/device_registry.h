@@ -25,9 +25,18 @@ struct PathRefusal {
 };
 std::optional<PathRefusal> RefuseNonVfioPath(const v1::KernelDeviceSource& k);
 
+// Whether a daemon takes emulated devices, and how much memory theirs may
+// hold all together (allow_emulated_devices, limits.max_memory_bytes).
+struct EmulatedDevicePolicy {
+  bool allowed = true;
+  uint64_t max_bytes = UINT64_MAX;
+};
+
 class DeviceRegistry {
  public:
-  explicit DeviceRegistry(uint32_t max_devices) : max_devices_(max_devices) {}
+  explicit DeviceRegistry(uint32_t max_devices,
+                          EmulatedDevicePolicy emulated = {})
+      : max_devices_(max_devices), emulated_(emulated) {}
 
   // Emulated devices keep their state under `dir` (state_dir/emu), so that
   // they outlive the daemon. Set before the first attach.
@@ -57,16 +66,24 @@ class DeviceRegistry {
     std::string source;
     std::shared_ptr<vfio::MigrationDevice> device;
     std::string session;
+    uint64_t emulated_bytes = 0;  // reserved against emulated_.max_bytes
   };
+  // Checks an emulated spec against the policy and reserves its memory
+  // (0 for other sources).
+  absl::StatusOr<uint64_t> ReserveEmulated(const v1::AttachDeviceRequest& req)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static v1::Device Describe(const std::string& id, const Entry& e);
 
   const uint32_t max_devices_;
+  const EmulatedDevicePolicy emulated_;
   std::string emu_state_dir_;
   Journal* journal_ = nullptr;
   absl::Mutex mu_;
   std::map<std::string, Entry> devices_ ABSL_GUARDED_BY(mu_);
   // Ids being opened (outside the lock), so that a duplicate is refused.
   std::map<std::string, bool> opening_ ABSL_GUARDED_BY(mu_);
+  // Memory the emulated devices hold or are being opened with.
+  uint64_t emulated_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace vmig::daemon

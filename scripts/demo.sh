@@ -26,6 +26,7 @@ trap cleanup EXIT
 # its zero-copy client (it reads device state straight into shared memory).
 # Each pins its data-plane worker to its own core.
 cat >"$work/source.conf" <<CONF
+allow_emulated_devices: true
 listen { unix_socket: "$work/source.sock" }
 dataplane {
   lcores: "1" main_lcore: 0
@@ -34,6 +35,7 @@ dataplane {
 }
 CONF
 cat >"$work/dest.conf" <<CONF
+allow_emulated_devices: true
 listen { unix_socket: "$work/dest.sock" }
 # The source daemon is on this host: it calls the peer protocol over the
 # socket (across hosts, peers use TCP with mutual TLS and

@@ -196,7 +196,9 @@ int main(int argc, char** argv) {
   }
   std::vector<vmig::dataplane::Transport*> ports;
   for (const auto& t : *transports) ports.push_back(t.get());
-  vmig::daemon::DeviceRegistry devices(config->limits().max_devices());
+  vmig::daemon::DeviceRegistry devices(
+      config->limits().max_devices(),
+      {config->allow_emulated_devices(), config->limits().max_memory_bytes()});
   std::unique_ptr<vmig::daemon::Journal> journal;
   if (!config->state_dir().empty()) {
     absl::StatusOr<std::unique_ptr<vmig::daemon::Journal>> j =

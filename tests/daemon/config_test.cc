@@ -53,11 +53,12 @@ TEST(ConfigTest, ValuesThatWouldFailLaterAreRefusedNow) {
        "dataplane.ports[0].memif"},
       {"dataplane { file_prefix: \"../../etc/x\" }", "dataplane.file_prefix"},
       {"dataplane { file_prefix: \"a/b\" }", "dataplane.file_prefix"},
-      {"devices { device_id: \"a\" emulated_spec: \"emu:state=banana\" }",
+      {"allow_emulated_devices: true "
+       "devices { device_id: \"a\" emulated_spec: \"emu:state=banana\" }",
        "devices[0].emulated_spec"},
       // Files and nodes the daemon would write or open as root.
-      {"devices { device_id: \"a\" emulated_spec: "
-       "\"emu:state=1MiB,state_file=/etc/passwd\" }",
+      {"allow_emulated_devices: true devices { device_id: \"a\" "
+       "emulated_spec: \"emu:state=1MiB,state_file=/etc/passwd\" }",
        "devices[0].emulated_spec"},
       {"devices { device_id: \"a\" kernel { cdev: \"/dev/watchdog\" } }",
        "devices[0].kernel.cdev"},
@@ -145,6 +146,19 @@ TEST(ConfigTest, BadOptionsAreRefusedByName) {
     EXPECT_NE(s.message().find(option), std::string::npos)
         << text << ": " << s.message();
   }
+}
+
+// Emulated devices are off unless allowed: a production daemon's
+// configuration (the installed one) takes none.
+TEST(ConfigTest, EmulatedDevicesAreOffUnlessAllowed) {
+  const std::string dev =
+      "devices { device_id: \"e\" emulated_spec: \"emu:state=1MiB\" }";
+  absl::Status s = Load(dev);
+  EXPECT_NE(s.message().find("devices[0].emulated_spec: emulated devices are "
+                             "off (set allow_emulated_devices)"),
+            std::string::npos)
+      << s.message();
+  EXPECT_TRUE(Load("allow_emulated_devices: true " + dev).ok());
 }
 
 // Every enum option is held to its enum's names (proto3 keeps any number),

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "vfio/kernel/device_open.h"
@@ -39,6 +40,41 @@ TEST(DeviceRegistryTest, AnAbsurdEmulatedSizeIsRefusedAndLeavesNothing) {
   // No slot and no id was kept: the limit of two still admits two.
   EXPECT_TRUE(r.Attach(Emu("huge", "emu:state=1MiB")).ok());
   EXPECT_TRUE(r.Attach(Emu("b", "emu:state=1MiB")).ok());
+}
+
+TEST(DeviceRegistryTest, EmulatedDevicesAreRefusedWhereTheDaemonTakesNone) {
+  DeviceRegistry r(4, {.allowed = false});
+  auto refused = r.Attach(Emu("e", "emu:state=1MiB"));
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("allow_emulated_devices"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_TRUE(r.List().empty());
+}
+
+// An emulated device's memory (16 bytes a block) counts against the
+// memory limit: one call cannot make a device of 1 TiB (256 MiB of
+// bookkeeping), and what detached devices held is free again.
+TEST(DeviceRegistryTest, EmulatedDevicesCountAgainstTheMemoryLimit) {
+  DeviceRegistry r(64, {.allowed = true, .max_bytes = 64ull << 20});
+  auto huge = r.Attach(Emu("huge", "emu:state=1TiB,block=64KiB"));
+  EXPECT_EQ(huge.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(huge.status().message().find("need 256 MiB"), std::string::npos)
+      << huge.status();
+  EXPECT_NE(huge.status().message().find("limits.max_memory_bytes (64 MiB)"),
+            std::string::npos)
+      << huge.status();
+  // 128 MiB in 512-byte blocks: 4 MiB of bookkeeping each, 16 fit in 64 MiB.
+  for (int i = 0; i < 16; ++i) {
+    ASSERT_TRUE(
+        r.Attach(Emu(absl::StrCat("d", i), "emu:state=128MiB,block=512")).ok())
+        << i;
+  }
+  EXPECT_EQ(
+      r.Attach(Emu("one-more", "emu:state=128MiB,block=512")).status().code(),
+      absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(r.Detach("d0").ok());
+  EXPECT_TRUE(r.Attach(Emu("one-more", "emu:state=128MiB,block=512")).ok());
 }
 
 TEST(DeviceRegistryTest, ADigestDoesNotHoldTheLockOtherCallsTake) {

@@ -20,6 +20,7 @@ until_ok() {  # SECONDS CMD
 
 # The source under systemd: a memif server port and one emulated device.
 cat >"$conf" <<CONF
+allow_emulated_devices: true
 listen { unix_socket: "/run/vmigd/vmigd.sock" }
 dataplane {
   lcores: "1" main_lcore: 0
@@ -54,6 +55,7 @@ assert \"tx_frames\" in json.dumps(reply), reply
 # The destination: a plain process beside it (memif client).
 mkdir -p /run/dest
 cat >/tmp/dest.conf <<CONF
+allow_emulated_devices: true
 listen { unix_socket: "/run/dest/vmigd.sock" }
 peer { allow_unix_peers: true }
 dataplane {

@@ -27,6 +27,9 @@ check '[ -f "$dest/etc/vmigd/vmigd.conf" ] && [ -f "$dest/etc/vmigd/vmigd.conf.e
 check '[ ! -e "$dest/usr/etc" ]' "nothing in /usr/etc"
 check '"$dest/usr/sbin/vmigd" --check-config "$dest/etc/vmigd/vmigd.conf" >/dev/null 2>&1' \
   "the installed configuration is valid"
+check 'grep -q "^allow_emulated_devices: false" "$dest/etc/vmigd/vmigd.conf" &&
+  grep -q "^allow_emulated_devices: true" "$dest/etc/vmigd/vmigd.conf.example"' \
+  "emulated devices off in the installed configuration, on in the example"
 # systemd-analyze verify, against the installed tree (its binaries and
 # paths resolved under --root). The root also gets what any Debian system
 # has and vmigd does not install: the stock units the unit depends on

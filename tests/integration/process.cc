@@ -73,6 +73,9 @@ Daemon::Daemon(const TempDir& dir, const std::string& name,
   // test's configuration decides for itself.
   if (config.find("allow_unix_peers") == std::string::npos)
     argv.insert(argv.end(), {"--set", "peer { allow_unix_peers: true }"});
+  // ... and take the emulated devices that are the tests' own.
+  if (config.find("allow_emulated_devices") == std::string::npos)
+    argv.insert(argv.end(), {"--set", "allow_emulated_devices: true"});
   pid_ = Spawn(argv, env, log_path_ + ".out", log_path_);
 }
 

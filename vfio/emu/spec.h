@@ -16,6 +16,9 @@
 
 namespace vmig::vfio::emu {
 
+// What one block of an emulated device costs in memory (its version and
+// its cached hash).
+inline constexpr uint64_t kEmuBytesPerBlock = 16;
 // The most blocks an emulated device may have (16 bytes of memory each:
 // 256 MiB of bookkeeping; 64 TiB of state in 4 MiB blocks).
 inline constexpr uint64_t kMaxEmuBlocks = 1ull << 24;
