@@ -67,6 +67,10 @@ S Lookup(S from, S to) {
 
 }  // namespace
 
+bool StateSupported(MigrationFlags flags, DeviceState s) {
+  return Supported(flags, s);
+}
+
 absl::StatusOr<DeviceState> NextState(MigrationFlags flags, DeviceState current,
                                       DeviceState target) {
   if (!Supported(flags, current)) {

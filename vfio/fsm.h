@@ -18,6 +18,10 @@ namespace vmig::vfio {
 absl::StatusOr<DeviceState> NextState(MigrationFlags flags, DeviceState current,
                                       DeviceState target);
 
+// Whether a device with `flags` has state `s` (ERROR: never, as a state to
+// be in or to ask for).
+bool StateSupported(MigrationFlags flags, DeviceState s);
+
 // The whole path, `from` first and `to` last; {from} when from == to.
 absl::StatusOr<std::vector<DeviceState>> PlanPath(MigrationFlags flags,
                                                   DeviceState from,

@@ -11,60 +11,10 @@
 
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
-#include "tests/integration/migration_fixture.h"
+#include "tests/integration/fault_fixture.h"
 
 namespace vmig::testing {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// Liveness of these tests' daemons: 1.5 s, so "within the bound plus 2 s"
-// is 3.5 s.
-constexpr double kLivenessS = 1.5;
-
-class FaultTest : public MigrationTest {
- protected:
-  void SetUp() override {
-    // Each daemon journals under a state directory of its own, where its
-    // emulated devices keep their state.
-    src_extra_ =
-        "peer { commit_timeout_ms: 2000 heartbeat_interval_ms: 200 "
-        "liveness_timeout_ms: 1500 }\nstate_dir: \"" +
-        dir_.path() + "/a-state\"\n";
-    dst_extra_ =
-        "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n"
-        "state_dir: \"" +
-        dir_.path() + "/b-state\"\n";
-    // A copy-mode memif client: it redials a restarted server by itself
-    // (DPDK 22.11 cannot redial a zero-copy client).
-    dst_dataplane_ =
-        "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" memif: "
-        "\"role=client,socket=" +
-        dir_.path() +
-        "/memif.sock,socket-abstract=no\" ipv4: \"169.254.77.2\" } }\n";
-  }
-  std::map<std::string, uint64_t> Digests(v1::DeviceService::Stub& stub) {
-    std::map<std::string, uint64_t> out;
-    for (const auto& [name, d] : Devices(stub)) out[name] = d.emulated_digest();
-    return out;
-  }
-  // Seconds until `id` ends on `stub`, and the session.
-  v1::Session TimedEnd(v1::MigrationService::Stub& stub, const std::string& id,
-                       double* seconds) {
-    const auto t0 = Clock::now();
-    v1::Session s = WaitEnd(stub, id);
-    *seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    return s;
-  }
-};
-
-// Two devices that pre-copy and dirty nothing (their digest is their state).
-std::vector<DeviceSpec> PrecopyPair(const std::string& dest_extra = "") {
-  return {{"n0", "emu:state=16MiB,flags=stop_copy|p2p|pre_copy,seed=1",
-           "emu:state=16MiB,seed=11" + dest_extra},
-          {"n1", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=2",
-           "emu:state=8MiB,seed=12" + dest_extra}};
-}
 
 // The commit outlives the source's 2 s deadline (three destination arcs of
 // 1.5 s each): the source learns the outcome instead of resuming, and the

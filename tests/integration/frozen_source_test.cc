@@ -7,41 +7,19 @@
 #include <signal.h>
 
 #include "absl/strings/str_replace.h"
-#include "tests/integration/migration_fixture.h"
+#include "tests/integration/fault_fixture.h"
 
 namespace vmig::testing {
 namespace {
 
 enum class Freeze { kPrecopy, kStopcopy, kCommit };
 
-class FrozenSourceTest : public MigrationTest,
-                         public ::testing::WithParamInterface<Freeze> {
- protected:
-  void SetUp() override {
-    // Liveness 1.5 s on both sides; the source's commit deadline 2 s.
-    src_extra_ =
-        "peer { commit_timeout_ms: 2000 heartbeat_interval_ms: 200 "
-        "liveness_timeout_ms: 1500 }\nstate_dir: \"" +
-        dir_.path() + "/a-state\"\n";
-    dst_extra_ =
-        "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n"
-        "state_dir: \"" +
-        dir_.path() + "/b-state\"\n";
-  }
-  std::map<std::string, uint64_t> Digests(v1::DeviceService::Stub& stub) {
-    std::map<std::string, uint64_t> out;
-    for (const auto& [name, d] : Devices(stub)) out[name] = d.emulated_digest();
-    return out;
-  }
-};
+class FrozenSourceTest : public FaultTest,
+                         public ::testing::WithParamInterface<Freeze> {};
 
 TEST_P(FrozenSourceTest, EveryDeviceEndsOnExactlyOneHost) {
   const Freeze when = GetParam();
-  std::vector<DeviceSpec> devs = {
-      {"n0", "emu:state=16MiB,flags=stop_copy|p2p|pre_copy,seed=1",
-       "emu:state=16MiB,seed=11"},
-      {"n1", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=2",
-       "emu:state=8MiB,seed=12"}};
+  std::vector<DeviceSpec> devs = PrecopyPair();
   for (auto& d : devs) {
     if (when == Freeze::kStopcopy) {
       // No pre-copy, read at 16 MiB/s: stop-copy lasts about a second.

@@ -16,21 +16,6 @@ constexpr std::array<S, 7> kStates = {
     S::kRunning,  S::kRunningP2P, S::kPreCopy, S::kPreCopyP2P,
     S::kStopCopy, S::kStop,       S::kResuming};
 
-bool Supports(MigrationFlags f, S s) {
-  switch (s) {
-    case S::kRunningP2P:
-      return f.has(kMigP2P);
-    case S::kPreCopy:
-      return f.has(kMigPreCopy);
-    case S::kPreCopyP2P:
-      return f.has(kMigPreCopy) && f.has(kMigP2P);
-    case S::kError:
-      return false;
-    default:
-      return true;
-  }
-}
-
 std::string StateOf(MigrationDevice& d) {
   absl::StatusOr<S> s = d.GetState();
   return s.ok() ? std::string(DeviceStateName(*s)) : "state unknown";
@@ -129,7 +114,7 @@ std::string PlannerOutcome(MigrationFlags f, S from, S to) {
 void AddArcCases(MigrationFlags f, const std::string& suffix,
                  std::vector<Case>& out) {
   for (S from : kStates) {
-    if (!Supports(f, from)) continue;
+    if (!StateSupported(f, from)) continue;
     std::vector<S> targets(kStates.begin(), kStates.end());
     targets.push_back(S::kError);
     for (S to : targets) {
