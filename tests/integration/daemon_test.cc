@@ -507,11 +507,12 @@ TEST(DaemonConfigTest, TheConfigurationIsLoggedOnceAsADigest) {
   TempDir dir;
   Daemon d(dir, "dg", Config(dir, "dg"));
   ASSERT_TRUE(d.WaitReady()) << d.log();
-  // (The fixture starts test daemons with this override: the digest is of
+  // (The fixture starts test daemons with these overrides: the digest is of
   // the effective configuration.)
-  CommandResult q = RunCommand({BinaryPath("server/vmigd"), "--check-config",
-                                dir.path() + "/dg.conf", "--quiet", "--set",
-                                "peer { allow_unix_peers: true }"});
+  CommandResult q = RunCommand(
+      {BinaryPath("server/vmigd"), "--check-config", dir.path() + "/dg.conf",
+       "--quiet", "--set", "peer { allow_unix_peers: true }", "--set",
+       "allow_emulated_devices: true"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
   const size_t at = q.out.find("(digest ");
   ASSERT_NE(at, std::string::npos) << q.out;
