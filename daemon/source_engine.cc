@@ -276,6 +276,11 @@ absl::Status SourceEngine::StartPrecopy() {
     if (d.precopy) pre.push_back(&d);
   }
   PublishProgress(v1::PHASE_PRECOPY);
+  // Progress and rates count from here: the handshake and the link probe
+  // before may take longer than the stall timeout on a slow link (6 s on
+  // two TCG guests), and were not this device's to make.
+  const absl::Time now = clock_.Now();
+  for (Device& d : devs_) d.last_progress = d.last_sample = now;
   if (pre.empty()) return absl::OkStatus();
   absl::Status s = SetStateAll(pre, DeviceState::kPreCopy, false, true);
   // RUNNING -> PRE_COPY is one arc of each of these very devices: better

@@ -140,6 +140,35 @@ TEST_F(SourceEngineTest, PrecopyLimitIsMeasuredOnTheEnginesClock) {
   EXPECT_EQ(State("s0"), DeviceState::kRunning);
 }
 
+// Real time, and whatever a test adds to it.
+class OffsetClock final : public Clock {
+ public:
+  absl::Time Now() override {
+    return absl::Now() + absl::Seconds(offset_s_.load());
+  }
+  void SleepFor(absl::Duration d) override { absl::SleepFor(d); }
+  void Advance(int seconds) { offset_s_ += seconds; }
+
+ private:
+  std::atomic<int> offset_s_{0};
+};
+
+// The handshake and the link probe are not pre-copy: when they take longer
+// than the stall timeout (a slow link: the two-VM test's probe took 6 s),
+// pre-copy's stall check counts from its own start. It counted from the
+// session's, and failed at its first look ("no pre-copy progress for 5s").
+TEST_F(SourceEngineTest, AHandshakeLongerThanTheStallTimeoutIsNoStall) {
+  AddDevices({"emu:state=4MiB,flags=stop_copy|p2p|pre_copy,seed=1"},
+             {"emu:state=4MiB,seed=11"});
+  OffsetClock clock;
+  hooks_.handshake = [&] {
+    clock.Advance(10);  // the handshake took ten seconds of the engine's time
+    return absl::OkStatus();
+  };
+  v1::Session s = Migrate(Request(), {}, clock);
+  EXPECT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error();
+}
+
 TEST_F(SourceEngineTest, ReinitMidPrecopyEarnsTheSwitchoverAckAgain) {
   // Initial data (1 MiB) is done and acknowledged; then, 1.5 MiB into the
   // stream, the device raises REINIT (PRECOPY_INFOv2, which the engine must
