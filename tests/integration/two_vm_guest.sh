@@ -41,14 +41,16 @@ fill=()
 vmm=$!
 await 60 "VMM" test -f /tmp/vmm/vmm-ready
 
+# Two TCG guests share the host's two cores: a liveness bound of 15 s (the
+# default is 3 s) keeps a descheduled guest from reading as a dead peer.
 if [ "$role" = dest ]; then
   listen_tcp="tcp_address: \"169.254.10.2:7443\" tls { cert_file: \"$tls/vmigd-b.pem\"
     key_file: \"$tls/vmigd-b.key\" ca_file: \"$tls/ca.pem\" require_client_cert: true }"
-  peer="peer { allowed_identities: \"vmigd-a\" }"
+  peer="peer { allowed_identities: \"vmigd-a\" liveness_timeout_ms: 15000 }"
 else
   listen_tcp=""
   peer="peer { tls { cert_file: \"$tls/vmigd-a.pem\" key_file: \"$tls/vmigd-a.key\"
-    ca_file: \"$tls/ca.pem\" } }"
+    ca_file: \"$tls/ca.pem\" } liveness_timeout_ms: 15000 }"
 fi
 cat >/tmp/vmigd.conf <<EOF
 listen { unix_socket: "/tmp/vmigd.sock" $listen_tcp }
