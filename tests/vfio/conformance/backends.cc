@@ -65,19 +65,45 @@ class EmuBackend final : public Backend {
   std::unique_ptr<emu::EmuDevice> devices_[2];
 };
 
+// What the fake and the real kernel backends share: two KernelDevices whose
+// syscalls go through a RecordingSyscalls, so that a case can read the
+// errno and the raw read() result behind an outcome. A derived class owns
+// the recorder and closes the devices before it goes (DropDevices).
+class SyscallBackend : public Backend {
+ public:
+  MigrationDevice& device(int index) override { return *devices_[index]; }
+  std::optional<int> last_errno() const override { return rec_->last_errno(); }
+  std::optional<ssize_t> last_read() const override {
+    return rec_->last_read();
+  }
+  void ClearErrno() override { rec_->Clear(); }
+  std::optional<int> RawSetState(int index, uint32_t value) override {
+    return RawSet(*rec_, devices_[index]->fd(), value);
+  }
+
+ protected:
+  void DropDevices() {
+    for (auto& d : devices_) d.reset();
+  }
+  RecordingSyscalls* rec_ = nullptr;
+  std::unique_ptr<kernel::KernelDevice> devices_[2];
+};
+
 // Each Prepare() makes a new fake kernel with two devices whose saving
 // stream is a 24-byte pre-copy part and a 64-byte stop-copy part (the
 // shape of an mtty with one port).
-class FakeBackend final : public Backend {
+class FakeBackend final : public SyscallBackend {
  public:
   explicit FakeBackend(MigrationFlags flags) : flags_(flags) {}
+  ~FakeBackend() override { DropDevices(); }
   std::string name() const override { return "fake"; }
   MigrationFlags flags() const override { return flags_; }
   absl::Status Prepare() override {
-    for (auto& d : devices_) d.reset();
-    rec_.reset();
+    DropDevices();
+    recorder_.reset();
     fake_ = std::make_unique<kernel::FakeVfioKernel>();
-    rec_ = std::make_unique<RecordingSyscalls>(*fake_);
+    recorder_ = std::make_unique<RecordingSyscalls>(*fake_);
+    rec_ = recorder_.get();
     for (int i = 0; i < 2; ++i) {
       const std::string cdev = absl::StrCat("/dev/vfio/devices/vfio", i);
       kernel::FakeVfioKernel::Device& d = fake_->AddDevice(
@@ -95,26 +121,17 @@ class FakeBackend final : public Backend {
     }
     return absl::OkStatus();
   }
-  MigrationDevice& device(int index) override { return *devices_[index]; }
-  std::optional<int> last_errno() const override { return rec_->last_errno(); }
-  std::optional<ssize_t> last_read() const override {
-    return rec_->last_read();
-  }
-  void ClearErrno() override { rec_->Clear(); }
-  std::optional<int> RawSetState(int index, uint32_t value) override {
-    return RawSet(*rec_, devices_[index]->fd(), value);
-  }
 
  private:
   const MigrationFlags flags_;
   std::unique_ptr<kernel::FakeVfioKernel> fake_;
-  std::unique_ptr<RecordingSyscalls> rec_;
-  std::unique_ptr<kernel::KernelDevice> devices_[2];
+  std::unique_ptr<RecordingSyscalls> recorder_;
 };
 
-class KernelBackend final : public Backend {
+class KernelBackend final : public SyscallBackend {
  public:
-  KernelBackend() : rec_(kernel::Syscalls::Real()) {}
+  KernelBackend() : recorder_(kernel::Syscalls::Real()) { rec_ = &recorder_; }
+  ~KernelBackend() override { DropDevices(); }
   absl::Status Open(
       const std::vector<std::pair<std::string, std::string>>& mdevs) {
     if (mdevs.size() < 2) {
@@ -123,7 +140,7 @@ class KernelBackend final : public Backend {
     for (int i = 0; i < 2; ++i) {
       const auto& [uuid, group] = mdevs[i];
       absl::StatusOr<std::unique_ptr<kernel::KernelDevice>> d =
-          kernel::OpenGroupDevice(uuid, group, uuid, rec_);
+          kernel::OpenGroupDevice(uuid, group, uuid, recorder_);
       if (!d.ok()) return d.status();
       devices_[i] = std::move(*d);
     }
@@ -145,13 +162,6 @@ class KernelBackend final : public Backend {
       }
     }
     return absl::OkStatus();
-  }
-  MigrationDevice& device(int index) override { return *devices_[index]; }
-  std::optional<int> last_errno() const override { return rec_.last_errno(); }
-  std::optional<ssize_t> last_read() const override { return rec_.last_read(); }
-  void ClearErrno() override { rec_.Clear(); }
-  std::optional<int> RawSetState(int index, uint32_t value) override {
-    return RawSet(rec_, devices_[index]->fd(), value);
   }
   std::string HandOverDeviceFd() override {
     int sv[2];
@@ -178,9 +188,8 @@ class KernelBackend final : public Backend {
   }
 
  private:
-  RecordingSyscalls rec_;
+  RecordingSyscalls recorder_;
   MigrationFlags flags_;
-  std::unique_ptr<kernel::KernelDevice> devices_[2];
 };
 
 }  // namespace
