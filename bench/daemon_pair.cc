@@ -97,9 +97,13 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
     return o.state_dirs ? absl::StrCat("state_dir: \"", d, "/", name, "\"\n")
                         : std::string();
   };
+  const std::string calibration =
+      o.calibration_file.empty()
+          ? std::string()
+          : absl::StrCat("calibration_file: \"", o.calibration_file, "\"\n");
   std::ofstream(src_conf)
-      << state_dir("source-state") << "listen { unix_socket: \"" << d
-      << "/source.sock\" }\n"
+      << calibration << state_dir("source-state") << "listen { unix_socket: \""
+      << d << "/source.sock\" }\n"
       << "allow_emulated_devices: true\n"  // the benchmark's devices
       << "dataplane { " << lcores(true) << " " << o.dataplane_extra
       << " ports { name: \"p\" "
@@ -107,8 +111,8 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
       << "/memif.sock,socket-abstract=no"
       << (o.zero_copy ? ",zero-copy=yes" : "") << "\" } }\n";
   std::ofstream(dst_conf)
-      << state_dir("dest-state") << "listen { unix_socket: \"" << d
-      << "/dest.sock\" }\n"
+      << calibration << state_dir("dest-state") << "listen { unix_socket: \""
+      << d << "/dest.sock\" }\n"
       << "allow_emulated_devices: true\n"
       // Both daemons on this host: the source is its peer over the socket.
       << "peer { allow_unix_peers: true }\n"
@@ -261,6 +265,33 @@ void DaemonPair::DetachBoth(const std::string& id) {
   }
 }
 
+std::string DestSpecFor(const vfio::emu::EmuSpec& spec, size_t i) {
+  return absl::StrCat(
+      "emu:state=", spec.state_bytes, ",block=", spec.block_bytes,
+      ",flags=", spec.flags.ToString(),
+      ",transition_ms=", absl::ToDoubleMilliseconds(spec.transition),
+      ",seed=", 1000 + i);
+}
+
+absl::StatusOr<v1::Device> DaemonPair::DescribeClass(bool source,
+                                                     const std::string& spec) {
+  const std::string id = absl::StrCat("class-look-", ++sessions_);
+  v1::AttachDeviceRequest a;
+  a.set_device_id(id);
+  a.set_emulated_spec(spec);
+  grpc::ClientContext c;
+  v1::Device d;
+  auto& stub = source ? src_dev_ : dst_dev_;
+  absl::Status s = FromGrpc(stub->AttachDevice(Ctx(c), a, &d), "attach");
+  grpc::ClientContext c2;
+  v1::DetachDeviceRequest dr;
+  dr.set_name("devices/" + id);
+  v1::DetachDeviceResponse resp;
+  (void)stub->DetachDevice(Ctx(c2), dr, &resp);
+  if (!s.ok()) return s;
+  return d;
+}
+
 absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     const std::vector<std::string>& ids, const std::vector<std::string>& specs,
     v1::StartMigrationRequest request, const MigrateOptions& options) {
@@ -270,15 +301,10 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     for (bool source : {true, false}) {
       v1::AttachDeviceRequest a;
       a.set_device_id(ids[i]);
-      a.set_emulated_spec(
-          source ? specs[i]
-          : i < options.dest_specs.size()
-              ? options.dest_specs[i]
-              : absl::StrCat("emu:state=", spec->state_bytes,
-                             ",block=", spec->block_bytes, ",flags=",
-                             spec->flags.ToString(), ",transition_ms=",
-                             absl::ToDoubleMilliseconds(spec->transition),
-                             ",seed=", 1000 + i));
+      a.set_emulated_spec(source ? specs[i]
+                          : i < options.dest_specs.size()
+                              ? options.dest_specs[i]
+                              : DestSpecFor(*spec, i));
       grpc::ClientContext c;
       v1::Device d;
       auto& stub = source ? src_dev_ : dst_dev_;

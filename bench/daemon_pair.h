@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "vfio/emu/spec.h"
 #include "vmig/v1/device.grpc.pb.h"
 #include "vmig/v1/migration.grpc.pb.h"
 
@@ -67,6 +68,8 @@ struct PairOptions {
   // measurements: emulated devices then write their state files on the
   // downtime path, which a kernel device does not.
   bool state_dirs = false;
+  // Both daemons' calibration_file (empty: none).
+  std::string calibration_file;
 };
 
 // What a daemon holds, from /proc.
@@ -103,6 +106,11 @@ class DaemonPair {
   // The devices attached to the source (or destination): "id (session)" for
   // a device a session holds, "id" for a free one.
   std::vector<std::string> AttachedDevices(bool source);
+  // What the source (or destination) knows of the class of a device of
+  // emulated `spec`: the device as AttachDevice describes it, measures and
+  // all (a device of the spec is attached for the look, then detached).
+  absl::StatusOr<v1::Device> DescribeClass(bool source,
+                                           const std::string& spec);
   // Where the daemons' configurations and logs are.
   const std::string& dir() const { return dir_; }
 
@@ -134,6 +142,10 @@ class DaemonPair {
   std::string dst_addr_;
   int sessions_ = 0;
 };
+
+// The destination device Migrate attaches for the `i`th source device of
+// `spec` when the caller names none: its sizes, flags and arcs, unthrottled.
+std::string DestSpecFor(const vfio::emu::EmuSpec& spec, size_t i);
 
 // Where vmigd is: next to this binary's build tree, installed, or on PATH.
 std::string FindVmigd();

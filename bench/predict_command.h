@@ -5,11 +5,17 @@
 #define VMIGD_BENCH_PREDICT_COMMAND_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vmig::bench {
 
 int RunPredict(const std::vector<std::string>& args);
+
+// The device classes of predict's grid at `scale` ("small" or "full"): a
+// source spec and its destination's ("" for the default), without "emu:".
+std::vector<std::pair<std::string, std::string>> PredictGridClasses(
+    const std::string& scale);
 
 }  // namespace vmig::bench
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "bench/calibrate_command.h"
 #include "bench/contention_command.h"
 #include "bench/downtime_command.h"
 #include "bench/predict_command.h"
@@ -27,6 +28,8 @@ constexpr char kUsage[] =
     "              the serial schedule, in the same run\n"
     "  predict     the downtime prediction against the measured downtime\n"
     "              over a grid of heterogeneous sessions; budgets checked\n"
+    "  calibrate   measure device classes between two daemons and write a\n"
+    "              calibration file (the configuration's calibration_file)\n"
     "  sweep       downtime over a grid of migrations: JSON, CSV, budget "
     "table,\n"
     "              plots, a calibrated model; --preset qemu-anchor\n"
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
   if (command == "transport") return vmig::bench::RunTransportBench(rest);
   if (command == "downtime") return vmig::bench::RunDowntimeBench(rest);
   if (command == "predict") return vmig::bench::RunPredict(rest);
+  if (command == "calibrate") return vmig::bench::RunCalibrate(rest);
   if (command == "sweep") return vmig::bench::RunSweep(rest);
   if (command == "model") return vmig::bench::RunModel(rest);
   if (command == "soak") return vmig::bench::RunSoak(rest);

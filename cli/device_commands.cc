@@ -57,7 +57,12 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
        "kernel VFIO cdev (--cdev), a legacy group and PCI device (--group\n"
        "and --device-name), or an fd the VMM hands over (--fd-socket)."},
       {"detach", "Detaches a device no session uses."},
-      {"get", "One device: its backend, state, flags and sizes."},
+      {"get",
+       "One device: its backend, state, flags and sizes, its class, and\n"
+       "what the daemon knows of the class (read and write rates, arc),\n"
+       "each with where it came from: history (this daemon measured it),\n"
+       "peer (the other daemon of a migration did), calibration (the\n"
+       "configuration's calibration_file), or none (a guess)."},
       {"list", "Every device of the daemon."}};
   auto it = kHelp.find(cmd);
   if (it == kHelp.end()) return Usage("unknown command '" + cmd + "'");
@@ -129,10 +134,12 @@ int RunDeviceCommand(const GlobalOptions& g, std::vector<std::string> args) {
     v1::Device d;
     grpc::Status s = stub->GetDevice(&ctx, req, &d);
     if (!s.ok()) return RpcFailed(s, "get " + req.name());
-    if (g.output != "table")
+    if (g.output != "table") {
       std::cout << Render(g.output, d);
-    else
+    } else {
       PrintDevices(g, {d});
+      PrintMeasures(std::cout, d);
+    }
     return 0;
   }
   v1::ListDevicesResponse resp;

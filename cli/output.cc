@@ -168,6 +168,44 @@ std::vector<std::string> SessionRow(const v1::Session& s) {
           s.error().empty() ? "-" : s.error()};
 }
 
+namespace {
+
+std::string OriginName(v1::MeasureOrigin o) {
+  switch (o) {
+    case v1::MEASURE_ORIGIN_CALIBRATION:
+      return "calibration";
+    case v1::MEASURE_ORIGIN_PEER:
+      return "peer";
+    case v1::MEASURE_ORIGIN_HISTORY:
+      return "history";
+    default:
+      return "none";
+  }
+}
+
+}  // namespace
+
+void PrintMeasures(std::ostream& out, const v1::Device& d) {
+  if (d.device_class().empty()) return;
+  const v1::DeviceClassMeasures& m = d.measures();
+  auto rate = [](double v, v1::MeasureOrigin o) {
+    return v > 0 ? absl::StrCat(FormatBytes(v), "/s (", OriginName(o), ")")
+                 : std::string("- (not measured: a guess)");
+  };
+  out << "class:      " << d.device_class() << "\n"
+      << "read rate:  " << rate(m.read_bytes_per_second(), m.read_origin())
+      << "\n"
+      << "read floor: "
+      << rate(m.read_floor_bytes_per_second(), m.read_floor_origin()) << "\n"
+      << "write rate: " << rate(m.write_bytes_per_second(), m.write_origin())
+      << "\n"
+      << "arc:        "
+      << (m.arc_ns() > 0 ? absl::StrFormat("%.2f ms (%s)", m.arc_ns() / 1e6,
+                                           OriginName(m.arc_origin()))
+                         : std::string("- (not measured: a guess)"))
+      << "\n";
+}
+
 void PrintReport(std::ostream& out, const v1::Session& s) {
   out << s.name() << ": " << PhaseName(s.phase());
   if (!s.error().empty()) out << ": " << s.error();

@@ -37,6 +37,10 @@ std::string PhaseName(v1::Phase p);
 std::string FlagsText(const v1::MigrationFlags& f);
 // The downtime breakdown, for humans.
 void PrintReport(std::ostream& out, const v1::Session& s);
+// A device's class and what the daemon knows of it, each figure with where
+// it came from ("history": this daemon measured it; "peer", "calibration";
+// "-": never measured, a guess).
+void PrintMeasures(std::ostream& out, const v1::Device& d);
 
 }  // namespace vmig::cli
 

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/bounded.h"
+#include "daemon/calibration_file.h"
 #include "daemon/config_checks.h"
 #include "daemon/device_registry.h"
 #include "dataplane/aead.h"
@@ -249,6 +250,14 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   }
   if (!c.state_dir().empty() && c.state_dir().front() != '/') {
     return OptionError("state_dir", "must be an absolute path");
+  }
+  if (!c.calibration_file().empty()) {
+    if (c.calibration_file().front() != '/')
+      return OptionError("calibration_file", "must be an absolute path");
+    if (absl::StatusOr<v1::Calibration> cal =
+            ReadCalibrationFile(c.calibration_file());
+        !cal.ok())
+      return OptionError("calibration_file", cal.status().message());
   }
   if (!l.tcp_address().empty()) {
     std::string host;

@@ -185,10 +185,21 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
   for (size_t i = 0; i < ids_.size(); ++i) {
     auto* m = resp.add_devices();
     m->set_arc_ns(absl::ToInt64Nanoseconds(arcs_[i]));
-    if (history_) {
-      if (std::optional<DeviceMeasures> h = history_->Device(history_keys_[i]))
-        m->set_write_bytes_per_second(h->write_rate);
-    }
+    if (!history_) continue;
+    if (std::optional<DeviceMeasures> h = history_->Device(history_keys_[i]))
+      m->set_write_bytes_per_second(h->write_rate);
+    // History across the pair: what this daemon knows of the source's
+    // class (measured when it was a source of it, or told by another
+    // peer), and what the source measured, kept for when this daemon is
+    // one. A calibration file's figures do not travel; the receiver marks
+    // every figure as a peer's.
+    const v1::DeviceClassMeasures& known =
+        req.devices(static_cast<int>(i)).known();
+    if (known.device_class().empty()) continue;
+    if (std::optional<DeviceMeasures> h =
+            history_->Device(known.device_class()))
+      *m->mutable_source_class() = SharedMeasures(known.device_class(), *h);
+    history_->Learn(known, Origin::kPeer);
   }
   return resp;
 }

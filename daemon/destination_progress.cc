@@ -49,6 +49,18 @@ absl::Status DestinationSession::Report(const v1::ReportRequest& req) {
     }
   }
   record_->Update([&](v1::Session& p) { *p.mutable_report() = req.report(); });
+  // What the source measured of its classes, this session included: one
+  // entry per device at most (a peer cannot flood the history).
+  if (history_) {
+    size_t devices = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      devices = ids_.size();
+    }
+    for (int i = 0; i < req.measures_size() && static_cast<size_t>(i) < devices;
+         ++i)
+      history_->Learn(req.measures(i), Origin::kPeer);
+  }
   return absl::OkStatus();
 }
 

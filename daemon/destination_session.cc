@@ -32,8 +32,7 @@ DestinationSession::DestinationSession(
   ids_ = std::move(device_ids);
   for (const std::string& id : ids_) {
     absl::StatusOr<v1::Device> described = registry_.Get(id);
-    history_keys_.push_back(described.ok() ? HistoryKey(described->source())
-                                           : id);
+    history_keys_.push_back(described.ok() ? described->device_class() : id);
   }
   arcs_.assign(ids_.size(), absl::Milliseconds(1));
   for (size_t i = 0; i < devices.size(); ++i) {

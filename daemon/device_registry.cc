@@ -8,9 +8,11 @@
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
 #include "daemon/journal.h"
+#include "daemon/measure_history.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/emu_device.h"
+#include "vfio/kernel/device_class.h"
 #include "vfio/kernel/device_open.h"
 
 namespace vmig::daemon {
@@ -24,6 +26,8 @@ struct Opened {
   std::shared_ptr<vfio::MigrationDevice> device;
   v1::Backend backend;
   std::string source;
+  // What makes it alike to other devices (empty: the source).
+  std::string device_class;
 };
 
 absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
@@ -57,17 +61,18 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
         spec->state_file = own;
       }
       return Opened{vfio::emu::EmuDevice::Create(*spec), v1::BACKEND_EMULATED,
-                    spec->ToString()};
+                    spec->ToString(), ""};
     }
     case v1::AttachDeviceRequest::kKernel: {
       const auto& k = req.kernel();
       absl::StatusOr<std::unique_ptr<vfio::kernel::KernelDevice>> dev;
-      std::string source;
+      std::string source, device_class;
       if (std::optional<PathRefusal> r = RefuseNonVfioPath(k)) {
         return absl::InvalidArgumentError(absl::StrCat(r->field, ": ", r->why));
       }
       if (k.path_case() == v1::KernelDeviceSource::kCdev) {
         source = k.cdev();
+        device_class = vfio::kernel::DeviceClassOfCdev(k.cdev());
         dev = vfio::kernel::OpenCdevDevice(req.device_id(), k.cdev(),
                                            Syscalls::Real());
       } else if (k.path_case() == v1::KernelDeviceSource::kGroup) {
@@ -76,6 +81,7 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
               "kernel.device_name: required with kernel.group");
         }
         source = absl::StrCat(k.group(), ":", k.device_name());
+        device_class = vfio::kernel::DeviceClassOfName(k.device_name());
         dev = vfio::kernel::OpenGroupDevice(req.device_id(), k.group(),
                                             k.device_name(), Syscalls::Real());
       } else {
@@ -85,7 +91,7 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
       if (!dev.ok())
         return absl::FailedPreconditionError(absl::StrCat(
             "kernel: cannot open '", source, "': ", dev.status().message()));
-      return Opened{std::move(*dev), v1::BACKEND_KERNEL, source};
+      return Opened{std::move(*dev), v1::BACKEND_KERNEL, source, device_class};
     }
     case v1::AttachDeviceRequest::kFdSocket: {
       absl::StatusOr<vfio::kernel::ReceivedFd> got =
@@ -103,7 +109,7 @@ absl::StatusOr<Opened> Open(const v1::AttachDeviceRequest& req,
                         req.device_id(),
                         vfio::kernel::SysFd(sys, got->fd.release()), sys),
                     v1::BACKEND_KERNEL,
-                    absl::StrCat("fd from ", req.fd_socket())};
+                    absl::StrCat("fd from ", req.fd_socket()), ""};
     }
     case v1::AttachDeviceRequest::SOURCE_NOT_SET:
       break;
@@ -174,7 +180,13 @@ absl::StatusOr<v1::Device> DeviceRegistry::Attach(
       emulated_bytes_ -= emulated;
       return opened.status();
     }
-    e = Entry{opened->backend, opened->source, opened->device, "", emulated};
+    e = Entry{opened->backend,
+              opened->source,
+              opened->device,
+              "",
+              emulated,
+              opened->device_class.empty() ? HistoryKey(opened->source)
+                                           : opened->device_class};
     devices_[req.device_id()] = e;
   }
   spdlog::info("attached device devices/{} ({})", req.device_id(), e.source);
@@ -247,6 +259,7 @@ v1::Device DeviceRegistry::Describe(const std::string& id, const Entry& e) {
   d.set_name(absl::StrCat("devices/", id));
   d.set_backend(e.backend);
   d.set_source(e.source);
+  d.set_device_class(e.device_class);
   if (auto f = e.device->GetMigrationFlags(); f.ok())
     *d.mutable_flags() = ToProto(*f);
   if (auto s = e.device->GetState(); s.ok()) d.set_state(ToProto(*s));

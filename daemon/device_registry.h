@@ -67,6 +67,8 @@ class DeviceRegistry {
     std::shared_ptr<vfio::MigrationDevice> device;
     std::string session;
     uint64_t emulated_bytes = 0;  // reserved against emulated_.max_bytes
+    // Its class, for the measurements it shares with devices alike.
+    std::string device_class;
   };
   // Checks an emulated spec against the policy and reserves its memory
   // (0 for other sources).

@@ -86,6 +86,9 @@ class SessionManager {
   // Cancels every session that has not committed (graceful shutdown) and
   // waits for source sessions to finish rolling back.
   void CancelAll();
+  // What the daemon knows of device classes and its link: main loads a
+  // calibration file and the state_dir's history into it before serving.
+  MeasureHistory& history() { return history_; }
 
   // PeerService: dispatched to the destination session by id. `source`
   // names the caller (its address) in errors; `deadline` is the caller's.

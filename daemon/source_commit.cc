@@ -148,7 +148,9 @@ void SourceEngine::Learn(const v1::CommitResponse& resp,
       // least that fast.
       const double share =
           link_rate_ / static_cast<double>(serial ? 1 : devs_.size());
-      if (link_rate_ > 0 && r < 0.8 * share) {
+      // The destination device pushing back sets it too.
+      const bool dest_bound = d.write_rate > 0 && r >= 0.8 * d.write_rate;
+      if (link_rate_ > 0 && r < 0.8 * share && !dest_bound) {
         history_.RecordRead(d.history_key, r);
       } else {
         history_.RecordReadAtLeast(d.history_key, r);
@@ -290,6 +292,10 @@ void SourceEngine::Report(const v1::CommitResponse& resp,
   v1::ReportRequest rr;
   rr.set_session_id(session_->id());
   *rr.mutable_report() = report;
+  for (const Device& d : devs_) {
+    if (std::optional<DeviceMeasures> m = history_.Device(d.history_key))
+      *rr.add_measures() = SharedMeasures(d.history_key, *m);
+  }
   if (absl::Status s = peer_->Report(rr); !s.ok()) {
     spdlog::warn("{}: the report did not reach the destination: {}",
                  session_->name(), s.message());

@@ -64,18 +64,8 @@ void SourceEngine::InitDevices(
     d.precopy = group_[i].flags.has(vfio::kMigPreCopy);
     d.stream_id = static_cast<uint32_t>(i);
     absl::StatusOr<v1::Device> described = registry_.Get(d.id);
-    d.history_key = described.ok() ? HistoryKey(described->source()) : d.id;
-    if (std::optional<DeviceMeasures> m = history_.Device(d.history_key)) {
-      if (m->arc > absl::ZeroDuration()) {
-        d.arc = m->arc;
-        d.arc_source = Source::kHistory;
-      }
-      if (m->read_rate > 0) {
-        d.read_rate = m->read_rate;
-        d.read_source = Source::kHistory;
-      }
-      d.read_floor = m->read_floor;
-    }
+    d.history_key = described.ok() ? described->device_class() : d.id;
+    UseHistory(d);
     d.last_progress = now;
     d.last_sample = now;
     if (d.precopy) {
@@ -87,6 +77,20 @@ void SourceEngine::InitDevices(
       }
     }
   }
+}
+
+void SourceEngine::UseHistory(Device& d) {
+  std::optional<DeviceMeasures> m = history_.Device(d.history_key);
+  if (!m) return;
+  if (m->arc > absl::ZeroDuration() && d.arc_source == Source::kGuess) {
+    d.arc = m->arc;
+    d.arc_source = Source::kHistory;
+  }
+  if (m->read_rate > 0 && d.read_source == Source::kGuess) {
+    d.read_rate = m->read_rate;
+    d.read_source = Source::kHistory;
+  }
+  d.read_floor = std::max(d.read_floor, m->read_floor);
 }
 
 bool SourceEngine::Cancelled() const {
@@ -160,6 +164,12 @@ absl::Status SourceEngine::Handshake() {
     *x->mutable_flags() = ToProto(MemberOf(d).flags);
     if (absl::Status s = RefreshStopCopyLength(d); !s.ok()) return s;
     x->set_stop_copy_length(d.stop_copy_length);
+    // What this daemon knows of the device's class from measurement, for a
+    // destination that never was its source (only the class's name if
+    // nothing).
+    std::optional<DeviceMeasures> own = history_.Device(d.history_key);
+    *x->mutable_known() =
+        SharedMeasures(d.history_key, own.value_or(DeviceMeasures{}));
   }
   // Sent, the destination may have accepted it even if the answer is lost:
   // a rollback from here on tells it to abort.
@@ -188,6 +198,12 @@ absl::Status SourceEngine::Handshake() {
     if (devs_[i].arc_source == Source::kGuess && m.arc_ns() > 0)
       devs_[i].arc = devs_[i].dest_arc;
     devs_[i].write_rate = m.write_bytes_per_second();
+    // What the destination measured of this device's class as a source of
+    // it: a pair where either side has read the class is not a guess.
+    if (m.source_class().device_class() == devs_[i].history_key) {
+      history_.Learn(m.source_class(), Origin::kPeer);
+      UseHistory(devs_[i]);
+    }
   }
   probe_stream_id_ = resp->probe_stream_id();
   dest_barrier_ = absl::Nanoseconds(resp->barrier_ns());

@@ -187,6 +187,9 @@ class SourceEngine {
   // sets, in one session update.
   void PublishProgress(v1::Phase phase,
                        const std::function<void(v1::Session&)>& also = {});
+  // Takes what the history knows of `d`'s class for each term still a
+  // guess (this daemon's own, a peer's, a calibration file's).
+  void UseHistory(Device& d);
   bool Cancelled() const;
   // Moves `devs` to `target` in parallel (or one after another); data
   // sessions the arcs open go to their devices, with streams if asked.

@@ -33,7 +33,17 @@ grpc::Status DeviceServiceImpl::AttachDevice(grpc::ServerContext* ctx,
                                              const v1::AttachDeviceRequest* req,
                                              v1::Device* resp) {
   if (auto d = CheckDeadline(ctx); !d.ok()) return d;
-  return Reply(devices_.Attach(*req), resp);
+  absl::StatusOr<v1::Device> attached = devices_.Attach(*req);
+  if (attached.ok()) attached = WithMeasures(std::move(*attached));
+  return Reply(std::move(attached), resp);
+}
+
+v1::Device DeviceServiceImpl::WithMeasures(v1::Device d) const {
+  if (!history_ || d.device_class().empty()) return d;
+  std::optional<daemon::DeviceMeasures> m = history_->Device(d.device_class());
+  *d.mutable_measures() = daemon::MeasuresToProto(
+      d.device_class(), m.value_or(daemon::DeviceMeasures{}));
+  return d;
 }
 
 grpc::Status DeviceServiceImpl::DetachDevice(grpc::ServerContext*,
@@ -51,13 +61,16 @@ grpc::Status DeviceServiceImpl::GetDevice(grpc::ServerContext*,
   absl::StatusOr<std::string> id =
       ParseResourceName(req->name(), "devices", "name");
   if (!id.ok()) return ToGrpc(id.status());
-  return Reply(devices_.Get(*id), resp);
+  absl::StatusOr<v1::Device> got = devices_.Get(*id);
+  if (got.ok()) got = WithMeasures(std::move(*got));
+  return Reply(std::move(got), resp);
 }
 
 grpc::Status DeviceServiceImpl::ListDevices(grpc::ServerContext*,
                                             const v1::ListDevicesRequest*,
                                             v1::ListDevicesResponse* resp) {
-  for (auto& d : devices_.List()) *resp->add_devices() = std::move(d);
+  for (auto& d : devices_.List())
+    *resp->add_devices() = WithMeasures(std::move(d));
   return grpc::Status::OK;
 }
 

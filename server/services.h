@@ -15,8 +15,10 @@ namespace vmig::server {
 
 class DeviceServiceImpl final : public v1::DeviceService::Service {
  public:
-  explicit DeviceServiceImpl(daemon::DeviceRegistry& devices)
-      : devices_(devices) {}
+  // `history` (may be null) fills each device's measures.
+  explicit DeviceServiceImpl(daemon::DeviceRegistry& devices,
+                             const daemon::MeasureHistory* history = nullptr)
+      : devices_(devices), history_(history) {}
   grpc::Status AttachDevice(grpc::ServerContext* ctx,
                             const v1::AttachDeviceRequest* req,
                             v1::Device* resp) override;
@@ -31,7 +33,11 @@ class DeviceServiceImpl final : public v1::DeviceService::Service {
                            v1::ListDevicesResponse* resp) override;
 
  private:
+  // A described device with what the history knows of its class.
+  v1::Device WithMeasures(v1::Device d) const;
+
   daemon::DeviceRegistry& devices_;
+  const daemon::MeasureHistory* const history_;
 };
 
 class MigrationServiceImpl final : public v1::MigrationService::Service {

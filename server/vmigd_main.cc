@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fmt_absl.h"
+#include "daemon/calibration_file.h"
 #include "daemon/config.h"
 #include "daemon/daemon_metrics.h"
 #include "daemon/dataplane_setup.h"
@@ -219,6 +220,28 @@ int main(int argc, char** argv) {
   vmig::daemon::SessionManager sessions(
       devices, config->limits(), ports, *peer_clients, {}, vmig::Clock::Real(),
       vmig::daemon::PeerDeadlinesOf(config->peer()).liveness);
+  // What the daemon knows of device classes: a calibration file's figures
+  // (checked with the configuration), then its own history, which refines
+  // them and is written back as it learns.
+  if (!config->calibration_file().empty()) {
+    absl::StatusOr<vmig::v1::Calibration> cal =
+        vmig::daemon::ReadCalibrationFile(config->calibration_file());
+    if (!cal.ok()) {
+      spdlog::critical("calibration_file: {}", cal.status().message());
+      return 1;
+    }
+    sessions.history().LearnCalibration(*cal);
+    spdlog::info("calibration: {} device classes from {} ({}, {}, {})",
+                 cal->classes_size(), config->calibration_file(),
+                 cal->provenance().host(), cal->provenance().cpu(),
+                 cal->provenance().date());
+  }
+  if (!config->state_dir().empty()) {
+    if (absl::Status s = sessions.history().PersistTo(config->state_dir() +
+                                                      "/history.textproto");
+        !s.ok())
+      spdlog::warn("history: {}", s.message());
+  }
   for (const auto& d : config->devices()) {
     if (auto r = devices.Attach(d); !r.ok()) {
       spdlog::critical("configuration: device {}: {}", d.device_id(),
@@ -227,7 +250,7 @@ int main(int argc, char** argv) {
     }
   }
   if (journal) RecoverFromJournal(*config, *journal, devices, sessions);
-  vmig::server::DeviceServiceImpl device_service(devices);
+  vmig::server::DeviceServiceImpl device_service(devices, &sessions.history());
   vmig::server::MigrationServiceImpl migration_service(sessions);
   vmig::server::PeerServiceImpl peer_service(
       sessions, vmig::server::PeerAuthorizer(config->peer()));

@@ -207,3 +207,32 @@ TEST(ConfigTest, ParseLcoresRefusesWhatIsNotACoreOrOneRisingRange) {
 
 }  // namespace
 }  // namespace vmig::daemon
+
+namespace vmig::daemon {
+namespace {
+
+TEST(ConfigTest, ACalibrationFileIsCheckedWithTheConfiguration) {
+  const std::string dir = ::testing::TempDir();
+  const std::string good = dir + "/good-calibration.textproto";
+  std::ofstream(good) << "version: 1 classes { device_class: \"c\" "
+                         "read_bytes_per_second: 1e8 }";
+  EXPECT_TRUE(LoadConfig("", {"calibration_file: \"" + good + "\""}).ok());
+  const std::string bad = dir + "/bad-calibration.textproto";
+  std::ofstream(bad) << "version: 1 classes { device_class: \"c\" "
+                        "arc_ns: -4 }";
+  struct Case {
+    std::string file, names;
+  } cases[] = {{"relative.textproto", "must be an absolute path"},
+               {dir + "/absent.textproto", "cannot read"},
+               {bad, "class c: arc_ns"}};
+  for (const Case& c : cases) {
+    absl::Status s =
+        LoadConfig("", {"calibration_file: \"" + c.file + "\""}).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << c.file;
+    EXPECT_NE(s.message().find("calibration_file"), std::string::npos) << s;
+    EXPECT_NE(s.message().find(c.names), std::string::npos) << s;
+  }
+}
+
+}  // namespace
+}  // namespace vmig::daemon

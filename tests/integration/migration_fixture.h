@@ -272,7 +272,7 @@ class MigrationTest : public ::testing::Test {
     TruncateArcLogs();
     ASSERT_TRUE(Prepare(id).ok());
     grpc::Status st = Start(id, budget_ms);
-    ASSERT_TRUE(st.ok()) << st.error_message();
+    ASSERT_TRUE(st.ok()) << st.error_code() << ": " << st.error_message();
     v1::Session s = WaitEnd(*src_mig_, id);
     ASSERT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error() << "\n"
                                               << source_->log();

@@ -1,0 +1,147 @@
+// The first migration's promise between real daemons: a calibration file
+// written by `vmig-bench calibrate` on one pair makes a fresh pair's first
+// migration a measured promise; a pair where either daemon has seen a
+// class is not cold; a daemon's own history outlives it; and `vmigctl
+// device get` says where each figure came from.
+#include <cmath>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/integration/migration_fixture.h"
+
+namespace vmig::testing {
+namespace {
+
+double Ms(const google::protobuf::Duration& d) {
+  return d.seconds() * 1e3 + d.nanos() / 1e6;
+}
+
+// A stop-copy-only device (nothing is read before the switchover) into a
+// destination device that takes state at 128 MiB/s: cold, its downtime is
+// guessed from the link, which is ~10x too fast. Its pace is the
+// throttle's, so its downtime holds on a loaded machine.
+const char kSource[] = "state=16MiB,flags=stop_copy|p2p,transition_ms=2";
+const char kWriteBound[] =
+    "state=16MiB,flags=stop_copy|p2p,transition_ms=2,write_bw=128MiB/s";
+// A stop-copy-only device that reads at 128 MiB/s.
+const char kSlowReader[] =
+    "state=8MiB,read_bw=128MiB/s,flags=stop_copy|p2p,transition_ms=2";
+
+v1::Device GetDevice(v1::DeviceService::Stub& stub, const std::string& id) {
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  v1::GetDeviceRequest req;
+  req.set_name("devices/" + id);
+  v1::Device d;
+  EXPECT_TRUE(stub.GetDevice(&c, req, &d).ok());
+  return d;
+}
+
+std::string DeviceGet(const Daemon& d, const std::string& id) {
+  CommandResult r =
+      RunCommand({BinaryPath("cli/vmigctl"), "--addr", d.address(), "--timeout",
+                  "10s", "device", "get", id});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return r.out;
+}
+
+// The prediction of a committed session against its measured downtime.
+void ExpectAMeasuredPromiseKept(const v1::Session& s, double budget_ms) {
+  const v1::DowntimeReport& r = s.report();
+  EXPECT_EQ(r.prediction_guesses(), "") << "the promise rested on a guess";
+  const double err =
+      std::fabs(Ms(r.predicted()) - Ms(r.downtime())) / Ms(r.downtime());
+  EXPECT_LE(err, 0.25) << "predicted " << Ms(r.predicted()) << " ms, measured "
+                       << Ms(r.downtime()) << " ms";
+  EXPECT_LE(Ms(r.downtime()), budget_ms);
+  EXPECT_TRUE(r.budget_met());
+}
+
+TEST_F(MigrationTest,
+       ACalibrationFileFromOnePairMakesAFreshPairsFirstPromiseWithin25Pct) {
+  const std::string file = dir_.path() + "/calibration.textproto";
+  CommandResult cal =
+      RunCommand({BinaryPath("bench/vmig-bench"), "calibrate", "--devices",
+                  kSource, "--dest", kWriteBound, "--runs", "2", "--out", file,
+                  "--vmigd", BinaryPath("server/vmigd")});
+  ASSERT_EQ(cal.exit_code, 0) << cal.out << cal.err;
+  // A fresh pair: no history, only the file.
+  src_extra_ = "calibration_file: \"" + file + "\"\n";
+  dst_extra_ = src_extra_;
+  StartDaemons({{"d0", std::string("emu:") + kSource + ",seed=5",
+                 std::string("emu:") + kWriteBound + ",seed=6"}});
+  // Each daemon says where its figures come from before any migration.
+  const v1::Device src = GetDevice(*src_dev_, "d0");
+  EXPECT_EQ(src.measures().arc_origin(), v1::MEASURE_ORIGIN_CALIBRATION)
+      << src.DebugString();
+  const v1::Device dst = GetDevice(*dst_dev_, "d0");
+  EXPECT_EQ(dst.measures().write_origin(), v1::MEASURE_ORIGIN_CALIBRATION)
+      << dst.DebugString();
+  EXPECT_NEAR(dst.measures().write_bytes_per_second(), 128.0 * 1048576,
+              0.25 * 128 * 1048576);
+  EXPECT_NE(DeviceGet(*dest_, "d0").find("(calibration)"), std::string::npos);
+
+  ASSERT_NO_FATAL_FAILURE(MigrateAndVerify("first", 400));
+  ExpectAMeasuredPromiseKept(Get(*src_mig_, "first"), 400);
+  // Measured here now: this daemon's own figure replaced the file's.
+  EXPECT_EQ(GetDevice(*src_dev_, "d0").measures().arc_origin(),
+            v1::MEASURE_ORIGIN_HISTORY);
+  EXPECT_NE(DeviceGet(*source_, "d0").find("(history)"), std::string::npos);
+}
+
+TEST_F(MigrationTest, APairWhereEitherDaemonHasReadAClassIsNotCold) {
+  // The destination keeps its history; the source forgets everything when
+  // it restarts (no state_dir). The destination's memif client copies, so
+  // that it redials the restarted source by itself.
+  dst_extra_ = "state_dir: \"" + dir_.path() + "/b-state\"\n";
+  dst_dataplane_ =
+      "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" "
+      "memif: \"role=client,socket=" +
+      dir_.path() +
+      "/memif.sock,socket-abstract=no\" ipv4: \"169.254.77.2\" } }\n";
+  StartDaemons({{"d0", std::string("emu:") + kSlowReader + ",seed=3",
+                 std::string("emu:") + kSlowReader + ",seed=4"}});
+  // Cold: the read rate is a guess.
+  ASSERT_NO_FATAL_FAILURE(MigrateAndVerify("cold", kRoomyBudgetMs));
+  EXPECT_NE(Get(*src_mig_, "cold").report().prediction_guesses(), "");
+  EXPECT_EQ(GetDevice(*src_dev_, "d0").measures().read_origin(),
+            v1::MEASURE_ORIGIN_HISTORY);
+  // A new source daemon that never read the class: the destination tells
+  // it what the class's last source measured.
+  RestartSource();
+  EXPECT_EQ(GetDevice(*src_dev_, "d0").measures().read_origin(),
+            v1::MEASURE_ORIGIN_NONE);
+  bool up = false;
+  for (int i = 0; i < 300 && !up; ++i) {
+    const v1::DataplaneStatus st = DataplaneStatusOf(*source_);
+    up = st.ports_size() > 0 && st.ports(0).link_up();
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(up) << "the destination's memif client did not redial";
+  ASSERT_NO_FATAL_FAILURE(MigrateAndVerify("warm", 300));
+  ExpectAMeasuredPromiseKept(Get(*src_mig_, "warm"), 300);
+  const v1::Device told = GetDevice(*src_dev_, "d0");
+  EXPECT_NE(told.measures().read_origin(), v1::MEASURE_ORIGIN_NONE);
+  EXPECT_NEAR(told.measures().read_bytes_per_second(), 128.0 * 1048576,
+              0.25 * 128 * 1048576);
+}
+
+TEST_F(MigrationTest, ADaemonsOwnHistoryOutlivesItsRestart) {
+  src_extra_ = "state_dir: \"" + dir_.path() + "/a-state\"\n";
+  StartDaemons({{"d0", std::string("emu:") + kSlowReader + ",seed=3",
+                 std::string("emu:") + kSlowReader + ",seed=4"}});
+  ASSERT_NO_FATAL_FAILURE(MigrateAndVerify("once", kRoomyBudgetMs));
+  const v1::Device before = GetDevice(*src_dev_, "d0");
+  ASSERT_EQ(before.measures().read_origin(), v1::MEASURE_ORIGIN_HISTORY);
+  RestartSource();  // SIGTERM: the history is written as the daemon ends
+  const v1::Device after = GetDevice(*src_dev_, "d0");
+  EXPECT_EQ(after.device_class(), before.device_class());
+  EXPECT_EQ(after.measures().read_origin(), v1::MEASURE_ORIGIN_HISTORY);
+  EXPECT_DOUBLE_EQ(after.measures().read_bytes_per_second(),
+                   before.measures().read_bytes_per_second());
+  EXPECT_EQ(after.measures().arc_ns(), before.measures().arc_ns());
+}
+
+}  // namespace
+}  // namespace vmig::testing
