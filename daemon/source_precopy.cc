@@ -314,9 +314,16 @@ absl::Status SourceEngine::CheckBudgetReachable(const Policy& pol) {
       Ms(pol.budget), Ms(floor.bound), Ms(floor.expected), floor.critical);
   if (!floor.guesses.empty())
     absl::StrAppend(&why, "; guessed: ", floor.guesses);
-  absl::StrAppend(&why,
-                  "); the source keeps running. Set allow_budget_overrun to "
-                  "switch over anyway");
+  absl::StrAppend(&why, "); the source keeps running. ");
+  // A guessed term's bound is wide on purpose: a measurement narrows it.
+  if (!floor.guesses.empty())
+    absl::StrAppend(&why,
+                    "A calibration file with these devices' classes "
+                    "(calibration_file, from vmig-bench calibrate) or a "
+                    "migration of them by either daemon would make the "
+                    "promise a measured one; or raise the budget, or ");
+  absl::StrAppend(&why, floor.guesses.empty() ? "Set" : "set",
+                  " allow_budget_overrun to switch over anyway");
   return absl::FailedPreconditionError(why);
 }
 

@@ -127,6 +127,26 @@ TEST_F(MigrationTest, APairWhereEitherDaemonHasReadAClassIsNotCold) {
               0.25 * 128 * 1048576);
 }
 
+TEST_F(MigrationTest, AColdPromiseItsBoundCannotKeepFailsFastNamingTheCure) {
+  // 8 MiB never read before: the bound assumes 128 MiB/s (62.5 ms) where
+  // the link's rate would expect a few; a 30 ms budget is refused before
+  // any device stops, and the error says what would make it promisable.
+  StartDaemons({{"d0", std::string("emu:") + kSlowReader + ",seed=3",
+                 std::string("emu:") + kSlowReader + ",seed=4"}});
+  const uint64_t digest = GetDevice(*src_dev_, "d0").emulated_digest();
+  ASSERT_TRUE(Prepare("cold").ok());
+  ASSERT_TRUE(Start("cold", 30).ok());
+  const v1::Session s = WaitEnd(*src_mig_, "cold");
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  for (const char* says : {"guessed: d0 read rate", "calibration_file",
+                           "raise the budget", "allow_budget_overrun"})
+    EXPECT_NE(s.error().find(says), std::string::npos)
+        << says << ": " << s.error();
+  const v1::Device after = GetDevice(*src_dev_, "d0");
+  EXPECT_EQ(after.state(), v1::DEVICE_STATE_RUNNING);
+  EXPECT_EQ(after.emulated_digest(), digest);
+}
+
 TEST_F(MigrationTest, ADaemonsOwnHistoryOutlivesItsRestart) {
   src_extra_ = "state_dir: \"" + dir_.path() + "/a-state\"\n";
   StartDaemons({{"d0", std::string("emu:") + kSlowReader + ",seed=3",

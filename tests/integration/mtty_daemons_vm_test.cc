@@ -210,6 +210,10 @@ TEST_F(MttyDaemonsTest, AnMdevAttachesThroughItsGroupByItsUuid) {
   EXPECT_TRUE(d.flags().stop_copy() && d.flags().p2p() && d.flags().pre_copy())
       << d.DebugString();
   EXPECT_GT(d.stop_copy_length(), 0u);  // MIG_DATA_SIZE
+  // Its class, from sysfs: the mdev's type, what another host's mtty
+  // device of the type shares (calibration, history across the pair).
+  EXPECT_EQ(d.device_class().rfind("kernel:mdev:mtty-", 0), 0u)
+      << d.device_class();
   // Detached, the group is free again; a name it does not hold is
   // refused, naming it.
   v1::DetachDeviceRequest detach;
