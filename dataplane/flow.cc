@@ -12,12 +12,13 @@ SenderFlow::SenderFlow(const FlowConfig& config)
       window_end_(config.window_bytes),
       cwnd_(config.initial_cwnd),
       rto_ns_(config.initial_rto_ns) {
+  due_.reserve(kFlowSlots);
   stats_.cwnd = config.initial_cwnd;
   stats_.rto_ns = rto_ns_;
 }
 
 bool SenderFlow::CanSend(uint32_t len) const {
-  if (eos_pushed_) return false;
+  if (eos_pushed_ || frames_.full()) return false;
   return next_offset_ + len <= window_end_ &&
          in_flight_frames_ < static_cast<uint32_t>(cwnd_);
 }
@@ -105,8 +106,7 @@ bool SenderFlow::OnQueueDelay(int64_t rtt, int64_t now) {
   return true;
 }
 
-void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
-                       const std::function<void(void*)>& release) {
+void SenderFlow::OnAck(const AckPayload& ack, int64_t now, Release release) {
   ++stats_.acks;
   // Nothing from the wire is trusted: an ack for frames never sent, or a
   // credit that shrinks, is ignored.
@@ -144,7 +144,7 @@ void SenderFlow::OnAck(const AckPayload& ack, int64_t now,
     for (uint32_t i = 0; i < ack.sack_count; ++i) {
       for (uint64_t s = std::max(ack.sacks[i].begin, base);
            s < ack.sacks[i].end; ++s) {
-        Frame& f = frames_[s - base];
+        Frame& f = frames_[static_cast<uint32_t>(s - base)];
         if (f.sacked) continue;
         f.sacked = true;
         ++sacked_frames_;
@@ -210,9 +210,10 @@ void SenderFlow::CheckSpuriousTimeout(const AckPayload& ack) {
   stats_.rto_ns = rto_ns_;
 }
 
-std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now,
-                                                           bool may_time_out) {
-  std::vector<Frame*> due;
+absl::Span<SenderFlow::Frame* const> SenderFlow::DueRetransmits(
+    int64_t now, bool may_time_out) {
+  std::vector<Frame*>& due = due_;
+  due.clear();
   if (frames_.empty()) return due;
   // SACK holes: an unsacked frame with dup_threshold sacked frames above it
   // is lost; send it again unless it was sent within the last RTT. Holes
@@ -221,7 +222,7 @@ std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now,
       have_rtt_ ? std::max<int64_t>(stats_.srtt_ns, 500'000) : rto_ns_;
   if (sacked_frames_ >= config_.dup_threshold) {
     uint32_t sacked_above = 0;
-    for (size_t i = frames_.size(); i-- > 0;) {
+    for (uint32_t i = frames_.size(); i-- > 0;) {
       Frame& f = frames_[i];
       if (f.sacked) {
         ++sacked_above;
@@ -267,15 +268,9 @@ std::vector<SenderFlow::Frame*> SenderFlow::DueRetransmits(int64_t now,
   return due;
 }
 
-int64_t SenderFlow::NextTimerNs() const {
-  if (frames_.empty()) return INT64_MAX;
-  if (requesting_) return requested_ns_ + rto_ns_;
-  return frames_.front().last_sent_ns + rto_ns_;
-}
-
-void SenderFlow::ReleaseAll(const std::function<void(void*)>& release) {
-  for (Frame& f : frames_) {
-    if (f.buf) release(f.buf);
+void SenderFlow::ReleaseAll(Release release) {
+  for (uint32_t i = 0; i < frames_.size(); ++i) {
+    if (frames_[i].buf) release(frames_[i].buf);
   }
   frames_.clear();
   sacked_frames_ = 0;
@@ -312,8 +307,7 @@ ReceiverFlow::Verdict ReceiverFlow::OnData(uint64_t seq, uint64_t offset,
   return Verdict::kAccepted;
 }
 
-absl::Status ReceiverFlow::DeliverInOrder(
-    const Deliver& deliver, const std::function<void(void*)>& release) {
+absl::Status ReceiverFlow::DeliverInOrder(Deliver deliver, Release release) {
   while (Slot(next_seq_).buf != nullptr) {
     Held& h = Slot(next_seq_);
     if (h.offset != next_offset_) {
@@ -367,7 +361,7 @@ AckPayload ReceiverFlow::MakeAck(uint64_t echo_timestamp,
   return a;
 }
 
-void ReceiverFlow::ReleaseAll(const std::function<void(void*)>& release) {
+void ReceiverFlow::ReleaseAll(Release release) {
   for (Held& h : ring_) {
     if (h.buf) release(h.buf);
     h = Held();

@@ -9,15 +9,24 @@
 #define VMIGD_DATAPLANE_FLOW_H_
 
 #include <cstdint>
-#include <deque>
-#include <functional>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "dataplane/wire.h"
 
 namespace vmig::dataplane {
+
+// Gives a buffer back (an mbuf to its pool). A reference to the caller's
+// callable: nothing is allocated per call.
+using Release = absl::FunctionRef<void(void*)>;
+
+// Frames a flow keeps outstanding at most, out-of-order frames a receiver
+// holds at most: the receiver's ring, indexed by sequence number. It covers
+// the sender's largest congestion window (FlowConfig::max_cwnd).
+inline constexpr uint32_t kFlowSlots = 4096;
 
 struct FlowConfig {
   uint64_t window_bytes = 8 << 20;  // receiver credit per stream
@@ -74,7 +83,9 @@ class SenderFlow {
 
   explicit SenderFlow(const FlowConfig& config);
 
-  // Room for a new frame of `len` bytes: credit and congestion window.
+  // Room for a new frame of `len` bytes: credit, congestion window, and a
+  // slot (at most kFlowSlots frames unacked, sacked ones included: the
+  // receiver refuses a frame further ahead than its ring).
   bool CanSend(uint32_t len) const;
   // Registers a new frame (the caller transmits it). Returns it.
   Frame& Push(void* buf, uint32_t len, bool eos, int64_t now);
@@ -82,13 +93,14 @@ class SenderFlow {
   void MarkSent(Frame& f, int64_t now);
 
   // Applies an ack; frames it covers are released through `release`.
-  void OnAck(const AckPayload& ack, int64_t now,
-             const std::function<void(void*)>& release);
+  void OnAck(const AckPayload& ack, int64_t now, Release release);
   // Frames to send again now: SACK holes past the dup threshold, and the
   // oldest frame when the RTO fired. Each is returned once per RTO.
   // `may_time_out` false (the caller has acks it has not read yet) holds
-  // the RTO back: they may show the frames arrived.
-  std::vector<Frame*> DueRetransmits(int64_t now, bool may_time_out = true);
+  // the RTO back: they may show the frames arrived. Oldest first; valid
+  // until the next call (the flow's own array: nothing is allocated).
+  absl::Span<Frame* const> DueRetransmits(int64_t now,
+                                          bool may_time_out = true);
   // The RTO expired: send the receiver a kAckRequest now (true once per
   // expiry). The oldest frame goes again only if the answer shows it
   // missing, or no answer comes within another RTO.
@@ -97,9 +109,6 @@ class SenderFlow {
     request_pending_ = false;
     return r;
   }
-  // Earliest time a retransmission could become due (for idle sleeping).
-  int64_t NextTimerNs() const;
-
   // The stream's last byte and its end were written by the peer.
   bool Done() const { return eos_pushed_ && frames_.empty(); }
   uint64_t next_offset() const { return next_offset_; }
@@ -107,9 +116,35 @@ class SenderFlow {
   uint64_t window_end() const { return window_end_; }
   const SenderStats& stats() const { return stats_; }
   // Releases every buffer still held (teardown).
-  void ReleaseAll(const std::function<void(void*)>& release);
+  void ReleaseAll(Release release);
 
  private:
+  // The unacked frames, by seq (front = snd_una), in a ring allocated once.
+  class FrameRing {
+   public:
+    FrameRing() : slots_(kFlowSlots) {}
+    bool empty() const { return size_ == 0; }
+    uint32_t size() const { return size_; }
+    bool full() const { return size_ == kFlowSlots; }
+    Frame& operator[](uint32_t i) {
+      return slots_[(head_ + i) & (kFlowSlots - 1)];
+    }
+    Frame& front() { return (*this)[0]; }
+    const Frame& front() const { return slots_[head_ & (kFlowSlots - 1)]; }
+    Frame& back() { return (*this)[size_ - 1]; }
+    // The caller checks full() first (CanSend does).
+    void push_back(const Frame& f) { (*this)[size_++] = f; }
+    void pop_front() {
+      ++head_;
+      --size_;
+    }
+    void clear() { head_ = size_ = 0; }
+
+   private:
+    std::vector<Frame> slots_;
+    uint32_t head_ = 0, size_ = 0;
+  };
+
   void OnRttSample(int64_t rtt_ns, int64_t now);
   // After an RTO: whether this ack shows it was spurious; undoes it if so.
   void CheckSpuriousTimeout(const AckPayload& ack);
@@ -118,7 +153,9 @@ class SenderFlow {
   bool OnQueueDelay(int64_t rtt_ns, int64_t now);
 
   const FlowConfig config_;
-  std::deque<Frame> frames_;  // unacked, by seq (front = snd_una)
+  FrameRing frames_;
+  // DueRetransmits' answer: at most every frame, so never grown.
+  std::vector<Frame*> due_;
   uint64_t next_seq_ = 0, next_offset_ = 0, acked_offset_ = 0;
   uint64_t window_end_;
   uint64_t in_flight_bytes_ = 0;  // sent, not acked or sacked
@@ -169,13 +206,12 @@ class ReceiverFlow {
   // Writes payload bytes [from, len) of the frame in `buf` (at stream
   // offset `offset`) and returns how many it wrote: fewer than asked means
   // the device pushes back, and the rest waits for the next call.
-  using Deliver = std::function<absl::StatusOr<uint32_t>(
+  using Deliver = absl::FunctionRef<absl::StatusOr<uint32_t>(
       void* buf, uint64_t offset, uint32_t from, uint32_t len)>;
 
   // Out-of-order frames wait in a ring of this many slots, indexed by
   // sequence number: a frame further ahead than that is out of window.
-  // It covers the sender's largest congestion window (FlowConfig::max_cwnd).
-  static constexpr uint32_t kRingSlots = 4096;
+  static constexpr uint32_t kRingSlots = kFlowSlots;
 
   // The ring is allocated here, once: the worker never allocates per frame.
   explicit ReceiverFlow(const FlowConfig& config);
@@ -189,8 +225,7 @@ class ReceiverFlow {
   // releases each fully written frame's buffer through `release`. Stops at
   // the first error. A frame whose offset does not follow its
   // predecessor's is a protocol error: DataLoss.
-  absl::Status DeliverInOrder(const Deliver& deliver,
-                              const std::function<void(void*)>& release);
+  absl::Status DeliverInOrder(Deliver deliver, Release release);
   AckPayload MakeAck(uint64_t echo_timestamp, uint32_t flags = 0) const;
   bool complete() const { return complete_; }
   // The sequence number it waits for: a frame carrying it fills the hole
@@ -199,7 +234,7 @@ class ReceiverFlow {
   // A frame in order waits for the device to take it.
   bool backlogged() const { return Slot(next_seq_).buf != nullptr; }
   const ReceiverStats& stats() const { return stats_; }
-  void ReleaseAll(const std::function<void(void*)>& release);
+  void ReleaseAll(Release release);
 
  private:
   struct Held {

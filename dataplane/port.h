@@ -67,7 +67,6 @@ class Port {
   // Largest vmigd payload one frame carries on this port.
   uint32_t max_payload() const { return max_payload_; }
   const std::array<uint8_t, 6>& mac() const { return mac_; }
-  const std::string& device_name() const { return device_name_; }
   // Mbufs the PMD may keep posted on its RX rings, even after Close(): a
   // memif zero-copy client's rings hold the client's own buffers.
   unsigned posted_rx_capacity() const { return posted_rx_capacity_; }

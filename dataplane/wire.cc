@@ -125,11 +125,11 @@ std::optional<uint32_t> PeekStreamId(absl::Span<const uint8_t> f) {
   return id;
 }
 
-absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> f,
-                                       uint16_t local_port, ParseError* error) {
-  auto fail = [&](ParseError e) {
+std::optional<ParsedFrame> ParseFrame(absl::Span<const uint8_t> f,
+                                      uint16_t local_port, ParseError* error) {
+  auto fail = [&](ParseError e) -> std::optional<ParsedFrame> {
     *error = e;
-    return absl::InvalidArgumentError(ParseErrorName(e));
+    return std::nullopt;
   };
   if (f.size() < kFrameOverhead) return fail(ParseError::kTooShort);
   if (Get16(f.data() + 12) != kEtherTypeIpv4) return fail(ParseError::kNotIpv4);

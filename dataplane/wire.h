@@ -169,11 +169,13 @@ inline constexpr size_t kNumParseErrors =
     static_cast<size_t>(ParseError::kTooOld) + 1;
 const char* ParseErrorName(ParseError e);
 
-// Parses and checks a whole frame addressed to `local_port` (0: any). An
-// AEAD frame's payload is ciphertext: its tag and (for an ack) its payload
-// are checked by OpenFrame() and ParseAck() once decrypted.
-absl::StatusOr<ParsedFrame> ParseFrame(absl::Span<const uint8_t> frame,
-                                       uint16_t local_port, ParseError* error);
+// Parses and checks a whole frame addressed to `local_port` (0: any); a
+// frame that fails says why in `*error` (nothing is allocated: a worker
+// drops frames at line rate). An AEAD frame's payload is ciphertext: its
+// tag and (for an ack) its payload are checked by OpenFrame() and
+// ParseAck() once decrypted.
+std::optional<ParsedFrame> ParseFrame(absl::Span<const uint8_t> frame,
+                                      uint16_t local_port, ParseError* error);
 // The stream id a frame claims, read without any check (no CRC, no field
 // validation): enough to route the frame to the worker that owns the stream,
 // which then parses it in full. nullopt if the frame is too short.

@@ -188,7 +188,8 @@ void Worker::PublishStats(StreamContext& s) {
 bool Worker::ServeSender(StreamContext& s, int64_t now) {
   SenderFlow& flow = *s.sender;
   bool busy = false;
-  std::vector<SenderFlow::Frame*> due = flow.DueRetransmits(now, !rx_full_);
+  absl::Span<SenderFlow::Frame* const> due =
+      flow.DueRetransmits(now, !rx_full_);
   if (flow.TakeAckRequest()) {
     SendControl(s, FrameType::kAckRequest, nullptr, 0, now);
     busy = true;

@@ -89,9 +89,9 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
     return;
   }
   ParseError err;
-  absl::StatusOr<ParsedFrame> f = ParseFrame(
+  std::optional<ParsedFrame> f = ParseFrame(
       absl::MakeConstSpan(FrameStart(m), m->data_len), local_.udp_port, &err);
-  if (!f.ok()) return Drop(m, err);
+  if (!f) return Drop(m, err);
   auto it =
       streams_.find(Stream::Key(f->header.session_id, f->header.stream_id));
   if (it == streams_.end()) {

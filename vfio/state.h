@@ -69,10 +69,6 @@ std::optional<DeviceState> DeviceStateFromValue(uint32_t value);
 // unknown names and combinations the uAPI does not define.
 absl::StatusOr<MigrationFlags> ParseMigrationFlags(absl::string_view text);
 
-// True for the P2P-quiescent states (no new peer-to-peer DMA).
-constexpr bool IsP2PQuiescent(DeviceState s) {
-  return s == DeviceState::kRunningP2P || s == DeviceState::kPreCopyP2P;
-}
 // The pre-copy states, where a caught-up data_fd has more to come.
 constexpr bool IsPreCopyState(DeviceState s) {
   return s == DeviceState::kPreCopy || s == DeviceState::kPreCopyP2P;

@@ -68,7 +68,7 @@ TEST(AeadTest, ASealedFrameParsesOpensAndGivesBackThePlaintext) {
             s.frame.end());
   ParseError err;
   auto p = ParseFrame(s.frame, 7700, &err);
-  ASSERT_TRUE(p.ok()) << ParseErrorName(err);
+  ASSERT_TRUE(p.has_value()) << ParseErrorName(err);
   EXPECT_EQ(p->protection(), Protection::kAes256Gcm);
   EXPECT_EQ(p->header.payload_len, 1000u);
   EXPECT_EQ(p->header.session_token, 0u);  // no token under an AEAD
@@ -155,7 +155,7 @@ bool Accepted(const AeadEngine& engine, const AeadKey& key, ReplayWindow& w,
               std::vector<uint8_t> f) {
   ParseError err;
   auto p = ParseFrame(f, 7700, &err);
-  if (!p.ok()) return false;
+  if (!p) return false;
   if (p->protection() != Protection::kAes256Gcm) return false;
   if (w.Check(p->header.packet_number) != ReplayWindow::Verdict::kFresh)
     return false;

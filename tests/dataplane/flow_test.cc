@@ -247,6 +247,35 @@ TEST(FlowTest, CreditStopsTheSenderAtTheWindow) {
   EXPECT_EQ(s.acked_offset(), 4u * 8192);
 }
 
+TEST(FlowTest, TheSenderNeverGetsFurtherAheadThanTheReceiversRing) {
+  // Sacked frames leave the congestion window but stay unacked: without a
+  // slot limit the sender would run further ahead than the receiver's ring
+  // holds, and every such frame would be refused as out of window.
+  FlowConfig c;
+  c.initial_cwnd = c.max_cwnd = kFlowSlots;
+  SenderFlow s(c);
+  for (uint32_t i = 0; i + 1 < kFlowSlots; ++i) {
+    ASSERT_TRUE(s.CanSend(1));
+    s.Push(nullptr, 1, false, 1);
+  }
+  AckPayload a = {};
+  a.cumulative = 0;  // frame 0 is the hole
+  a.window_end = c.window_bytes;
+  a.sack_count = 1;
+  a.sacks[0] = {1, kFlowSlots - 1};
+  s.OnAck(a, 2, [](void*) {});
+  uint32_t more = 0;
+  while (s.CanSend(1)) {
+    s.Push(nullptr, 1, false, 3);
+    ++more;
+  }
+  EXPECT_EQ(more, 1u);  // kFlowSlots unacked: full, though 2 are in flight
+  a.cumulative = kFlowSlots - 1;
+  a.sack_count = 0;
+  s.OnAck(a, 4, [](void*) {});
+  EXPECT_TRUE(s.CanSend(1));
+}
+
 TEST(FlowTest, AcksFromTheWireAreNotTrusted) {
   FlowConfig c;
   SenderFlow s(c);

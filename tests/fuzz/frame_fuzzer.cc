@@ -30,8 +30,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static AeadKey key(Key());
   std::vector<uint8_t> frame(data, data + size);
   ParseError err;
-  absl::StatusOr<ParsedFrame> f = ParseFrame(frame, 0, &err);
-  if (!f.ok()) return 0;
+  std::optional<ParsedFrame> f = ParseFrame(frame, 0, &err);
+  if (!f) return 0;
   AckPayload ack;
   if (f->protection() == Protection::kNone) {
     if (f->header.type == static_cast<uint8_t>(FrameType::kAck))

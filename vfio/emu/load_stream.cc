@@ -12,7 +12,11 @@ LoadStream::LoadStream(uint64_t state_bytes, uint32_t block_bytes)
     : state_bytes_(state_bytes),
       block_bytes_(block_bytes),
       num_blocks_((state_bytes + block_bytes - 1) / block_bytes),
-      hash_state_(XXH3_createState()) {}
+      hash_state_(XXH3_createState()),
+      // Sized here, when RESUMING opens the stream, so that writing it
+      // (on a data-plane worker) allocates nothing.
+      versions_(num_blocks_, 0),
+      hashes_(num_blocks_, 0) {}
 
 LoadStream::~LoadStream() { XXH3_freeState(hash_state_); }
 
@@ -96,8 +100,8 @@ absl::Status LoadStream::OnStreamHeader() {
                              " in blocks of ", block_bytes_));
   }
   seed_ = h.seed;
-  versions_.assign(num_blocks_, 0);
-  hashes_.assign(num_blocks_, 0);
+  std::fill(versions_.begin(), versions_.end(), 0);
+  std::fill(hashes_.begin(), hashes_.end(), 0);
   phase_ = Phase::kRecordHeader;
   return absl::OkStatus();
 }
