@@ -40,10 +40,12 @@ void PrintPort(const v1::PortStatus& p) {
       FormatBytes(static_cast<double>(p.rx_bytes())), p.tx_frames(),
       FormatBytes(static_cast<double>(p.tx_bytes())));
   std::cout << absl::StrFormat(
-      "  dropped: crc %u, malformed %u, unknown session %u, bad token %u, "
-      "tx backlog %u; tx ring full %u; retransmit copies %u\n",
-      p.crc_errors(), p.parse_errors(), p.unknown_session(), p.bad_token(),
-      p.tx_backlog_drops(), p.tx_ring_full(), p.retransmit_copies());
+      "  dropped: crc %u, malformed %u, unauthentic %u, replayed %u, "
+      "unknown session %u, bad token %u, tx backlog %u; tx ring full %u; "
+      "retransmit copies %u\n",
+      p.crc_errors(), p.parse_errors(), p.auth_failures(), p.replays(),
+      p.unknown_session(), p.bad_token(), p.tx_backlog_drops(),
+      p.tx_ring_full(), p.retransmit_copies());
   for (const auto& [reason, n] : p.parse_errors_by_reason())
     std::cout << absl::StrFormat("    malformed (%s): %u\n", reason, n);
   const v1::InjectedFaults& f = p.injected();

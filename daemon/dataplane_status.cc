@@ -76,6 +76,8 @@ void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
     }
   }
   p.set_crc_errors(c[dataplane::kCrcErrors]);
+  p.set_auth_failures(c[dataplane::kAuthFailures]);
+  p.set_replays(c[dataplane::kReplays]);
   p.set_unknown_session(c[dataplane::kUnknownSession]);
   p.set_bad_token(c[dataplane::kBadToken]);
   p.set_retransmit_copies(c[dataplane::kRetransmitCopies]);

@@ -177,8 +177,6 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
   resp.set_wire_session_id(wire_session);
   resp.set_data_ipv4(transport_->local().ipv4);
   resp.set_data_udp_port(transport_->local().udp_port);
-  for (size_t i = 0; i < streams_.size(); ++i)
-    resp.add_stream_ids(static_cast<uint32_t>(i));
   if (probe_) resp.set_probe_stream_id(probe_id);
   resp.set_barrier_ns(absl::ToInt64Nanoseconds(barrier_));
   resp.set_boot_id(BootId());

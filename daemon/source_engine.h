@@ -3,7 +3,11 @@
 // prediction, the lockstep switchover, the commit, and rollback on any
 // failure before the commit. It reaches the destination only through a
 // PeerClient, moves its devices only through a DeviceGroup, predicts only
-// with the downtime model, and reads time only from its Clock.
+// with the downtime model. Its policy (deadlines, stall and liveness
+// checks, pre-copy's pacing) reads time only from its Clock, which a test
+// may step; what it measures (the link probe, a barrier's cost, the
+// switchover's phases) reads the real monotonic clock, because a rate or a
+// downtime in stepped time would be no measurement.
 #ifndef VMIGD_DAEMON_SOURCE_ENGINE_H_
 #define VMIGD_DAEMON_SOURCE_ENGINE_H_
 

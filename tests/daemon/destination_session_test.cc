@@ -114,7 +114,7 @@ TEST_F(DestinationSessionTest, HandshakeChecksTheSourcesMappingAndPhase) {
             absl::StatusCode::kInvalidArgument);
   auto ok = d->Handshake(Hello({"d1", "d0"}));
   ASSERT_TRUE(ok.ok()) << ok.status();
-  EXPECT_EQ(ok->stream_ids_size(), 2);
+  EXPECT_EQ(ok->devices_size(), 2);
   EXPECT_NE(ok->session_token(), 0u);
   EXPECT_EQ(r->phase(), v1::PHASE_PRECOPY);
   // Streams follow the source's order.
