@@ -58,6 +58,23 @@ void Take(T& value, Origin& have, T offered, Origin origin) {
   have = origin;
 }
 
+// Takes each figure of `c` where what `m` knows is less trusted, with the
+// origin `origin_of` gives for the figure's own recorded origin.
+template <typename OriginOf>
+void Merge(const v1::DeviceClassMeasures& c, OriginOf origin_of,
+           DeviceMeasures& m) {
+  Take(m.read_rate, m.read_origin, c.read_bytes_per_second(),
+       origin_of(c.read_origin()));
+  Take(m.write_rate, m.write_origin, c.write_bytes_per_second(),
+       origin_of(c.write_origin()));
+  Take(m.arc, m.arc_origin, absl::Nanoseconds(c.arc_ns()),
+       origin_of(c.arc_origin()));
+  if (c.read_floor_bytes_per_second() > m.read_floor) {
+    m.read_floor = c.read_floor_bytes_per_second();
+    m.read_floor_origin = origin_of(c.read_floor_origin());
+  }
+}
+
 }  // namespace
 
 std::string HistoryKey(const std::string& source) {
@@ -135,13 +152,8 @@ void MeasureHistory::Learn(const v1::DeviceClassMeasures& c, Origin origin) {
   }
   absl::MutexLock lock(&mu_);
   DeviceMeasures& m = Entry(c.device_class());
-  Take(m.read_rate, m.read_origin, c.read_bytes_per_second(), origin);
-  Take(m.write_rate, m.write_origin, c.write_bytes_per_second(), origin);
-  Take(m.arc, m.arc_origin, absl::Nanoseconds(c.arc_ns()), origin);
-  if (c.read_floor_bytes_per_second() > m.read_floor) {
-    m.read_floor = c.read_floor_bytes_per_second();
-    m.read_floor_origin = origin;
-  }
+  Merge(
+      c, [origin](v1::MeasureOrigin) { return origin; }, m);
   Changed();
 }
 
@@ -170,16 +182,7 @@ absl::Status MeasureHistory::PersistTo(const std::string& path) {
         DeviceMeasures& m = Entry(c.device_class());
         // The file's own origins: a figure this daemon measured stays its
         // own; a foreign one stays foreign (and gives way as before).
-        Take(m.read_rate, m.read_origin, c.read_bytes_per_second(),
-             FromProto(c.read_origin()));
-        Take(m.write_rate, m.write_origin, c.write_bytes_per_second(),
-             FromProto(c.write_origin()));
-        Take(m.arc, m.arc_origin, absl::Nanoseconds(c.arc_ns()),
-             FromProto(c.arc_origin()));
-        if (c.read_floor_bytes_per_second() > m.read_floor) {
-          m.read_floor = c.read_floor_bytes_per_second();
-          m.read_floor_origin = FromProto(c.read_floor_origin());
-        }
+        Merge(c, FromProto, m);
       }
       link_ = std::max(link_, own->link_bytes_per_second());
       Take(commit_overhead_, commit_origin_,
