@@ -2,6 +2,7 @@
 
 #include <iostream>
 #include <map>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
@@ -25,6 +26,7 @@ constexpr char kMigrateUsage[] =
     "        --budget DURATION [--max-precopy DURATION] [--on-timeout "
     "switch|fail]\n"
     "        [--manual] [--allow-overrun] [--data-endpoint ADDR]\n"
+    "        [--max-bandwidth RATE] [--switchover-bandwidth RATE]\n"
     "        [--request-id ID]\n"
     "                                               source side\n"
     "    --request-id: a retry with the same SESSION and ID returns the\n"
@@ -32,8 +34,12 @@ constexpr char kMigrateUsage[] =
     "    --allow-overrun: switch over even when the prediction's bound\n"
     "    exceeds the budget (otherwise such a session fails, naming the\n"
     "    smallest downtime it could promise, and the source runs on)\n"
+    "    --max-bandwidth, --switchover-bandwidth: caps before and from the\n"
+    "    switchover, a rate such as 200MB/s or 64MiB/s; 0: no cap beyond\n"
+    "    the port's\n"
     "  update SESSION [--budget DURATION] [--max-precopy DURATION]\n"
     "         [--on-timeout switch|fail] [--allow-overrun|--no-allow-overrun]\n"
+    "         [--max-bandwidth RATE] [--switchover-bandwidth RATE]\n"
     "                     a source session's policy, before its switchover\n"
     "  switchover SESSION\n"
     "  cancel SESSION\n"
@@ -65,20 +71,29 @@ const std::map<std::string, std::string>& CommandHelp() {
        "                             [--on-timeout switch|fail] [--manual]\n"
        "                             [--allow-overrun] [--data-endpoint "
        "PORT]\n"
+       "                             [--max-bandwidth RATE]\n"
+       "                             [--switchover-bandwidth RATE]\n"
        "                             [--request-id ID]\n\n"
        "Source side: migrates the mapped devices to the destination daemon\n"
        "at ADDR, switching over once the prediction's bound fits the budget\n"
        "(--manual: once 'migrate switchover' is called). A budget the\n"
        "devices cannot meet fails the session at once, naming the smallest\n"
        "downtime it could promise; --allow-overrun switches over anyway and\n"
-       "the report says so. Exit 1 if the session shown has FAILED.\n"},
+       "the report says so. --max-bandwidth caps what the session sends\n"
+       "before its switchover, --switchover-bandwidth from then on (RATE in\n"
+       "a rate: 200MB/s, 64MiB/s; 0 for none); the prediction uses the\n"
+       "latter. Past limits.max_outgoing_sessions the session waits QUEUED.\n"
+       "Exit 1 if the session shown has FAILED.\n"},
       {"update",
        "usage: vmigctl migrate update SESSION [--budget DURATION]\n"
        "                              [--max-precopy DURATION]\n"
        "                              [--on-timeout switch|fail]\n"
-       "                              [--allow-overrun|--no-allow-overrun]\n\n"
-       "Changes a source session's budget and pre-copy policy before its\n"
-       "switchover (UpdateSession); the next decision uses them.\n"},
+       "                              [--allow-overrun|--no-allow-overrun]\n"
+       "                              [--max-bandwidth RATE]\n"
+       "                              [--switchover-bandwidth RATE]\n\n"
+       "Changes a source session's budget, pre-copy policy and caps before\n"
+       "its switchover (UpdateSession); the next decision and the next frame\n"
+       "use them.\n"},
       {"switchover",
        "usage: vmigctl migrate switchover SESSION\n\n"
        "Manual mode: switches the session over now.\n"},
@@ -171,7 +186,7 @@ int Watch(v1::MigrationService::Stub& stub, const GlobalOptions& g,
     }
     if (tty && drawn > 0) std::cout << "\x1b[" << drawn << "F\x1b[J";
     drawn = 0;
-    std::cout << last.name() << "  " << PhaseName(last.phase());
+    std::cout << last.name() << "  " << PhaseText(last);
     if (last.has_predicted_downtime()) {
       std::cout << absl::StrFormat("  predicted downtime %.1f ms",
                                    ToMillis(last.predicted_downtime()));
@@ -224,8 +239,27 @@ namespace {
 // (printed by `cl`, `*rc` set).
 bool ParsePolicy(const CommandLine& cl, const std::string& budget,
                  const std::string& max_precopy, const std::string& on_timeout,
-                 v1::Session& want, google::protobuf::FieldMask* mask,
-                 int* rc) {
+                 const std::string& max_bandwidth,
+                 const std::string& switchover_bandwidth, v1::Session& want,
+                 google::protobuf::FieldMask* mask, int* rc) {
+  for (const auto& [flag, text, field] :
+       {std::tuple{"--max-bandwidth", &max_bandwidth, "max_bandwidth"},
+        std::tuple{"--switchover-bandwidth", &switchover_bandwidth,
+                   "switchover_bandwidth"}}) {
+    if (!cl.Given(flag)) continue;
+    absl::StatusOr<double> rate = ParseRate(*text);
+    if (!rate.ok()) {
+      *rc = cl.Fail(absl::StrCat(flag, ": ", rate.status().message()));
+      return false;
+    }
+    const uint64_t bytes_per_s = static_cast<uint64_t>(*rate);
+    if (std::string(field) == "max_bandwidth") {
+      want.set_max_bandwidth(bytes_per_s);
+    } else {
+      want.set_switchover_bandwidth(bytes_per_s);
+    }
+    if (mask) mask->add_paths(field);
+  }
   absl::Duration d;
   if (cl.Given("--budget")) {
     if (!absl::ParseDuration(budget, &d)) {
@@ -277,7 +311,8 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
   const std::vector<std::string>* maps = nullptr;
   const std::string *endpoint = nullptr, *request_id = nullptr, *peer = nullptr,
                     *budget = nullptr, *max_precopy = nullptr,
-                    *on_timeout = nullptr, *until = nullptr;
+                    *on_timeout = nullptr, *until = nullptr,
+                    *max_bandwidth = nullptr, *switchover_bandwidth = nullptr;
   const bool *leave_stopped = nullptr, *manual = nullptr, *allow = nullptr,
              *deny = nullptr, *resume = nullptr, *owns = nullptr;
   if (cmd == "prepare" || cmd == "start") {
@@ -302,6 +337,10 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
                             "switch|fail");
     allow = &cl.Flag("--allow-overrun",
                      "switch over even when the bound exceeds the budget");
+    max_bandwidth =
+        &cl.Option("--max-bandwidth", "the cap before the switchover", "RATE");
+    switchover_bandwidth = &cl.Option("--switchover-bandwidth",
+                                      "the cap from the switchover on", "RATE");
   }
   if (cmd == "update")
     deny = &cl.Flag("--no-allow-overrun", "undo --allow-overrun");
@@ -346,9 +385,11 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
       dm->set_destination(kv.second);
     }
     v1::Session policy;
-    if (!ParsePolicy(cl, *budget, *max_precopy, *on_timeout, policy, nullptr,
-                     &rc))
+    if (!ParsePolicy(cl, *budget, *max_precopy, *on_timeout, *max_bandwidth,
+                     *switchover_bandwidth, policy, nullptr, &rc))
       return rc;
+    req.set_max_bandwidth(policy.max_bandwidth());
+    req.set_switchover_bandwidth(policy.switchover_bandwidth());
     if (policy.has_downtime_budget())
       *req.mutable_downtime_budget() = policy.downtime_budget();
     if (policy.has_precopy()) *req.mutable_precopy() = policy.precopy();
@@ -383,7 +424,8 @@ int RunMigrateCommand(const GlobalOptions& g, std::vector<std::string> args) {
     v1::UpdateSessionRequest req;
     v1::Session& want = *req.mutable_session();
     auto& mask = *req.mutable_update_mask();
-    if (!ParsePolicy(cl, *budget, *max_precopy, *on_timeout, want, &mask, &rc))
+    if (!ParsePolicy(cl, *budget, *max_precopy, *on_timeout, *max_bandwidth,
+                     *switchover_bandwidth, want, &mask, &rc))
       return rc;
     if (*allow && *deny)
       return cl.Fail("--allow-overrun and --no-allow-overrun conflict");

@@ -108,6 +108,14 @@ std::vector<std::string> ProgressLines(const v1::Session& s) {
                       " left of max_precopy");
     lines.push_back(second);
   }
+  if (s.max_bandwidth() > 0 || s.switchover_bandwidth() > 0) {
+    auto cap = [](uint64_t r) {
+      return r > 0 ? FormatRate(static_cast<double>(r)) : std::string("none");
+    };
+    lines.push_back(absl::StrCat("caps: pre-copy ", cap(s.max_bandwidth()),
+                                 ", switchover ",
+                                 cap(s.switchover_bandwidth())));
+  }
   if (!g.waiting_reason().empty())
     lines.push_back("waiting: " + g.waiting_reason());
   if (!g.prediction_guesses().empty())
@@ -153,6 +161,12 @@ std::vector<std::string> DeviceRow(const v1::Device& d) {
           d.session().empty() ? "-" : d.session()};
 }
 
+std::string PhaseText(const v1::Session& s) {
+  if (s.phase() == v1::PHASE_QUEUED && s.queue_position() > 0)
+    return absl::StrCat(PhaseName(s.phase()), " #", s.queue_position());
+  return PhaseName(s.phase());
+}
+
 std::vector<std::string> SessionHeader() {
   return {"NAME", "ROLE", "PHASE", "DEVICES", "PREDICTED", "DOWNTIME", "ERROR"};
 }
@@ -161,7 +175,7 @@ std::vector<std::string> SessionRow(const v1::Session& s) {
   std::string role = s.role() == v1::ROLE_SOURCE ? "source" : "destination";
   return {s.name(),
           role,
-          PhaseName(s.phase()),
+          PhaseText(s),
           absl::StrCat(s.devices_size()),
           s.has_predicted_downtime() ? Ms(s.predicted_downtime()) : "-",
           s.has_report() ? Ms(s.report().downtime()) : "-",
@@ -207,7 +221,7 @@ void PrintMeasures(std::ostream& out, const v1::Device& d) {
 }
 
 void PrintReport(std::ostream& out, const v1::Session& s) {
-  out << s.name() << ": " << PhaseName(s.phase());
+  out << s.name() << ": " << PhaseText(s);
   if (!s.error().empty()) out << ": " << s.error();
   out << "\n";
   if (!s.has_report()) return;

@@ -34,6 +34,8 @@ std::vector<std::string> SessionRow(const v1::Session& s);
 std::vector<std::string> ProgressLines(const v1::Session& s);
 std::string StateName(v1::DeviceState s);
 std::string PhaseName(v1::Phase p);
+// The phase, and for a queued session its place in line ("QUEUED #2").
+std::string PhaseText(const v1::Session& s);
 std::string FlagsText(const v1::MigrationFlags& f);
 // The downtime breakdown, for humans.
 void PrintReport(std::ostream& out, const v1::Session& s);

@@ -298,6 +298,14 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
   const auto& lim = c.limits();
   if (lim.max_sessions() > 4096)
     return OptionError("limits.max_sessions", "at most 4096");
+  if (lim.max_outgoing_sessions() > lim.max_sessions()) {
+    return OptionError("limits.max_outgoing_sessions",
+                       "at most limits.max_sessions");
+  }
+  if (lim.max_incoming_sessions() > lim.max_sessions()) {
+    return OptionError("limits.max_incoming_sessions",
+                       "at most limits.max_sessions");
+  }
   if (lim.max_devices() > 4096)
     return OptionError("limits.max_devices", "at most 4096");
   if (lim.max_watchers() > 4096)
@@ -401,6 +409,11 @@ absl::Status ValidateConfig(const v1::DaemonConfig& c) {
     if (p.mtu() != 0 && (p.mtu() < 576 || p.mtu() > dataplane::kMaxMtu)) {
       return OptionError(absl::StrCat(opt, ".mtu"),
                          absl::StrCat("must be 576 to ", dataplane::kMaxMtu));
+    }
+    if (p.max_rate() != 0 && p.max_rate() < kMinBandwidth) {
+      return OptionError(absl::StrCat(opt, ".max_rate"),
+                         absl::StrCat("must be 0 (no cap) or at least ",
+                                      kMinBandwidth, " bytes/s"));
     }
   }
   if (dp.credit_window_bytes() < (64u << 10) ||

@@ -11,6 +11,11 @@
 
 namespace vmig::daemon {
 
+// The smallest bandwidth cap, bytes/s (a port's max_rate, a session's
+// max_bandwidth and switchover_bandwidth): below it one 64 KB frame would
+// take longer than a stream may stall.
+inline constexpr uint64_t kMinBandwidth = 1'000'000;
+
 // Reads `path` (protobuf text format; empty path: no file), merges each
 // override (also text format, e.g. "log_level: LOG_LEVEL_DEBUG" or
 // "listen { unix_socket: \"/tmp/v.sock\" }") on top, fills defaults and

@@ -101,7 +101,8 @@ void CollectSessions(TextWriter& w, SessionManager& sessions) {
   const std::vector<v1::Session> all = sessions.List();
   std::map<std::string, double> by_phase;
   std::vector<std::pair<TextWriter::LabelPairs, double>> phase, bytes, left,
-      elapsed, predicted, budget;
+      elapsed, predicted, budget, rate, cap, switchover_cap, place;
+  std::map<std::string, double> queued;  // by role
   for (const v1::Session& s : all) {
     const std::string id(absl::StripPrefix(s.name(), "sessions/"));
     const TextWriter::LabelPairs l = {{"session", id},
@@ -118,7 +119,35 @@ void CollectSessions(TextWriter& w, SessionManager& sessions) {
       predicted.emplace_back(l, ToSeconds(s.predicted_downtime()));
     if (s.has_downtime_budget())
       budget.emplace_back(l, ToSeconds(s.downtime_budget()));
+    if (s.role() == v1::ROLE_SOURCE && !IsTerminal(s.phase())) {
+      rate.emplace_back(l, s.progress().send_bytes_per_second());
+      cap.emplace_back(l, static_cast<double>(s.max_bandwidth()));
+      switchover_cap.emplace_back(l,
+                                  static_cast<double>(s.switchover_bandwidth()));
+    }
+    queued[RoleName(s.role())] += s.phase() == v1::PHASE_QUEUED ? 1 : 0;
+    if (s.phase() == v1::PHASE_QUEUED)
+      place.emplace_back(l, static_cast<double>(s.queue_position()));
   }
+  std::vector<std::pair<TextWriter::LabelPairs, double>> queue_length;
+  for (const char* r : {"source", "destination"})
+    queue_length.push_back({{{"role", r}}, queued[r]});
+  Gauge(w, "vmigd_session_send_bytes_per_second",
+        "A running source session's device bytes/s over about the last "
+        "second.",
+        rate);
+  Gauge(w, "vmigd_session_max_bandwidth_bytes_per_second",
+        "A running source session's cap before its switchover (0: none).",
+        cap);
+  Gauge(w, "vmigd_session_switchover_bandwidth_bytes_per_second",
+        "A running source session's cap from its switchover on (0: none).",
+        switchover_cap);
+  Gauge(w, "vmigd_session_queue_position",
+        "A queued session's place in line (1: next).", place);
+  Gauge(w, "vmigd_sessions_queued",
+        "Sessions waiting for their turn (limits.max_outgoing_sessions, or "
+        "the destination's max_incoming_sessions), by role.",
+        queue_length);
   std::vector<std::pair<TextWriter::LabelPairs, double>> counts;
   for (const auto& [p, n] : by_phase) counts.push_back({{{"phase", p}}, n});
   Gauge(w, "vmigd_sessions", "Sessions this daemon keeps, by phase.", counts);
@@ -139,7 +168,8 @@ void CollectSessions(TextWriter& w, SessionManager& sessions) {
 
 void CollectDataplane(TextWriter& w,
                       const std::vector<dataplane::Transport*>& transports) {
-  std::vector<std::pair<TextWriter::LabelPairs, double>> link, mbufs;
+  std::vector<std::pair<TextWriter::LabelPairs, double>> link, mbufs,
+      max_rate, tx_rate, rx_rate;
   struct Row {
     TextWriter::LabelPairs labels;
     dataplane::CounterSnapshot c;
@@ -150,6 +180,11 @@ void CollectDataplane(TextWriter& w,
     std::shared_ptr<dataplane::Port> held = t->port();
     link.push_back({{{"port", port}}, held && held->LinkUp() ? 1.0 : 0.0});
     mbufs.push_back({{{"port", port}}, static_cast<double>(t->MbufsInUse())});
+    max_rate.push_back(
+        {{{"port", port}}, static_cast<double>(t->port_cap().rate())});
+    const dataplane::Transport::Rates r = t->SampleRates();
+    tx_rate.push_back({{{"port", port}}, r.tx_bytes_per_second});
+    rx_rate.push_back({{{"port", port}}, r.rx_bytes_per_second});
     const std::vector<dataplane::CounterSnapshot> each = t->worker_counters();
     for (size_t i = 0; i < each.size(); ++i) {
       const auto& lcores = t->config().worker_lcores;
@@ -164,6 +199,14 @@ void CollectDataplane(TextWriter& w,
         link);
   Gauge(w, "vmigd_dataplane_mbufs_in_use",
         "Packet buffers of a port's pool in use now.", mbufs);
+  Gauge(w, "vmigd_dataplane_max_rate_bytes_per_second",
+        "A port's cap on what it sends (dataplane.ports.max_rate; 0: none).",
+        max_rate);
+  Gauge(w, "vmigd_dataplane_tx_bytes_per_second",
+        "Bytes/s a port sent between the last two reads (>= 100 ms apart).",
+        tx_rate);
+  Gauge(w, "vmigd_dataplane_rx_bytes_per_second",
+        "Bytes/s a port received between the last two reads.", rx_rate);
   for (size_t k = 0; k < dataplane::kNumCounters; ++k) {
     const std::string name =
         absl::StrCat("vmigd_dataplane_", dataplane::kCounterNames[k], "_total");

@@ -44,6 +44,7 @@ dataplane::TransportConfig TransportConfigOf(const v1::DaemonConfig& config,
       tc.port.args = port.pci();
   }
   if (port.mtu()) tc.port.mtu = port.mtu();
+  tc.max_rate = port.max_rate();
   tc.port.mbufs = dp.mbufs();
   in_addr a{};
   inet_pton(AF_INET, port.ipv4().c_str(), &a);

@@ -91,6 +91,11 @@ void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   p.set_idle_sleeps(c[dataplane::kIdleSleeps]);
   p.set_handoffs(c[dataplane::kHandoffs]);
   p.set_handoff_drops(c[dataplane::kHandoffDrops]);
+  p.set_cap_waits(c[dataplane::kCapWaits]);
+  p.set_max_rate(t.port_cap().rate());
+  const dataplane::Transport::Rates r = t.SampleRates();
+  p.set_tx_bytes_per_second(r.tx_bytes_per_second);
+  p.set_rx_bytes_per_second(r.rx_bytes_per_second);
   p.set_mbufs_in_use(t.MbufsInUse());
 }
 
@@ -119,6 +124,9 @@ void AddFlows(dataplane::Transport& transport,
     f.set_duplicates(x.receiver.duplicates);
     f.set_buffered_bytes(x.receiver.buffered_bytes);
     f.set_max_buffered_bytes(x.receiver.max_buffered_bytes);
+    if (spec.cap) f.set_max_bandwidth(spec.cap->rate());
+    f.set_urgent(s->urgent());
+    f.set_cap_waits(x.cap_waits);
   }
 }
 

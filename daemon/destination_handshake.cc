@@ -100,7 +100,8 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
     const v1::HandshakeRequest& req) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = EndedError(); !s.ok()) return s;
-  if (record_->phase() != v1::PHASE_PREPARED) {
+  if (record_->phase() != v1::PHASE_PREPARED &&
+      record_->phase() != v1::PHASE_QUEUED) {
     return absl::FailedPreconditionError(
         absl::StrCat(record_->name(), " is ", v1::Phase_Name(record_->phase()),
                      ", not PREPARED"));
@@ -162,6 +163,7 @@ absl::StatusOr<v1::HandshakeResponse> DestinationSession::Handshake(
   PublishDevices(v1::PHASE_PRECOPY);
   record_->Update([&](v1::Session& p) {
     p.set_data_protection(dataplane::ProtectionName(agreed.protection));
+    p.set_queue_position(0);
   });
   {
     absl::MutexLock st(&state_mu_);

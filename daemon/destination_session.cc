@@ -371,6 +371,20 @@ std::string DestinationSession::FailedStream() {
   return "";
 }
 
+void DestinationSession::MarkQueued(size_t place) {
+  {
+    absl::MutexLock st(&state_mu_);
+    if (decision_ != Decision::kNone || handshaken_) return;
+    if (expiry_ != absl::InfiniteFuture())
+      expiry_ = absl::Now() + expire_after_;
+  }
+  record_->Update([&](v1::Session& p) {
+    if (IsTerminal(p.phase())) return;
+    p.set_phase(v1::PHASE_QUEUED);
+    p.set_queue_position(static_cast<uint32_t>(place));
+  });
+}
+
 void DestinationSession::ExpireAfter(absl::Duration d) {
   absl::MutexLock st(&state_mu_);
   expire_after_ = d;

@@ -71,6 +71,9 @@ class DestinationSession {
   absl::Time CheckHealth(absl::Time now, absl::Duration liveness);
   // A PREPARED session that no source joins within `d` from now expires.
   void ExpireAfter(absl::Duration d);
+  // Its source asked and was told to wait (limits.max_incoming_sessions),
+  // `place` back in line: PHASE_QUEUED, and the expiry counts from now.
+  void MarkQueued(size_t place);
   // Who the source is (its control address), for errors and the record.
   void set_source(std::string source);
 

@@ -37,6 +37,13 @@ absl::Status ValidateStartRequest(const v1::StartMigrationRequest& req) {
     return absl::InvalidArgumentError("downtime_budget: required");
   }
   if (absl::Status s = ValidateBudget(req.downtime_budget()); !s.ok()) return s;
+  if (absl::Status s = ValidateBandwidth("max_bandwidth", req.max_bandwidth());
+      !s.ok())
+    return s;
+  if (absl::Status s =
+          ValidateBandwidth("switchover_bandwidth", req.switchover_bandwidth());
+      !s.ok())
+    return s;
   return ValidatePrecopy(req.precopy());
 }
 
@@ -54,6 +61,8 @@ SessionManager::SessionManager(DeviceRegistry& devices,
       peer_clients_(std::move(peer_clients)),
       tunables_(tunables),
       clock_(clock),
+      outgoing_(limits.max_outgoing_sessions()),
+      incoming_(limits.max_incoming_sessions()),
       liveness_(liveness) {
   health_ = std::thread([this] { WatchDestinations(); });
 }
@@ -263,8 +272,13 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
     Unreserve(req.session_id());
     return claimed.status();
   }
+  // In line behind the sessions already waiting, or a slot now.
+  const size_t place = outgoing_.Join(req.session_id());
   (*record)->Update([&](v1::Session& s) {
-    s.set_phase(v1::PHASE_HANDSHAKE);
+    s.set_phase(place > 0 ? v1::PHASE_QUEUED : v1::PHASE_HANDSHAKE);
+    s.set_queue_position(static_cast<uint32_t>(place));
+    s.set_max_bandwidth(req.max_bandwidth());
+    s.set_switchover_bandwidth(req.switchover_bandwidth());
     s.set_peer(req.peer());
     s.set_data_endpoint((*transport)->config().port.name);
     *s.mutable_downtime_budget() = req.downtime_budget();
@@ -277,7 +291,7 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
   const v1::Session snapshot = (*record)->Snapshot();
   auto engine = std::make_shared<SourceEngine>(
       *record, req, std::move(ids), std::move(*claimed), **transport, devices_,
-      history_, std::move(*peer), clock_, tunables_);
+      history_, std::move(*peer), clock_, tunables_, &outgoing_);
   auto done = std::make_shared<std::atomic<bool>>(false);
   absl::MutexLock lock(&engines_mu_);
   engines_.push_back({req.session_id(), engine, std::thread([engine, done] {

@@ -17,8 +17,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "daemon/admission_queue.h"
 #include "daemon/destination_session.h"
 #include "daemon/device_registry.h"
+#include "daemon/incoming_line.h"
 #include "daemon/journal.h"
 #include "daemon/peer_client.h"
 #include "daemon/session_record.h"
@@ -34,6 +36,8 @@ namespace vmig::daemon {
 // UpdateSession check them alike); errors name the field.
 absl::Status ValidateBudget(const google::protobuf::Duration& budget);
 absl::Status ValidatePrecopy(const v1::PrecopyPolicy& precopy);
+// A bandwidth cap (bytes/s): 0 or at least kMinBandwidth.
+absl::Status ValidateBandwidth(const char* field, uint64_t bytes_per_second);
 
 class SessionManager {
  public:
@@ -155,6 +159,11 @@ class SessionManager {
   Clock& clock_;
   // Measurements of past migrations, for first predictions.
   MeasureHistory history_;
+  // Source sessions past limits.max_outgoing_sessions wait here.
+  AdmissionQueue outgoing_;
+  // Destination sessions past limits.max_incoming_sessions: their sources
+  // are told their place and ask again.
+  IncomingLine incoming_;
   absl::Mutex engines_mu_;
   std::vector<EngineThread> engines_ ABSL_GUARDED_BY(engines_mu_);
   absl::Mutex mu_;

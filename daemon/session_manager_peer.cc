@@ -35,8 +35,31 @@ absl::StatusOr<v1::HandshakeResponse> SessionManager::PeerHandshake(
       FindDestination(req.session_id());
   if (!d.ok()) return d.status();
   if (!source.empty()) (*d)->set_source(absl::StrCat("the source ", source));
+  absl::flat_hash_set<std::string> live;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, e] : sessions_) {
+      if (e.record->role() == v1::ROLE_DESTINATION &&
+          !IsTerminal(e.record->phase()))
+        live.insert(id);
+    }
+  }
+  if (const size_t place = incoming_.Ask(req.session_id(), absl::Now(), live);
+      place > 0) {
+    (*d)->MarkQueued(place);
+    v1::HandshakeResponse wait;
+    wait.set_queue_position(static_cast<uint32_t>(place));
+    return wait;
+  }
   absl::StatusOr<v1::HandshakeResponse> resp = (*d)->Handshake(req);
-  if (resp.ok()) WakeHealth();  // a session to watch for liveness
+  if (resp.ok()) {
+    WakeHealth();  // a session to watch for liveness
+  } else if (const v1::Phase p = (*d)->record().phase();
+             p == v1::PHASE_PREPARED || p == v1::PHASE_QUEUED) {
+    // Not taken (a bad request): its slot goes to the next. A handshake
+    // refused because the session already streams keeps it.
+    incoming_.Release(req.session_id());
+  }
   return resp;
 }
 

@@ -20,9 +20,11 @@ SourceEngine::SourceEngine(
     std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
     dataplane::Transport& transport, DeviceRegistry& registry,
     MeasureHistory& history, std::unique_ptr<PeerClient> peer, Clock& clock,
-    EngineTunables tunables)
+    EngineTunables tunables, AdmissionQueue* outgoing)
     : session_(std::move(session)),
       req_(std::move(request)),
+      outgoing_(outgoing),
+      cap_(std::make_shared<dataplane::RateLimiter>()),
       transport_(transport),
       registry_(registry),
       history_(history),
@@ -99,6 +101,7 @@ bool SourceEngine::Cancelled() const {
 
 void SourceEngine::RequestCancel() {
   session_->cancel_requested.store(true);
+  if (outgoing_) outgoing_->Wake();  // a queued session leaves the line
   // A call to a hung peer would hold the cancel for its whole deadline. A
   // commit is never cut short on purpose (if the cut races its start, the
   // outcome is asked for like any lost answer).
@@ -111,7 +114,8 @@ void SourceEngine::RequestShutdown() {
 }
 
 void SourceEngine::Run() {
-  absl::Status s = Handshake();
+  absl::Status s = AwaitTurn();
+  if (s.ok()) s = Handshake();
   if (s.ok()) s = ProbeLink();
   if (s.ok()) s = StartPrecopy();
   if (s.ok()) s = Precopy();
@@ -123,6 +127,8 @@ void SourceEngine::Run() {
     monitor_.reset();
   }
   registry_.Release(ids_, session_->name());
+  // The next in line may start once this one is seen ended.
+  if (outgoing_) outgoing_->Leave(session_->id());
   if (end_phase_ == v1::PHASE_UNSPECIFIED) {
     end_phase_ = v1::PHASE_FAILED;
     end_error_ = std::string(s.message());
@@ -140,8 +146,38 @@ void SourceEngine::Run() {
   });
 }
 
+absl::Status SourceEngine::AwaitTurn() {
+  if (!outgoing_) return absl::OkStatus();
+  absl::Status s = outgoing_->Wait(
+      session_->id(), [this] { return Cancelled(); },
+      [this](size_t place) {
+        PublishProgress(v1::PHASE_QUEUED, [&](v1::Session& p) {
+          p.set_queue_position(static_cast<uint32_t>(place));
+        });
+      });
+  if (!s.ok()) return absl::CancelledError("cancelled while queued");
+  return absl::OkStatus();
+}
+
+absl::Status SourceEngine::WaitQueued(size_t place, absl::Duration d) {
+  PublishProgress(v1::PHASE_QUEUED, [&](v1::Session& p) {
+    p.set_queue_position(static_cast<uint32_t>(place));
+    p.mutable_progress()->set_waiting_reason(
+        absl::StrCat("the destination runs its limit of incoming sessions "
+                     "(limits.max_incoming_sessions); place ",
+                     place, " in its line"));
+  });
+  const absl::Time until = clock_.Now() + d;
+  while (clock_.Now() < until) {
+    if (Cancelled()) return absl::CancelledError("cancelled while queued");
+    clock_.SleepFor(absl::Milliseconds(10));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SourceEngine::Handshake() {
-  PublishProgress(v1::PHASE_HANDSHAKE);
+  PublishProgress(v1::PHASE_HANDSHAKE,
+                  [](v1::Session& p) { p.set_queue_position(0); });
   v1::HandshakeRequest hr;
   hr.set_session_id(session_->id());
   hr.set_version(1);
@@ -175,6 +211,19 @@ absl::Status SourceEngine::Handshake() {
   // a rollback from here on tells it to abort.
   handshake_sent_ = true;
   absl::StatusOr<v1::HandshakeResponse> resp = peer_->Handshake(hr);
+  // The destination runs its limit of incoming sessions: wait in its line,
+  // asking again (it forgets a source that stops asking).
+  while (resp.ok() && resp->queue_position() > 0) {
+    if (absl::Status s =
+            WaitQueued(resp->queue_position(), absl::Milliseconds(200));
+        !s.ok())
+      return s;
+    resp = peer_->Handshake(hr);
+    if (resp.ok() && resp->queue_position() == 0) {
+      PublishProgress(v1::PHASE_HANDSHAKE,
+                      [](v1::Session& p) { p.set_queue_position(0); });
+    }
+  }
   if (!resp.ok()) return resp.status();
   // From here both sides hold the session: each watches the other.
   const PeerDeadlines dl = peer_->deadlines();
@@ -283,10 +332,15 @@ absl::StatusOr<std::shared_ptr<dataplane::Stream>> SourceEngine::OpenStream(
   spec.stream_id = stream_id;
   spec.data = data;
   spec.peer = peer_data_;
-  return transport_.AddStream(spec);
+  spec.cap = cap_;
+  absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
+      transport_.AddStream(spec);
+  if (st.ok() && switching_) (*st)->SetUrgent(true);
+  return st;
 }
 
 absl::Status SourceEngine::StartPrecopy() {
+  cap_->SetRate(ReadPolicy().max_bandwidth);
   std::vector<Device*> pre;
   for (Device& d : devs_) {
     if (d.precopy) pre.push_back(&d);
@@ -420,6 +474,13 @@ absl::Status SourceEngine::Switchover() {
     return a->remaining() > b->remaining();
   });
   const Prediction predicted = Predict();
+  // The downtime runs from here: this session's frames go first on its
+  // worker, under its switchover cap.
+  switching_ = true;
+  cap_->SetRate(ReadPolicy().switchover_bandwidth);
+  for (Device& d : devs_) {
+    if (d.stream) d.stream->SetUrgent(true);
+  }
   PublishProgress(v1::PHASE_SWITCHOVER);
   for (Device& d : devs_) d.bytes_at_switchover = d.bytes_sent;
   SwitchoverTimes t;

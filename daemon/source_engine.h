@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "daemon/admission_queue.h"
 #include "daemon/device_registry.h"
 #include "daemon/downtime_model.h"
 #include "daemon/link_probe.h"
@@ -47,13 +48,16 @@ class SourceEngine {
  public:
   // `devices` (named by `device_ids`, in the request's order) are claimed
   // for the session in `registry`; the engine releases them at the end.
+  // `outgoing` (null: no limit) is the line the session joined before it
+  // was made: Run() waits there for its turn and leaves it at the end.
   SourceEngine(std::shared_ptr<SessionRecord> session,
                v1::StartMigrationRequest request,
                std::vector<std::string> device_ids,
                std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
                dataplane::Transport& transport, DeviceRegistry& registry,
                MeasureHistory& history, std::unique_ptr<PeerClient> peer,
-               Clock& clock, EngineTunables tunables = {});
+               Clock& clock, EngineTunables tunables = {},
+               AdmissionQueue* outgoing = nullptr);
   // The thread body: runs the session to COMPLETED, CANCELLED or FAILED.
   void Run();
   // From the API: cancel now (calls to a hung peer are cut short) unless
@@ -118,11 +122,22 @@ class SourceEngine {
   struct Policy {
     absl::Duration budget, max_precopy;
     bool manual = false, fail_on_timeout = true, allow_overrun = false;
+    // Bytes/s (0: no cap of the session's own).
+    uint64_t max_bandwidth = 0, switchover_bandwidth = 0;
   };
 
   void InitDevices(std::vector<std::string> ids,
                    std::vector<std::shared_ptr<vfio::MigrationDevice>> devs);
+  // Waits in PHASE_QUEUED for a slot among limits.max_outgoing_sessions.
+  absl::Status AwaitTurn();
+  // Sleeps `d` in PHASE_QUEUED at `place` (the destination's line), or
+  // less if cancelled.
+  absl::Status WaitQueued(size_t place, absl::Duration d);
   absl::Status Handshake();
+  // The rate the stop-copy will have: the link as measured, held to the
+  // session's switchover cap and the port's cap. `*why` (if given) names
+  // the cap that holds it ("" when none does).
+  double SwitchoverRate(const Policy& pol, std::string* why = nullptr) const;
   // From the handshake's answer: the destination's MAC, the protection
   // (never weaker than this daemon's dataplane.cipher) and the keys.
   absl::Status AgreeProtection(const v1::HandshakeResponse& resp,
@@ -203,6 +218,13 @@ class SourceEngine {
 
   std::shared_ptr<SessionRecord> session_;
   const v1::StartMigrationRequest req_;
+  AdmissionQueue* const outgoing_;
+  // The session's cap, which all its send streams share: max_bandwidth in
+  // pre-copy, switchover_bandwidth from the switchover on (and for the
+  // link probe, which measures the switchover's link).
+  const std::shared_ptr<dataplane::RateLimiter> cap_;
+  // The switchover has begun: new streams are urgent (served first).
+  bool switching_ = false;
   dataplane::Transport& transport_;
   DeviceRegistry& registry_;
   MeasureHistory& history_;
@@ -243,6 +265,10 @@ class SourceEngine {
   absl::Duration best_bound_ = absl::InfiniteDuration();
   std::string waiting_;
   absl::Time last_link_sample_;
+  // The session's send rate for the progress: sampled at most every 500 ms.
+  absl::Time rate_at_ = absl::InfinitePast();
+  uint64_t rate_bytes_ = 0;
+  double send_rate_ = 0;
   uint64_t last_link_total_ = 0;
   absl::Time last_ack_try_ = absl::InfinitePast();
   absl::Time last_debug_ = absl::InfinitePast();  // the last debug figures

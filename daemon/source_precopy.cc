@@ -25,12 +25,18 @@ double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 absl::Status SourceEngine::ProbeLink() {
   // The destination offers a probe stream only when asked for one.
   if (tun_.probe_bytes == 0 || probe_stream_id_ == 0) return absl::OkStatus();
+  // The probe measures the link the stop-copy will have: under the
+  // switchover cap, not pre-copy's.
+  cap_->SetRate(ReadPolicy().switchover_bandwidth);
   std::unique_ptr<vfio::DataSession> source =
       std::make_unique<ProbeSource>(tun_.probe_bytes);
   absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
       OpenStream(probe_stream_id_, source.get());
   if (!st.ok()) return st.status();
   std::shared_ptr<dataplane::Stream> probe = std::move(*st);
+  // It measures the link the switchover will have, which goes before
+  // other sessions' pre-copy.
+  probe->SetUrgent(true);
   absl::Status result = absl::OkStatus();
   uint64_t last_acked = 0;
   // A measurement of the data plane: it runs on real time, whatever clock
@@ -75,7 +81,8 @@ absl::Status SourceEngine::ProbeLink() {
   if (secs > 0) {
     link_rate_ = static_cast<double>(tun_.probe_bytes) / secs;
     link_source_ = Source::kMeasured;
-    history_.RecordLink(link_rate_);
+    // A session's own cap says nothing of the link to the next one.
+    if (!cap_->limited()) history_.RecordLink(link_rate_);
     spdlog::info("{}: link probe: {:.1f} MiB in {:.2f} ms: {:.1f} MiB/s",
                  session_->name(), MiB(static_cast<double>(tun_.probe_bytes)),
                  secs * 1e3, MiB(link_rate_));
@@ -102,10 +109,32 @@ std::vector<DeviceTerms> SourceEngine::Terms(bool drained) const {
   return terms;
 }
 
+double SourceEngine::SwitchoverRate(const Policy& pol, std::string* why) const {
+  double rate = link_rate_;
+  std::string held;
+  auto hold = [&](uint64_t cap, const std::string& name) {
+    // On the wire a frame carries its headers and tag too: about 1% of a
+    // 9000-byte frame, less of a memif one.
+    const double device_bytes = static_cast<double>(cap) * 0.99;
+    if (cap == 0 || (rate > 0 && rate <= device_bytes)) return;
+    rate = device_bytes;
+    held =
+        absl::StrFormat("%s %.1f MB/s", name, static_cast<double>(cap) / 1e6);
+  };
+  hold(pol.switchover_bandwidth, "the session's switchover_bandwidth");
+  hold(transport_.port_cap().rate(),
+       absl::StrCat("port ", transport_.config().port.name, "'s max_rate"));
+  if (why) *why = held;
+  return rate;
+}
+
 LinkTerms SourceEngine::Link() const {
   LinkTerms link;
-  link.rate = link_rate_;
-  link.rate_source = link_source_;
+  // The rate the session will have at its switchover: the link as
+  // measured, held to its caps (its priority then gives it the worker
+  // before other sessions' pre-copy).
+  link.rate = SwitchoverRate(ReadPolicy());
+  link.rate_source = link_rate_ > 0 ? link_source_ : Source::kGuess;
   link.serial = req_.serial_schedule();
   link.source_barrier = source_barrier_;
   link.destination_barrier = dest_barrier_;
@@ -138,6 +167,8 @@ SourceEngine::Policy SourceEngine::ReadPolicy() const {
                           : absl::Seconds(60);
     pol.manual = s.switchover_mode() == v1::SWITCHOVER_MODE_MANUAL;
     pol.allow_overrun = s.allow_budget_overrun();
+    pol.max_bandwidth = s.max_bandwidth();
+    pol.switchover_bandwidth = s.switchover_bandwidth();
     switch (s.precopy().on_timeout()) {
       case v1::PrecopyPolicy::ON_TIMEOUT_FAIL:
         pol.fail_on_timeout = true;
@@ -166,6 +197,19 @@ void SourceEngine::PublishProgress(
   const Prediction predicted = Predict();
   const Policy pol = ReadPolicy();
   const absl::Duration elapsed = clock_.Now() - start_;
+  {
+    // The session's send rate, a measurement: on real time.
+    uint64_t sent = 0;
+    for (const Device& d : devs_) sent += d.bytes_sent;
+    const absl::Time now = absl::Now();
+    if (now - rate_at_ >= absl::Milliseconds(500)) {
+      if (rate_at_ != absl::InfinitePast() && sent >= rate_bytes_)
+        send_rate_ = static_cast<double>(sent - rate_bytes_) /
+                     absl::ToDoubleSeconds(now - rate_at_);
+      rate_at_ = now;
+      rate_bytes_ = sent;
+    }
+  }
   std::vector<absl::StatusOr<DeviceState>> states;
   for (const Device& d : devs_)
     states.push_back(MemberOf(d).device->GetState());
@@ -208,6 +252,7 @@ void SourceEngine::PublishProgress(
       g.clear_waiting_reason();
     }
     g.set_link_bytes_per_second(link_rate_);
+    g.set_send_bytes_per_second(send_rate_);
     g.set_prediction_guesses(predicted.guesses);
     if (also) also(p);
   });
@@ -314,7 +359,12 @@ absl::Status SourceEngine::CheckBudgetReachable(const Policy& pol) {
       Ms(pol.budget), Ms(floor.bound), Ms(floor.expected), floor.critical);
   if (!floor.guesses.empty())
     absl::StrAppend(&why, "; guessed: ", floor.guesses);
-  absl::StrAppend(&why, "); the source keeps running. ");
+  absl::StrAppend(&why, ")");
+  std::string held;
+  SwitchoverRate(pol, &held);
+  if (!held.empty())
+    absl::StrAppend(&why, "; the stop-copy's link is held to ", held);
+  absl::StrAppend(&why, "; the source keeps running. ");
   // A guessed term's bound is wide on purpose: a measurement narrows it.
   if (!floor.guesses.empty())
     absl::StrAppend(&why,
@@ -370,6 +420,7 @@ absl::Status SourceEngine::Precopy() {
     if (Cancelled()) return absl::CancelledError("cancelled during pre-copy");
     if (absl::Status s = CheckPeer(); !s.ok()) return s;
     const Policy pol = ReadPolicy();
+    cap_->SetRate(pol.max_bandwidth);  // UpdateSession may have changed it
     const absl::Time now = clock_.Now();
     bool all_initial = true;
     uint64_t total = 0;

@@ -43,6 +43,9 @@ enum Counter : size_t {
   // because the owner's hand-off ring was full.
   kHandoffs,
   kHandoffDrops,
+  // Sender passes in which a bandwidth cap (the port's or a session's)
+  // held data back.
+  kCapWaits,
   kNumCounters,
 };
 
@@ -55,7 +58,7 @@ inline constexpr std::array<const char*, kNumCounters> kCounterNames = {
     "bad_token",         "injected_drop",    "injected_duplicate",
     "injected_reorder",  "injected_corrupt", "injected_delay",
     "busy_loops",        "idle_sleeps",      "handoffs",
-    "handoff_drops"};
+    "handoff_drops",     "cap_waits"};
 
 // Frames dropped, by dataplane::ParseError (index = enum value; equal to
 // kNumParseErrors, which worker.cc checks).

@@ -25,6 +25,7 @@ absl::StatusOr<std::shared_ptr<Stream>> Stream::Create(StreamSpec spec) {
   }
   spec.send_key.fill(0);
   spec.receive_key.fill(0);
+  s->context_->cap = s->spec_.cap.get();
   if (spec.role == StreamRole::kSend) {
     s->context_->sender = std::make_unique<SenderFlow>(*spec.flow);
   } else {

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "dataplane/aead.h"
 #include "dataplane/flow.h"
+#include "dataplane/rate_limiter.h"
 #include "dataplane/replay_window.h"
 #include "dataplane/wire.h"
 #include "vfio/device.h"
@@ -44,6 +45,9 @@ struct StreamSpec {
                   // are learned from the first frame if ipv4 is 0)
   // Unset: the transport's (dataplane.credit_window_bytes and defaults).
   std::optional<FlowConfig> flow;
+  // kSend: the session's bandwidth cap, shared by its streams (null: none).
+  // The port's cap (dataplane.ports.max_rate) applies as well.
+  std::shared_ptr<RateLimiter> cap;
 };
 
 struct StreamStats {
@@ -58,6 +62,7 @@ struct StreamStats {
   // (its write rate is what limits then); 0 if it never did.
   uint64_t write_bound_bytes = 0;
   int64_t write_bound_ns = 0;
+  uint64_t cap_waits = 0;
 };
 
 class Stream;
@@ -72,6 +77,8 @@ struct StreamContext {
   std::unique_ptr<SenderFlow> sender;
   std::unique_ptr<ReceiverFlow> receiver;
   Endpoint peer;
+  // kSend: the session's cap (spec.cap), null when it has none.
+  RateLimiter* cap = nullptr;
   // kAes256Gcm: the expanded keys, this end's next packet number, and the
   // replay window of what it received.
   std::unique_ptr<AeadKey> send_key, receive_key;
@@ -93,6 +100,9 @@ struct StreamContext {
   int64_t pushback_since_ns = 0;
   uint64_t write_bound_bytes = 0;
   int64_t write_bound_ns = 0;
+  // kSend: passes in which a cap (the session's or the port's) held data
+  // back.
+  uint64_t cap_waits = 0;
 };
 
 // The control side's handle of a stream: its spec, state and cancel flag
@@ -149,6 +159,12 @@ class Stream {
   }
   void MarkReleased() { released_.store(true, std::memory_order_release); }
   void MarkRunning() { state_.store(kRunning, std::memory_order_seq_cst); }
+  // kSend: the session is in its switchover (its downtime runs): its
+  // worker serves it before streams in pre-copy. Any thread sets it.
+  void SetUrgent(bool urgent) {
+    urgent_.store(urgent, std::memory_order_relaxed);
+  }
+  bool urgent() const { return urgent_.load(std::memory_order_relaxed); }
 
   // What the worker runs: made here, handed over by Worker::Submit, and
   // from then on the worker's alone until it marks the stream released.
@@ -166,6 +182,7 @@ class Stream {
   std::atomic<int> state_{kPending};
   std::atomic<bool> cancel_{false};
   std::atomic<bool> released_{false};
+  std::atomic<bool> urgent_{false};
   mutable absl::Mutex mu_;
   absl::Status error_ ABSL_GUARDED_BY(mu_);
   StreamStats stats_ ABSL_GUARDED_BY(mu_);

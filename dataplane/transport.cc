@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/clock.h"
 #include "dataplane/memif_socket.h"
 
 namespace vmig::dataplane {
@@ -21,6 +22,7 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Start(
     const TransportConfig& config) {
   std::unique_ptr<Transport> t(new Transport());
   t->config_ = config;
+  t->port_cap_.SetRate(config.max_rate);
   t->config_.port.queues = static_cast<uint16_t>(config.worker_lcores.size());
   for (unsigned lcore : config.worker_lcores) {
     if (!rte_lcore_is_enabled(lcore) || lcore == rte_get_main_lcore()) {
@@ -56,8 +58,8 @@ absl::Status Transport::LaunchWorkers() {
   for (uint16_t q = 0; q < port->queues(); ++q) {
     FaultConfig faults = config_.faults;
     faults.seed += q;
-    workers_.push_back(
-        std::make_unique<Worker>(*port, q, local_, faults, *counters_[q]));
+    workers_.push_back(std::make_unique<Worker>(*port, q, local_, faults,
+                                                *counters_[q], &port_cap_));
     siblings.push_back(workers_.back().get());
   }
   // Every worker knows the others before any runs: a frame may arrive on
@@ -153,6 +155,24 @@ CounterSnapshot Transport::counters() const {
   std::vector<const WorkerCounters*> all;
   for (const auto& c : counters_) all.push_back(c.get());
   return CounterSnapshot::Sum(all);
+}
+
+Transport::Rates Transport::SampleRates() {
+  const CounterSnapshot c = counters();
+  const int64_t now = MonotonicNanos();
+  absl::MutexLock lock(&rates_mu_);
+  const int64_t dt = now - rates_at_ns_;
+  if (rates_at_ns_ != 0 && dt < 100'000'000) return rates_;
+  if (rates_at_ns_ != 0) {
+    rates_.tx_bytes_per_second =
+        static_cast<double>(c[kTxBytes] - rates_tx_) * 1e9 / dt;
+    rates_.rx_bytes_per_second =
+        static_cast<double>(c[kRxBytes] - rates_rx_) * 1e9 / dt;
+  }
+  rates_at_ns_ = now;
+  rates_tx_ = c[kTxBytes];
+  rates_rx_ = c[kRxBytes];
+  return rates_;
 }
 
 std::vector<CounterSnapshot> Transport::worker_counters() const {

@@ -32,6 +32,10 @@ struct TransportConfig {
   // The most the receive streams may buffer together (the sum of their
   // windows); a stream past it is refused (limits.max_memory_bytes).
   uint64_t max_receive_buffer_bytes = 1ull << 30;
+  // The port's bandwidth cap, bytes/s on the wire (dataplane.ports.max_rate;
+  // 0: none): every worker's data frames, all sessions, retransmissions
+  // included. Acks and control frames are not held back.
+  uint64_t max_rate = 0;
   // A memif client whose server is not up yet starts without its port
   // (link down) instead of failing; Reconnect() dials it later (the
   // daemon's LinkMonitor does).
@@ -67,6 +71,14 @@ class Transport {
   absl::StatusOr<std::shared_ptr<Stream>> AddStream(const StreamSpec& spec);
   // Every worker's counters, added up now.
   CounterSnapshot counters() const;
+  // The port's cap (config().max_rate), which the workers share.
+  const RateLimiter& port_cap() const { return port_cap_; }
+  // Bytes/s sent and received since the previous call at least 100 ms
+  // ago (0 on the first); a call sooner returns the previous figures.
+  struct Rates {
+    double tx_bytes_per_second = 0, rx_bytes_per_second = 0;
+  };
+  Rates SampleRates();
   // Each worker's, apart (index = worker, as in config().worker_lcores).
   std::vector<CounterSnapshot> worker_counters() const;
   // The port now (Reconnect() may replace it; the old one lives on while
@@ -102,6 +114,12 @@ class Transport {
   std::vector<std::unique_ptr<WorkerCounters>> counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> lcores_;
+  RateLimiter port_cap_;
+  absl::Mutex rates_mu_;
+  int64_t rates_at_ns_ ABSL_GUARDED_BY(rates_mu_) = 0;
+  uint64_t rates_tx_ ABSL_GUARDED_BY(rates_mu_) = 0;
+  uint64_t rates_rx_ ABSL_GUARDED_BY(rates_mu_) = 0;
+  Rates rates_ ABSL_GUARDED_BY(rates_mu_);
   absl::Mutex mu_;
   std::vector<std::shared_ptr<Stream>> streams_ ABSL_GUARDED_BY(mu_);
   // Readers: calls that hand streams to workers; the writer: Reconnect.

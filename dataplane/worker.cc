@@ -30,12 +30,14 @@ static_assert(kParseErrorKinds == kNumParseErrors,
 }  // namespace
 
 Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
-               const FaultConfig& faults, WorkerCounters& counters)
+               const FaultConfig& faults, WorkerCounters& counters,
+               RateLimiter* port_cap)
     : port_(port),
       queue_(queue),
       local_(local),
       faults_(faults),
-      counters_(counters) {
+      counters_(counters),
+      port_cap_(port_cap) {
   // Several sessions add streams at once, from their own threads: the
   // inbox has many producers and one consumer.
   inbox_ = rte_ring_create(
@@ -127,19 +129,15 @@ bool Worker::RunOnce() {
   // The control ring is cheap to poll, but not every loop.
   if ((loops_++ & 15) == 0 || order_.empty()) TakeNewStreams(now);
   bool busy = PollRx(now);
-  for (size_t i = 0; i < order_.size();) {
-    StreamContext* s = order_[i];
-    if (s->handle.cancel_requested()) {
-      s->handle.Finish(Stream::kCancelled);
-      Retire(*s);
-      continue;
-    }
-    busy |= s->handle.spec().role == StreamRole::kSend ? ServeSender(*s, now)
-                                                       : ServeReceiver(*s, now);
-    // A stream retired while served left order_ (and may be gone): the
-    // next one moved into slot i. Never touch *s after Retire().
-    if (i < order_.size() && order_[i] == s) ++i;
-  }
+  // Each pass starts with the next stream: under a cap the first served
+  // takes the tokens that freed up, so a fixed order would starve the last.
+  if (order_.size() > 1)
+    std::rotate(order_.begin(), order_.begin() + 1, order_.end());
+  bool urgent_sent = false;
+  busy |= ServeStreams(/*urgent=*/true, false, now, &urgent_sent);
+  bool sent = false;
+  busy |= ServeStreams(/*urgent=*/false,
+                       urgent_sent && loops_ % kPrecopyTurn != 0, now, &sent);
   busy |= !tx_.empty() || !delayed_.empty();
   Flush(now);
   if (now - last_publish_ns_ > 10'000'000) {
@@ -147,6 +145,29 @@ bool Worker::RunOnce() {
     last_publish_ns_ = now;
   }
   if (busy) counters_.Add(kBusyLoops);
+  return busy;
+}
+
+bool Worker::ServeStreams(bool urgent, bool skip_senders, int64_t now,
+                          bool* sent) {
+  bool busy = false;
+  for (size_t i = 0; i < order_.size();) {
+    StreamContext* s = order_[i];
+    const bool sender = s->handle.spec().role == StreamRole::kSend;
+    if ((sender && s->handle.urgent()) != urgent || (sender && skip_senders)) {
+      ++i;
+      continue;
+    }
+    if (s->handle.cancel_requested()) {
+      s->handle.Finish(Stream::kCancelled);
+      Retire(*s);
+      continue;
+    }
+    busy |= sender ? ServeSender(*s, now, sent) : ServeReceiver(*s, now);
+    // A stream retired while served left order_ (and may be gone): the
+    // next one moved into slot i. Never touch *s after Retire().
+    if (i < order_.size() && order_[i] == s) ++i;
+  }
   return busy;
 }
 
@@ -182,12 +203,15 @@ void Worker::PublishStats(StreamContext& s) {
   st.finished_ns = s.finished_ns;
   st.write_bound_bytes = s.write_bound_bytes;
   st.write_bound_ns = s.write_bound_ns;
+  st.cap_waits = s.cap_waits;
   s.handle.Publish(st);
 }
 
-bool Worker::ServeSender(StreamContext& s, int64_t now) {
+bool Worker::ServeSender(StreamContext& s, int64_t now, bool* sent) {
   SenderFlow& flow = *s.sender;
   bool busy = false;
+  RateLimiter* const session_cap = s.cap;
+  bool capped = false;  // a cap held a data frame back in this pass
   absl::Span<SenderFlow::Frame* const> due =
       flow.DueRetransmits(now, !rx_full_);
   if (flow.TakeAckRequest()) {
@@ -197,6 +221,10 @@ bool Worker::ServeSender(StreamContext& s, int64_t now) {
   for (SenderFlow::Frame* f : due) {
     rte_mbuf* m = static_cast<rte_mbuf*>(f->buf);
     if (!m) continue;
+    if (!CapsConform(port_cap_, session_cap, now)) {
+      capped = true;  // still due on the next pass
+      break;
+    }
     rte_mbuf* out;
     if (rte_mbuf_refcnt_read(m) > 1) {
       // The PMD or the fault injector's queue still holds the original, so
@@ -227,13 +255,19 @@ bool Worker::ServeSender(StreamContext& s, int64_t now) {
     }
     flow.MarkSent(*f, now);
     FinishDataFrame(s, out, *f, /*retransmit=*/true, now);
+    ChargeCaps(port_cap_, session_cap, out->pkt_len, now);
     Transmit(out, now);
     busy = true;
+    *sent = true;
   }
   // New data, read from the device straight into mbufs.
   const uint32_t max_payload = port_.max_payload();
   while (!s.source_drained && flow.CanSend(max_payload) &&
          tx_.size() < 2 * kBurst) {
+    if (!CapsConform(port_cap_, session_cap, now)) {
+      capped = true;
+      break;
+    }
     rte_mbuf* m = rte_pktmbuf_alloc(port_.pool());
     if (!m) break;
     uint8_t* payload = FrameStart(m) + kFrameOverhead;
@@ -264,12 +298,20 @@ bool Worker::ServeSender(StreamContext& s, int64_t now) {
     // Stamped when it leaves, not when the loop began: a loop that reads
     // and seals a burst takes milliseconds, which the frame's RTT sample
     // and its retransmission timer must not count.
-    const int64_t sent = MonotonicNanos();
-    SenderFlow::Frame& f = flow.Push(m, len, eos, sent);
-    FinishDataFrame(s, m, f, /*retransmit=*/false, sent);
+    const int64_t sent_ns = MonotonicNanos();
+    SenderFlow::Frame& f = flow.Push(m, len, eos, sent_ns);
+    FinishDataFrame(s, m, f, /*retransmit=*/false, sent_ns);
+    ChargeCaps(port_cap_, session_cap, m->pkt_len, sent_ns);
     rte_mbuf_refcnt_update(m, 1);
-    Transmit(m, sent);
+    Transmit(m, sent_ns);
     busy = true;
+    *sent = true;
+  }
+  if (capped) {
+    // Not work for the idle back-off: a capped sender waits for tokens,
+    // and the worker may sleep (RateLimiter's tolerance covers a sleep).
+    ++s.cap_waits;
+    counters_.Add(kCapWaits);
   }
   if (flow.Done() && s.handle.state() == Stream::kRunning) {
     s.finished_ns = now;

@@ -31,8 +31,11 @@ inline size_t WorkerFor(uint32_t stream_id, size_t workers) {
 
 class Worker {
  public:
+  // `port_cap` (null: none) is the port's bandwidth cap, shared by its
+  // workers.
   Worker(Port& port, uint16_t queue, const Endpoint& local,
-         const FaultConfig& faults, WorkerCounters& counters);
+         const FaultConfig& faults, WorkerCounters& counters,
+         RateLimiter* port_cap = nullptr);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -63,7 +66,16 @@ class Worker {
   static constexpr size_t kMaxBacklog =
       512;  // frames waiting for TX ring space
 
+  // While a session in its switchover has data to send, streams in
+  // pre-copy are served one pass in kPrecopyTurn: strict priority for the
+  // downtime, with a floor that keeps pre-copy alive.
+  static constexpr uint64_t kPrecopyTurn = 8;
+
   void TakeNewStreams(int64_t now);
+  // Serves the streams of order_ that `urgent` selects (senders in their
+  // switchover, or everything else). True if one found work; `*sent` is
+  // set when a sender sent data.
+  bool ServeStreams(bool urgent, bool skip_senders, int64_t now, bool* sent);
   bool PollRx(int64_t now);
   // The last receive burst came back full: more frames (acks among them)
   // wait in the queue, so no retransmission timer is judged yet (a worker
@@ -84,7 +96,8 @@ class Worker {
   void EncodeFrame(StreamContext& s, WireHeader h, rte_mbuf* m,
                    uint32_t payload_len);
   bool ServeReceiver(StreamContext& s, int64_t now);
-  bool ServeSender(StreamContext& s, int64_t now);
+  // `*sent`: it put data frames (new or again) on the wire.
+  bool ServeSender(StreamContext& s, int64_t now, bool* sent);
   void SendAck(StreamContext& s, int64_t now);
   void SendControl(StreamContext& s, FrameType type, const void* payload,
                    uint32_t len, int64_t now);
@@ -105,6 +118,7 @@ class Worker {
   FaultInjector faults_;
   AeadEngine aead_;  // this lcore's cipher
   WorkerCounters& counters_;
+  RateLimiter* const port_cap_;
   rte_ring* inbox_ = nullptr;  // streams from the control thread
   // Frames other workers received for this worker's streams (any of them
   // may enqueue; only this worker dequeues).

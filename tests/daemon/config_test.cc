@@ -139,6 +139,13 @@ TEST(ConfigTest, BadOptionsAreRefusedByName) {
        "dataplane.inject_faults: reorder"},
       {"dataplane { inject_faults { drop: 0.6 duplicate: 0.6 } }",
        "dataplane.inject_faults: the probabilities add up to"},
+      // Bandwidth caps and admission limits.
+      {"dataplane { ports { name: \"a\" memif: \"\" max_rate: 999 } }",
+       "dataplane.ports[0].max_rate"},
+      {"limits { max_sessions: 4 max_outgoing_sessions: 5 }",
+       "limits.max_outgoing_sessions"},
+      {"limits { max_sessions: 4 max_incoming_sessions: 9 }",
+       "limits.max_incoming_sessions"},
   };
   for (const auto& [text, option] : cases) {
     absl::Status s = Load(text);
@@ -210,6 +217,16 @@ TEST(ConfigTest, ParseLcoresRefusesWhatIsNotACoreOrOneRisingRange) {
 
 namespace vmig::daemon {
 namespace {
+
+TEST(ConfigTest, CapsAndAdmissionLimitsWithinRangeAreTaken) {
+  absl::StatusOr<v1::DaemonConfig> c = LoadConfig(
+      "", {"dataplane { ports { name: \"a\" memif: \"\" max_rate: "
+           "1000000 } }",
+           "limits { max_outgoing_sessions: 2 max_incoming_sessions: 3 }"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->dataplane().ports(0).max_rate(), 1000000u);
+  EXPECT_EQ(c->limits().max_outgoing_sessions(), 2u);
+}
 
 TEST(ConfigTest, ACalibrationFileIsCheckedWithTheConfiguration) {
   const std::string dir = ::testing::TempDir();
