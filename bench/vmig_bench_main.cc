@@ -6,6 +6,7 @@
 #include "CLI/CLI.hpp"
 #include "bench/calibrate_command.h"
 #include "bench/contention_command.h"
+#include "bench/evacuate_command.h"
 #include "bench/downtime_command.h"
 #include "bench/predict_command.h"
 #include "bench/roundtrip_command.h"
@@ -35,6 +36,7 @@ constexpr char kUsage[] =
     "              plots, a calibrated model; --preset qemu-anchor\n"
     "  model       project downtime onto other machines with that model\n"
     "  contention  the transport with and without a CPU hog on every core\n"
+    "  evacuate    many sessions sharing links: caps, fairness, budgets\n"
     "  soak        hundreds of migrations under random faults: each verified\n"
     "              or rolled back intact, resources flat\n"
     "\n"
@@ -80,6 +82,7 @@ int main(int argc, char** argv) {
   if (command == "model") return vmig::bench::RunModel(rest);
   if (command == "soak") return vmig::bench::RunSoak(rest);
   if (command == "contention") return vmig::bench::RunContention(rest);
+  if (command == "evacuate") return vmig::bench::RunEvacuate(rest);
   // The processes `transport` starts.
   if (command == "transport-node") return vmig::bench::RunTransportNode(rest);
   std::cerr << "vmig-bench: unknown command '" << command << "'\n"

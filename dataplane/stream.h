@@ -79,6 +79,8 @@ struct StreamContext {
   Endpoint peer;
   // kSend: the session's cap (spec.cap), null when it has none.
   RateLimiter* cap = nullptr;
+  // kSend: it sent data in the worker's current pass (service order).
+  bool sent_this_pass = false;
   // kAes256Gcm: the expanded keys, this end's next packet number, and the
   // replay window of what it received.
   std::unique_ptr<AeadKey> send_key, receive_key;

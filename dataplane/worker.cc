@@ -49,6 +49,10 @@ Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
       absl::StrCat("vmig_handoff_", port.id(), "_", queue).c_str(), 2048,
       rte_socket_id(), RING_F_SC_DEQ);
   tx_.reserve(4 * kBurst);
+  // Taking a stream over does not allocate either, up to this many at once
+  // (a session's stop-copy streams arrive mid-transfer, beside others).
+  streams_.reserve(kStreamsReserved);
+  order_.reserve(kStreamsReserved);
   // A burst is handled whole (each frame checked, decrypted, queued) before
   // the loop sends acks: at most about 256 KiB of frames per burst keeps
   // that under ~100 us even through the cipher, so that the acks' RTT shows
@@ -129,15 +133,15 @@ bool Worker::RunOnce() {
   // The control ring is cheap to poll, but not every loop.
   if ((loops_++ & 15) == 0 || order_.empty()) TakeNewStreams(now);
   bool busy = PollRx(now);
-  // Each pass starts with the next stream: under a cap the first served
-  // takes the tokens that freed up, so a fixed order would starve the last.
-  if (order_.size() > 1)
-    std::rotate(order_.begin(), order_.begin() + 1, order_.end());
   bool urgent_sent = false;
   busy |= ServeStreams(/*urgent=*/true, false, now, &urgent_sent);
   bool sent = false;
   busy |= ServeStreams(/*urgent=*/false,
                        urgent_sent && loops_ % kPrecopyTurn != 0, now, &sent);
+  // Under a cap the first stream served takes the tokens that freed up:
+  // whoever sent goes to the back, or one stream would always win (a fixed
+  // rotation aliases with the tokens' period).
+  SendersToTheBack();
   busy |= !tx_.empty() || !delayed_.empty();
   Flush(now);
   if (now - last_publish_ns_ > 10'000'000) {
@@ -163,12 +167,33 @@ bool Worker::ServeStreams(bool urgent, bool skip_senders, int64_t now,
       Retire(*s);
       continue;
     }
-    busy |= sender ? ServeSender(*s, now, sent) : ServeReceiver(*s, now);
+    bool sent_data = false;
+    busy |= sender ? ServeSender(*s, now, &sent_data) : ServeReceiver(*s, now);
+    *sent |= sent_data;
     // A stream retired while served left order_ (and may be gone): the
     // next one moved into slot i. Never touch *s after Retire().
-    if (i < order_.size() && order_[i] == s) ++i;
+    if (i < order_.size() && order_[i] == s) {
+      s->sent_this_pass = sent_data;
+      ++i;
+    }
   }
   return busy;
+}
+
+void Worker::SendersToTheBack() {
+  // In place and stable (no allocation): each stream that sent goes behind
+  // those that did not, so that the next tokens go to one that waited.
+  size_t i = 0;
+  const size_t n = order_.size();
+  for (size_t k = 0; k < n; ++k) {
+    if (order_[i]->sent_this_pass) {
+      order_[i]->sent_this_pass = false;
+      std::rotate(order_.begin() + static_cast<long>(i),
+                  order_.begin() + static_cast<long>(i) + 1, order_.end());
+    } else {
+      ++i;
+    }
+  }
 }
 
 void Worker::ReleaseAll() {

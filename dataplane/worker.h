@@ -63,6 +63,7 @@ class Worker {
   // FaultConfig::hang_worker_after_frames: sleeps until Stop().
   void HangUntilStopped();
   static constexpr int kBurst = 32;
+  static constexpr size_t kStreamsReserved = 256;
   static constexpr size_t kMaxBacklog =
       512;  // frames waiting for TX ring space
 
@@ -76,6 +77,8 @@ class Worker {
   // switchover, or everything else). True if one found work; `*sent` is
   // set when a sender sent data.
   bool ServeStreams(bool urgent, bool skip_senders, int64_t now, bool* sent);
+  // Moves the streams that sent data in this pass behind the others.
+  void SendersToTheBack();
   bool PollRx(int64_t now);
   // The last receive burst came back full: more frames (acks among them)
   // wait in the queue, so no retransmission timer is judged yet (a worker

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# vmig-bench evacuate, small: 4 sessions from one source to two
+# destinations, 2 sources into one, a capped source whose second
+# destination is killed mid-way; daemons in network namespaces over
+# af_packet. The command judges itself (exit 0: every target met); this
+# checks that it ran the whole case and said so in its JSON.
+set -uo pipefail
+bench=$1
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+if [ "$(id -u)" != 0 ] && [ "${CI:-}" != true ]; then
+  echo "SKIP: needs root for network namespaces"; exit 77
+fi
+"$bench" evacuate --sessions 4 --dests 2 --sources 2 --state 256MiB >"$out" 2>&1
+rc=$?
+cat "$out"
+json=$(tail -n 1 "$out")
+fail=0
+check() { if ! echo "$json" | grep -q "$1"; then echo "FAIL: $2"; fail=1; fi; }
+check '"verified":true' "every completed session verified"
+check '"budgets_missed":0' "every budget met"
+check '"killed_rolled_back":true' "the killed destination's sessions rolled back"
+check '"cap_error":' "the cap measured on the wire"
+check '"jain":' "Jain's index reported"
+[ "$rc" -eq 0 ] || { echo "FAIL: vmig-bench evacuate exited $rc"; fail=1; }
+exit $fail
