@@ -82,6 +82,20 @@ TEST_F(MetricsTest, ScrapedDuringAndAfterAMigrationTheyPassPromtool) {
             8 << 20)
       << during;
   EXPECT_EQ(Value(during, "vmigd_dataplane_link_up{port=\"p\"}"), 1) << during;
+  // Sharing the link: the port's cap (none here) and rates, the session's
+  // caps, and nobody queued.
+  EXPECT_EQ(
+      Value(during, "vmigd_dataplane_max_rate_bytes_per_second{port=\"p\"}"), 0)
+      << during;
+  EXPECT_GE(Value(during, "vmigd_dataplane_tx_bytes_per_second{port=\"p\"}"), 0)
+      << during;
+  EXPECT_EQ(Value(during,
+                  "vmigd_session_max_bandwidth_bytes_per_second{session="
+                  "\"m1\",role=\"source\"}"),
+            0)
+      << during;
+  EXPECT_EQ(Value(during, "vmigd_sessions_queued{role=\"source\"}"), 0)
+      << during;
   EXPECT_GT(Value(during,
                   "vmigd_dataplane_tx_frames_total{port=\"p\","
                   "worker=\"0\",lcore=\"1\"}"),
