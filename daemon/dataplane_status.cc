@@ -2,6 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <map>
+#include <string>
+
 #include "absl/strings/str_format.h"
 
 namespace vmig::daemon {
@@ -44,6 +47,37 @@ v1::FlowState FlowStateOf(dataplane::Stream::State s) {
   return v1::FLOW_STATE_UNSPECIFIED;
 }
 
+}  // namespace
+
+void SetCounters(const dataplane::CounterSnapshot& c, v1::PortStatus& p) {
+  // One list: every counter of dataplane/counters.h, by its name, into the
+  // field of that name (the injected faults into their own message), so
+  // that the status cannot drift from the workers' counters; a counter
+  // without a field fails DataplaneStatusTest.
+  static const auto* injected = new std::map<std::string, std::string>{
+      {"injected_drop", "dropped"},
+      {"injected_duplicate", "duplicated"},
+      {"injected_reorder", "reordered"},
+      {"injected_corrupt", "corrupted"},
+      {"injected_delay", "delayed"}};
+  for (size_t k = 0; k < dataplane::kNumCounters; ++k) {
+    google::protobuf::Message* m = &p;
+    std::string field = dataplane::kCounterNames[k];
+    if (auto it = injected->find(field); it != injected->end()) {
+      m = p.mutable_injected();
+      field = it->second;
+    }
+    const google::protobuf::FieldDescriptor* f =
+        m->GetDescriptor()->FindFieldByName(field);
+    if (f == nullptr ||
+        f->type() != google::protobuf::FieldDescriptor::TYPE_UINT64)
+      continue;
+    m->GetReflection()->SetUInt64(m, f, c.value[k]);
+  }
+}
+
+namespace {
+
 void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   const dataplane::TransportConfig& config = t.config();
   std::shared_ptr<dataplane::Port> held = t.port();
@@ -62,36 +96,13 @@ void FillPort(dataplane::Transport& t, v1::PortStatus& p) {
   for (unsigned l : config.worker_lcores) p.add_worker_lcores(l);
 
   const dataplane::CounterSnapshot c = t.counters();
-  p.set_rx_frames(c[dataplane::kRxFrames]);
-  p.set_rx_bytes(c[dataplane::kRxBytes]);
-  p.set_tx_frames(c[dataplane::kTxFrames]);
-  p.set_tx_bytes(c[dataplane::kTxBytes]);
-  p.set_tx_ring_full(c[dataplane::kTxRingFull]);
-  p.set_tx_backlog_drops(c[dataplane::kTxBacklogDrops]);
-  p.set_parse_errors(c[dataplane::kParseErrors]);
+  SetCounters(c, p);
   for (size_t k = 0; k < c.parse_error_kinds.size(); ++k) {
     if (uint64_t n = c.parse_error_kinds[k]) {
       (*p.mutable_parse_errors_by_reason())[dataplane::ParseErrorName(
           static_cast<dataplane::ParseError>(k))] = n;
     }
   }
-  p.set_crc_errors(c[dataplane::kCrcErrors]);
-  p.set_auth_failures(c[dataplane::kAuthFailures]);
-  p.set_replays(c[dataplane::kReplays]);
-  p.set_unknown_session(c[dataplane::kUnknownSession]);
-  p.set_bad_token(c[dataplane::kBadToken]);
-  p.set_retransmit_copies(c[dataplane::kRetransmitCopies]);
-  v1::InjectedFaults& f = *p.mutable_injected();
-  f.set_dropped(c[dataplane::kInjectedDrop]);
-  f.set_duplicated(c[dataplane::kInjectedDuplicate]);
-  f.set_reordered(c[dataplane::kInjectedReorder]);
-  f.set_corrupted(c[dataplane::kInjectedCorrupt]);
-  f.set_delayed(c[dataplane::kInjectedDelay]);
-  p.set_busy_loops(c[dataplane::kBusyLoops]);
-  p.set_idle_sleeps(c[dataplane::kIdleSleeps]);
-  p.set_handoffs(c[dataplane::kHandoffs]);
-  p.set_handoff_drops(c[dataplane::kHandoffDrops]);
-  p.set_cap_waits(c[dataplane::kCapWaits]);
   p.set_max_rate(t.port_cap().rate());
   const dataplane::Transport::Rates r = t.SampleRates();
   p.set_tx_bytes_per_second(r.tx_bytes_per_second);

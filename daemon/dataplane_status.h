@@ -18,6 +18,9 @@ namespace vmig::daemon {
 v1::DataplaneStatus DataplaneStatusOf(
     const std::vector<dataplane::Transport*>& transports,
     const std::function<std::string(uint32_t)>& session_name);
+// Every worker counter into its PortStatus field of the same name (the
+// injected faults into PortStatus.injected).
+void SetCounters(const dataplane::CounterSnapshot& c, v1::PortStatus& p);
 
 }  // namespace vmig::daemon
 
