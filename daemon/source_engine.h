@@ -153,10 +153,11 @@ class SourceEngine {
                              uint64_t* total_sent);
   absl::Status AskSwitchoverAck();
   Policy ReadPolicy() const;
-  // The smallest downtime the session could promise: the bound with every
-  // pre-copy device drained. Refuses a budget below it, unless overruns are
-  // allowed.
-  absl::Status CheckBudgetReachable(const Policy& pol);
+  // The error for a budget below the smallest downtime the session could
+  // promise (`floor`: the bound with every pre-copy device drained), with
+  // its figures, its guesses and what would cure it.
+  absl::Status BudgetUnreachable(const Policy& pol,
+                                 const Prediction& floor) const;
   // Why the session does not switch over yet, with the figures.
   std::string WaitingReason(const Prediction& p, const Policy& pol) const;
   absl::Status Switchover();

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/fmt_absl.h"
 #include "daemon/source_engine.h"
+#include "daemon/switchover_policy.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 
@@ -348,10 +349,8 @@ absl::Status SourceEngine::AskSwitchoverAck() {
   return absl::OkStatus();
 }
 
-absl::Status SourceEngine::CheckBudgetReachable(const Policy& pol) {
-  if (pol.allow_overrun) return absl::OkStatus();
-  const Prediction floor = PredictFloor();
-  if (floor.bound <= pol.budget) return absl::OkStatus();
+absl::Status SourceEngine::BudgetUnreachable(const Policy& pol,
+                                             const Prediction& floor) const {
   std::string why = absl::StrFormat(
       "the downtime budget %.1f ms cannot be met: the smallest downtime "
       "this session can promise is %.1f ms (expected %.1f ms; stop-copy set "
@@ -460,15 +459,32 @@ absl::Status SourceEngine::Precopy() {
                       s.message());
       }
     }
-    if (absl::Status s = CheckBudgetReachable(pol); !s.ok()) return s;
     const Prediction predicted = Predict();
+    const Prediction floor = PredictFloor();
+    SwitchoverInputs in;
+    in.bound = predicted.bound;
+    in.floor_bound = floor.bound;
+    in.budget = pol.budget;
+    in.manual = pol.manual;
+    in.switchover_requested = session_->switchover_requested.load();
+    in.allow_overrun = pol.allow_overrun;
+    in.fail_on_timeout = pol.fail_on_timeout;
+    in.any_precopy = any_precopy;
+    in.ack_received = ack_received_;
+    in.precopy_elapsed = now - precopy_start_;
+    in.max_precopy = pol.max_precopy;
+    const SwitchoverVerdict verdict = DecideSwitchover(in);
+    if (verdict.decision == SwitchoverDecision::kRefuse)
+      return BudgetUnreachable(pol, floor);
     best_bound_ = std::min(best_bound_, predicted.bound);
     const bool ready =
         (!any_precopy || ack_received_) && predicted.bound <= pol.budget;
     waiting_ = !ready       ? WaitingReason(predicted, pol)
                : pol.manual ? "ready: waiting for a Switchover call (manual)"
                             : "";
-    PublishProgress(pol.manual && ready ? v1::PHASE_READY : v1::PHASE_PRECOPY);
+    PublishProgress(verdict.decision == SwitchoverDecision::kReady
+                        ? v1::PHASE_READY
+                        : v1::PHASE_PRECOPY);
     // At debug level, the engine's figures once a second.
     if (spdlog::should_log(spdlog::level::debug) &&
         now - last_debug_ >= absl::Seconds(1)) {
@@ -483,43 +499,26 @@ absl::Status SourceEngine::Precopy() {
           Ms(predicted.bound), Ms(pol.budget), waiting_.empty() ? "" : "; ",
           waiting_);
     }
-    // Every way out says why, with the numbers (the switchover decision).
-    auto decide = [&](const std::string& why) {
+    if (verdict.decision == SwitchoverDecision::kSwitch) {
+      // Every way out says why, with the numbers.
       spdlog::info(
           "{}: switching over: {}; predicted downtime {:.1f} ms (bound "
           "{:.1f}), budget {:.1f} ms, pre-copy ran {:.1f} s, link {:.1f} "
           "MiB/s{}{}",
-          session_->name(), why, Ms(predicted.expected), Ms(predicted.bound),
-          Ms(pol.budget), absl::ToDoubleSeconds(now - precopy_start_),
-          MiB(link_rate_),
+          session_->name(), verdict.reason, Ms(predicted.expected),
+          Ms(predicted.bound), Ms(pol.budget),
+          absl::ToDoubleSeconds(now - precopy_start_), MiB(link_rate_),
           predicted.guesses.empty() ? "" : "; guessed: ", predicted.guesses);
-      over_budget_ = predicted.bound > pol.budget;
+      over_budget_ = verdict.over_budget;
       return absl::OkStatus();
-    };
-    if (session_->switchover_requested.load())
-      return decide("requested (manual)");
-    if (!pol.manual && ready) return decide("the prediction's bound fits");
-    if (!any_precopy && !pol.manual) {
-      // Nothing can pre-copy, so waiting cannot shrink the stop-copy state;
-      // the budget check let it through, so an overrun is allowed.
-      return decide(
-          "no device supports PRE_COPY; over the budget, as "
-          "allow_budget_overrun permits");
     }
-    if (now - precopy_start_ > pol.max_precopy) {
-      if (pol.fail_on_timeout) {
-        return absl::DeadlineExceededError(absl::StrFormat(
-            "pre-copy ran %s without the prediction's bound fitting the "
-            "budget %.1f ms: the smallest bound it reached was %.1f ms (%s); "
-            "the source keeps running",
-            absl::FormatDuration(pol.max_precopy), Ms(pol.budget),
-            Ms(best_bound_), waiting_));
-      }
-      if (!pol.manual) {
-        return decide(
-            "precopy.max_precopy reached; over the budget, as the request "
-            "permits");
-      }
+    if (verdict.decision == SwitchoverDecision::kTimeout) {
+      return absl::DeadlineExceededError(absl::StrFormat(
+          "pre-copy ran %s without the prediction's bound fitting the "
+          "budget %.1f ms: the smallest bound it reached was %.1f ms (%s); "
+          "the source keeps running",
+          absl::FormatDuration(pol.max_precopy), Ms(pol.budget),
+          Ms(best_bound_), waiting_));
     }
     clock_.SleepFor(tun_.monitor_interval);
   }
