@@ -404,6 +404,30 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
   return absl::OkStatus();
 }
 
+absl::Status SourceEngine::CheckPeer() const {
+  if (monitor_) {
+    if (absl::Status s = monitor_->Check(); !s.ok()) return s;
+  }
+  const absl::Duration liveness = peer_->deadlines().liveness;
+  const int64_t now = MonotonicNanos();
+  // The streams' stats are published every 10 ms: looking every 50 ms is
+  // enough, and keeps the engine off the lock their worker takes.
+  if (now - last_path_check_ns_ < 50'000'000) return absl::OkStatus();
+  last_path_check_ns_ = now;
+  for (const Device& d : devs_) {
+    if (!d.stream || d.stream->state() != dataplane::Stream::kRunning) continue;
+    const int64_t heard = d.stream->Stats().heard_ns;
+    if (heard > 0 && absl::Nanoseconds(now - heard) > liveness) {
+      return absl::UnavailableError(absl::StrCat(
+          d.id, ": the destination's data plane has not answered for ",
+          absl::FormatDuration(absl::Nanoseconds(now - heard)),
+          " (liveness bound ", absl::FormatDuration(liveness),
+          "): the data path is cut while the control channel lives"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
                                        const char* phase, absl::Time start) {
   std::vector<uint64_t> last(devs.size(), 0);

@@ -167,10 +167,14 @@ class SourceEngine {
   // a commit that has not begun) until it tells the outcome or an operator
   // resolves the session. The devices stay stopped meanwhile.
   absl::StatusOr<v1::CommitResponse> LearnOutcome(const absl::Status& lost);
-  // The destination's liveness and its side of the session.
-  absl::Status CheckPeer() const {
-    return monitor_ ? monitor_->Check() : absl::OkStatus();
-  }
+  // The destination's liveness and its side of the session, on the
+  // control channel (heartbeats) and on the data plane: a running stream
+  // whose receiver has not been heard for the liveness bound (its worker
+  // asks an idle receiver for an ack every 250 ms) means the data path is
+  // cut, even while the control channel lives. The data plane's clock is
+  // CLOCK_MONOTONIC, whatever clock the engine's policy runs on.
+  absl::Status CheckPeer() const;
+  mutable int64_t last_path_check_ns_ = 0;
   void Report(const v1::CommitResponse& resp, const SwitchoverTimes& t,
               const Prediction& predicted, bool serial);
   // Which phase (and device) overran its prediction the most.

@@ -62,7 +62,14 @@ struct StreamStats {
   // (its write rate is what limits then); 0 if it never did.
   uint64_t write_bound_bytes = 0;
   int64_t write_bound_ns = 0;
+  // kSend: passes in which a cap (the session's or the port's) held data
+  // back.
   uint64_t cap_waits = 0;
+  // kSend: CLOCK_MONOTONIC ns of the last authentic ack from the receiver
+  // (or of the stream's start). An idle stream asks for one every 250 ms,
+  // so a running stream that has not heard its receiver for long has lost
+  // its data path.
+  int64_t heard_ns = 0;
 };
 
 class Stream;
@@ -81,6 +88,9 @@ struct StreamContext {
   RateLimiter* cap = nullptr;
   // kSend: it sent data in the worker's current pass (service order).
   bool sent_this_pass = false;
+  // kSend: when the receiver was last heard (an authentic ack), and when
+  // this end last asked it to speak (a keepalive kAckRequest).
+  int64_t heard_ns = 0, keepalive_ns = 0;
   // kAes256Gcm: the expanded keys, this end's next packet number, and the
   // replay window of what it received.
   std::unique_ptr<AeadKey> send_key, receive_key;
@@ -102,8 +112,6 @@ struct StreamContext {
   int64_t pushback_since_ns = 0;
   uint64_t write_bound_bytes = 0;
   int64_t write_bound_ns = 0;
-  // kSend: passes in which a cap (the session's or the port's) held data
-  // back.
   uint64_t cap_waits = 0;
 };
 

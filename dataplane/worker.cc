@@ -90,6 +90,7 @@ void Worker::TakeNewStreams(int64_t now) {
     const StreamSpec& spec = s->handle.spec();
     s->peer = spec.peer;
     s->started_ns = now;
+    s->heard_ns = now;
     s->handle.MarkRunning();
     streams_[s->handle.key()] = s;
     order_.push_back(s);
@@ -229,6 +230,7 @@ void Worker::PublishStats(StreamContext& s) {
   st.write_bound_bytes = s.write_bound_bytes;
   st.write_bound_ns = s.write_bound_ns;
   st.cap_waits = s.cap_waits;
+  st.heard_ns = s.heard_ns;
   s.handle.Publish(st);
 }
 
@@ -241,7 +243,15 @@ bool Worker::ServeSender(StreamContext& s, int64_t now, bool* sent) {
       flow.DueRetransmits(now, !rx_full_);
   if (flow.TakeAckRequest()) {
     SendControl(s, FrameType::kAckRequest, nullptr, 0, now);
+    s.keepalive_ns = now;
     busy = true;
+  } else if (now - s.heard_ns > kKeepaliveNs &&
+             now - s.keepalive_ns > kKeepaliveNs) {
+    // Data-plane liveness: a stream with nothing in flight (pre-copy
+    // caught up) hears no ack; it asks for one, so that its engine can
+    // tell a cut data path from a quiet one.
+    SendControl(s, FrameType::kAckRequest, nullptr, 0, now);
+    s.keepalive_ns = now;
   }
   for (SenderFlow::Frame* f : due) {
     rte_mbuf* m = static_cast<rte_mbuf*>(f->buf);

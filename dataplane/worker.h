@@ -64,6 +64,8 @@ class Worker {
   void HangUntilStopped();
   static constexpr int kBurst = 32;
   static constexpr size_t kStreamsReserved = 256;
+  // A sender that has not heard its receiver for this long asks for an ack.
+  static constexpr int64_t kKeepaliveNs = 250'000'000;
   static constexpr size_t kMaxBacklog =
       512;  // frames waiting for TX ring space
 

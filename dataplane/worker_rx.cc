@@ -129,6 +129,7 @@ void Worker::HandleFrame(rte_mbuf* m, int64_t now) {
     AckPayload ack;
     if (!ParseAck(f->payload, &ack)) return Drop(m, ParseError::kBadAck);
     s.sender->OnAck(ack, now, FreeMbuf);
+    s.heard_ns = now;
   } else if (type == FrameType::kAckRequest && s.receiver) {
     s.ack_requested = true;
     s.ack_pending = true;

@@ -51,5 +51,35 @@ TEST_F(AfPacketLinkTest, TheLinkServesAgainAfterTheDestinationIsKilled) {
   FollowUpMigrationVerifies("h2");
 }
 
+TEST_F(AfPacketLinkTest, ADataPlaneOnlyPartitionFailsTheSourceWithinLiveness) {
+  // Pre-copy caught up (READY, nothing in flight): the stream is quiet, so
+  // no stall timeout would ever fire; the control channel (a Unix socket)
+  // stays up. The data plane's keepalives must notice the cut.
+  StartDaemons({{"n0", "emu:state=8MiB,flags=stop_copy|p2p|pre_copy,seed=1",
+                 "emu:state=8MiB,seed=11"}});
+  ASSERT_TRUE(Prepare("p1").ok());
+  ASSERT_TRUE(Start("p1", 60000, /*manual=*/true).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "p1", {v1::PHASE_READY}).phase(),
+            v1::PHASE_READY);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(veth_.SetLinkB(false));
+  const auto t0 = std::chrono::steady_clock::now();
+  const v1::Session s = WaitEnd(*src_mig_, "p1");
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
+  EXPECT_NE(s.error().find("data path is cut"), std::string::npos) << s.error();
+  EXPECT_LT(took, 1.5 + 2) << "liveness bound 1.5 s";
+  EXPECT_FALSE(s.committed());
+  // First law: the source runs its devices, the destination does not.
+  ExpectAllIn(*src_dev_, v1::DEVICE_STATE_RUNNING);
+  EXPECT_NE(WaitEnd(*dst_mig_, "p1").phase(), v1::PHASE_COMPLETED);
+  ASSERT_TRUE(veth_.SetLinkB(true));
+  EXPECT_TRUE(DataplaneServing(*source_, 5)) << source_->log();
+  EXPECT_TRUE(DataplaneServing(*dest_, 5)) << dest_->log();
+  FollowUpMigrationVerifies("p2");
+}
+
 }  // namespace
 }  // namespace vmig::testing

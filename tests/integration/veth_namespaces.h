@@ -48,6 +48,13 @@ class VethNamespaces {
   VethNamespaces& operator=(const VethNamespaces&) = delete;
 
   bool ok() const { return ok_; }
+  // Takes side B's interface down or up: the data plane alone partitioned
+  // (the daemons' control channel is a Unix socket).
+  bool SetLinkB(bool up) const {
+    return RunCommand(
+               {ip_, "-n", ns_b_, "link", "set", vb_, up ? "up" : "down"})
+               .exit_code == 0;
+  }
   const std::string& why_not() const { return why_not_; }
   // The command a daemon of side A or B runs under.
   std::vector<std::string> PrefixA() const {
