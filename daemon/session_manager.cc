@@ -501,12 +501,19 @@ void SessionManager::CancelAll() {
     }
   }
   for (const auto& s : incoming) (void)Cancel(s->name());
+  {
+    absl::MutexLock lock(&doubt_mu_);
+    doubt_stop_ = true;
+  }
   std::vector<EngineThread> engines;
+  std::vector<std::thread> doubts;
   {
     absl::MutexLock lock(&engines_mu_);
     engines.swap(engines_);
+    doubts.swap(doubts_);
   }
   for (auto& e : engines) e.thread.join();
+  for (auto& t : doubts) t.join();
 }
 
 }  // namespace vmig::daemon

@@ -175,6 +175,15 @@ class SessionManager {
   absl::StatusOr<v1::HeartbeatResponse> RestoredAnswer(const std::string& id);
   // Restore() of one interrupted session: its new phase and error.
   std::pair<v1::Phase, std::string> Recover(const v1::JournalSession& js);
+  // A source session restored IN_DOUBT (restarted during its commit): asks
+  // the destination for the outcome (backoff 50 ms to 1 s) until it says,
+  // an operator resolves it, or the daemon stops; then resumes or releases
+  // its devices.
+  void ResolveRestored(std::shared_ptr<SessionRecord> record,
+                       v1::JournalSession js);
+  absl::Mutex doubt_mu_;
+  bool doubt_stop_ ABSL_GUARDED_BY(doubt_mu_) = false;
+  std::vector<std::thread> doubts_ ABSL_GUARDED_BY(engines_mu_);
   const absl::Duration liveness_;
   absl::Mutex health_mu_;
   absl::CondVar health_cv_;

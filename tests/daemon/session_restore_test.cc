@@ -3,6 +3,7 @@
 // devices driven to a safe state, or COMPLETED when the journal shows the
 // commit; a source whose commit outcome was unknown leaves its devices
 // stopped; finished sessions are listed as they were.
+#include "absl/time/clock.h"
 #include "daemon/session_manager.h"
 #include "gtest/gtest.h"
 #include "vfio/emu/emu_device.h"
@@ -85,10 +86,11 @@ TEST_F(SessionRestoreTest, EachInterruptedSessionEndsAndItsDevicesAreSafe) {
 
   auto b = m.Get("sessions/b");
   ASSERT_TRUE(b.ok());
-  EXPECT_EQ(b->phase(), v1::PHASE_FAILED);
+  EXPECT_EQ(b->phase(), v1::PHASE_IN_DOUBT);
   EXPECT_NE(b->error().find("outcome unknown"), std::string::npos)
       << b->error();
-  EXPECT_EQ(StateOf("s1"), DeviceState::kStopCopy);  // left stopped
+  EXPECT_EQ(StateOf("s1"), DeviceState::kStopCopy);         // left stopped
+  EXPECT_EQ(registry_.Get("s1")->session(), "sessions/b");  // and held
 
   auto c = m.Get("sessions/c");
   ASSERT_TRUE(c.ok());
@@ -105,6 +107,121 @@ TEST_F(SessionRestoreTest, EachInterruptedSessionEndsAndItsDevicesAreSafe) {
   EXPECT_EQ(f->error(), "cancelled");
   // Nothing stays claimed: the restored sessions hold no device.
   EXPECT_EQ(registry_.Get("s0")->session(), "");
+}
+
+// A destination that answers Abort with a decision (or never answers).
+class DecidingPeer final : public PeerClient {
+ public:
+  explicit DecidingPeer(v1::CommitOutcome says) : says_(says) {}
+  absl::StatusOr<v1::HandshakeResponse> Handshake(
+      const v1::HandshakeRequest&) override {
+    return absl::UnimplementedError("");
+  }
+  absl::StatusOr<v1::SwitchoverAckResponse> SwitchoverAck(
+      const v1::SwitchoverAckRequest&) override {
+    return absl::UnimplementedError("");
+  }
+  absl::StatusOr<v1::CommitResponse> Commit(const v1::CommitRequest&) override {
+    return absl::UnimplementedError("");
+  }
+  absl::StatusOr<v1::AbortResponse> Abort(const v1::AbortRequest&) override {
+    if (says_ == v1::COMMIT_OUTCOME_NONE)
+      return absl::UnavailableError("the destination is unreachable");
+    v1::AbortResponse r;
+    r.set_outcome(says_);
+    return r;
+  }
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest&) override {
+    return absl::UnimplementedError("");
+  }
+  absl::Status Report(const v1::ReportRequest&) override {
+    return absl::OkStatus();
+  }
+
+ private:
+  const v1::CommitOutcome says_;
+};
+
+PeerClientFactory Says(v1::CommitOutcome outcome) {
+  return [outcome](const std::string&) {
+    return absl::StatusOr<std::unique_ptr<PeerClient>>(
+        std::make_unique<DecidingPeer>(outcome));
+  };
+}
+
+v1::Session WaitForEnd(SessionManager& m, const std::string& name) {
+  absl::StatusOr<v1::Session> s;
+  for (int i = 0; i < 500; ++i) {
+    s = m.Get(name);
+    if (s.ok() && s->phase() != v1::PHASE_IN_DOUBT) return *s;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return s.ok() ? *s : v1::Session();
+}
+
+// A source restarted during its commit asks the destination, from the
+// journal, and acts on its answer: COMMITTED keeps the devices stopped and
+// releases them; ABORTED resumes them with their state.
+TEST_F(SessionRestoreTest, ASessionInDoubtAfterARestartLearnsItsOutcome) {
+  for (const auto outcome :
+       {v1::COMMIT_OUTCOME_COMMITTED, v1::COMMIT_OUTCOME_ABORTED}) {
+    MoveTo("s1", DeviceState::kStopCopy);
+    Journal::State state;
+    v1::JournalSession js = Session("b", v1::ROLE_SOURCE, v1::PHASE_STOPCOPY,
+                                    "s1", v1::JournalSession::COMMIT_BEGUN);
+    js.set_peer("unix:///nowhere.sock");
+    state.sessions["b"] = js;
+    SessionManager m(registry_, limits_, {}, Says(outcome));
+    m.Restore(state);
+    // A cancel cannot undo what the destination may run.
+    EXPECT_EQ(m.Cancel("sessions/b").status().code(),
+              absl::StatusCode::kFailedPrecondition);
+    const v1::Session b = WaitForEnd(m, "sessions/b");
+    if (outcome == v1::COMMIT_OUTCOME_COMMITTED) {
+      EXPECT_EQ(b.phase(), v1::PHASE_COMPLETED) << b.error();
+      EXPECT_TRUE(b.committed());
+      EXPECT_EQ(StateOf("s1"), DeviceState::kStopCopy);  // never resumed
+    } else {
+      EXPECT_EQ(b.phase(), v1::PHASE_FAILED);
+      EXPECT_FALSE(b.committed());
+      EXPECT_NE(b.error().find("the devices run here again"), std::string::npos)
+          << b.error();
+      EXPECT_EQ(StateOf("s1"), DeviceState::kRunning);
+    }
+    EXPECT_EQ(registry_.Get("s1")->session(), "") << "still held";
+  }
+}
+
+// An unreachable destination: the session stays in doubt, its devices
+// stopped, until an operator resolves it.
+TEST_F(SessionRestoreTest, AnOperatorResolvesASessionInDoubtAfterARestart) {
+  for (const auto decision : {v1::ResolveRequest::DECISION_RESUME_SOURCE,
+                              v1::ResolveRequest::DECISION_DESTINATION_OWNS}) {
+    MoveTo("s1", DeviceState::kStopCopy);
+    Journal::State state;
+    v1::JournalSession js = Session("b", v1::ROLE_SOURCE, v1::PHASE_STOPCOPY,
+                                    "s1", v1::JournalSession::COMMIT_BEGUN);
+    js.set_peer("unix:///nowhere.sock");
+    state.sessions["b"] = js;
+    SessionManager m(registry_, limits_, {}, Says(v1::COMMIT_OUTCOME_NONE));
+    m.Restore(state);
+    absl::SleepFor(absl::Milliseconds(300));
+    absl::StatusOr<v1::Session> still = m.Get("sessions/b");
+    ASSERT_TRUE(still.ok());
+    EXPECT_EQ(still->phase(), v1::PHASE_IN_DOUBT);
+    EXPECT_NE(still->error().find("unreachable"), std::string::npos)
+        << still->error();
+    EXPECT_EQ(StateOf("s1"), DeviceState::kStopCopy);
+    absl::StatusOr<v1::Session> r = m.Resolve("sessions/b", decision);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->phase(), v1::PHASE_FAILED);
+    EXPECT_EQ(StateOf("s1"),
+              decision == v1::ResolveRequest::DECISION_RESUME_SOURCE
+                  ? DeviceState::kRunning
+                  : DeviceState::kStopCopy);
+    EXPECT_EQ(registry_.Get("s1")->session(), "");
+  }
 }
 
 // The journal keeps more finished sessions (64) than a daemon serves
