@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/tls_channel.h"
 #include "common/unique_fd.h"
 #include "vfio/emu/emu_device.h"
 
@@ -40,7 +41,8 @@ double MemcpyBytesPerSecond(uint64_t bytes) {
 }
 
 absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes,
-                                          int connections) {
+                                          int connections,
+                                          TcpSecurity security) {
   UniqueFd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in addr = {};
   addr.sin_family = AF_INET;
@@ -76,6 +78,33 @@ absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes,
     server.emplace_back(
         accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
   }
+  std::unique_ptr<TlsContexts> tls;
+  std::vector<SslPtr> tls_client, tls_server;
+  bool ktls = security == TcpSecurity::kKtls;
+  if (security != TcpSecurity::kPlain) {
+    absl::StatusOr<std::unique_ptr<TlsContexts>> t =
+        TlsContexts::Create(security == TcpSecurity::kKtls);
+    if (!t.ok()) return t.status();
+    tls = std::move(*t);
+    for (int c = 0; c < connections; ++c) {
+      auto ends = tls->Connect(client[c].get(), server[c].get());
+      if (!ends.ok()) return ends.status();
+      ktls = ktls && KtlsActive(ends->first.get()) &&
+             KtlsActive(ends->second.get());
+      tls_client.push_back(std::move(ends->first));
+      tls_server.push_back(std::move(ends->second));
+    }
+  }
+  // One write or read on connection c's end, plain or through TLS: the
+  // bytes it moved, <= 0 on failure.
+  auto put = [&](int c, const void* p, size_t n) -> ssize_t {
+    if (tls) return SSL_write(tls_client[c].get(), p, static_cast<int>(n));
+    return send(client[c].get(), p, n, MSG_NOSIGNAL);
+  };
+  auto get = [&](int c, void* p, size_t n) -> ssize_t {
+    if (tls) return SSL_read(tls_server[c].get(), p, static_cast<int>(n));
+    return recv(server[c].get(), p, n, 0);
+  };
   // Connection c carries devices c, c + connections, ...; each device's
   // stream is framed by its length so that one connection can carry several.
   std::atomic<bool> failed{false};
@@ -90,27 +119,22 @@ absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes,
           if (!r.ok()) failed = true;
           if (!r.ok() || r->outcome == vfio::ReadOutcome::kEndOfStream) break;
           const uint64_t n = r->bytes;
-          if (send(client[c].get(), &n, sizeof(n), MSG_NOSIGNAL) != sizeof(n))
-            failed = true;
+          if (put(c, &n, sizeof(n)) != sizeof(n)) failed = true;
           for (size_t off = 0; off < n && !failed;) {
-            ssize_t k =
-                send(client[c].get(), buf.data() + off, n - off, MSG_NOSIGNAL);
+            const ssize_t k = put(c, buf.data() + off, n - off);
             if (k <= 0) failed = true;
             off += k > 0 ? static_cast<size_t>(k) : 0;
           }
         }
         const uint64_t end = 0;  // this device's stream is complete
-        if (send(client[c].get(), &end, sizeof(end), MSG_NOSIGNAL) !=
-            sizeof(end))
-          failed = true;
+        if (put(c, &end, sizeof(end)) != sizeof(end)) failed = true;
       }
     });
     threads.emplace_back([&, c] {
       std::vector<uint8_t> buf(kChunk);
       auto recv_all = [&](void* p, size_t n) {
         for (size_t off = 0; off < n;) {
-          ssize_t k =
-              recv(server[c].get(), static_cast<uint8_t*>(p) + off, n - off, 0);
+          const ssize_t k = get(c, static_cast<uint8_t*>(p) + off, n - off);
           if (k <= 0) return false;
           off += static_cast<size_t>(k);
         }
@@ -138,6 +162,7 @@ absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes,
   TcpResult result;
   result.bytes_per_second = static_cast<double>(per * streams) / Seconds(start);
   result.verified = !failed;
+  result.ktls = ktls;
   for (int i = 0; i < streams; ++i) {
     in[i].reset();
     result.verified = result.verified &&

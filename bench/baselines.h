@@ -15,14 +15,24 @@ double MemcpyBytesPerSecond(uint64_t bytes);
 struct TcpResult {
   double bytes_per_second = 0;
   bool verified = false;
+  // kKtls: whether the kernel took the records over on every connection
+  // (false: the kernel does not offer kTLS, and the run was user-space TLS).
+  bool ktls = false;
 };
+
+// What the TCP baseline carries: plain bytes, TLS 1.3 AES-256-GCM records
+// sealed by OpenSSL in user space, or the same with kTLS asked for.
+enum class TcpSecurity { kPlain, kTls, kKtls };
 // The same bytes from emulated source devices (STOP_COPY) into emulated
 // RESUMING devices over kernel TCP loopback, verified by digest.
 // connections == 1: QEMU's migration channel, one connection with one
 // sending and one receiving thread carrying the devices one after another.
 // connections == streams: one connection per device, as multifd does.
-absl::StatusOr<TcpResult> TcpLoopbackCopy(int streams, uint64_t bytes,
-                                          int connections);
+// With TLS, each connection handshakes before the clock starts, as a
+// migration's channels do before it streams.
+absl::StatusOr<TcpResult> TcpLoopbackCopy(
+    int streams, uint64_t bytes, int connections,
+    TcpSecurity security = TcpSecurity::kPlain);
 
 }  // namespace vmig::bench
 

@@ -78,6 +78,16 @@ bool WriteRandomKeys(const std::string& path) {
   return static_cast<bool>(out.write(keys, sizeof(keys)));
 }
 
+// The transport's rate over its like: encrypted over the best TCP+TLS,
+// unprotected over plain TCP with N connections (0 without baselines).
+double VsLike(bool encrypted, double rate, const TcpResult& tls,
+              const TcpResult& ktls, const TcpResult& tcp_multi) {
+  const double tls_best =
+      std::max(tls.bytes_per_second, ktls.ktls ? ktls.bytes_per_second : 0);
+  const double anchor = encrypted ? tls_best : tcp_multi.bytes_per_second;
+  return anchor > 0 ? rate / anchor : 0;
+}
+
 }  // namespace
 
 int RunTransportBench(const std::vector<std::string>& args) {
@@ -256,7 +266,7 @@ int RunTransportBench(const std::vector<std::string>& args) {
   const double base_rate =
       base_seconds > 0 ? Num(baseline.s, "bytes") / base_seconds : 0;
   double memcpy_rate = 0;
-  TcpResult tcp, tcp_multi;
+  TcpResult tcp, tcp_multi, tls, ktls;
   if (baselines) {
     memcpy_rate =
         MemcpyBytesPerSecond(static_cast<uint64_t>(std::max(total, 1.0)));
@@ -267,6 +277,22 @@ int RunTransportBench(const std::vector<std::string>& args) {
             TcpLoopbackCopy(streams, static_cast<uint64_t>(total), streams);
         t.ok()) {
       tcp_multi = *t;
+    }
+    // Encrypted against encrypted: TLS 1.3 AES-256-GCM over as many
+    // connections as streams, as QEMU's multifd with TLS; and with kTLS
+    // where the kernel offers it.
+    if (auto t = TcpLoopbackCopy(streams, static_cast<uint64_t>(total), streams,
+                                 TcpSecurity::kTls);
+        t.ok()) {
+      tls = *t;
+    } else {
+      std::fprintf(stderr, "TCP+TLS baseline: %s\n",
+                   std::string(t.status().message()).c_str());
+    }
+    if (auto t = TcpLoopbackCopy(streams, static_cast<uint64_t>(total), streams,
+                                 TcpSecurity::kKtls);
+        t.ok() && t->ktls) {
+      ktls = *t;
     }
   }
   const double gb = 1e9;
@@ -287,9 +313,32 @@ int RunTransportBench(const std::vector<std::string>& args) {
     std::printf("%-26s %12.3f %10.3f\n", "kernel TCP, N connections",
                 tcp_multi.bytes_per_second / gb,
                 tcp_multi.bytes_per_second / memcpy_rate);
+    std::printf("%-26s %12.3f %10.3f\n", "kernel TCP+TLS, N conns",
+                tls.bytes_per_second / gb, tls.bytes_per_second / memcpy_rate);
+    if (ktls.ktls) {
+      std::printf("%-26s %12.3f %10.3f\n", "kernel TCP+kTLS, N conns",
+                  ktls.bytes_per_second / gb,
+                  ktls.bytes_per_second / memcpy_rate);
+    } else {
+      std::printf("%-26s %12s\n", "kernel TCP+kTLS, N conns",
+                  "(no kTLS in this kernel)");
+    }
     std::printf("%-26s %12.3f %10.3f\n", "memcpy (1 core)", memcpy_rate / gb,
                 1.0);
+    // Like against like: an encrypted transport against the best encrypted
+    // TCP, an unprotected one against plain TCP (N connections).
+    std::printf(
+        "vmigd %s is %.2fx kernel TCP%s (N connections)\n",
+        opt["--cipher"].c_str(),
+        VsLike(opt["--cipher"] != "none", rate, tls, ktls, tcp_multi),
+        opt["--cipher"] != "none" ? "+TLS, encrypted against encrypted" : "");
+    if (cipher_baseline && tcp_multi.bytes_per_second > 0) {
+      std::printf("vmigd none is %.2fx plain kernel TCP (N connections)\n",
+                  base_rate / tcp_multi.bytes_per_second);
+    }
   }
+  const std::string ktls_json =
+      ktls.ktls ? absl::StrCat(ktls.bytes_per_second / gb) : "null";
   // The least-loaded receive queue: with several workers, each must carry
   // data.
   double min_queue_frames = -1;
@@ -318,7 +367,9 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "\"bytes_per_rx_frame\":%.0f,\"handoffs\":%.0f,\"cipher\":\"%s\","
       "\"auth_failures\":%.0f,\"replays\":%.0f,"
       "\"unprotected_gbytes_per_s\":%.4f,\"unprotected_verified\":%s,"
-      "\"vs_unprotected\":%.4f}\n",
+      "\"vs_unprotected\":%.4f,\"tcp_tls_gbytes_per_s\":%.4f,"
+      "\"tcp_tls_verified\":%s,\"tcp_ktls_gbytes_per_s\":%s,"
+      "\"vs_like\":%.4f}\n",
       total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
@@ -334,7 +385,9 @@ int RunTransportBench(const std::vector<std::string>& args) {
       Num(s, "auth_failures") + Num(r, "auth_failures"),
       Num(s, "replays") + Num(r, "replays"), base_rate / gb,
       cipher_baseline ? (baseline.verified ? "true" : "false") : "null",
-      base_rate > 0 ? rate / base_rate : 0);
+      base_rate > 0 ? rate / base_rate : 0, tls.bytes_per_second / gb,
+      tls.verified ? "true" : "false", ktls_json.c_str(),
+      VsLike(opt["--cipher"] != "none", rate, tls, ktls, tcp_multi));
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return verified ? 0 : 1;

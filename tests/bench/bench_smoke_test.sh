@@ -34,6 +34,13 @@ json=$("$bench" downtime --devices 4 --state 16MiB | tail -n 1)
 echo "$json"
 check 'echo "$json" | grep -q "\"verified\":true"' "downtime benchmark verified"
 check 'echo "$json" | grep -q "\"lower_bound_ms\":"' "downtime benchmark reports its lower bound"
+# The transport's baselines, like against like: plain TCP and TCP with TLS
+# 1.3 AES-256-GCM (as multifd with TLS), each verified, and the ratio.
+json=$("$bench" transport --streams 2 --bytes 64MiB | tail -n 1)
+echo "$json"
+check 'echo "$json" | grep -q "\"tcp_tls_verified\":true"' "the TCP+TLS baseline carried every byte"
+check 'echo "$json" | grep -qE "\"tcp_tls_gbytes_per_s\":(0\.0*[1-9]|[1-9])"' "the TCP+TLS baseline has a rate"
+check 'echo "$json" | grep -qE "\"vs_like\":[0-9]"' "the encrypted transport's ratio to TCP+TLS"
 # Every micro-benchmark runs in one command and states its throughput.
 micro=$(dirname "$bench")/vmig_micro_bench
 lines=$("$micro" --benchmark_min_time=0.01 2>&1 | grep '^BM_')
