@@ -18,9 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <string>
@@ -30,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bench/daemon_pair.h"
+#include "bench/evacuate_series.h"
 #include "bench/netns_segment.h"
 #include "bench/options.h"
 #include "common/subprocess.h"
@@ -75,30 +74,6 @@ struct Host {
   std::string address;  // unix://...
   std::unique_ptr<v1::DeviceService::Stub> dev;
   std::unique_ptr<v1::MigrationService::Stub> mig;
-};
-
-struct SessionRun {
-  SessionRun(std::string i, std::string s, std::string d, std::string dev)
-      : id(std::move(i)),
-        source(std::move(s)),
-        dest(std::move(d)),
-        device(std::move(dev)) {}
-  std::string id, source, dest, device;
-  bool killed = false;  // its destination is killed mid-way
-  // Samples: time (s since the run began), source bytes, phase.
-  std::vector<std::pair<double, uint64_t>> bytes;
-  std::vector<v1::Phase> phases;
-  v1::Session end;
-};
-
-struct RunResult {
-  std::string name;
-  std::vector<SessionRun> sessions;
-  std::vector<std::pair<double, uint64_t>> wire;  // the source host's bytes
-  double jain = 0, aggregate = 0, cap_error = 0;
-  int cap_windows = 0;
-  int completed = 0, verified = 0, budgets_missed = 0, refused = 0, failed = 0,
-      killed_rolled_back = 0, killed = 0;
 };
 
 class Evacuation {
@@ -398,68 +373,6 @@ void Print(const RunResult& r) {
     std::printf(", %d/%d killed rolled back", r.killed_rolled_back, r.killed);
   std::printf("\n");
   std::fflush(stdout);
-}
-
-// Rates over time: each session's (device bytes, 0.5 s windows) in the
-// uncapped and the capped run, and the capped source's wire rate (1 s
-// windows) against its cap; gnuplot draws them when it is installed.
-void WriteSeries(const std::string& dir, const std::vector<RunResult>& runs,
-                 uint64_t cap, const nlohmann::json& j) {
-  std::filesystem::create_directories(dir);
-  std::ofstream(dir + "/evacuate.json") << j.dump(2) << "\n";
-  auto rate = [](const std::vector<std::pair<double, uint64_t>>& v, size_t k,
-                 size_t w) {
-    if (k < w || k >= v.size()) return 0.0;
-    const double dt = v[k].first - v[k - w].first;
-    return dt > 0 ? static_cast<double>(v[k].second - v[k - w].second) / dt
-                  : 0.0;
-  };
-  for (const RunResult& r : {runs[1], runs[2]}) {
-    std::ofstream out(dir + "/" + r.name + "_sessions.dat");
-    for (size_t k = 10; k < r.wire.size(); ++k) {
-      out << r.wire[k].first;
-      for (const SessionRun& s : r.sessions)
-        out << " " << rate(s.bytes, k, 10) / 1e6;
-      out << "\n";
-    }
-  }
-  {
-    std::ofstream out(dir + "/capped_wire.dat");
-    const RunResult& r = runs[2];
-    for (size_t k = 20; k < r.wire.size(); ++k)
-      out << r.wire[k].first << " " << rate(r.wire, k, 20) / 1e6 << " "
-          << static_cast<double>(cap) / 1e6 << "\n";
-  }
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
-    std::printf("gnuplot not found: no plots (apt-get install gnuplot-nox)\n");
-    return;
-  }
-  std::string script =
-      "set terminal svg size 800,420 dynamic noenhanced font 'sans,11'\n"
-      "set xlabel 'seconds'\nset ylabel 'MB/s'\nset key outside right\n";
-  for (const RunResult& r : {runs[1], runs[2]}) {
-    absl::StrAppend(&script, "set output '", dir, "/", r.name,
-                    "_sessions.svg'\nset title '", r.name,
-                    ": device rate of each session (0.5 s windows)'\nplot ");
-    for (size_t i = 0; i < r.sessions.size(); ++i) {
-      absl::StrAppend(&script, i ? ", " : "", "'", dir, "/", r.name,
-                      "_sessions.dat' using 1:", i + 2, " with lines title '",
-                      r.sessions[i].id, r.sessions[i].killed ? " (killed)" : "",
-                      "'");
-    }
-    absl::StrAppend(&script, "\n");
-  }
-  absl::StrAppend(&script, "set output '", dir,
-                  "/capped_wire.svg'\nset title 'capped source on the wire "
-                  "(bridge counters, 1 s windows)'\n",
-                  "plot '", dir, "/capped_wire.dat' using 1:2 with lines ",
-                  "title 'on the wire', '", dir,
-                  "/capped_wire.dat' using 1:3 with lines dashtype 2 title "
-                  "'dataplane.ports.max_rate'\n");
-  const std::string file = dir + "/plots.gp";
-  std::ofstream(file) << script;
-  if (std::system(("gnuplot " + file).c_str()) != 0)
-    std::printf("gnuplot failed on %s\n", file.c_str());
 }
 
 }  // namespace
