@@ -22,12 +22,18 @@ double Ms(const google::protobuf::Duration& d) {
 const char kHotSpec[] =
     "emu:state=16MiB,flags=stop_copy|p2p|pre_copy,dirty=40MiB/s,"
     "read_bw=32MiB/s,transition_ms=2";
+// A budget the hot device never fits (it dirties faster than it reads: its
+// prediction stays in the hundreds of ms) but above the least downtime it
+// could promise once drained (arcs and the commit: 16-21 ms, the most
+// under ASan), so that the session waits and says why instead of being
+// refused up front.
+constexpr int kWaitingBudgetMs = 80;
 
 TEST_F(MigrationTest, AWaitingSessionSaysWhyAndABudgetRaisedMidFlightIsUsed) {
   StartDaemons({{"nic0", std::string(kHotSpec) + ",seed=1",
                  "emu:state=16MiB,flags=stop_copy|p2p|pre_copy"}});
   ASSERT_TRUE(Prepare("w1").ok());
-  ASSERT_TRUE(Start("w1", 20).ok());
+  ASSERT_TRUE(Start("w1", kWaitingBudgetMs).ok());
   // Wait for an event that explains itself: every progress field is there.
   v1::Session s;
   for (int i = 0; i < 1000; ++i) {
@@ -39,7 +45,7 @@ TEST_F(MigrationTest, AWaitingSessionSaysWhyAndABudgetRaisedMidFlightIsUsed) {
   const v1::Progress& g = s.progress();
   EXPECT_NE(g.waiting_reason().find("nic0"), std::string::npos)
       << g.waiting_reason();
-  EXPECT_NE(g.waiting_reason().find("> budget 20.0 ms"), std::string::npos)
+  EXPECT_NE(g.waiting_reason().find("> budget 80.0 ms"), std::string::npos)
       << g.waiting_reason();
   EXPECT_GT(Ms(g.elapsed()), 0);
   EXPECT_GT(g.total_bytes(), 0u);
@@ -49,7 +55,7 @@ TEST_F(MigrationTest, AWaitingSessionSaysWhyAndABudgetRaisedMidFlightIsUsed) {
   EXPECT_GT(Ms(g.time_left()), 0);
   EXPECT_LE(Ms(g.time_left()), 30e3);
   EXPECT_GT(g.link_bytes_per_second(), 0);
-  EXPECT_EQ(Ms(s.downtime_budget()), 20);
+  EXPECT_EQ(Ms(s.downtime_budget()), kWaitingBudgetMs);
   // The destination shows its side's progress.
   const v1::Session d = Get(*dst_mig_, "w1");
   ASSERT_EQ(d.devices_size(), 1);
@@ -79,7 +85,7 @@ TEST_F(MigrationTest, UpdateSessionRefusesAFieldItCannotChange) {
   StartDaemons({{"nic0", std::string(kHotSpec) + ",seed=1",
                  "emu:state=16MiB,flags=stop_copy|p2p|pre_copy"}});
   ASSERT_TRUE(Prepare("u1").ok());
-  ASSERT_TRUE(Start("u1", 20).ok());
+  ASSERT_TRUE(Start("u1", kWaitingBudgetMs).ok());
   for (const auto& [path, want] :
        std::vector<std::pair<std::string, std::string>>{
            {"peer", "update_mask: 'peer' cannot be updated"},
@@ -209,7 +215,7 @@ TEST_F(MigrationTest,
   StartDaemons({{"nic0", std::string(kHotSpec) + ",seed=1",
                  "emu:state=16MiB,flags=stop_copy|p2p|pre_copy"}});
   ASSERT_TRUE(Prepare("e1").ok());
-  ASSERT_TRUE(Start("e1", 20).ok());
+  ASSERT_TRUE(Start("e1", kWaitingBudgetMs).ok());
   // The stream of events, as WatchSession sends them.
   grpc::ClientContext wc;
   v1::WatchSessionRequest wr;
