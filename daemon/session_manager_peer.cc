@@ -36,7 +36,8 @@ absl::StatusOr<v1::HandshakeResponse> SessionManager::PeerHandshake(
   if (!d.ok()) return d.status();
   if (!source.empty()) (*d)->set_source(absl::StrCat("the source ", source));
   absl::flat_hash_set<std::string> live;
-  {
+  if (limits_.max_incoming_sessions() > 0) {
+    // Only a limited line needs to know which sessions still stream.
     absl::MutexLock lock(&mu_);
     for (const auto& [id, e] : sessions_) {
       if (e.record->role() == v1::ROLE_DESTINATION &&

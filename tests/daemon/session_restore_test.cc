@@ -109,6 +109,21 @@ TEST_F(SessionRestoreTest, EachInterruptedSessionEndsAndItsDevicesAreSafe) {
   EXPECT_EQ(registry_.Get("s0")->session(), "");
 }
 
+// A source session "b" journalled with its commit begun (device s1
+// stopped), as a daemon restarted mid-commit finds it.
+Journal::State SentItsCommit() {
+  Journal::State state;
+  v1::JournalSession js;
+  js.set_id("b");
+  js.set_role(v1::ROLE_SOURCE);
+  js.set_phase(v1::PHASE_STOPCOPY);
+  js.add_devices("s1");
+  js.set_commit(v1::JournalSession::COMMIT_BEGUN);
+  js.set_peer("unix:///nowhere.sock");
+  state.sessions["b"] = js;
+  return state;
+}
+
 // A destination that answers Abort with a decision (or never answers).
 class DecidingPeer final : public PeerClient {
  public:
@@ -167,11 +182,7 @@ TEST_F(SessionRestoreTest, ASessionInDoubtAfterARestartLearnsItsOutcome) {
   for (const auto outcome :
        {v1::COMMIT_OUTCOME_COMMITTED, v1::COMMIT_OUTCOME_ABORTED}) {
     MoveTo("s1", DeviceState::kStopCopy);
-    Journal::State state;
-    v1::JournalSession js = Session("b", v1::ROLE_SOURCE, v1::PHASE_STOPCOPY,
-                                    "s1", v1::JournalSession::COMMIT_BEGUN);
-    js.set_peer("unix:///nowhere.sock");
-    state.sessions["b"] = js;
+    const Journal::State state = SentItsCommit();
     SessionManager m(registry_, limits_, {}, Says(outcome));
     m.Restore(state);
     // A cancel cannot undo what the destination may run.
@@ -199,11 +210,7 @@ TEST_F(SessionRestoreTest, AnOperatorResolvesASessionInDoubtAfterARestart) {
   for (const auto decision : {v1::ResolveRequest::DECISION_RESUME_SOURCE,
                               v1::ResolveRequest::DECISION_DESTINATION_OWNS}) {
     MoveTo("s1", DeviceState::kStopCopy);
-    Journal::State state;
-    v1::JournalSession js = Session("b", v1::ROLE_SOURCE, v1::PHASE_STOPCOPY,
-                                    "s1", v1::JournalSession::COMMIT_BEGUN);
-    js.set_peer("unix:///nowhere.sock");
-    state.sessions["b"] = js;
+    const Journal::State state = SentItsCommit();
     SessionManager m(registry_, limits_, {}, Says(v1::COMMIT_OUTCOME_NONE));
     m.Restore(state);
     absl::SleepFor(absl::Milliseconds(300));

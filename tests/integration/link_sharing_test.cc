@@ -45,6 +45,15 @@ class LinkSharingTest : public MigrationTest {
     if (out) *out = s;
     return st;
   }
+  // The source's port (memif server, as the fixture's) capped at `rate`.
+  void CapTheSourcePort(uint64_t rate) {
+    src_dataplane_ =
+        "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
+        "memif: \"role=server,socket=" +
+        dir_.path() +
+        "/memif.sock,socket-abstract=no\" ipv4: \"169.254.77.1\" max_rate: " +
+        std::to_string(rate) + " } }\n";
+  }
   grpc::Status Update(const std::string& id, uint64_t max_bandwidth) {
     v1::UpdateSessionRequest req;
     req.mutable_session()->set_name("sessions/" + id);
@@ -137,12 +146,7 @@ TEST_F(LinkSharingTest, ASessionsCapHoldsOnTheWireAndUpdateSessionChangesIt) {
 
 TEST_F(LinkSharingTest, APortsCapHoldsOverEverySessionOnIt) {
   constexpr uint64_t kPortCap = 24'000'000;
-  src_dataplane_ =
-      "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
-      "memif: \"role=server,socket=" +
-      dir_.path() +
-      "/memif.sock,socket-abstract=no\" ipv4: \"169.254.77.1\" max_rate: " +
-      std::to_string(kPortCap) + " } }\n";
+  CapTheSourcePort(kPortCap);
   StartDaemons(PrecopyDevices(2, "64MiB"));
   for (const char* id : {"s0", "s1"})
     ASSERT_TRUE(Prepare(id, {std::string("d") + id[1]}).ok());
@@ -171,12 +175,7 @@ TEST_F(LinkSharingTest,
   // Its budget (700 ms) is above its guessed bound (about 630 ms: its read
   // rate was never measured) and far below an even share.
   constexpr uint64_t kPortCap = 32'000'000;
-  src_dataplane_ =
-      "dataplane { lcores: \"1\" main_lcore: 0 ports { name: \"p\" "
-      "memif: \"role=server,socket=" +
-      dir_.path() +
-      "/memif.sock,socket-abstract=no\" ipv4: \"169.254.77.1\" max_rate: " +
-      std::to_string(kPortCap) + " } }\n";
+  CapTheSourcePort(kPortCap);
   std::vector<DeviceSpec> devs;
   constexpr int kOthers = 7;
   for (int i = 0; i < kOthers; ++i) {
