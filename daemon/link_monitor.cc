@@ -37,13 +37,6 @@ bool LinkMonitor::Check(size_t i, absl::Time now) {
     } else {
       spdlog::warn("data plane: port {} link down", name);
       l.down_since = now;
-      if (t.IsMemifClient() && !t.CanReconnect()) {
-        spdlog::warn(
-            "data plane: port {} is a zero-copy memif client, which DPDK "
-            "22.11 cannot redial: restart this daemon once its peer is back, "
-            "or run the client in copy mode (zero-copy=no)",
-            name);
-      }
     }
     l.up = up;
     l.last_redial_error.clear();

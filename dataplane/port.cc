@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "dataplane/memif_socket.h"
+#include "dataplane/peer_memory_guard.h"
 
 namespace vmig::dataplane {
 namespace {
@@ -235,6 +236,10 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
       absl::StrCat("vmig_pool_", seq).c_str(), mbufs, 256, 0,
       static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + frame), rte_socket_id());
   if (!p->pool_) return Fail(c.name, "mbuf pool", rte_errno);
+  // A zero-copy client shares EAL's memory (the pool's included) with its
+  // peer, and memif closes those descriptors on a disconnect.
+  if (c.kind == PortConfig::Kind::kMemif && MemifZeroCopy(c.args))
+    ProtectEalMemoryFds();
 
   rte_eth_conf conf = {};
   conf.rxmode.mtu = eth_mtu;

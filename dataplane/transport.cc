@@ -114,11 +114,7 @@ bool Transport::IsMemifClient() const {
          MemifRoleIsClient(config_.port.args);
 }
 
-bool Transport::CanReconnect() const {
-  // A zero-copy client's first dial is fine; only a second is not.
-  return IsMemifClient() &&
-         (!MemifZeroCopy(config_.port.args) || port() == nullptr);
-}
+bool Transport::CanReconnect() const { return IsMemifClient(); }
 
 absl::Status Transport::Reconnect() {
   if (!CanReconnect())

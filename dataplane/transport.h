@@ -53,11 +53,9 @@ class Transport {
   absl::Status WaitLinkUp(absl::Duration timeout);
   bool LinkUp() const;
   // Whether the link comes back only when this side dials again (a memif
-  // client whose server restarted), which Reconnect() does. Not a memif
-  // zero-copy client: DPDK 22.11 cannot set its shared pool up twice (the
-  // failure closes descriptors it does not own); such a daemon must be
-  // restarted, or run its client in copy mode. With dial_later, a memif
-  // client whose server was not up at start dials once it serves.
+  // client whose server restarted), which Reconnect() does. With
+  // dial_later, a memif client whose server was not up at start dials once
+  // it serves.
   bool CanReconnect() const;
   bool IsMemifClient() const;
   // Replaces the port with a fresh one that dials the peer anew (DPDK
@@ -65,6 +63,9 @@ class Transport {
   // path closes descriptors it no longer owns). The workers stop, cancelling
   // their streams (whose peer is gone anyway), and start again on the new
   // port. UNAVAILABLE, changing nothing, while nobody serves the socket.
+  // A zero-copy client redials zero-copy: the descriptors of EAL's memory
+  // that DPDK 22.11's memif closes on a disconnect stay open
+  // (ProtectEalMemoryFds), so its shared pool can be set up again.
   absl::Status Reconnect();
   // Hands a stream to the worker of its stream id and returns once the
   // worker runs it. The returned handle stays valid while the caller holds it.

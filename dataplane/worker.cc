@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
+#include "dataplane/peer_memory_guard.h"
 #include "dataplane/worker_mbuf.h"
 
 namespace vmig::dataplane {
@@ -100,12 +101,17 @@ void Worker::TakeNewStreams(int64_t now) {
 int Worker::Run() {
   uint32_t idle = 0;
   const uint64_t hang_after = faults_.config().hang_worker_after_frames;
+  // A dying memif peer's memory stays mapped until this worker is between
+  // passes (see peer_memory_guard.h).
+  const WorkerQuiescence quiescence;
   while (!stop_.load(std::memory_order_acquire)) {
     if (hang_after > 0 &&
         counters_.value[kRxFrames].load(std::memory_order_relaxed) +
                 counters_.value[kTxFrames].load(std::memory_order_relaxed) >=
             hang_after) {
+      quiescence.Offline();
       HangUntilStopped();
+      quiescence.Online();
       break;
     }
     if (RunOnce()) {
@@ -115,8 +121,11 @@ int Worker::Run() {
       // we idle (up to 1 ms), so that an idle daemon sleeps.
       const uint32_t us = std::min<uint32_t>(1000, (idle - 256) / 8 + 10);
       counters_.Add(kIdleSleeps);
+      quiescence.Offline();
       rte_delay_us_sleep(us);
+      quiescence.Online();
     }
+    quiescence.Quiescent();
   }
   ReleaseAll();
   exited_.store(true, std::memory_order_release);

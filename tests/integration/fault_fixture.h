@@ -33,8 +33,8 @@ class FaultTest : public MigrationTest {
         "peer { heartbeat_interval_ms: 200 liveness_timeout_ms: 1500 }\n"
         "state_dir: \"" +
         dir_.path() + "/b-state\"\n";
-    // A copy-mode memif client: it redials a restarted server by itself
-    // (DPDK 22.11 cannot redial a zero-copy client).
+    // A copy-mode memif client, so that these tests cover its redial of a
+    // restarted server (MemifLinkTest covers the zero-copy client's).
     dst_dataplane_ =
         "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" memif: "
         "\"role=client,socket=" +

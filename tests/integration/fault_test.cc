@@ -142,35 +142,47 @@ enum class Stop { kKill, kTerm };
 enum class Side { kSource, kDestination };
 enum class When { kPrecopy, kStopcopy };
 
+enum class Link { kAfPacket, kMemif };
+
 struct Crash {
   Stop stop;
   Side side;
   When when;
+  // Where stop-copy runs (pre-copy always runs over memif). Over memif the
+  // destination is memif's zero-copy client.
+  Link link = Link::kAfPacket;
 };
 
 void PrintTo(const Crash& c, std::ostream* os) {
   *os << (c.stop == Stop::kKill ? "kill -9 " : "SIGTERM ")
       << (c.side == Side::kSource ? "source " : "destination ")
-      << (c.when == When::kPrecopy ? "in pre-copy" : "in stop-copy");
+      << (c.when == When::kPrecopy ? "in pre-copy" : "in stop-copy")
+      << (c.link == Link::kMemif ? " over memif" : "");
 }
 
 std::string CrashName(const ::testing::TestParamInfo<Crash>& i) {
   return std::string(i.param.stop == Stop::kKill ? "Kill9" : "Sigterm") +
          (i.param.side == Side::kSource ? "TheSource" : "TheDestination") +
-         (i.param.when == When::kPrecopy ? "InPrecopy" : "InStopcopy");
+         (i.param.when == When::kPrecopy ? "InPrecopy" : "InStopcopy") +
+         (i.param.link == Link::kMemif ? "OverMemif" : "");
 }
 
 // Stop-copy, where the link is busy, runs over af_packet between two
-// network namespaces (the transport between hosts): a memif peer killed in
-// the middle of a transfer can crash the survivor, because DPDK 22.11's
-// memif unmaps the dead peer's shared memory while the survivor's worker
-// still copies into it (docs/architecture.md). Pre-copy (an idle link)
-// runs over memif and covers its redial.
+// network namespaces (the transport between hosts), and over memif, where
+// the dead peer's shared memory is unmapped under the survivor's workers
+// (dataplane/peer_memory_guard.h keeps it until they are between bursts):
+// there the destination is a zero-copy client, which redials a restarted
+// source in copy mode. Pre-copy (an idle link) runs over memif and covers
+// the copy-mode client's redial.
 class CrashTest : public FaultTest,
                   public ::testing::WithParamInterface<Crash> {
  protected:
   void SetUp() override {
     FaultTest::SetUp();
+    if (GetParam().link == Link::kMemif) {
+      dst_dataplane_.clear();  // the fixture's default: a zero-copy client
+      return;
+    }
     if (GetParam().when != When::kStopcopy) return;
     veth_ = std::make_unique<VethNamespaces>();
     if (!veth_->ok()) VMIG_SKIP_UNLESS_CI(veth_->why_not());
@@ -225,6 +237,7 @@ TEST_P(CrashTest, TheSurvivorRollsBackAndTheRestartedDaemonMigratesAgain) {
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
 
   Daemon& victim = c.side == Side::kSource ? *source_ : *dest_;
+  Daemon& survivor = c.side == Side::kSource ? *dest_ : *source_;
   if (c.stop == Stop::kKill) {
     victim.Kill();
   } else {
@@ -233,6 +246,8 @@ TEST_P(CrashTest, TheSurvivorRollsBackAndTheRestartedDaemonMigratesAgain) {
   double took = 0;
   if (c.side == Side::kDestination) {
     v1::Session s = TimedEnd(*src_mig_, "c1", &took);
+    ASSERT_TRUE(survivor.Running()) << "the survivor died with its peer:\n"
+                                    << survivor.log();
     EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
     EXPECT_NE(s.error().find("destination"), std::string::npos) << s.error();
     for (const auto& [name, d] : Devices(*src_dev_)) {
@@ -244,6 +259,8 @@ TEST_P(CrashTest, TheSurvivorRollsBackAndTheRestartedDaemonMigratesAgain) {
     ExpectReported(*dst_mig_, "c1", c.stop, *dest_);
   } else {
     v1::Session t = TimedEnd(*dst_mig_, "c1", &took);
+    ASSERT_TRUE(survivor.Running()) << "the survivor died with its peer:\n"
+                                    << survivor.log();
     EXPECT_EQ(t.phase(), v1::PHASE_FAILED);
     EXPECT_NE(t.error().find("source"), std::string::npos) << t.error();
     ExpectAllIn(*dst_dev_, v1::DEVICE_STATE_RUNNING);
@@ -263,14 +280,17 @@ TEST_P(CrashTest, TheSurvivorRollsBackAndTheRestartedDaemonMigratesAgain) {
 
 INSTANTIATE_TEST_SUITE_P(
     FirstLaw, CrashTest,
-    ::testing::Values(Crash{Stop::kKill, Side::kDestination, When::kPrecopy},
-                      Crash{Stop::kKill, Side::kDestination, When::kStopcopy},
-                      Crash{Stop::kKill, Side::kSource, When::kPrecopy},
-                      Crash{Stop::kKill, Side::kSource, When::kStopcopy},
-                      Crash{Stop::kTerm, Side::kDestination, When::kPrecopy},
-                      Crash{Stop::kTerm, Side::kDestination, When::kStopcopy},
-                      Crash{Stop::kTerm, Side::kSource, When::kPrecopy},
-                      Crash{Stop::kTerm, Side::kSource, When::kStopcopy}),
+    ::testing::Values(
+        Crash{Stop::kKill, Side::kDestination, When::kPrecopy},
+        Crash{Stop::kKill, Side::kDestination, When::kStopcopy},
+        Crash{Stop::kKill, Side::kSource, When::kPrecopy},
+        Crash{Stop::kKill, Side::kSource, When::kStopcopy},
+        Crash{Stop::kTerm, Side::kDestination, When::kPrecopy},
+        Crash{Stop::kTerm, Side::kDestination, When::kStopcopy},
+        Crash{Stop::kTerm, Side::kSource, When::kPrecopy},
+        Crash{Stop::kTerm, Side::kSource, When::kStopcopy},
+        Crash{Stop::kKill, Side::kDestination, When::kStopcopy, Link::kMemif},
+        Crash{Stop::kKill, Side::kSource, When::kStopcopy, Link::kMemif}),
     CrashName);
 
 struct DestinationFault {

@@ -119,7 +119,7 @@ TEST_F(PeerTrustTest, AThirdDaemonOfAnotherCaOrNotAllowedIsRefused) {
   // The source is daemon C: the test CA signed it, B does not list it.
   src_extra_ = Peer("c", "vmigd-b");
   // A copy-mode memif client: it redials the restarted sources by itself
-  // (DPDK 22.11 cannot redial a zero-copy client).
+  // (as a zero-copy one does: MemifLinkTest).
   dst_dataplane_ =
       "dataplane { lcores: \"0\" main_lcore: 1 ports { name: \"p\" memif: "
       "\"role=client,socket=" +
