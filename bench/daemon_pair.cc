@@ -1,6 +1,7 @@
 #include "bench/daemon_pair.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -101,9 +102,15 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
       o.calibration_file.empty()
           ? std::string()
           : absl::StrCat("calibration_file: \"", o.calibration_file, "\"\n");
+  const std::string liveness =
+      o.liveness_ms > 0
+          ? absl::StrCat(" heartbeat_interval_ms: 200 liveness_timeout_ms: ",
+                         o.liveness_ms, " ")
+          : std::string();
   std::ofstream(src_conf)
-      << calibration << state_dir("source-state") << "listen { unix_socket: \""
-      << d << "/source.sock\" }\n"
+      << calibration << state_dir("source-state")
+      << (liveness.empty() ? "" : "peer { " + liveness + "}\n")
+      << "listen { unix_socket: \"" << d << "/source.sock\" }\n"
       << "allow_emulated_devices: true\n"  // the benchmark's devices
       << "dataplane { " << lcores(true) << " " << o.dataplane_extra
       << " ports { name: \"p\" "
@@ -115,7 +122,7 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
       << d << "/dest.sock\" }\n"
       << "allow_emulated_devices: true\n"
       // Both daemons on this host: the source is its peer over the socket.
-      << "peer { allow_unix_peers: true }\n"
+      << "peer { allow_unix_peers: true " << liveness << "}\n"
       << "dataplane { " << lcores(false) << " " << o.dataplane_extra
       << " ports { name: \"p\" "
       << "ipv4: \"169.254.77.2\" memif: \"role=server,socket=" << d
@@ -145,34 +152,71 @@ void DaemonPair::StopDestination(bool kill_it) {
   dst_pid_ = -1;
 }
 
-absl::Status DaemonPair::StartDestinationAgain() {
-  StopDestination(true);
-  // The restarted daemon appends to the same log.
-  std::filesystem::rename(dir_ + "/dest.log",
-                          absl::StrCat(dir_, "/dest.log.", ++restarts_));
-  auto dst = Spawn1(dir_ + "/dest.conf", dir_ + "/dest.sock",
-                    dir_ + "/dest.log", &dst_pid_);
-  if (!dst.ok()) return dst.status();
-  dst_dev_ = v1::DeviceService::NewStub(*dst);
-  dst_mig_ = v1::MigrationService::NewStub(*dst);
-  dst_health_ = grpc::health::v1::Health::NewStub(*dst);
-  // Both ends must see the link up again (the source redials).
-  for (int i = 0; i < 300; ++i) {
-    bool up = true;
-    for (auto* h : {src_health_.get(), dst_health_.get()}) {
-      grpc::ClientContext c;
-      grpc::health::v1::HealthCheckRequest req;
-      req.set_service("vmig.dataplane");
-      grpc::health::v1::HealthCheckResponse resp;
-      up = up && h->Check(Ctx(c, 5), req, &resp).ok() &&
-           resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+absl::Status DaemonPair::StartDestinationAgain() { return StartAgain(false); }
+
+void DaemonPair::Kill(bool source) {
+  pid_t& pid = source ? src_pid_ : dst_pid_;
+  if (pid <= 0) return;
+  ::kill(pid, SIGKILL);
+  WaitExit(pid, 30);
+  pid = -1;
+}
+
+bool DaemonPair::Alive(bool source) {
+  pid_t& pid = source ? src_pid_ : dst_pid_;
+  if (pid <= 0) return false;
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) == pid) {
+    (source ? src_death_ : dst_death_) =
+        WIFSIGNALED(status)
+            ? absl::StrCat("killed by signal ", WTERMSIG(status))
+            : absl::StrCat("exited ", WEXITSTATUS(status));
+    pid = -1;
+    return false;
+  }
+  grpc::ClientContext c;
+  grpc::health::v1::HealthCheckResponse resp;
+  return (source ? src_health_ : dst_health_)
+      ->Check(Ctx(c, 5), grpc::health::v1::HealthCheckRequest(), &resp)
+      .ok();
+}
+
+bool DaemonPair::LinkUpBothEnds() {
+  for (auto* h : {src_health_.get(), dst_health_.get()}) {
+    grpc::ClientContext c;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service("vmig.dataplane");
+    grpc::health::v1::HealthCheckResponse resp;
+    if (!h->Check(Ctx(c, 5), req, &resp).ok() ||
+        resp.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+      return false;
     }
-    if (up) return absl::OkStatus();
+  }
+  return true;
+}
+
+absl::Status DaemonPair::StartAgain(bool source) {
+  Kill(source);
+  const std::string name = source ? "source" : "dest";
+  // The restarted daemon logs to a fresh file; the old one is kept.
+  std::filesystem::rename(absl::StrCat(dir_, "/", name, ".log"),
+                          absl::StrCat(dir_, "/", name, ".log.", ++restarts_));
+  auto ch = Spawn1(absl::StrCat(dir_, "/", name, ".conf"),
+                   absl::StrCat(dir_, "/", name, ".sock"),
+                   absl::StrCat(dir_, "/", name, ".log"),
+                   source ? &src_pid_ : &dst_pid_);
+  if (!ch.ok()) return ch.status();
+  (source ? src_dev_ : dst_dev_) = v1::DeviceService::NewStub(*ch);
+  (source ? src_mig_ : dst_mig_) = v1::MigrationService::NewStub(*ch);
+  (source ? src_health_ : dst_health_) = grpc::health::v1::Health::NewStub(*ch);
+  // Both ends must see the link up again (the memif client redials).
+  for (int i = 0; i < 300; ++i) {
+    if (LinkUpBothEnds()) return absl::OkStatus();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return absl::UnavailableError(
-      "the data-plane link did not come back within 30 s of the destination's "
-      "restart");
+      absl::StrCat("the data-plane link did not come back within 30 s of the ",
+                   name, "'s restart"));
 }
 
 grpc::Status DaemonPair::Cancel(const std::string& session) {

@@ -70,6 +70,9 @@ struct PairOptions {
   bool state_dirs = false;
   // Both daemons' calibration_file (empty: none).
   std::string calibration_file;
+  // Both daemons' peer.liveness_timeout_ms (heartbeats every 200 ms);
+  // 0: the default.
+  int liveness_ms = 0;
 };
 
 // What a daemon holds, from /proc.
@@ -98,6 +101,26 @@ class DaemonPair {
   // directory); returns once it answers and the data-plane link is up on
   // both ends (or an error after 30 s).
   absl::Status StartDestinationAgain();
+  // The same for either daemon: SIGKILL (reaped at once), whether it still
+  // runs (not exited, and answering health), and a start again as above.
+  void Kill(bool source);
+  bool Alive(bool source);
+  // How a daemon that Alive() found gone ended ("killed by signal 11").
+  const std::string& Death(bool source) const {
+    return source ? src_death_ : dst_death_;
+  }
+  absl::Status StartAgain(bool source);
+  // Whether both ends report their data-plane link up now.
+  bool LinkUpBothEnds();
+  // The daemons' APIs (valid until the daemon is started again).
+  v1::MigrationService::Stub& migration(bool source) {
+    return source ? *src_mig_ : *dst_mig_;
+  }
+  v1::DeviceService::Stub& devices(bool source) {
+    return source ? *src_dev_ : *dst_dev_;
+  }
+  // The destination's control address, for StartMigrationRequest.peer.
+  const std::string& destination_address() const { return dst_addr_; }
   // Cancels `session` on the source; the call's status.
   grpc::Status Cancel(const std::string& session);
   // The source's (or destination's) view of `session`.
@@ -139,6 +162,7 @@ class DaemonPair {
   std::unique_ptr<v1::MigrationService::Stub> src_mig_, dst_mig_;
   std::unique_ptr<grpc::health::v1::Health::Stub> src_health_, dst_health_;
   int restarts_ = 0;
+  std::string src_death_, dst_death_;
   std::string dst_addr_;
   int sessions_ = 0;
 };

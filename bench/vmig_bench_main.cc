@@ -6,11 +6,12 @@
 #include "CLI/CLI.hpp"
 #include "bench/calibrate_command.h"
 #include "bench/contention_command.h"
-#include "bench/evacuate_command.h"
 #include "bench/downtime_command.h"
+#include "bench/evacuate_command.h"
 #include "bench/predict_command.h"
 #include "bench/roundtrip_command.h"
 #include "bench/soak_command.h"
+#include "bench/survive_command.h"
 #include "bench/sweep_command.h"
 #include "bench/transport_command.h"
 #include "bench/transport_node.h"
@@ -39,6 +40,8 @@ constexpr char kUsage[] =
     "  evacuate    many sessions sharing links: caps, fairness, budgets\n"
     "  soak        hundreds of migrations under random faults: each verified\n"
     "              or rolled back intact, resources flat\n"
+    "  survive     either memif peer killed at random points, N times: the\n"
+    "              survivor lives, the link heals, the first law holds\n"
     "\n"
     "Run 'vmig-bench COMMAND --help' for a command's options.\n";
 
@@ -81,6 +84,7 @@ int main(int argc, char** argv) {
   if (command == "sweep") return vmig::bench::RunSweep(rest);
   if (command == "model") return vmig::bench::RunModel(rest);
   if (command == "soak") return vmig::bench::RunSoak(rest);
+  if (command == "survive") return vmig::bench::RunSurvive(rest);
   if (command == "contention") return vmig::bench::RunContention(rest);
   if (command == "evacuate") return vmig::bench::RunEvacuate(rest);
   // The processes `transport` starts.

@@ -175,6 +175,10 @@ class SessionManager {
   absl::StatusOr<v1::HeartbeatResponse> RestoredAnswer(const std::string& id);
   // Restore() of one interrupted session: its new phase and error.
   std::pair<v1::Phase, std::string> Recover(const v1::JournalSession& js);
+  // A destination restarted in its commit (after the load): its devices to
+  // RUNNING through RUNNING_P2P; COMPLETED, or FAILED naming what failed.
+  std::pair<v1::Phase, std::string> FinishCommit(const v1::JournalSession& js,
+                                                 const std::string& during);
   // A source session restored IN_DOUBT (restarted during its commit): asks
   // the destination for the outcome (backoff 50 ms to 1 s) until it says,
   // an operator resolves it, or the daemon stops; then resumes or releases

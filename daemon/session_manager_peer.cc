@@ -96,8 +96,11 @@ absl::StatusOr<v1::HeartbeatResponse> SessionManager::RestoredAnswer(
   v1::HeartbeatResponse r;
   r.set_phase(s.phase());
   r.set_error(s.error());
-  r.set_outcome(s.phase() == v1::PHASE_COMPLETED ? v1::COMMIT_OUTCOME_COMMITTED
-                                                 : v1::COMMIT_OUTCOME_ABORTED);
+  // A commit that loaded every device stands even if a device then failed
+  // to resume (committed): the source must not resume its copy.
+  r.set_outcome(s.phase() == v1::PHASE_COMPLETED || s.committed()
+                    ? v1::COMMIT_OUTCOME_COMMITTED
+                    : v1::COMMIT_OUTCOME_ABORTED);
   return r;
 }
 

@@ -37,10 +37,17 @@ std::pair<v1::Phase, std::string> SessionManager::Recover(
   const std::string during =
       absl::StrCat("daemon restarted during ", v1::Phase_Name(js.phase()));
   const bool source = js.role() == v1::ROLE_SOURCE;
-  if (js.commit() == v1::JournalSession::COMMIT_DONE ||
-      (!source && js.commit() == v1::JournalSession::COMMIT_BEGUN)) {
+  if (js.commit() == v1::JournalSession::COMMIT_DONE) {
     // The destination holds the state: nothing to undo on either side.
     return {v1::PHASE_COMPLETED, ""};
+  }
+  if (!source && js.commit() == v1::JournalSession::COMMIT_BEGUN) {
+    // Killed in the commit, after every device had loaded its state: the
+    // outcome is COMMITTED (the source may have been told so), so the
+    // commit finishes here. Its devices were anywhere from STOP to
+    // RUNNING: all to RUNNING_P2P, then all to RUNNING, as the commit's
+    // barrier would have; left where they were, they would run on no host.
+    return FinishCommit(js, during);
   }
   if (source && js.commit() == v1::JournalSession::COMMIT_BEGUN) {
     // In doubt, as before the restart: ResolveRestored asks the
@@ -75,6 +82,36 @@ std::pair<v1::Phase, std::string> SessionManager::Recover(
   return {v1::PHASE_FAILED, error};
 }
 
+std::pair<v1::Phase, std::string> SessionManager::FinishCommit(
+    const v1::JournalSession& js, const std::string& during) {
+  vfio::DeviceGroup group;
+  std::string missing;
+  for (const std::string& id : js.devices()) {
+    absl::StatusOr<std::shared_ptr<vfio::MigrationDevice>> d =
+        devices_.Find(id);
+    if (!d.ok()) {
+      absl::StrAppend(&missing, missing.empty() ? "" : ", ", id);
+      continue;
+    }
+    (void)group.Add(id, *d, vfio::Recovery::kKeep);
+  }
+  absl::Status s =
+      group.MoveAll(vfio::DeviceState::kRunningP2P,
+                    vfio::DeviceGroup::Schedule::kParallel, nullptr);
+  if (s.ok()) {
+    s = group.MoveAll(vfio::DeviceState::kRunning,
+                      vfio::DeviceGroup::Schedule::kParallel, nullptr);
+  }
+  if (s.ok() && missing.empty()) return {v1::PHASE_COMPLETED, ""};
+  return {v1::PHASE_FAILED,
+          absl::StrCat(during, " after the commit's load; finishing it: ",
+                       missing.empty()
+                           ? std::string(s.message())
+                           : absl::StrCat("device(s) ", missing, " gone"),
+                       s.ok() || missing.empty() ? "" : "; ",
+                       s.ok() || missing.empty() ? "" : s.message())};
+}
+
 void SessionManager::Restore(const Journal::State& journal) {
   for (const auto& entry : journal.sessions) {
     // Named, not structured bindings: the lambda below captures it (C++20
@@ -101,7 +138,9 @@ void SessionManager::Restore(const Journal::State& journal) {
       // (A destination journals only COMMIT_BEGUN: one that failed to
       // resume after devices ran comes back FAILED without the mark.)
       s.set_committed(phase == v1::PHASE_COMPLETED ||
-                      js.commit() == v1::JournalSession::COMMIT_DONE);
+                      js.commit() == v1::JournalSession::COMMIT_DONE ||
+                      (js.role() == v1::ROLE_DESTINATION &&
+                       js.commit() == v1::JournalSession::COMMIT_BEGUN));
       for (const std::string& d : js.devices())
         s.add_devices()->set_device(absl::StrCat("devices/", d));
     });
