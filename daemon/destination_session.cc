@@ -176,7 +176,17 @@ v1::CommitResponse DestinationSession::LoadAndResume(bool serial) {
   absl::Status resumed =
       group_.MoveAll(DeviceState::kRunningP2P, schedule, nullptr);
   if (!resumed.ok() && !AnyRan()) {
-    // Nothing ran: the source still holds the only running copy.
+    // Nothing ran: the source still holds the only running copy. On disk
+    // before the answer: a restart that found COMMIT_BEGUN last would finish
+    // the commit while the source resumes its copy.
+    if (absl::Status j =
+            record_->MarkCommit(v1::JournalSession::COMMIT_ABORTED);
+        !j.ok()) {
+      spdlog::critical(
+          "{}: journal: {}: the abandoned commit is not on disk; if this host "
+          "loses power before it is, a restart finishes the commit",
+          record_->name(), j.message());
+    }
     resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
     resp.set_error(absl::StrCat("resume failed: ", resumed.message(),
                                 "; no destination device ran"));

@@ -63,6 +63,23 @@ void Journal::Apply(const v1::JournalRecord& r, State& s) {
   }
 }
 
+namespace {
+
+// A new name (a file created, or renamed over another) is on disk only once
+// its directory is: a durable record appended to a journal whose rename
+// was lost with the power would be lost with it.
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", dir));
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return absl::ErrnoToStatus(err, absl::StrCat("fsync ", dir));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -154,6 +171,7 @@ absl::Status Journal::Compact() {
   ::close(fd);
   if (s.ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
     s = absl::ErrnoToStatus(errno, "rename " + tmp);
+  if (s.ok()) s = SyncDirectory(dir_);
   if (!s.ok()) return s;
   const int fresh = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
   if (fresh < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));

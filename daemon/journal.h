@@ -4,6 +4,19 @@
 // record (protobuf's JSON form: readable with cat, and a torn last line is
 // simply skipped); compacted into one record per device and session when
 // opened and whenever it has grown.
+//
+// What survives a power loss (the sync policy): a record is on disk when
+// its call returns only if it is durable; durable are the commit marks,
+// which are all that recovery cannot rebuild otherwise (the source's
+// COMMIT_BEGUN before its Commit call and COMMIT_DONE; the destination's
+// COMMIT_BEGUN before a device runs and COMMIT_ABORTED before it answers
+// ABORTED). A durable record's fdatasync also carries every record
+// appended before it. A compaction writes the new file, syncs it, renames
+// it over the old one and syncs the directory, so that no durable record
+// is ever only in a file whose name the disk has not got. Everything else
+// (phases, attached devices after the last mark) may be lost with the
+// power: the devices that a host lost power under do not survive either,
+// and a session without its mark is rolled back, as it would be anyway.
 #ifndef VMIGD_DAEMON_JOURNAL_H_
 #define VMIGD_DAEMON_JOURNAL_H_
 
