@@ -2,6 +2,9 @@
 // phase changes and commit marks, and a restarted daemon restores what the
 // journal recovered, driving the devices of interrupted sessions to a safe
 // state.
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -113,7 +116,18 @@ std::pair<v1::Phase, std::string> SessionManager::FinishCommit(
 }
 
 void SessionManager::Restore(const Journal::State& journal) {
-  for (const auto& entry : journal.sessions) {
+  // In the journal's order (oldest change first), so that the records'
+  // update times follow it: the bound on finished sessions below then
+  // drops the ones that ended longest ago, never a session that was in
+  // its commit when the daemon died (by id order, a restarted destination
+  // dropped such a session and could not answer its source in doubt).
+  std::vector<const std::pair<const std::string, v1::JournalSession>*> order;
+  for (const auto& entry : journal.sessions) order.push_back(&entry);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) {
+    return a->second.sequence() < b->second.sequence();
+  });
+  for (const auto* ordered : order) {
+    const auto& entry = *ordered;
     // Named, not structured bindings: the lambda below captures it (C++20
     // lets GCC capture a binding; clang 14 does not).
     const std::string& id = entry.first;

@@ -79,7 +79,8 @@ v1::StartMigrationRequest EngineRig::Request(int budget_ms) const {
     m->set_source(src_ids_[i]);
     m->set_destination(dst_ids_[i]);
   }
-  req.mutable_downtime_budget()->set_nanos(budget_ms * 1000000);
+  req.mutable_downtime_budget()->set_seconds(budget_ms / 1000);
+  req.mutable_downtime_budget()->set_nanos((budget_ms % 1000) * 1000000);
   return req;
 }
 

@@ -25,6 +25,17 @@
 
 namespace vmig::daemon::testing {
 
+// How much slower than a plain build this one runs: ThreadSanitizer's
+// builds run the data plane several times slower, so the rig's liveness
+// bound and default budget grow with it (a test that asks for a budget of
+// its own keeps it).
+#if defined(__SANITIZE_THREAD__)
+inline constexpr int kSlowdown = 10;
+#else
+inline constexpr int kSlowdown = 1;
+#endif
+inline constexpr int kDefaultBudgetMs = 300 * kSlowdown;
+
 // Forwards to a DestinationSession; a call whose hook returns an error
 // fails with it instead (before it reaches the destination).
 class FakePeerClient final : public PeerClient {
@@ -89,7 +100,7 @@ class FakePeerClient final : public PeerClient {
   PeerDeadlines deadlines() const override {
     PeerDeadlines d;
     d.heartbeat_interval = absl::Milliseconds(50);
-    d.liveness = absl::Milliseconds(600);
+    d.liveness = absl::Milliseconds(600 * kSlowdown);
     return d;
   }
   void CancelPending() override { ++hooks_->cancels; }
@@ -139,7 +150,7 @@ class EngineRig : public ::testing::Test {
   v1::Session Migrate(v1::StartMigrationRequest req,
                       const std::function<void(SessionRecord&)>& during = {},
                       Clock& clock = Clock::Real());
-  v1::StartMigrationRequest Request(int budget_ms = 300) const;
+  v1::StartMigrationRequest Request(int budget_ms = kDefaultBudgetMs) const;
   uint64_t Digest(const std::string& id);
   vfio::DeviceState State(const std::string& id);
 

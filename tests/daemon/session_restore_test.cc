@@ -253,3 +253,49 @@ TEST_F(SessionRestoreTest,
 
 }  // namespace
 }  // namespace vmig::daemon
+
+namespace vmig::daemon {
+namespace {
+
+// A destination killed in its commit, after every device had loaded (its
+// journal's last mark COMMIT_BEGUN), among more finished sessions than the
+// daemon keeps and whose ids sort after its own: it comes back COMPLETED
+// and committed, its device RUNNING (not left stopped, running on no
+// host), still listed (the bound drops the sessions that ended longest
+// ago, by the journal's order), and a source asking it learns COMMITTED.
+TEST_F(SessionRestoreTest, ADestinationKilledInItsCommitFinishesIt) {
+  MoveTo("d0", DeviceState::kStop);  // loaded, not yet resumed
+  Journal::State state;
+  uint64_t seq = 0;
+  for (int i = 0; i < 20; ++i) {
+    const std::string id = "z" + std::to_string(i);
+    state.sessions[id] =
+        Session(id, v1::ROLE_DESTINATION, v1::PHASE_FAILED, "gone",
+                v1::JournalSession::COMMIT_UNSPECIFIED);
+    state.sessions[id].set_sequence(++seq);
+  }
+  state.sessions["a"] = Session("a", v1::ROLE_DESTINATION, v1::PHASE_SWITCHOVER,
+                                "d0", v1::JournalSession::COMMIT_BEGUN);
+  state.sessions["a"].set_sequence(++seq);
+  SessionManager m(registry_, limits_, {}, [](const std::string&) {
+    return absl::StatusOr<std::unique_ptr<PeerClient>>(
+        absl::UnavailableError("no peers in this test"));
+  });
+  m.Restore(state);
+  auto a = m.Get("sessions/a");
+  ASSERT_TRUE(a.ok()) << "the session in its commit was dropped";
+  EXPECT_EQ(a->phase(), v1::PHASE_COMPLETED) << a->error();
+  EXPECT_TRUE(a->committed());
+  EXPECT_EQ(StateOf("d0"), DeviceState::kRunning);
+  v1::AbortRequest ar;
+  ar.set_session_id("a");
+  absl::StatusOr<v1::AbortResponse> r = m.PeerAbort(ar);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->outcome(), v1::COMMIT_OUTCOME_COMMITTED);
+  // The bound kept the newest finished sessions.
+  EXPECT_FALSE(m.Get("sessions/z0").ok());
+  EXPECT_TRUE(m.Get("sessions/z19").ok());
+}
+
+}  // namespace
+}  // namespace vmig::daemon
