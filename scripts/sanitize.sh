@@ -41,9 +41,14 @@ echo "sanitize: TSan build of the concurrent parts (build-tsan/)"
 # The tests of vmigd's own concurrent parts: the journal, the peer
 # monitor's thread against a live engine, the destination session (peer
 # calls against its health checks), the emulated devices and their
-# transition log. Not yet the source engine's streaming: DPDK recycles
-# mbufs between lcores through its uninstrumented mempool and rings, which
-# TSan cannot see order, and that needs annotations in the data plane.
+# transition log, and the source engine's streaming: whole migrations (and
+# their commits) over an in-process ring port, the data plane's worker
+# lcores sending and receiving. The mbufs cross lcores through DPDK's rings
+# and mempool caches, whose enqueue, dequeue, get and put are inline
+# functions compiled into vmigd (instrumented), so TSan sees their order;
+# the engine rig scales its liveness bound and default budget under TSan
+# (tests/daemon/engine_fixture.h), whose data plane runs several times
+# slower.
 tsan_tests=($(cat "$root/tests/sanitizers/tsan_tests"))
 if [ ! -f build-tsan/build.ninja ]; then
   cmake -S . -B build-tsan -G Ninja -DVMIG_WERROR=ON -DVMIG_SANITIZE=thread \

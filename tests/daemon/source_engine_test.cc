@@ -174,8 +174,10 @@ TEST_F(SourceEngineTest, ReinitMidPrecopyEarnsTheSwitchoverAckAgain) {
   // stream, the device raises REINIT (PRECOPY_INFOv2, which the engine must
   // have enabled): the engine must ask for the ack again, at a later stream
   // offset. Manual mode keeps the session in pre-copy meanwhile.
+  // Read at 2 MiB/s: the REINIT comes 250 ms after the initial data, time
+  // for its ack even under ThreadSanitizer.
   AddDevices({"emu:state=1MiB,flags=stop_copy|p2p|pre_copy,dirty=8MiB/s,"
-              "reinit_after=1536KiB,seed=6"},
+              "read_bw=2MiB/s,reinit_after=1536KiB,seed=6"},
              {"emu:state=1MiB"});
   v1::StartMigrationRequest req = Request();
   req.set_switchover_mode(v1::SWITCHOVER_MODE_MANUAL);
