@@ -17,15 +17,7 @@ sanitized="${2:-}"
 out=$("$bench" predict --scale small --repeat 2)
 echo "$out"
 json=$(echo "$out" | tail -n 1)
-fail=0
-check() {
-  if python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($1) else 1)" "$json"; then
-    echo "ok: $2"
-  else
-    echo "FAIL: $2"
-    fail=1
-  fi
-}
+source "$(dirname "$0")/json_check.sh"
 check 'j["measured"] >= 6' "at least six predictions rested on measurements"
 if [ -z "$sanitized" ]; then
   check 'j["median_error_pct"] <= 10' "median prediction error <= 10%"

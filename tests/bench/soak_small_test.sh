@@ -14,15 +14,7 @@ out=$("$bench" soak --migrations 24 --seed 5 --cancel 0.3 --fail-arc 0.3 \
 rc=$?
 echo "$out"
 json=$(echo "$out" | tail -n 1)
-fail=0
-check() {
-  if python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($1) else 1)" "$json"; then
-    echo "ok: $2"
-  else
-    echo "FAIL: $2"
-    fail=1
-  fi
-}
+source "$(dirname "$0")/json_check.sh"
 check 'j["migrations"] == 24' "all 24 migrations ran"
 check 'j["unverified"] == 0' "no completion with differing digests"
 check 'j["not_intact"] == 0' "every rollback left its source RUNNING and intact"

@@ -13,15 +13,7 @@ out=$("$bench" survive --kills 24 --seed 1)
 rc=$?
 echo "$out"
 json=$(echo "$out" | tail -n 1)
-fail=0
-check() {
-  if python3 -c "import json,sys; j=json.loads(sys.argv[1]); sys.exit(0 if ($1) else 1)" "$json"; then
-    echo "ok: $2"
-  else
-    echo "FAIL: $2"
-    fail=1
-  fi
-}
+source "$(dirname "$0")/json_check.sh"
 check 'j["kills"] == 24' "all 24 kills ran"
 check 'j["survivor_crashes"] == 0' "no survivor died with its peer"
 check 'j["violations"] == 0' \
