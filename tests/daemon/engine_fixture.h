@@ -35,6 +35,7 @@ inline constexpr int kSlowdown = 10;
 inline constexpr int kSlowdown = 1;
 #endif
 inline constexpr int kDefaultBudgetMs = 300 * kSlowdown;
+inline constexpr int kLivenessMs = 600 * kSlowdown;  // the fake peer's
 
 // Forwards to a DestinationSession; a call whose hook returns an error
 // fails with it instead (before it reaches the destination).
@@ -100,7 +101,7 @@ class FakePeerClient final : public PeerClient {
   PeerDeadlines deadlines() const override {
     PeerDeadlines d;
     d.heartbeat_interval = absl::Milliseconds(50);
-    d.liveness = absl::Milliseconds(600 * kSlowdown);
+    d.liveness = absl::Milliseconds(kLivenessMs);
     return d;
   }
   void CancelPending() override { ++hooks_->cancels; }
