@@ -22,6 +22,9 @@ constexpr unsigned kNone = ~0u;
 // unmaps without a look.
 std::atomic<rte_rcu_qsbr*> g_domain{nullptr};
 std::atomic<uint64_t> g_guarded_unmaps{0}, g_wait_ns{0};
+// Unmaps from the interrupt thread now in munmap, and when the last ended.
+std::atomic<int> g_unmaps_in_flight{0};
+std::atomic<int64_t> g_last_unmap_end_ns{0};
 
 rte_rcu_qsbr* Domain() {
   static rte_rcu_qsbr* const made = [] {
@@ -141,6 +144,21 @@ bool IsProtectedEalFd(int fd) {
   return false;
 }
 
+void AwaitPeerUnmapsSettled() {
+  constexpr int64_t kSettleNs = 20'000'000, kMaxWaitNs = 2'000'000'000;
+  const int64_t start = NowNs();
+  while (NowNs() - start < kMaxWaitNs) {
+    const int64_t now = NowNs();
+    if (g_unmaps_in_flight.load(std::memory_order_acquire) == 0 &&
+        now - g_last_unmap_end_ns.load(std::memory_order_acquire) >=
+            kSettleNs) {
+      return;
+    }
+    const timespec nap = {0, 1'000'000};
+    nanosleep(&nap, nullptr);
+  }
+}
+
 PeerUnmapStats PeerUnmapStatsNow() {
   return {g_guarded_unmaps.load(std::memory_order_relaxed),
           g_wait_ns.load(std::memory_order_relaxed)};
@@ -152,16 +170,24 @@ PeerUnmapStats PeerUnmapStatsNow() {
 // plane: see dataplane/CMakeLists.txt). Only the EAL interrupt thread's
 // unmaps wait; everyone else's cost one load and one compare more.
 extern "C" int munmap(void* addr, size_t length) {
-  using vmig::dataplane::g_domain;
-  if (rte_rcu_qsbr* v = g_domain.load(std::memory_order_acquire);
-      v != nullptr && rte_thread_is_intr()) {
-    vmig::dataplane::WaitForWorkers(v);
+  namespace dp = vmig::dataplane;
+  rte_rcu_qsbr* v = dp::g_domain.load(std::memory_order_acquire);
+  const bool guarded = v != nullptr && rte_thread_is_intr();
+  if (guarded) {
+    dp::g_unmaps_in_flight.fetch_add(1, std::memory_order_acq_rel);
+    dp::WaitForWorkers(v);
   }
-  if (auto next =
-          vmig::dataplane::g_next_munmap.load(std::memory_order_acquire)) {
-    return next(addr, length);
+  int rc;
+  if (auto next = dp::g_next_munmap.load(std::memory_order_acquire)) {
+    rc = next(addr, length);
+  } else {
+    rc = static_cast<int>(syscall(SYS_munmap, addr, length));
   }
-  return static_cast<int>(syscall(SYS_munmap, addr, length));
+  if (guarded) {
+    dp::g_last_unmap_end_ns.store(dp::NowNs(), std::memory_order_release);
+    dp::g_unmaps_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+  }
+  return rc;
 }
 
 // The interposed close (exported like munmap): EAL's memory descriptors

@@ -57,6 +57,15 @@ void ProtectEalMemoryFds();
 // Whether `fd` is one of them.
 bool IsProtectedEalFd(int fd);
 
+// Before a memif port closes: waits (at most 2 s) until no unmap from the
+// interrupt thread is waiting or running, and the last one ended 20 ms
+// ago. memif's disconnect of a dead peer goes on a moment past its unmap,
+// and a close of the same port meanwhile would tear it down a second time,
+// concurrently (a daemon stopped right after its peer died crashed so in
+// memif, under ASan). The guard's wait made that window as long as a
+// worker's pass; this gives it back.
+void AwaitPeerUnmapsSettled();
+
 // How many unmaps from the interrupt thread waited for the workers, and how
 // long in all (for tests and the port status).
 struct PeerUnmapStats {

@@ -289,6 +289,8 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
 }
 
 void Port::Close() {
+  // Not while memif's interrupt thread is still disconnecting a dead peer.
+  if (device_name_.rfind("net_memif", 0) == 0) AwaitPeerUnmapsSettled();
   if (started_) {
     // memif's zero-copy client returns sent mbufs the peer has consumed to
     // the pool only at its next transmit call, and stopping the port does
