@@ -106,13 +106,11 @@ std::pair<v1::Phase, std::string> SessionManager::FinishCommit(
                       vfio::DeviceGroup::Schedule::kParallel, nullptr);
   }
   if (s.ok() && missing.empty()) return {v1::PHASE_COMPLETED, ""};
-  return {v1::PHASE_FAILED,
-          absl::StrCat(during, " after the commit's load; finishing it: ",
-                       missing.empty()
-                           ? std::string(s.message())
-                           : absl::StrCat("device(s) ", missing, " gone"),
-                       s.ok() || missing.empty() ? "" : "; ",
-                       s.ok() || missing.empty() ? "" : s.message())};
+  std::string why = missing.empty() ? "" : "device(s) " + missing + " gone";
+  if (!s.ok()) absl::StrAppend(&why, why.empty() ? "" : "; ", s.message());
+  return {
+      v1::PHASE_FAILED,
+      absl::StrCat(during, " after the commit's load; finishing it: ", why)};
 }
 
 void SessionManager::Restore(const Journal::State& journal) {

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "common/clock.h"
+
 namespace vmig::dataplane {
 namespace {
 
@@ -21,7 +23,6 @@ constexpr unsigned kNone = ~0u;
 // worker, never freed; null until then, so that a process without workers
 // unmaps without a look.
 std::atomic<rte_rcu_qsbr*> g_domain{nullptr};
-std::atomic<uint64_t> g_guarded_unmaps{0}, g_wait_ns{0};
 // Unmaps from the interrupt thread now in munmap, and when the last ended.
 std::atomic<int> g_unmaps_in_flight{0};
 std::atomic<int64_t> g_last_unmap_end_ns{0};
@@ -40,18 +41,11 @@ rte_rcu_qsbr* Domain() {
   return made;
 }
 
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1'000'000'000LL + ts.tv_nsec;
-}
-
 // Until every online worker has passed a quiescent state that began after
 // this call. Workers pass one per loop pass (microseconds), so this is
 // short; it sleeps between looks because the interrupt thread shares the
 // cores with the workers it waits for.
 void WaitForWorkers(rte_rcu_qsbr* v) {
-  const int64_t start = NowNs();
   // Whatever the caller stored before (memif's cleared "connected" flag)
   // is visible to a worker that reports after this token (release on the
   // token, acquire on the worker's read of it).
@@ -64,9 +58,6 @@ void WaitForWorkers(rte_rcu_qsbr* v) {
       nanosleep(&nap, nullptr);
     }
   }
-  g_guarded_unmaps.fetch_add(1, std::memory_order_relaxed);
-  g_wait_ns.fetch_add(static_cast<uint64_t>(NowNs() - start),
-                      std::memory_order_relaxed);
 }
 
 // EAL's memory-segment descriptors that close() leaves open: a fixed table
@@ -146,9 +137,9 @@ bool IsProtectedEalFd(int fd) {
 
 void AwaitPeerUnmapsSettled() {
   constexpr int64_t kSettleNs = 20'000'000, kMaxWaitNs = 2'000'000'000;
-  const int64_t start = NowNs();
-  while (NowNs() - start < kMaxWaitNs) {
-    const int64_t now = NowNs();
+  const int64_t start = MonotonicNanos();
+  while (MonotonicNanos() - start < kMaxWaitNs) {
+    const int64_t now = MonotonicNanos();
     if (g_unmaps_in_flight.load(std::memory_order_acquire) == 0 &&
         now - g_last_unmap_end_ns.load(std::memory_order_acquire) >=
             kSettleNs) {
@@ -157,11 +148,6 @@ void AwaitPeerUnmapsSettled() {
     const timespec nap = {0, 1'000'000};
     nanosleep(&nap, nullptr);
   }
-}
-
-PeerUnmapStats PeerUnmapStatsNow() {
-  return {g_guarded_unmaps.load(std::memory_order_relaxed),
-          g_wait_ns.load(std::memory_order_relaxed)};
 }
 
 }  // namespace vmig::dataplane
@@ -184,7 +170,8 @@ extern "C" int munmap(void* addr, size_t length) {
     rc = static_cast<int>(syscall(SYS_munmap, addr, length));
   }
   if (guarded) {
-    dp::g_last_unmap_end_ns.store(dp::NowNs(), std::memory_order_release);
+    dp::g_last_unmap_end_ns.store(vmig::MonotonicNanos(),
+                                  std::memory_order_release);
     dp::g_unmaps_in_flight.fetch_sub(1, std::memory_order_acq_rel);
   }
   return rc;

@@ -21,8 +21,6 @@
 #ifndef VMIGD_DATAPLANE_PEER_MEMORY_GUARD_H_
 #define VMIGD_DATAPLANE_PEER_MEMORY_GUARD_H_
 
-#include <cstdint>
-
 namespace vmig::dataplane {
 
 // A worker lcore's membership, for the life of its Run(). On a thread that
@@ -65,14 +63,6 @@ bool IsProtectedEalFd(int fd);
 // memif, under ASan). The guard's wait made that window as long as a
 // worker's pass; this gives it back.
 void AwaitPeerUnmapsSettled();
-
-// How many unmaps from the interrupt thread waited for the workers, and how
-// long in all (for tests and the port status).
-struct PeerUnmapStats {
-  uint64_t guarded_unmaps = 0;
-  uint64_t wait_ns = 0;
-};
-PeerUnmapStats PeerUnmapStatsNow();
 
 }  // namespace vmig::dataplane
 
