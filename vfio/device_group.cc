@@ -1,24 +1,12 @@
 #include "vfio/device_group.h"
 
 #include <numeric>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 
 namespace vmig::vfio {
-
-void ParallelFor(size_t n, const std::function<void(size_t)>& f) {
-  if (n == 1) {
-    f(0);
-    return;
-  }
-  std::vector<std::thread> threads;
-  threads.reserve(n);
-  for (size_t i = 0; i < n; ++i) threads.emplace_back(f, i);
-  for (auto& t : threads) t.join();
-}
 
 DeviceState NearestState(DeviceState target, MigrationFlags flags) {
   DeviceState t = target;
@@ -72,7 +60,7 @@ absl::Status DeviceGroup::Move(const std::vector<size_t>& which,
   if (schedule == Schedule::kSerial) {
     for (size_t i = 0; i < which.size(); ++i) one(i);
   } else {
-    ParallelFor(which.size(), one);
+    pool_->ParallelFor(which.size(), one);
   }
   std::vector<std::string> errors;
   absl::StatusCode code = absl::StatusCode::kOk;
@@ -101,7 +89,7 @@ void DeviceGroup::Reorder(const std::vector<size_t>& order) {
 
 absl::Status DeviceGroup::Recover() {
   std::vector<absl::Status> results(members_.size());
-  ParallelFor(members_.size(), [&](size_t i) {
+  pool_->ParallelFor(members_.size(), [&](size_t i) {
     Member& m = members_[i];
     if (m.recovery == Recovery::kKeep) return;
     if (m.recovery == Recovery::kResume) {

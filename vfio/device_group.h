@@ -1,5 +1,6 @@
 // A set of devices that migrate together. It moves them to a target state
-// in parallel (one thread a device, so that a barrier costs one transition)
+// in parallel (on the group's ArcPool: one thread a device for the group's
+// life, so that a barrier costs one transition)
 // or one after another, each to the nearest state it has, and it knows per
 // device what a failure must bring it back to. Every place that moves a
 // group of devices (the source engine, the destination session, the local
@@ -14,12 +15,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "vfio/arc_pool.h"
 #include "vfio/device.h"
 
 namespace vmig::vfio {
-
-// Runs f(i) for i in [0, n) on n threads and waits for all.
-void ParallelFor(size_t n, const std::function<void(size_t)>& f);
 
 // What a failure brings a device back to.
 enum class Recovery {
@@ -85,8 +84,13 @@ class DeviceGroup {
   // failures (a reset that failed), each naming its device.
   absl::Status Recover();
 
+  // The threads the group's arcs run on (tests: at most size() - 1).
+  size_t arc_threads() const { return pool_->threads(); }
+
  private:
   std::vector<Member> members_;
+  // Behind a pointer so that a group stays movable.
+  std::unique_ptr<ArcPool> pool_ = std::make_unique<ArcPool>();
 };
 
 }  // namespace vmig::vfio

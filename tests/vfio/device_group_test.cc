@@ -2,6 +2,9 @@
 // that name the device, and the recovery rule per role.
 #include "vfio/device_group.h"
 
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "vfio/emu/emu_device.h"
 
@@ -89,6 +92,42 @@ TEST(DeviceGroupTest, RecoveryResumesSourcesResetsDestinationsKeepsCommitted) {
   EXPECT_EQ(*done->GetState(), DeviceState::kStop);
   EXPECT_EQ(Digest(*src), src_digest);
   EXPECT_EQ(Digest(*broken), broken_digest);
+}
+
+size_t ProcessThreads() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& e :
+       std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
+  return n;
+}
+
+// The arcs of every barrier run on the group's threads, started once: a
+// session's hundred barriers start no more than size() - 1 threads, and
+// the group's end leaves none behind.
+TEST(DeviceGroupTest, ArcsRunOnThreadsStartedOnceForTheGroupsLife) {
+  const size_t before = ProcessThreads();
+  {
+    DeviceGroup g;
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_TRUE(
+          g.Add(absl::StrCat("d", i), Emu("emu:state=64KiB"), Recovery::kResume)
+              .ok());
+    }
+    for (int round = 0; round < 100; ++round) {
+      ASSERT_TRUE(g.MoveAll(DeviceState::kRunningP2P,
+                            DeviceGroup::Schedule::kParallel, nullptr)
+                      .ok());
+      ASSERT_TRUE(g.MoveAll(DeviceState::kRunning,
+                            DeviceGroup::Schedule::kParallel, nullptr)
+                      .ok());
+    }
+    EXPECT_EQ(g.arc_threads(), 3u);
+    EXPECT_EQ(ProcessThreads(), before + 3);
+    EXPECT_TRUE(g.Recover().ok());
+    EXPECT_EQ(g.arc_threads(), 3u);
+  }
+  EXPECT_EQ(ProcessThreads(), before);
 }
 
 }  // namespace
