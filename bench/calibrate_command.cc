@@ -12,7 +12,7 @@
 #include "bench/daemon_pair.h"
 #include "bench/options.h"
 #include "bench/predict_command.h"
-#include "daemon/calibration_file.h"
+#include "daemon/measures/calibration_file.h"
 #include "proto/convert.h"
 
 namespace vmig::bench {

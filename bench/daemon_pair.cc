@@ -38,8 +38,8 @@ std::string FindVmigd() {
   const auto self =
       std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
   for (const auto& p :
-       {self / "../server/vmigd", self / "vmigd", self / "../sbin/vmigd",
-        std::filesystem::path("/usr/sbin/vmigd")}) {
+       {self / "../control/server/vmigd", self / "vmigd",
+        self / "../sbin/vmigd", std::filesystem::path("/usr/sbin/vmigd")}) {
     if (std::filesystem::exists(p, ec))
       return std::filesystem::canonical(p, ec).string();
   }

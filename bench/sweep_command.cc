@@ -24,7 +24,7 @@
 #include "bench/sweep_output.h"
 #include "bench/sweep_plots.h"
 #include "common/units.h"
-#include "daemon/downtime_model.h"
+#include "daemon/model/downtime_model.h"
 #include "proto/convert.h"
 
 namespace vmig::bench {
@@ -67,7 +67,8 @@ constexpr char kModelUsage[] =
     "Projects downtime with the model fitted by `vmig-bench sweep` (which "
     "prints\n"
     "the per-core data-plane rate it measured): the link carries\n"
-    "min(link, cores x per-core rate); see daemon/downtime_model.h for the\n"
+    "min(link, cores x per-core rate); see daemon/model/downtime_model.h for "
+    "the\n"
     "formula. It prints an interval: the engine's bound for measured inputs,\n"
     "widened by the fit's residual (--residual, from the sweep).\n";
 

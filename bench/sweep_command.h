@@ -13,7 +13,7 @@ namespace vmig::bench {
 int RunSweep(const std::vector<std::string>& args);
 int RunModel(const std::vector<std::string>& args);
 
-// The engine's downtime model (daemon/downtime_model.h) for `devices`
+// The engine's downtime model (daemon/model/downtime_model.h) for `devices`
 // identical devices, in milliseconds.
 double ModelDowntimeMs(int devices, double stop_copy_bytes,
                        double read_bytes_per_s, double transition_ms,

@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "daemon/device_registry.h"
 #include "daemon/link_probe.h"
-#include "daemon/measure_history.h"
+#include "daemon/measures/measure_history.h"
 #include "daemon/session_keys.h"
 #include "daemon/session_record.h"
 #include "dataplane/transport.h"

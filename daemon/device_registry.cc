@@ -8,7 +8,7 @@
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
 #include "daemon/journal.h"
-#include "daemon/measure_history.h"
+#include "daemon/measures/measure_history.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/emu_device.h"

@@ -1,8 +1,8 @@
 // What the source engine asks of the destination daemon, each call with its
 // deadline from configuration. Calls may come from two threads at once (the
 // engine's, and its heartbeat's). The engine sees only this interface: the
-// daemon gives it a gRPC client (server/grpc_peer_client.h), tests give it
-// a fake.
+// daemon gives it a gRPC client (control/server/grpc_peer_client.h), tests give
+// it a fake.
 #ifndef VMIGD_DAEMON_PEER_CLIENT_H_
 #define VMIGD_DAEMON_PEER_CLIENT_H_
 

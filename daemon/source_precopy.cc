@@ -7,8 +7,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/fmt_absl.h"
+#include "daemon/model/switchover_policy.h"
 #include "daemon/source_engine.h"
-#include "daemon/switchover_policy.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 

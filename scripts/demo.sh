@@ -47,8 +47,8 @@ dataplane {
           memif: "role=server,socket=$work/memif.sock,socket-abstract=no" }
 }
 CONF
-src="$bin/cli/vmigctl --addr unix://$work/source.sock"
-dst="$bin/cli/vmigctl --addr unix://$work/dest.sock"
+src="$bin/control/cli/vmigctl --addr unix://$work/source.sock"
+dst="$bin/control/cli/vmigctl --addr unix://$work/dest.sock"
 wait_health() {
   for _ in $(seq 1 200); do
     $1 health >/dev/null 2>&1 && return 0
@@ -58,10 +58,10 @@ wait_health() {
   cat "$2" >&2
   exit 1
 }
-"$bin/server/vmigd" --config "$work/dest.conf" 2>"$work/dest.log" &
+"$bin/control/server/vmigd" --config "$work/dest.conf" 2>"$work/dest.log" &
 pids+=($!)
 wait_health "$dst" "$work/dest.log"
-"$bin/server/vmigd" --config "$work/source.conf" 2>"$work/source.log" &
+"$bin/control/server/vmigd" --config "$work/source.conf" 2>"$work/source.log" &
 pids+=($!)
 wait_health "$src" "$work/source.log"
 

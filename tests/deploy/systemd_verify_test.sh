@@ -11,7 +11,7 @@ trap 'rm -rf "$tmp"' EXIT
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 unit="$tmp/prefix/lib/systemd/system/vmigd.service"
 grep -q "ExecStart=.*/vmigd --config" "$unit"
-sed -e "s|ExecStart\(Pre\)\?=[^ ]*/vmigd |ExecStart\1=$build/server/vmigd |g" \
+sed -e "s|ExecStart\(Pre\)\?=[^ ]*/vmigd |ExecStart\1=$build/control/server/vmigd |g" \
     -e "s|ExecStartPre=[^ ]*/vmigd-hugepages|ExecStartPre=$src/deploy/vmigd-hugepages|" \
     "$unit" > "$tmp/vmigd.service"
 out=$(systemd-analyze verify "$tmp/vmigd.service" 2>&1) || { echo "$out"; exit 1; }
@@ -22,5 +22,5 @@ if echo "$out" | grep -q "vmigd.service"; then
   exit 1
 fi
 sed -e "s|/run/vmigd/|$tmp/|g" "$src/deploy/vmigd.conf.example" > "$tmp/vmigd.conf"
-"$build/server/vmigd" --check-config "$tmp/vmigd.conf" >/dev/null
+"$build/control/server/vmigd" --check-config "$tmp/vmigd.conf" >/dev/null
 echo "systemd unit and example configuration verified"

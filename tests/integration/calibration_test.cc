@@ -40,8 +40,8 @@ v1::Device GetDevice(v1::DeviceService::Stub& stub, const std::string& id) {
 
 std::string DeviceGet(const Daemon& d, const std::string& id) {
   CommandResult r =
-      RunCommand({BinaryPath("cli/vmigctl"), "--addr", d.address(), "--timeout",
-                  "10s", "device", "get", id});
+      RunCommand({BinaryPath("control/cli/vmigctl"), "--addr", d.address(),
+                  "--timeout", "10s", "device", "get", id});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   return r.out;
 }
@@ -64,7 +64,7 @@ TEST_F(MigrationTest,
   CommandResult cal =
       RunCommand({BinaryPath("bench/vmig-bench"), "calibrate", "--devices",
                   kSource, "--dest", kWriteBound, "--runs", "2", "--out", file,
-                  "--vmigd", BinaryPath("server/vmigd")});
+                  "--vmigd", BinaryPath("control/server/vmigd")});
   ASSERT_EQ(cal.exit_code, 0) << cal.out << cal.err;
   // A fresh pair: no history, only the file.
   src_extra_ = "calibration_file: \"" + file + "\"\n";

@@ -436,9 +436,9 @@ class TlsTest : public ::testing::Test {
            " } }\n";
   }
   CommandResult Health(int port, std::vector<std::string> tls) {
-    std::vector<std::string> args = {BinaryPath("cli/vmigctl"), "--addr",
-                                     "127.0.0.1:" + std::to_string(port),
-                                     "--timeout", "5s"};
+    std::vector<std::string> args = {
+        BinaryPath("control/cli/vmigctl"), "--addr",
+        "127.0.0.1:" + std::to_string(port), "--timeout", "5s"};
     args.insert(args.end(), tls.begin(), tls.end());
     args.push_back("health");
     return RunCommand(args);
@@ -479,23 +479,24 @@ TEST_F(TlsTest, ServerOnlyTlsServesClientsThatTrustTheCa) {
 TEST(DaemonConfigTest, CheckConfigNamesTheBadOptionAndRefusesInsecureTcp) {
   TempDir dir;
   const std::string good = dir.Write("good.conf", Config(dir, "g"));
-  EXPECT_EQ(RunCommand({BinaryPath("server/vmigd"), "--check-config", good})
-                .exit_code,
-            0);
+  EXPECT_EQ(
+      RunCommand({BinaryPath("control/server/vmigd"), "--check-config", good})
+          .exit_code,
+      0);
   const std::string bad =
       dir.Write("bad.conf",
                 Config(dir, "b", "listen { tcp_address: \"0.0.0.0:7443\" }\n"));
   CommandResult r =
-      RunCommand({BinaryPath("server/vmigd"), "--check-config", bad});
+      RunCommand({BinaryPath("control/server/vmigd"), "--check-config", bad});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("listen.tcp_address"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("plaintext"), std::string::npos) << r.err;
-  r = RunCommand({BinaryPath("server/vmigd"), "--check-config", good, "--set",
-                  "limits { max_message_bytes: 1 }"});
+  r = RunCommand({BinaryPath("control/server/vmigd"), "--check-config", good,
+                  "--set", "limits { max_message_bytes: 1 }"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("limits.max_message_bytes"), std::string::npos) << r.err;
-  r = RunCommand({BinaryPath("server/vmigd"), "--check-config", good, "--set",
-                  "no_such_option: 1"});
+  r = RunCommand({BinaryPath("control/server/vmigd"), "--check-config", good,
+                  "--set", "no_such_option: 1"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("no_such_option"), std::string::npos) << r.err;
 }
@@ -509,10 +510,11 @@ TEST(DaemonConfigTest, TheConfigurationIsLoggedOnceAsADigest) {
   ASSERT_TRUE(d.WaitReady()) << d.log();
   // (The fixture starts test daemons with these overrides: the digest is of
   // the effective configuration.)
-  CommandResult q = RunCommand(
-      {BinaryPath("server/vmigd"), "--check-config", dir.path() + "/dg.conf",
-       "--quiet", "--set", "peer { allow_unix_peers: true }", "--set",
-       "allow_emulated_devices: true"});
+  CommandResult q =
+      RunCommand({BinaryPath("control/server/vmigd"), "--check-config",
+                  dir.path() + "/dg.conf", "--quiet", "--set",
+                  "peer { allow_unix_peers: true }", "--set",
+                  "allow_emulated_devices: true"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
   const size_t at = q.out.find("(digest ");
   ASSERT_NE(at, std::string::npos) << q.out;
@@ -521,9 +523,10 @@ TEST(DaemonConfigTest, TheConfigurationIsLoggedOnceAsADigest) {
   EXPECT_NE(d.log().find("digest " + digest), std::string::npos) << d.log();
   EXPECT_EQ(d.log().find("unix_socket:"), std::string::npos) << d.log();
   // Another configuration, another digest.
-  CommandResult other = RunCommand(
-      {BinaryPath("server/vmigd"), "--check-config", dir.path() + "/dg.conf",
-       "--quiet", "--set", "log_level: LOG_LEVEL_DEBUG"});
+  CommandResult other =
+      RunCommand({BinaryPath("control/server/vmigd"), "--check-config",
+                  dir.path() + "/dg.conf", "--quiet", "--set",
+                  "log_level: LOG_LEVEL_DEBUG"});
   EXPECT_EQ(other.out.find(digest), std::string::npos) << other.out;
 }
 

@@ -130,7 +130,7 @@ TEST_F(MigrationTest, AnUnreachableBudgetIsRefusedWithTheSmallestPromise) {
             before.at("devices/gpu0").emulated_digest());
   EXPECT_EQ(WaitEnd(*dst_mig_, "r1").phase(), v1::PHASE_FAILED);
   // A script waiting on it learns it failed, and why.
-  CommandResult w = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
+  CommandResult w = RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
                                 source_->address(), "migrate", "wait", "r1"});
   EXPECT_EQ(w.exit_code, 1) << w.out << w.err;
   EXPECT_NE(w.err.find("cannot be met"), std::string::npos) << w.err;
@@ -173,9 +173,9 @@ TEST_F(MigrationTest, AnAllowedOverrunSwitchesOverAndTheReportSaysSo) {
   }
   EXPECT_EQ(Ms(d.report().downtime()), Ms(r.downtime()));
   EXPECT_FALSE(d.report().budget_met());
-  CommandResult w =
-      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
-                  "migrate", "wait", "o1", "--for", "completed"});
+  CommandResult w = RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
+                                source_->address(), "migrate", "wait", "o1",
+                                "--for", "completed"});
   EXPECT_EQ(w.exit_code, 0) << w.out << w.err;
 }
 
@@ -238,14 +238,14 @@ TEST_F(MigrationTest,
   // vmigctl: one JSON object per line, while the budget is raised midway.
   std::thread raise([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(800));
-    CommandResult r =
-        RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
-                    "migrate", "update", "e1", "--budget", "5s"});
+    CommandResult r = RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
+                                  source_->address(), "migrate", "update", "e1",
+                                  "--budget", "5s"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
   });
-  CommandResult w =
-      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
-                  "--output", "json", "migrate", "watch", "e1"});
+  CommandResult w = RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
+                                source_->address(), "--output", "json",
+                                "migrate", "watch", "e1"});
   raise.join();
   EXPECT_EQ(w.exit_code, 0) << w.err;
   const std::string file = dir_.path() + "/watch.jsonl";

@@ -87,9 +87,9 @@ TEST_F(FaultTest, AnOperatorResolvesASessionInDoubtWhoseDestinationDied) {
   v1::Session reply;
   EXPECT_EQ(CancelOnSource("gone", &reply).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
-  CommandResult r =
-      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
-                  "migrate", "resolve", "gone", "--resume-source"});
+  CommandResult r = RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
+                                source_->address(), "migrate", "resolve",
+                                "gone", "--resume-source"});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   v1::Session s = WaitEnd(*src_mig_, "gone");
   EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
@@ -114,8 +114,8 @@ TEST_F(FaultTest, ACancelWhileThePeerHangsInTheHandshakeIsPromptAndCancelled) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto t0 = Clock::now();
   CommandResult r =
-      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
-                  "migrate", "cancel", "hang"});
+      RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
+                  source_->address(), "migrate", "cancel", "hang"});
   const double took = std::chrono::duration<double>(Clock::now() - t0).count();
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_LT(took, 3.0) << "the cancel waited out the hung call";
@@ -395,7 +395,7 @@ TEST_F(FaultTest, AfterAKillInStopCopyTheJournalReportsTheSessionAndDevices) {
   source_->Kill();
   RestartSource();
   ASSERT_TRUE(source_->Running()) << source_->log();
-  CommandResult list = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
+  CommandResult list = RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
                                    source_->address(), "migrate", "list"});
   EXPECT_EQ(list.exit_code, 0) << list.err << source_->log();
   EXPECT_NE(list.out.find("sessions/j1"), std::string::npos) << list.out;

@@ -256,8 +256,8 @@ TEST_F(LinkSharingTest, SessionsPastMaxOutgoingWaitQueuedAndStartInOrder) {
   ExpectCompletedAndVerified("q2");
   // vmigctl shows the place of a queued session.
   CommandResult r =
-      RunCommand({BinaryPath("cli/vmigctl"), "--addr", source_->address(),
-                  "--timeout", "10s", "migrate", "list"});
+      RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
+                  source_->address(), "--timeout", "10s", "migrate", "list"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("CANCELLED"), std::string::npos) << r.out;
 }

@@ -66,7 +66,7 @@ TEST_F(MigrationTest, DataplaneStatusShowsFlowsWhileTheyStreamAndPortTraffic) {
   EXPECT_GT(sending.srtt_ns(), 0);
   EXPECT_GT(sending.cwnd_frames(), 0u);
   EXPECT_GT(receiving.frames_received(), 0u);
-  CommandResult table = RunCommand({BinaryPath("cli/vmigctl"), "--addr",
+  CommandResult table = RunCommand({BinaryPath("control/cli/vmigctl"), "--addr",
                                     source_->address(), "dataplane", "status"});
   EXPECT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("port p (memif)"), std::string::npos) << table.out;

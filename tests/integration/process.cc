@@ -68,7 +68,8 @@ Daemon::Daemon(const TempDir& dir, const std::string& name,
   const std::string conf = dir.Write(name + ".conf", config);
   log_path_ = dir.path() + "/" + name + ".log";
   std::vector<std::string> argv = prefix;
-  argv.insert(argv.end(), {BinaryPath("server/vmigd"), "--config", conf});
+  argv.insert(argv.end(),
+              {BinaryPath("control/server/vmigd"), "--config", conf});
   // Test daemons are peers on one host, over their Unix sockets, unless a
   // test's configuration decides for itself.
   if (config.find("allow_unix_peers") == std::string::npos)
@@ -193,7 +194,8 @@ int FreeTcpPort() {
 }
 
 CommandResult Ctl(const Daemon& d, std::vector<std::string> args) {
-  args.insert(args.begin(), {BinaryPath("cli/vmigctl"), "--addr", d.address()});
+  args.insert(args.begin(),
+              {BinaryPath("control/cli/vmigctl"), "--addr", d.address()});
   return RunCommand(args);
 }
 

@@ -14,7 +14,7 @@ role=$1
 build=$2
 sh=/tmp/shared
 tls=$sh/tls
-ctl=$build/cli/vmigctl
+ctl=$build/control/cli/vmigctl
 log() { echo "two-vm $role: $*"; }
 fail() { log "FAILED: $*"; echo "FAILED: $*" >"$sh/$role-result"; exit 1; }
 # Waits (bounded) until a command succeeds.
@@ -59,7 +59,7 @@ $peer
 dataplane { lcores: "1" main_lcore: 0
             ports { name: "p" af_packet: "eth0" ipv4: "169.254.77.$me" } }
 EOF
-"$build/server/vmigd" --config /tmp/vmigd.conf >"$sh/$role-vmigd.log" 2>&1 &
+"$build/control/server/vmigd" --config /tmp/vmigd.conf >"$sh/$role-vmigd.log" 2>&1 &
 daemon=$!
 local_ctl=("$ctl" --addr unix:///tmp/vmigd.sock)
 await 120 "vmigd" "${local_ctl[@]}" health
