@@ -377,14 +377,14 @@ absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
   for (const Device* d : devs)
     members.push_back(static_cast<size_t>(d - devs_.data()));
   std::vector<DeviceGroup::Arc> arcs;
-  const absl::Time t0 = absl::Now();
+  const absl::Time t0 = wall_.Now();
   absl::Status s = group_.Move(members, target,
                                serial ? DeviceGroup::Schedule::kSerial
                                       : DeviceGroup::Schedule::kParallel,
                                &arcs);
   // The barrier's own cost (dispatching the arcs to threads and joining
   // them): wall time past the slowest arc.
-  const absl::Duration wall = absl::Now() - t0;
+  const absl::Duration wall = wall_.Now() - t0;
   slowest_arc_ = absl::ZeroDuration();
   for (size_t i = 0; i < arcs.size(); ++i) {
     slowest_arc_ = std::max(slowest_arc_, arcs[i].took);

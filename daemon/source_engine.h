@@ -5,9 +5,10 @@
 // PeerClient, moves its devices only through a DeviceGroup, predicts only
 // with the downtime model. Its policy (deadlines, stall and liveness
 // checks, pre-copy's pacing) reads time only from its Clock, which a test
-// may step; what it measures (the link probe, a barrier's cost, the
-// switchover's phases) reads the real monotonic clock, because a rate or a
-// downtime in stepped time would be no measurement.
+// may step; what it measures (the link probe, a barrier's cost, the send
+// rate) reads `wall_`, the real clock whatever `clock_` is, because a rate
+// or a downtime in stepped time would be no measurement. No time is read
+// but through one of the two.
 #ifndef VMIGD_DAEMON_SOURCE_ENGINE_H_
 #define VMIGD_DAEMON_SOURCE_ENGINE_H_
 
@@ -235,6 +236,7 @@ class SourceEngine {
   MeasureHistory& history_;
   const std::unique_ptr<PeerClient> peer_;
   Clock& clock_;
+  Clock& wall_ = Clock::Real();  // measurements (see the top of the file)
   const EngineTunables tun_;
   std::vector<std::string> ids_;  // as claimed, for the release
   vfio::DeviceGroup group_;

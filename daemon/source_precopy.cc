@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/time/clock.h"
 #include "common/fmt_absl.h"
 #include "daemon/model/switchover_policy.h"
 #include "daemon/source_engine.h"
@@ -42,7 +41,7 @@ absl::Status SourceEngine::ProbeLink() {
   uint64_t last_acked = 0;
   // A measurement of the data plane: it runs on real time, whatever clock
   // the engine's policy runs on.
-  absl::Time progress = absl::Now();
+  absl::Time progress = wall_.Now();
   for (;;) {
     const dataplane::Stream::State state = probe->state();
     if (state == dataplane::Stream::kDone) break;
@@ -61,7 +60,7 @@ absl::Status SourceEngine::ProbeLink() {
       break;
     }
     const uint64_t acked = probe->Stats().sender.acked_bytes;
-    const absl::Time now = absl::Now();
+    const absl::Time now = wall_.Now();
     if (acked != last_acked) {
       last_acked = acked;
       progress = now;
@@ -71,7 +70,7 @@ absl::Status SourceEngine::ProbeLink() {
           " (peer or data plane gone)"));
       break;
     }
-    absl::SleepFor(absl::Microseconds(200));
+    wall_.SleepFor(absl::Microseconds(200));
   }
   const dataplane::StreamStats stats = probe->Stats();
   // The source is freed once the worker lets go of it.
@@ -202,7 +201,7 @@ void SourceEngine::PublishProgress(
     // The session's send rate, a measurement: on real time.
     uint64_t sent = 0;
     for (const Device& d : devs_) sent += d.bytes_sent;
-    const absl::Time now = absl::Now();
+    const absl::Time now = wall_.Now();
     if (now - rate_at_ >= absl::Milliseconds(500)) {
       if (rate_at_ != absl::InfinitePast() && sent >= rate_bytes_)
         send_rate_ = static_cast<double>(sent - rate_bytes_) /
