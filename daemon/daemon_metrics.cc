@@ -32,64 +32,65 @@ std::string PhaseName(v1::Phase p) {
   return absl::AsciiStrToLower(absl::StripPrefix(v1::Phase_Name(p), "PHASE_"));
 }
 
-struct Families {
+}  // namespace
+
+struct DaemonMetrics::Families {
+  explicit Families(Registry& registry) : r(registry) {}
+  Registry& r;  // first: the families below register with it
   CounterFamily migrations{
-      Registry::Default(),
+      r,
       "vmigd_migrations_total",
       "Sessions ended, by role and outcome (completed, cancelled, "
       "rolled_back: failed before the commit, the source running; "
       "failed_after_commit).",
       {"role", "outcome"}};
   CounterFamily rollbacks{
-      Registry::Default(),
+      r,
       "vmigd_rollbacks_total",
       "Sessions that ended before the commit, by the phase they were in and "
       "why (cancelled, failed).",
       {"role", "phase", "cause"}};
-  CounterFamily in_doubt{Registry::Default(),
+  CounterFamily in_doubt{r,
                          "vmigd_in_doubt_total",
                          "Sessions whose commit outcome became unknown.",
                          {"role"}};
   CounterFamily budget_missed{
-      Registry::Default(),
+      r,
       "vmigd_budget_missed_total",
       "Completed sessions whose downtime exceeded their budget.",
       {"role"}};
   CounterFamily migrated_bytes{
-      Registry::Default(),
+      r,
       "vmigd_migrated_bytes_total",
       "Device state bytes streamed by sessions that ended.",
       {"role"}};
   CounterFamily peer_silent{
-      Registry::Default(),
+      r,
       "vmigd_peer_silent_total",
       "Sessions failed because the peer daemon fell silent past the "
       "liveness bound.",
       {"role"}};
   CounterFamily peer_call_failures{
-      Registry::Default(),
+      r,
       "vmigd_peer_call_failures_total",
       "Calls to a peer daemon that failed, by method and gRPC code.",
       {"method", "code"}};
   HistogramFamily downtime{
-      Registry::Default(),
+      r,
       "vmigd_downtime_seconds",
       "Downtime of completed sessions: from the first P2P transition to the "
       "last destination device running.",
       {"role"},
       {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   HistogramFamily prediction_error{
-      Registry::Default(),
+      r,
       "vmigd_prediction_error_ratio",
       "|predicted - measured| / measured downtime of completed sessions.",
       {"role"},
       {0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5}};
 };
 
-Families& F() {
-  static Families* f = new Families;  // registered with the default registry
-  return *f;
-}
+namespace {
 
 void Gauge(TextWriter& w, const std::string& name, const std::string& help,
            const std::vector<std::pair<TextWriter::LabelPairs, double>>& s) {
@@ -122,8 +123,8 @@ void CollectSessions(TextWriter& w, SessionManager& sessions) {
     if (s.role() == v1::ROLE_SOURCE && !IsTerminal(s.phase())) {
       rate.emplace_back(l, s.progress().send_bytes_per_second());
       cap.emplace_back(l, static_cast<double>(s.max_bandwidth()));
-      switchover_cap.emplace_back(l,
-                                  static_cast<double>(s.switchover_bandwidth()));
+      switchover_cap.emplace_back(
+          l, static_cast<double>(s.switchover_bandwidth()));
     }
     queued[RoleName(s.role())] += s.phase() == v1::PHASE_QUEUED ? 1 : 0;
     if (s.phase() == v1::PHASE_QUEUED)
@@ -137,8 +138,7 @@ void CollectSessions(TextWriter& w, SessionManager& sessions) {
         "second.",
         rate);
   Gauge(w, "vmigd_session_max_bandwidth_bytes_per_second",
-        "A running source session's cap before its switchover (0: none).",
-        cap);
+        "A running source session's cap before its switchover (0: none).", cap);
   Gauge(w, "vmigd_session_switchover_bandwidth_bytes_per_second",
         "A running source session's cap from its switchover on (0: none).",
         switchover_cap);
@@ -168,8 +168,8 @@ void CollectSessions(TextWriter& w, SessionManager& sessions) {
 
 void CollectDataplane(TextWriter& w,
                       const std::vector<dataplane::Transport*>& transports) {
-  std::vector<std::pair<TextWriter::LabelPairs, double>> link, mbufs,
-      max_rate, tx_rate, rx_rate;
+  std::vector<std::pair<TextWriter::LabelPairs, double>> link, mbufs, max_rate,
+      tx_rate, rx_rate;
   struct Row {
     TextWriter::LabelPairs labels;
     dataplane::CounterSnapshot c;
@@ -220,8 +220,13 @@ void CollectDataplane(TextWriter& w,
 
 }  // namespace
 
-void RecordPhaseChange(v1::Phase from, const v1::Session& now) {
-  Families& f = F();
+DaemonMetrics::DaemonMetrics(Registry& registry)
+    : f_(std::make_unique<Families>(registry)) {}
+
+DaemonMetrics::~DaemonMetrics() = default;
+
+void DaemonMetrics::PhaseChanged(v1::Phase from, const v1::Session& now) {
+  Families& f = *f_;
   const std::string role = RoleName(now.role());
   if (now.phase() == v1::PHASE_IN_DOUBT) f.in_doubt.Add({role});
   if (!IsTerminal(now.phase())) return;
@@ -255,16 +260,18 @@ void RecordPhaseChange(v1::Phase from, const v1::Session& now) {
   if (!r.budget_met() && r.has_budget()) f.budget_missed.Add({role});
 }
 
-void RecordPeerSilent(v1::Role role) { F().peer_silent.Add({RoleName(role)}); }
+void DaemonMetrics::PeerSilent(v1::Role role) {
+  f_->peer_silent.Add({RoleName(role)});
+}
 
-void RecordPeerCallFailure(const std::string& method, const std::string& code) {
-  F().peer_call_failures.Add({method, code});
+void DaemonMetrics::PeerCallFailed(const std::string& method,
+                                   const std::string& code) {
+  f_->peer_call_failures.Add({method, code});
 }
 
 std::vector<std::unique_ptr<metrics::Registry::CollectorHandle>>
 AddDaemonCollectors(metrics::Registry& registry, SessionManager& sessions,
                     const std::vector<dataplane::Transport*>& transports) {
-  F();  // the families are on the page from the start
   std::vector<std::unique_ptr<metrics::Registry::CollectorHandle>> h;
   h.push_back(registry.AddCollector(
       [&sessions](TextWriter& w) { CollectSessions(w, sessions); }));

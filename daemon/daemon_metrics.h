@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/daemon_events.h"
 #include "dataplane/transport.h"
 #include "metrics/registry.h"
 #include "vmig/v1/migration.pb.h"
@@ -18,17 +19,26 @@ namespace vmig::daemon {
 
 class SessionManager;
 
-// A session's change of phase: counts outcomes when it ends (with its
-// downtime, prediction error and bytes), rollbacks by the phase they left,
-// and sessions that became in doubt.
-void RecordPhaseChange(v1::Phase from, const v1::Session& now);
+// The daemon's events as metric families of `registry` (which must outlive
+// it): outcomes when a session ends (with its downtime, prediction error
+// and bytes), rollbacks by the phase they left, sessions that became in
+// doubt, silent peers, failed peer calls.
+class DaemonMetrics final : public DaemonEvents {
+ public:
+  explicit DaemonMetrics(metrics::Registry& registry);
+  ~DaemonMetrics() override;
+  DaemonMetrics(const DaemonMetrics&) = delete;
+  DaemonMetrics& operator=(const DaemonMetrics&) = delete;
 
-// A peer that failed a session's liveness: the destination heard nothing
-// from its source, or the source nothing from its destination.
-void RecordPeerSilent(v1::Role role);
+  void PhaseChanged(v1::Phase from, const v1::Session& now) override;
+  void PeerSilent(v1::Role role) override;
+  void PeerCallFailed(const std::string& method,
+                      const std::string& code) override;
 
-// A peer call that failed, by method and gRPC code name.
-void RecordPeerCallFailure(const std::string& method, const std::string& code);
+ private:
+  struct Families;
+  std::unique_ptr<Families> f_;
+};
 
 // Adds to `registry` the collectors of the sessions and the data plane;
 // they read `sessions` and `transports` until the returned handles go.

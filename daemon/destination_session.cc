@@ -8,7 +8,6 @@
 #include "absl/time/clock.h"
 #include "common/clock.h"
 #include "common/fmt_absl.h"
-#include "daemon/daemon_metrics.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 #include "vfio/fsm.h"
@@ -22,12 +21,13 @@ DestinationSession::DestinationSession(
     std::shared_ptr<SessionRecord> record, std::vector<std::string> device_ids,
     std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
     bool leave_stopped, dataplane::Transport* transport,
-    DeviceRegistry& registry, MeasureHistory* history)
+    DeviceRegistry& registry, MeasureHistory* history, DaemonEvents& events)
     : record_(std::move(record)),
       leave_stopped_(leave_stopped),
       transport_(transport),
       registry_(registry),
-      history_(history) {
+      history_(history),
+      events_(events) {
   absl::MutexLock lock(&mu_);
   ids_ = std::move(device_ids);
   for (const std::string& id : ids_) {
@@ -434,7 +434,7 @@ absl::Time DestinationSession::CheckHealth(absl::Time now,
   }
   if (Fence(why) == Decision::kNone) {
     spdlog::warn("{}: {}", record_->name(), why);
-    if (silent) RecordPeerSilent(v1::ROLE_DESTINATION);
+    if (silent) events_.PeerSilent(v1::ROLE_DESTINATION);
     absl::MutexLock lock(&mu_);
     if (!released_) RollBack(v1::PHASE_FAILED, why);
   }

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "daemon/daemon_events.h"
 #include "daemon/device_registry.h"
 #include "daemon/link_probe.h"
 #include "daemon/measures/measure_history.h"
@@ -39,7 +40,8 @@ class DestinationSession {
       std::vector<std::string> device_ids,
       std::vector<std::shared_ptr<vfio::MigrationDevice>> devices,
       bool leave_stopped, dataplane::Transport* transport,
-      DeviceRegistry& registry, MeasureHistory* history = nullptr);
+      DeviceRegistry& registry, MeasureHistory* history = nullptr,
+      DaemonEvents& events = DaemonEvents::Ignored());
   ~DestinationSession();
 
   // Every device to RESUMING, in parallel. On failure the devices are reset
@@ -144,6 +146,7 @@ class DestinationSession {
   // Per device (in ids_ order): its history key and one arc as measured
   // when it was prepared.
   MeasureHistory* const history_;
+  DaemonEvents& events_;
   std::vector<std::string> history_keys_ ABSL_GUARDED_BY(mu_);
   std::vector<absl::Duration> arcs_ ABSL_GUARDED_BY(mu_);
   absl::Time prepared_at_ ABSL_GUARDED_BY(mu_);

@@ -2,19 +2,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "daemon/daemon_metrics.h"
 #include "daemon/session_record.h"
 
 namespace vmig::daemon {
 
 PeerMonitor::PeerMonitor(PeerClient& peer, std::string session_id,
                          std::string who, absl::Duration interval,
-                         absl::Duration liveness)
+                         absl::Duration liveness, DaemonEvents& events)
     : peer_(peer),
       session_id_(std::move(session_id)),
       who_(std::move(who)),
       interval_(interval),
-      liveness_(liveness) {
+      liveness_(liveness),
+      events_(events) {
   {
     absl::MutexLock lock(&mu_);
     last_answer_ = absl::Now();  // the handshake just answered
@@ -69,7 +69,7 @@ absl::Status PeerMonitor::Check() const {
   }
   const absl::Duration silent = absl::Now() - last_answer_;
   if (silent > liveness_) {
-    if (!counted_silent_) RecordPeerSilent(v1::ROLE_SOURCE);
+    if (!counted_silent_) events_.PeerSilent(v1::ROLE_SOURCE);
     counted_silent_ = true;
     return absl::UnavailableError(absl::StrCat(
         who_, " silent for ", absl::FormatDuration(silent), " (liveness bound ",

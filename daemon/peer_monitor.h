@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "daemon/daemon_events.h"
 #include "daemon/peer_client.h"
 
 namespace vmig::daemon {
@@ -20,8 +21,10 @@ namespace vmig::daemon {
 class PeerMonitor {
  public:
   // `peer` must outlive the monitor; `who` names the peer in errors.
+  // A silent peer is told to `events` once.
   PeerMonitor(PeerClient& peer, std::string session_id, std::string who,
-              absl::Duration interval, absl::Duration liveness);
+              absl::Duration interval, absl::Duration liveness,
+              DaemonEvents& events = DaemonEvents::Ignored());
   ~PeerMonitor();
   PeerMonitor(const PeerMonitor&) = delete;
   PeerMonitor& operator=(const PeerMonitor&) = delete;
@@ -37,6 +40,7 @@ class PeerMonitor {
   PeerClient& peer_;
   const std::string session_id_, who_;
   const absl::Duration interval_, liveness_;
+  DaemonEvents& events_;
   mutable absl::Mutex mu_;
   absl::CondVar stop_cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -9,7 +9,6 @@
 #include "absl/time/clock.h"
 #include "common/fmt_absl.h"
 #include "daemon/config.h"
-#include "daemon/daemon_metrics.h"
 #include "daemon/memory_trim.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
@@ -121,7 +120,10 @@ absl::StatusOr<std::shared_ptr<SessionRecord>> SessionManager::Reserve(
   EvictFinishedLocked(limits_.max_sessions() - 1);
   auto record = std::make_shared<SessionRecord>(id, role);
   Journalled(*record);
-  record->set_phase_observer(RecordPhaseChange);
+  record->set_phase_observer(
+      [events = events_](v1::Phase from, const v1::Session& now) {
+        events->PhaseChanged(from, now);
+      });
   sessions_[id] = Entry{record, nullptr, request_id};
   return record;
 }
@@ -199,7 +201,7 @@ absl::StatusOr<v1::Session> SessionManager::PrepareIncoming(
   });
   auto session = std::make_shared<DestinationSession>(
       *record, std::move(ids), std::move(*claimed), req.leave_stopped(),
-      *transport, devices_, &history_);
+      *transport, devices_, &history_, *events_);
   if (absl::Status s = session->Prepare(); !s.ok()) {
     Unreserve(req.session_id());
     return s;
@@ -292,6 +294,7 @@ absl::StatusOr<v1::Session> SessionManager::StartMigration(
   auto engine = std::make_shared<SourceEngine>(
       *record, req, std::move(ids), std::move(*claimed), **transport, devices_,
       history_, std::move(*peer), clock_, tunables_, &outgoing_);
+  engine->set_events(events_);
   auto done = std::make_shared<std::atomic<bool>>(false);
   absl::MutexLock lock(&engines_mu_);
   engines_.push_back({req.session_id(), engine, std::thread([engine, done] {

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/clock.h"
 #include "daemon/admission_queue.h"
+#include "daemon/daemon_events.h"
 #include "daemon/destination_session.h"
 #include "daemon/device_registry.h"
 #include "daemon/incoming_line.h"
@@ -56,6 +57,9 @@ class SessionManager {
 
   // Journals every session from here on (set before serving).
   void set_journal(Journal* journal) { journal_ = journal; }
+  // Tells `events` (which must outlive the manager) of every session's
+  // phase changes and silent peers (set before serving).
+  void set_events(DaemonEvents* events) { events_ = events; }
   // After a restart: the sessions the journal recovered. An interrupted
   // one ends FAILED ("daemon restarted during PHASE"), or COMPLETED when
   // the journal shows the commit; its devices go to a safe state (a source
@@ -170,6 +174,7 @@ class SessionManager {
   std::map<std::string, Entry> sessions_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint32_t> watchers_{0};
   Journal* journal_ = nullptr;
+  DaemonEvents* events_ = &DaemonEvents::Ignored();
   // The journal hook of a new record.
   void Journalled(SessionRecord& record);
   absl::StatusOr<v1::HeartbeatResponse> RestoredAnswer(const std::string& id);

@@ -229,7 +229,7 @@ absl::Status SourceEngine::Handshake() {
   const PeerDeadlines dl = peer_->deadlines();
   monitor_ = std::make_unique<PeerMonitor>(
       *peer_, session_->id(), absl::StrCat("the destination ", req_.peer()),
-      dl.heartbeat_interval, dl.liveness);
+      dl.heartbeat_interval, dl.liveness, *events_);
   wire_session_ = resp->wire_session_id();
   session_->wire_session_id = wire_session_;  // for the data-plane status
   token_ = resp->session_token();

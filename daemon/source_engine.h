@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "daemon/admission_queue.h"
+#include "daemon/daemon_events.h"
 #include "daemon/device_registry.h"
 #include "daemon/link_probe.h"
 #include "daemon/measures/measure_history.h"
@@ -59,6 +60,8 @@ class SourceEngine {
                MeasureHistory& history, std::unique_ptr<PeerClient> peer,
                Clock& clock, EngineTunables tunables = {},
                AdmissionQueue* outgoing = nullptr);
+  // Where a silent destination is told (before Run; default: nobody).
+  void set_events(DaemonEvents* events) { events_ = events; }
   // The thread body: runs the session to COMPLETED, CANCELLED or FAILED.
   void Run();
   // From the API: cancel now (calls to a hung peer are cut short) unless
@@ -236,6 +239,7 @@ class SourceEngine {
   MeasureHistory& history_;
   const std::unique_ptr<PeerClient> peer_;
   Clock& clock_;
+  DaemonEvents* events_ = &DaemonEvents::Ignored();
   Clock& wall_ = Clock::Real();  // measurements (see the top of the file)
   const EngineTunables tun_;
   std::vector<std::string> ids_;  // as claimed, for the release

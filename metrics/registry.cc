@@ -109,11 +109,6 @@ void HistogramFamily::Render(TextWriter& w) const {
   for (const auto& [labels, s] : series_) render(labels, s);
 }
 
-Registry& Registry::Default() {
-  static Registry* r = new Registry;  // never destroyed: families are static
-  return *r;
-}
-
 void Registry::Register(const CounterFamily* f) {
   absl::MutexLock lock(&mu_);
   counters_.push_back(f);

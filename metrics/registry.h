@@ -77,11 +77,8 @@ class HistogramFamily {
 
 class Registry {
  public:
-  // The process's registry (the daemon has one page).
-  static Registry& Default();
-
   // Families register themselves when they are built and must outlive the
-  // registry's use (they are static in practice).
+  // registry's use (vmigd: DaemonMetrics, which lives as long as main).
   void Register(const CounterFamily* f);
   void Register(const HistogramFamily* f);
   // Called at every render, on the endpoint's thread; returns a handle that

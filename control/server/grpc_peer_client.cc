@@ -9,7 +9,6 @@
 #include "common/files.h"
 #include "common/grpc_status.h"
 #include "daemon/config.h"
-#include "daemon/daemon_metrics.h"
 #include "grpcpp/grpcpp.h"
 #include "vmig/v1/peer.grpc.pb.h"
 
@@ -19,8 +18,10 @@ namespace {
 class GrpcPeerClient final : public daemon::PeerClient {
  public:
   GrpcPeerClient(std::shared_ptr<grpc::Channel> channel,
-                 daemon::PeerDeadlines deadlines)
-      : stub_(v1::PeerService::NewStub(channel)), deadlines_(deadlines) {}
+                 daemon::PeerDeadlines deadlines, daemon::DaemonEvents& events)
+      : stub_(v1::PeerService::NewStub(channel)),
+        deadlines_(deadlines),
+        events_(events) {}
 
   absl::StatusOr<v1::HandshakeResponse> Handshake(
       const v1::HandshakeRequest& req) override {
@@ -81,7 +82,7 @@ class GrpcPeerClient final : public daemon::PeerClient {
     if (!s.ok()) {
       // This daemon's own cancel (CancelPending) is not the peer's failure.
       if (!absl::IsCancelled(s))
-        daemon::RecordPeerCallFailure(what, absl::StatusCodeToString(s.code()));
+        events_.PeerCallFailed(what, absl::StatusCodeToString(s.code()));
       return s;
     }
     return resp;
@@ -89,6 +90,7 @@ class GrpcPeerClient final : public daemon::PeerClient {
 
   std::unique_ptr<v1::PeerService::Stub> stub_;
   const daemon::PeerDeadlines deadlines_;
+  daemon::DaemonEvents& events_;
   // The calls in flight, for CancelPending.
   absl::Mutex mu_;
   std::set<grpc::ClientContext*> pending_ ABSL_GUARDED_BY(mu_);
@@ -122,7 +124,7 @@ absl::StatusOr<PeerTls> LoadPeerTls(const v1::PeerTlsConfig& t) {
 }  // namespace
 
 absl::StatusOr<daemon::PeerClientFactory> MakeGrpcPeerClientFactory(
-    const v1::DaemonConfig& config) {
+    const v1::DaemonConfig& config, daemon::DaemonEvents& events) {
   absl::StatusOr<PeerTls> tls = LoadPeerTls(config.peer().tls());
   if (!tls.ok()) {
     return absl::Status(tls.status().code(),
@@ -130,7 +132,7 @@ absl::StatusOr<daemon::PeerClientFactory> MakeGrpcPeerClientFactory(
   }
   const daemon::PeerDeadlines deadlines =
       daemon::PeerDeadlinesOf(config.peer());
-  return [tls = *tls, deadlines](const std::string& address)
+  return [tls = *tls, deadlines, &events](const std::string& address)
              -> absl::StatusOr<std::unique_ptr<daemon::PeerClient>> {
     // A Unix socket is on this host: its file permissions are the guard.
     const bool local = absl::StartsWith(address, "unix:");
@@ -146,7 +148,8 @@ absl::StatusOr<daemon::PeerClientFactory> MakeGrpcPeerClientFactory(
       return absl::InvalidArgumentError(
           absl::StrCat("peer: cannot make a channel to '", address, "'"));
     }
-    return std::make_unique<GrpcPeerClient>(std::move(channel), deadlines);
+    return std::make_unique<GrpcPeerClient>(std::move(channel), deadlines,
+                                            events);
   };
 }
 

@@ -211,8 +211,13 @@ int main(int argc, char** argv) {
     journal = std::move(*j);
     devices.set_emu_state_dir(config->state_dir() + "/emu");
   }
+  // The metrics page's registry and the daemon's families on it: sessions
+  // and peer clients tell them their events (declared before both, so
+  // that they outlive them).
+  vmig::metrics::Registry metrics_registry;
+  vmig::daemon::DaemonMetrics daemon_metrics(metrics_registry);
   absl::StatusOr<vmig::daemon::PeerClientFactory> peer_clients =
-      vmig::server::MakeGrpcPeerClientFactory(*config);
+      vmig::server::MakeGrpcPeerClientFactory(*config, daemon_metrics);
   if (!peer_clients.ok()) {
     spdlog::critical("{}", peer_clients.status().message());
     return 1;
@@ -220,6 +225,7 @@ int main(int argc, char** argv) {
   vmig::daemon::SessionManager sessions(
       devices, config->limits(), ports, *peer_clients, {}, vmig::Clock::Real(),
       vmig::daemon::PeerDeadlinesOf(config->peer()).liveness);
+  sessions.set_events(&daemon_metrics);
   // What the daemon knows of device classes: a calibration file's figures
   // (checked with the configuration), then its own history, which refines
   // them and is written back as it learns.
@@ -297,13 +303,13 @@ int main(int argc, char** argv) {
   }
   // The metrics page (off unless configured): the daemon's families and
   // collectors over the sessions and the data plane.
-  auto collectors = vmig::daemon::AddDaemonCollectors(
-      vmig::metrics::Registry::Default(), sessions, ports);
+  auto collectors =
+      vmig::daemon::AddDaemonCollectors(metrics_registry, sessions, ports);
   std::unique_ptr<vmig::metrics::HttpEndpoint> metrics_endpoint;
   if (!config->metrics().listen_address().empty()) {
     auto e = vmig::metrics::HttpEndpoint::Start(
         config->metrics().listen_address(),
-        [] { return vmig::metrics::Registry::Default().Render(); });
+        [&metrics_registry] { return metrics_registry.Render(); });
     if (!e.ok()) {
       spdlog::critical("{}", e.status().message());
       return 1;

@@ -92,7 +92,7 @@ v1::Session EngineRig::Migrate(
   auto dst_devs = registry_->Claim(dst_ids_, dest_record_->name());
   EXPECT_TRUE(dst_devs.ok()) << dst_devs.status();
   DestinationSession dest(dest_record_, dst_ids_, *dst_devs, false,
-                          dst_tp_.get(), *registry_);
+                          dst_tp_.get(), *registry_, nullptr, events_);
   EXPECT_TRUE(dest.Prepare().ok());
 
   auto record =
@@ -106,6 +106,7 @@ v1::Session EngineRig::Migrate(
   SourceEngine engine(
       record, req, src_ids_, *src_devs, *src_tp_, *registry_, history_,
       std::make_unique<FakePeerClient>(&dest, &hooks_), clock, tunables);
+  engine.set_events(&events_);
   engine_ = &engine;
   dest_ = &dest;
   std::thread run([&] { engine.Run(); });

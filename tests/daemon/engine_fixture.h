@@ -140,6 +140,18 @@ class SteppingClock final : public Clock {
   absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::UnixEpoch();
 };
 
+// Counts the events the rig's two sides tell (DaemonEvents), by kind.
+class CountedEvents final : public DaemonEvents {
+ public:
+  void PhaseChanged(v1::Phase, const v1::Session&) override {}
+  void PeerSilent(v1::Role role) override {
+    (role == v1::ROLE_SOURCE ? silent_destinations : silent_sources)++;
+  }
+  void PeerCallFailed(const std::string&, const std::string&) override {}
+  // The source found its destination silent; the destination its source.
+  std::atomic<int> silent_destinations{0}, silent_sources{0};
+};
+
 class EngineRig : public ::testing::Test {
  protected:
   static void SetUpTestSuite();
@@ -173,6 +185,7 @@ class EngineRig : public ::testing::Test {
   std::atomic<SourceEngine*> engine_{nullptr};
   std::atomic<DestinationSession*> dest_{nullptr};
   MeasureHistory history_;
+  CountedEvents events_;  // what both sides of Migrate told
 };
 
 }  // namespace vmig::daemon::testing

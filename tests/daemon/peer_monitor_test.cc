@@ -56,6 +56,9 @@ TEST_F(PeerMonitorTest, ASilentDestinationFailsTheSourceWithinTheBound) {
   EXPECT_NE(s.error().find("Deadline Exceeded"), std::string::npos);
   EXPECT_EQ(State("s0"), DeviceState::kRunning);
   EXPECT_EQ(registry_->Get("s0")->session(), "");
+  // Told once to the events the engine was given (the daemon's metrics).
+  EXPECT_EQ(events_.silent_destinations.load(), 1);
+  EXPECT_EQ(events_.silent_sources.load(), 0);
 }
 
 TEST_F(PeerMonitorTest, ADestinationThatEndsTheSessionSendsItsCause) {
