@@ -1,6 +1,6 @@
 // vmigctl's connection to a daemon: global options and the gRPC channel.
-#ifndef VMIGD_CONTROL_CLIENT_H_
-#define VMIGD_CONTROL_CLIENT_H_
+#ifndef VMIGD_CONTROL_CLI_CLIENT_H_
+#define VMIGD_CONTROL_CLI_CLIENT_H_
 
 #include <memory>
 #include <string>
@@ -52,4 +52,4 @@ std::string ExplainConnectionError(const grpc::Status& s,
 
 }  // namespace vmig::cli
 
-#endif  // VMIGD_CONTROL_CLIENT_H_
+#endif  // VMIGD_CONTROL_CLI_CLIENT_H_

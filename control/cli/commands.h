@@ -1,7 +1,7 @@
 // vmigctl's subcommands that talk to a daemon. Each returns the exit code:
 // 0 success, 1 the operation failed, 2 usage error.
-#ifndef VMIGD_CONTROL_COMMANDS_H_
-#define VMIGD_CONTROL_COMMANDS_H_
+#ifndef VMIGD_CONTROL_CLI_COMMANDS_H_
+#define VMIGD_CONTROL_CLI_COMMANDS_H_
 
 #include <string>
 #include <vector>
@@ -17,4 +17,4 @@ int RunDataplaneCommand(const GlobalOptions& g, std::vector<std::string> args);
 
 }  // namespace vmig::cli
 
-#endif  // VMIGD_CONTROL_COMMANDS_H_
+#endif  // VMIGD_CONTROL_CLI_COMMANDS_H_

@@ -1,6 +1,6 @@
 // `vmigctl fsm path`: asks the FSM planner offline, without a daemon.
-#ifndef VMIGD_CONTROL_FSM_COMMAND_H_
-#define VMIGD_CONTROL_FSM_COMMAND_H_
+#ifndef VMIGD_CONTROL_CLI_FSM_COMMAND_H_
+#define VMIGD_CONTROL_CLI_FSM_COMMAND_H_
 
 #include <ostream>
 #include <string>
@@ -15,4 +15,4 @@ int RunFsmCommand(const std::vector<std::string>& args, std::ostream& out,
 
 }  // namespace vmig::cli
 
-#endif  // VMIGD_CONTROL_FSM_COMMAND_H_
+#endif  // VMIGD_CONTROL_CLI_FSM_COMMAND_H_

@@ -1,6 +1,6 @@
 // How vmigctl prints API objects: aligned tables, JSON or YAML.
-#ifndef VMIGD_CONTROL_OUTPUT_H_
-#define VMIGD_CONTROL_OUTPUT_H_
+#ifndef VMIGD_CONTROL_CLI_OUTPUT_H_
+#define VMIGD_CONTROL_CLI_OUTPUT_H_
 
 #include <ostream>
 #include <string>
@@ -46,4 +46,4 @@ void PrintMeasures(std::ostream& out, const v1::Device& d);
 
 }  // namespace vmig::cli
 
-#endif  // VMIGD_CONTROL_OUTPUT_H_
+#endif  // VMIGD_CONTROL_CLI_OUTPUT_H_

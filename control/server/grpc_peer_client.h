@@ -1,8 +1,8 @@
 // The peer client over gRPC: one channel per session to the destination
 // daemon, built from this daemon's configuration (TLS identity and CA for
 // TCP peers, the calls' deadlines).
-#ifndef VMIGD_SERVER_GRPC_PEER_CLIENT_H_
-#define VMIGD_SERVER_GRPC_PEER_CLIENT_H_
+#ifndef VMIGD_CONTROL_SERVER_GRPC_PEER_CLIENT_H_
+#define VMIGD_CONTROL_SERVER_GRPC_PEER_CLIENT_H_
 
 #include "daemon/daemon_events.h"
 #include "daemon/peer_client.h"
@@ -18,4 +18,4 @@ absl::StatusOr<daemon::PeerClientFactory> MakeGrpcPeerClientFactory(
 
 }  // namespace vmig::server
 
-#endif  // VMIGD_SERVER_GRPC_PEER_CLIENT_H_
+#endif  // VMIGD_CONTROL_SERVER_GRPC_PEER_CLIENT_H_

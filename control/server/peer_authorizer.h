@@ -6,8 +6,8 @@
 // (one-host setups and tests: the socket's mode decides who connects).
 // Everyone else, operator API clients included, gets PERMISSION_DENIED
 // from every PeerService method, checked on each call.
-#ifndef VMIGD_SERVER_PEER_AUTHORIZER_H_
-#define VMIGD_SERVER_PEER_AUTHORIZER_H_
+#ifndef VMIGD_CONTROL_SERVER_PEER_AUTHORIZER_H_
+#define VMIGD_CONTROL_SERVER_PEER_AUTHORIZER_H_
 
 #include <string>
 #include <vector>
@@ -42,4 +42,4 @@ class PeerAuthorizer {
 
 }  // namespace vmig::server
 
-#endif  // VMIGD_SERVER_PEER_AUTHORIZER_H_
+#endif  // VMIGD_CONTROL_SERVER_PEER_AUTHORIZER_H_

@@ -3,8 +3,8 @@
 // (newer grpcurl, grpc_cli, Postman) can list vmigd's services and fetch
 // their descriptors. Answers come from protobuf's generated pool, as
 // v1alpha's do.
-#ifndef VMIGD_SERVER_REFLECTION_V1_H_
-#define VMIGD_SERVER_REFLECTION_V1_H_
+#ifndef VMIGD_CONTROL_SERVER_REFLECTION_V1_H_
+#define VMIGD_CONTROL_SERVER_REFLECTION_V1_H_
 
 #include <string>
 #include <vector>
@@ -32,4 +32,4 @@ class ReflectionV1Service final
 
 }  // namespace vmig::server
 
-#endif  // VMIGD_SERVER_REFLECTION_V1_H_
+#endif  // VMIGD_CONTROL_SERVER_REFLECTION_V1_H_

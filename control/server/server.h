@@ -1,7 +1,7 @@
 // Builds the daemon's gRPC server: the Unix socket (and optionally TCP with
 // TLS or mutual TLS), vmig.v1 services, grpc.health.v1 and reflection.
-#ifndef VMIGD_CONTROL_SERVER_H_
-#define VMIGD_CONTROL_SERVER_H_
+#ifndef VMIGD_CONTROL_SERVER_SERVER_H_
+#define VMIGD_CONTROL_SERVER_SERVER_H_
 
 #include <memory>
 #include <vector>
@@ -22,4 +22,4 @@ absl::StatusOr<std::unique_ptr<grpc::Server>> StartServer(
 
 }  // namespace vmig::server
 
-#endif  // VMIGD_CONTROL_SERVER_H_
+#endif  // VMIGD_CONTROL_SERVER_SERVER_H_

@@ -1,10 +1,10 @@
 // The vmig.v1 gRPC services, thin adapters over the daemon's registries.
-#ifndef VMIGD_CONTROL_SERVICES_H_
-#define VMIGD_CONTROL_SERVICES_H_
+#ifndef VMIGD_CONTROL_SERVER_SERVICES_H_
+#define VMIGD_CONTROL_SERVER_SERVICES_H_
 
 #include "control/server/peer_authorizer.h"
 #include "daemon/device_registry.h"
-#include "daemon/session_manager.h"
+#include "daemon/session/session_manager.h"
 #include "dataplane/transport.h"
 #include "vmig/v1/dataplane.grpc.pb.h"
 #include "vmig/v1/device.grpc.pb.h"
@@ -123,4 +123,4 @@ class DataplaneServiceImpl final : public v1::DataplaneService::Service {
 
 }  // namespace vmig::server
 
-#endif  // VMIGD_CONTROL_SERVICES_H_
+#endif  // VMIGD_CONTROL_SERVER_SERVICES_H_

@@ -13,20 +13,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fmt_absl.h"
+#include "control/server/dataplane_setup.h"
 #include "control/server/grpc_peer_client.h"
+#include "control/server/link_monitor.h"
+#include "control/server/logging.h"
 #include "control/server/reflection_v1.h"
 #include "control/server/server.h"
 #include "control/server/services.h"
 #include "control/server/watchdog_gate.h"
 #include "daemon/config.h"
-#include "daemon/daemon_metrics.h"
-#include "daemon/dataplane_setup.h"
 #include "daemon/device_registry.h"
 #include "daemon/journal.h"
-#include "daemon/link_monitor.h"
-#include "daemon/logging.h"
 #include "daemon/measures/calibration_file.h"
-#include "daemon/session_manager.h"
+#include "daemon/session/daemon_metrics.h"
+#include "daemon/session/session_manager.h"
 #include "daemon/session_record.h"
 #include "dataplane/eal.h"
 #include "google/protobuf/text_format.h"
@@ -186,11 +186,11 @@ int main(int argc, char** argv) {
   for (int s : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&sigs, s);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  vmig::daemon::InitLogging(config->log_level());
+  vmig::server::InitLogging(config->log_level());
   if (!config->emu_transition_log().empty())
     LogTransitionsTo(config->emu_transition_log());
-  absl::StatusOr<vmig::daemon::Transports> transports =
-      vmig::daemon::StartDataplane(*config);
+  absl::StatusOr<vmig::server::Transports> transports =
+      vmig::server::StartDataplane(*config);
   if (!transports.ok()) {
     spdlog::critical("data plane: {}", transports.status().message());
     return 1;
@@ -290,11 +290,11 @@ int main(int argc, char** argv) {
     for (const std::string& service : api)
       health->SetServingStatus(service, true);
   }
-  std::unique_ptr<vmig::daemon::LinkMonitor> links;
+  std::unique_ptr<vmig::server::LinkMonitor> links;
   // -1: no data plane; 0 down; 1 up (for STATUS=).
   auto link_state = std::make_shared<std::atomic<int>>(ports.empty() ? -1 : 0);
   if (!ports.empty()) {
-    links = std::make_unique<vmig::daemon::LinkMonitor>(
+    links = std::make_unique<vmig::server::LinkMonitor>(
         ports, [health, link_state](bool up) {
           link_state->store(up ? 1 : 0);
           if (health)
@@ -374,7 +374,7 @@ int main(int argc, char** argv) {
     if (sig == SIGHUP) {
       auto again = vmig::daemon::LoadConfig(args.config, args.overrides);
       if (again.ok()) {
-        vmig::daemon::SetLogLevel(again->log_level());
+        vmig::server::SetLogLevel(again->log_level());
         spdlog::info("SIGHUP: log level {}",
                      vmig::v1::DaemonConfig::LogLevel_Name(again->log_level()));
       } else {

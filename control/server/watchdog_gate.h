@@ -6,8 +6,8 @@
 // still, the worker is hung).
 // Missing pings make systemd restart the daemon (Restart=on-failure), and
 // the journal recovers its sessions.
-#ifndef VMIGD_SERVER_WATCHDOG_GATE_H_
-#define VMIGD_SERVER_WATCHDOG_GATE_H_
+#ifndef VMIGD_CONTROL_SERVER_WATCHDOG_GATE_H_
+#define VMIGD_CONTROL_SERVER_WATCHDOG_GATE_H_
 
 #include <cstdint>
 #include <memory>
@@ -51,4 +51,4 @@ class WatchdogGate {
 
 }  // namespace vmig::server
 
-#endif  // VMIGD_SERVER_WATCHDOG_GATE_H_
+#endif  // VMIGD_CONTROL_SERVER_WATCHDOG_GATE_H_

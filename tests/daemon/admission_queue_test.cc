@@ -6,7 +6,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
-#include "daemon/incoming_line.h"
+#include "daemon/session/incoming_line.h"
 #include "gtest/gtest.h"
 
 namespace vmig::daemon {

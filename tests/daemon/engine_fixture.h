@@ -15,11 +15,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
-#include "daemon/destination_session.h"
+#include "daemon/destination/destination_session.h"
 #include "daemon/device_registry.h"
 #include "daemon/peer_client.h"
 #include "daemon/session_record.h"
-#include "daemon/source_engine.h"
+#include "daemon/source/source_engine.h"
 #include "dataplane/transport.h"
 #include "gtest/gtest.h"
 
