@@ -238,6 +238,9 @@ class SourceEngine {
   DeviceRegistry& registry_;
   MeasureHistory& history_;
   const std::unique_ptr<PeerClient> peer_;
+  // How long a wait for a stream's end lasts before the engine looks at
+  // cancels, stalls and its peer again.
+  static constexpr absl::Duration kWaitTick = absl::Milliseconds(2);
   Clock& clock_;
   DaemonEvents* events_ = &DaemonEvents::Ignored();
   Clock& wall_ = Clock::Real();  // measurements (see the top of the file)

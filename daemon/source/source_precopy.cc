@@ -70,7 +70,7 @@ absl::Status SourceEngine::ProbeLink() {
           " (peer or data plane gone)"));
       break;
     }
-    wall_.SleepFor(absl::Microseconds(200));
+    (void)probe->Wait(kWaitTick);  // woken by the probe's end
   }
   const dataplane::StreamStats stats = probe->Stats();
   // The source is freed once the worker lets go of it.
