@@ -1,18 +1,24 @@
+// The source engine: the session's steps in order, each handed to the part
+// whose job it is (see the header).
 #include "daemon/source/source_engine.h"
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/boot_id.h"
 #include "common/fmt_absl.h"
-#include "proto/convert.h"
+#include "daemon/source/source_handshake.h"
 #include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
 
-using vfio::DeviceGroup;
 using vfio::DeviceState;
+
+namespace {
+
+double MiB(double bytes) { return bytes / (1 << 20); }
+
+}  // namespace
 
 SourceEngine::SourceEngine(
     std::shared_ptr<SessionRecord> session, v1::StartMigrationRequest request,
@@ -24,17 +30,22 @@ SourceEngine::SourceEngine(
     : session_(std::move(session)),
       req_(std::move(request)),
       outgoing_(outgoing),
-      cap_(std::make_shared<dataplane::RateLimiter>()),
       transport_(transport),
       registry_(registry),
       history_(history),
       peer_(std::move(peer)),
       clock_(clock),
-      tun_(tunables) {
-  link_rate_ = history_.link();
-  if (link_rate_ > 0) link_source_ = Source::kHistory;
-  if (history_.commit_overhead() > absl::ZeroDuration())
-    commit_overhead_ = history_.commit_overhead();
+      tun_(tunables),
+      ids_(std::move(device_ids)),
+      path_(devs_, transport_, clock_, tun_.stall_timeout),
+      predictor_(devs_, history_, transport_.port_cap(),
+                 transport_.config().port.name, req_.serial_schedule()),
+      tracker_(devs_, predictor_, tun_.stall_timeout, session_->name()),
+      precopy_({*session_, *peer_,
+                absl::StrCat("the destination ", req_.peer()), clock_, tracker_,
+                predictor_, path_.cap(), tun_.monitor_interval}),
+      progress_(*session_, devs_),
+      commit_(*session_, *peer_, clock_, shutdown_) {
   start_ = clock_.Now();
   // The policy lives in the record (UpdateSession changes it there); a
   // record made without it takes the request's.
@@ -46,53 +57,37 @@ SourceEngine::SourceEngine(
       p.set_switchover_mode(req_.switchover_mode());
     if (req_.allow_budget_overrun()) p.set_allow_budget_overrun(true);
   });
-  InitDevices(std::move(device_ids), std::move(devices));
+  InitDevices(std::move(devices));
 }
 
 void SourceEngine::InitDevices(
-    std::vector<std::string> ids,
     std::vector<std::shared_ptr<vfio::MigrationDevice>> devs) {
-  ids_ = std::move(ids);
   devs_.resize(devs.size());
-  const absl::Time now = clock_.Now();
   for (size_t i = 0; i < devs_.size(); ++i) {
-    Device& d = devs_[i];
+    SourceDevice& d = devs_[i];
     d.id = ids_[i];
     d.peer_id = req_.devices(static_cast<int>(i)).destination();
-    if (absl::Status s = group_.Add(d.id, devs[i], vfio::Recovery::kResume);
+    d.device = devs[i];
+    if (absl::Status s =
+            path_.group().Add(d.id, d.device, vfio::Recovery::kResume);
         !s.ok()) {
       spdlog::warn("{}: {}", session_->name(), s.message());
     }
-    d.precopy = group_[i].flags.has(vfio::kMigPreCopy);
+    d.precopy = path_.group()[i].flags.has(vfio::kMigPreCopy);
     d.stream_id = static_cast<uint32_t>(i);
     absl::StatusOr<v1::Device> described = registry_.Get(d.id);
     d.history_key = described.ok() ? described->device_class() : d.id;
-    UseHistory(d);
-    d.last_progress = now;
-    d.last_sample = now;
+    predictor_.UseHistory(d);
+    // REINIT (new initial data mid pre-copy) is reported only to a user
+    // that opted in; the engine handles it (switchover-ack again).
     if (d.precopy) {
-      // REINIT (new initial data mid pre-copy) is reported only to a user
-      // that opted in; the engine handles it (switchover-ack again).
-      if (absl::Status s = devs[i]->EnablePrecopyInfoV2(); !s.ok()) {
+      if (absl::Status s = d.device->EnablePrecopyInfoV2(); !s.ok()) {
         spdlog::debug("{}: {}: no PRECOPY_INFOv2: {}", session_->name(), d.id,
                       s.message());
       }
     }
   }
-}
-
-void SourceEngine::UseHistory(Device& d) {
-  std::optional<DeviceMeasures> m = history_.Device(d.history_key);
-  if (!m) return;
-  if (m->arc > absl::ZeroDuration() && d.arc_source == Source::kGuess) {
-    d.arc = m->arc;
-    d.arc_source = Source::kHistory;
-  }
-  if (m->read_rate > 0 && d.read_source == Source::kGuess) {
-    d.read_rate = m->read_rate;
-    d.read_source = Source::kHistory;
-  }
-  d.read_floor = std::max(d.read_floor, m->read_floor);
+  tracker_.Start(clock_.Now());
 }
 
 bool SourceEngine::Cancelled() const {
@@ -118,10 +113,13 @@ void SourceEngine::Run() {
   if (s.ok()) s = Handshake();
   if (s.ok()) s = ProbeLink();
   if (s.ok()) s = StartPrecopy();
-  if (s.ok()) s = Precopy();
+  if (s.ok()) {
+    s = precopy_.Run([this] { return CheckWait("pre-copy"); },
+                     [this](v1::Phase phase) { PublishProgress(phase); });
+  }
   if (s.ok()) s = Switchover();
-  if (!s.ok() && !committed_ && !in_doubt_) Rollback(s);
-  ReleaseStreams();
+  if (!s.ok() && !committed_ && !commit_.in_doubt()) Rollback(s);
+  path_.ReleaseStreams(session_->name());
   if (monitor_) {
     peer_->CancelPending();  // a heartbeat to a frozen peer ends now
     monitor_.reset();
@@ -178,39 +176,17 @@ absl::Status SourceEngine::WaitQueued(size_t place, absl::Duration d) {
 absl::Status SourceEngine::Handshake() {
   PublishProgress(v1::PHASE_HANDSHAKE,
                   [](v1::Session& p) { p.set_queue_position(0); });
-  v1::HandshakeRequest hr;
-  hr.set_session_id(session_->id());
-  hr.set_version(1);
-  hr.set_source_data_ipv4(transport_.local().ipv4);
-  hr.set_source_data_udp_port(transport_.local().udp_port);
   absl::StatusOr<KeyShare> share = KeyShare::Generate();
   if (!share.ok()) return share.status();
-  hr.set_key_share(share->public_key());
-  const dataplane::Protection wanted = transport_.config().protection;
-  hr.set_cipher(dataplane::ProtectionName(wanted));
-  hr.set_probe_bytes(tun_.probe_bytes);
   const std::string boot_id = BootId();
-  hr.set_boot_id(boot_id);
-  if (std::shared_ptr<dataplane::Port> port = transport_.port()) {
-    hr.set_source_data_mac(std::string(port->mac().begin(), port->mac().end()));
-  }
-  for (Device& d : devs_) {
-    auto* x = hr.add_devices();
-    x->set_destination(d.peer_id);
-    *x->mutable_flags() = ToProto(MemberOf(d).flags);
-    if (absl::Status s = RefreshStopCopyLength(d); !s.ok()) return s;
-    x->set_stop_copy_length(d.stop_copy_length);
-    // What this daemon knows of the device's class from measurement, for a
-    // destination that never was its source (only the class's name if
-    // nothing).
-    std::optional<DeviceMeasures> own = history_.Device(d.history_key);
-    *x->mutable_known() =
-        SharedMeasures(d.history_key, own.value_or(DeviceMeasures{}));
-  }
+  absl::StatusOr<v1::HandshakeRequest> hr =
+      MakeHandshakeRequest(session_->id(), devs_, path_.group(), transport_,
+                           history_, *share, tun_.probe_bytes, boot_id);
+  if (!hr.ok()) return hr.status();
   // Sent, the destination may have accepted it even if the answer is lost:
   // a rollback from here on tells it to abort.
   handshake_sent_ = true;
-  absl::StatusOr<v1::HandshakeResponse> resp = peer_->Handshake(hr);
+  absl::StatusOr<v1::HandshakeResponse> resp = peer_->Handshake(*hr);
   // The destination runs its limit of incoming sessions: wait in its line,
   // asking again (it forgets a source that stops asking).
   while (resp.ok() && resp->queue_position() > 0) {
@@ -218,7 +194,7 @@ absl::Status SourceEngine::Handshake() {
             WaitQueued(resp->queue_position(), absl::Milliseconds(200));
         !s.ok())
       return s;
-    resp = peer_->Handshake(hr);
+    resp = peer_->Handshake(*hr);
     if (resp.ok() && resp->queue_position() == 0) {
       PublishProgress(v1::PHASE_HANDSHAKE,
                       [](v1::Session& p) { p.set_queue_position(0); });
@@ -230,138 +206,54 @@ absl::Status SourceEngine::Handshake() {
   monitor_ = std::make_unique<PeerMonitor>(
       *peer_, session_->id(), absl::StrCat("the destination ", req_.peer()),
       dl.heartbeat_interval, dl.liveness, *events_);
-  wire_session_ = resp->wire_session_id();
-  session_->wire_session_id = wire_session_;  // for the data-plane status
-  token_ = resp->session_token();
-  peer_data_.ipv4 = resp->data_ipv4();
-  peer_data_.udp_port = static_cast<uint16_t>(resp->data_udp_port());
+  session_->wire_session_id = resp->wire_session_id();  // for its status
   same_host_ = !boot_id.empty() && resp->boot_id() == boot_id;
-  // What the destination knows of its devices: arcs measured as it
-  // prepared them, and write rates from earlier migrations into them.
-  for (size_t i = 0;
-       i < devs_.size() && i < static_cast<size_t>(resp->devices_size()); ++i) {
-    const auto& m = resp->devices(static_cast<int>(i));
-    if (m.arc_ns() > 0) devs_[i].dest_arc = absl::Nanoseconds(m.arc_ns());
-    // A device never timed here is most like its counterpart there (still
-    // a guess, and the bound says so).
-    if (devs_[i].arc_source == Source::kGuess && m.arc_ns() > 0)
-      devs_[i].arc = devs_[i].dest_arc;
-    devs_[i].write_rate = m.write_bytes_per_second();
-    // What the destination measured of this device's class as a source of
-    // it: a pair where either side has read the class is not a guess.
-    if (m.source_class().device_class() == devs_[i].history_key) {
-      history_.Learn(m.source_class(), Origin::kPeer);
-      UseHistory(devs_[i]);
-    }
-  }
   probe_stream_id_ = resp->probe_stream_id();
-  dest_barrier_ = absl::Nanoseconds(resp->barrier_ns());
-  // Until this side times one of its own, its barriers are most like the
-  // destination's over as many devices.
-  source_barrier_ = dest_barrier_;
-  return AgreeProtection(*resp, *share, wanted);
-}
-
-absl::Status SourceEngine::AgreeProtection(const v1::HandshakeResponse& resp,
-                                           const KeyShare& share,
-                                           dataplane::Protection wanted) {
-  // Frames go to the destination's port itself, never to every host.
-  if (resp.data_mac().size() != 6 ||
-      (static_cast<uint8_t>(resp.data_mac()[0]) & 1)) {
-    return absl::FailedPreconditionError(
-        "the destination named no unicast data-plane MAC address");
-  }
-  std::copy(resp.data_mac().begin(), resp.data_mac().end(),
-            peer_data_.mac.begin());
-  std::optional<dataplane::Protection> agreed =
-      dataplane::ProtectionFromName(resp.cipher());
-  if (!agreed) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the destination chose an unknown cipher '", resp.cipher(), "'"));
-  }
-  if (*agreed == dataplane::Protection::kNone &&
-      wanted != dataplane::Protection::kNone) {
-    return absl::FailedPreconditionError(
-        "the destination offered an unprotected data plane; this daemon's "
-        "dataplane.cipher requires aes-256-gcm");
-  }
-  protection_ = *agreed;
-  if (protection_ != dataplane::Protection::kNone) {
-    absl::StatusOr<SessionKeys> keys =
-        share.Derive(resp.key_share(), session_->id(), KeyShare::Side::kSource);
-    if (!keys.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("data-plane keys: ", keys.status().message()));
-    }
-    keys_ = *keys;
-  }
+  TakeDestinationFigures(*resp, devs_, predictor_, history_);
+  absl::StatusOr<SourceDataPath::Wire> wire =
+      AgreeWire(*resp, *share, transport_.config().protection, session_->id());
+  if (!wire.ok()) return wire.status();
+  path_.SetWire(*wire);
+  protection_ = wire->protection;
   session_->Update([&](v1::Session& p) {
     p.set_data_protection(dataplane::ProtectionName(protection_));
   });
   return absl::OkStatus();
 }
 
-absl::Status SourceEngine::RefreshStopCopyLength(Device& d) {
-  absl::StatusOr<uint64_t> len = MemberOf(d).device->GetStopCopyLength();
-  if (!len.ok()) {
-    return absl::Status(
-        len.status().code(),
-        absl::StrCat(d.id, ": stop-copy length: ", len.status().message()));
+absl::Status SourceEngine::CheckPeer() const {
+  if (monitor_) {
+    if (absl::Status s = monitor_->Check(); !s.ok()) return s;
   }
-  d.stop_copy_length = *len;
-  return absl::OkStatus();
+  // The data plane's clock is CLOCK_MONOTONIC, whatever clock the engine's
+  // policy runs on.
+  return path_.CheckHeard(peer_->deadlines().liveness);
 }
 
-absl::Status SourceEngine::AddStream(Device& d) {
-  absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
-      OpenStream(d.stream_id, d.data.get());
-  if (!st.ok()) return st.status();
-  d.stream = *st;
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::shared_ptr<dataplane::Stream>> SourceEngine::OpenStream(
-    uint32_t stream_id, vfio::DataSession* data) {
-  dataplane::StreamSpec spec;
-  spec.role = dataplane::StreamRole::kSend;
-  spec.session_id = wire_session_;
-  spec.session_token = token_;
-  spec.protection = protection_;
-  spec.send_key = keys_.send;
-  spec.receive_key = keys_.receive;
-  spec.stream_id = stream_id;
-  spec.data = data;
-  spec.peer = peer_data_;
-  spec.cap = cap_;
-  absl::StatusOr<std::shared_ptr<dataplane::Stream>> st =
-      transport_.AddStream(spec);
-  if (st.ok() && switching_) (*st)->SetUrgent(true);
-  return st;
+absl::Status SourceEngine::CheckWait(absl::string_view phase) const {
+  if (Cancelled())
+    return absl::CancelledError(absl::StrCat("cancelled during ", phase));
+  return CheckPeer();
 }
 
 absl::Status SourceEngine::StartPrecopy() {
-  cap_->SetRate(ReadPolicy().max_bandwidth);
-  std::vector<Device*> pre;
-  for (Device& d : devs_) {
+  path_.cap().SetRate(Policy().max_bandwidth);
+  std::vector<SourceDevice*> pre;
+  for (SourceDevice& d : devs_) {
     if (d.precopy) pre.push_back(&d);
   }
   PublishProgress(v1::PHASE_PRECOPY);
   // Progress and rates count from here: the handshake and the link probe
   // before may take longer than the stall timeout on a slow link (6 s on
   // two TCG guests), and were not this device's to make.
-  const absl::Time now = clock_.Now();
-  for (Device& d : devs_) d.last_progress = d.last_sample = now;
+  tracker_.Start(clock_.Now());
   if (pre.empty()) return absl::OkStatus();
-  absl::Status s = SetStateAll(pre, DeviceState::kPreCopy, false, true);
+  absl::Status s = path_.Move(pre, DeviceState::kPreCopy, false, true);
+  if (s.ok() && pre.size() > 1)
+    predictor_.SeeSourceBarrier(path_.last_barrier());
   // RUNNING -> PRE_COPY is one arc of each of these very devices: better
   // than any history.
-  // A barrier's own cost is the machine's, not a side's; noise only adds
-  // to it, so the smaller of the two measurements stands for both.
-  if (s.ok() && pre.size() > 1) {
-    source_barrier_ = std::min(last_barrier_, dest_barrier_);
-    dest_barrier_ = source_barrier_;
-  }
-  for (Device* d : pre) {
+  for (SourceDevice* d : pre) {
     if (d->last_arc <= absl::ZeroDuration()) continue;
     d->arc = d->last_arc;
     d->arc_source = Source::kMeasured;
@@ -370,154 +262,28 @@ absl::Status SourceEngine::StartPrecopy() {
   return s;
 }
 
-absl::Status SourceEngine::SetStateAll(const std::vector<Device*>& devs,
-                                       DeviceState target, bool serial,
-                                       bool add_streams) {
-  std::vector<size_t> members;
-  for (const Device* d : devs)
-    members.push_back(static_cast<size_t>(d - devs_.data()));
-  std::vector<DeviceGroup::Arc> arcs;
-  const absl::Time t0 = wall_.Now();
-  absl::Status s = group_.Move(members, target,
-                               serial ? DeviceGroup::Schedule::kSerial
-                                      : DeviceGroup::Schedule::kParallel,
-                               &arcs);
-  // The barrier's own cost (dispatching the arcs to threads and joining
-  // them): wall time past the slowest arc.
-  const absl::Duration wall = wall_.Now() - t0;
-  slowest_arc_ = absl::ZeroDuration();
-  for (size_t i = 0; i < arcs.size(); ++i) {
-    slowest_arc_ = std::max(slowest_arc_, arcs[i].took);
-    devs[i]->last_arc = arcs[i].took;
-    if (arcs[i].data) devs[i]->data = std::move(arcs[i].data);
-  }
-  if (!serial && devs.size() > 1)
-    last_barrier_ = std::max(absl::ZeroDuration(), wall - slowest_arc_);
-  if (!s.ok()) return absl::AbortedError(s.message());
-  if (add_streams) {
-    for (Device* d : devs) {
-      if (d->data && !d->stream) {
-        if (absl::Status a = AddStream(*d); !a.ok()) return a;
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SourceEngine::CheckPeer() const {
-  if (monitor_) {
-    if (absl::Status s = monitor_->Check(); !s.ok()) return s;
-  }
-  const absl::Duration liveness = peer_->deadlines().liveness;
-  const int64_t now = MonotonicNanos();
-  // The streams' stats are published every 10 ms: looking every 50 ms is
-  // enough, and keeps the engine off the lock their worker takes.
-  if (now - last_path_check_ns_ < 50'000'000) return absl::OkStatus();
-  last_path_check_ns_ = now;
-  for (const Device& d : devs_) {
-    if (!d.stream || d.stream->state() != dataplane::Stream::kRunning) continue;
-    const int64_t heard = d.stream->Stats().heard_ns;
-    if (heard > 0 && absl::Nanoseconds(now - heard) > liveness) {
-      return absl::UnavailableError(absl::StrCat(
-          d.id, ": the destination's data plane has not answered for ",
-          absl::FormatDuration(absl::Nanoseconds(now - heard)),
-          " (liveness bound ", absl::FormatDuration(liveness),
-          "): the data path is cut while the control channel lives"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status SourceEngine::WaitStreams(const std::vector<Device*>& devs,
-                                       const char* phase, absl::Time start) {
-  std::vector<uint64_t> last(devs.size(), 0);
-  std::vector<absl::Time> progress(devs.size(), clock_.Now());
-  for (;;) {
-    bool all = true;
-    const dataplane::Stream* waiting = nullptr;  // the first not finished
-    const absl::Time now = clock_.Now();
-    for (size_t i = 0; i < devs.size(); ++i) {
-      Device& d = *devs[i];
-      const dataplane::Stream::State st = d.stream->state();
-      if (st == dataplane::Stream::kFailed) {
-        return absl::Status(
-            d.stream->error().code(),
-            absl::StrCat(d.id, ": ", d.stream->error().message()));
-      }
-      if (st == dataplane::Stream::kDone) {
-        if (d.transfer == absl::ZeroDuration()) d.transfer = now - start;
-        continue;
-      }
-      all = false;
-      if (waiting == nullptr) waiting = d.stream.get();
-      // Progress is what the peer acknowledged: retransmissions to a dead
-      // peer do not count.
-      const uint64_t acked = d.stream->Stats().sender.acked_bytes;
-      if (acked != last[i]) {
-        last[i] = acked;
-        progress[i] = now;
-      } else if (now - progress[i] > tun_.stall_timeout) {
-        return absl::UnavailableError(
-            absl::StrCat(d.id, ": ", phase, " stalled for ",
-                         absl::FormatDuration(tun_.stall_timeout),
-                         " (peer or data plane gone)"));
-      }
-    }
-    if (all) return absl::OkStatus();
-    if (Cancelled())
-      return absl::CancelledError(absl::StrCat("cancelled during ", phase));
-    if (absl::Status s = CheckPeer(); !s.ok()) return s;
-    // Woken by the stream's end (the worker signals it once), else after a
-    // tick for the checks above: the last stream's end is seen when it
-    // happens, not at the next poll, and the engine does not wake 5000
-    // times a second while the data plane works.
-    (void)waiting->Wait(kWaitTick);
-  }
-}
-
-absl::Status SourceEngine::StopCopy(const std::vector<Device*>& order,
-                                    bool serial) {
-  if (serial) {
-    for (Device* d : order) {
-      const absl::Time t = clock_.Now();
-      if (absl::Status s = SetStateAll({d}, DeviceState::kStopCopy, true, true);
-          !s.ok())
-        return s;
-      if (absl::Status s = WaitStreams({d}, "stop-copy", t); !s.ok()) return s;
-    }
-    return absl::OkStatus();
-  }
-  const absl::Time start = clock_.Now();
-  if (absl::Status s = SetStateAll(order, DeviceState::kStopCopy, false, true);
-      !s.ok())
-    return s;
-  return WaitStreams(order, "stop-copy", start);
-}
-
 absl::Status SourceEngine::Switchover() {
   const bool serial = req_.serial_schedule();
-  std::vector<Device*> order;
-  for (Device& d : devs_) order.push_back(&d);
+  std::vector<SourceDevice*> order;
+  for (SourceDevice& d : devs_) order.push_back(&d);
   // The critical path first: the device with the most to send gets its
   // stream (and the worker's attention) first.
-  std::sort(order.begin(), order.end(), [](const Device* a, const Device* b) {
-    return a->remaining() > b->remaining();
-  });
-  const Prediction predicted = Predict();
+  std::sort(order.begin(), order.end(),
+            [](const SourceDevice* a, const SourceDevice* b) {
+              return a->remaining() > b->remaining();
+            });
+  const Prediction predicted = predictor_.Predict(Policy());
   // The downtime runs from here: this session's frames go first on its
   // worker, under its switchover cap.
-  switching_ = true;
-  cap_->SetRate(ReadPolicy().switchover_bandwidth);
-  for (Device& d : devs_) {
-    if (d.stream) d.stream->SetUrgent(true);
-  }
+  path_.BeginSwitchover();
+  path_.cap().SetRate(Policy().switchover_bandwidth);
   PublishProgress(v1::PHASE_SWITCHOVER);
-  for (Device& d : devs_) d.bytes_at_switchover = d.bytes_sent;
+  for (SourceDevice& d : devs_) d.bytes_at_switchover = d.bytes_sent;
   SwitchoverTimes t;
   t.start = MonotonicNanos();
   // 1. P2P quiescence, as a barrier: no device stops before all are quiet.
   if (absl::Status s =
-          SetStateAll(order, DeviceState::kPreCopyP2P, serial, false);
+          path_.Move(order, DeviceState::kPreCopyP2P, serial, false);
       !s.ok()) {
     return s;
   }
@@ -527,7 +293,8 @@ absl::Status SourceEngine::Switchover() {
   // 2. STOP_COPY and the remaining state, streamed in parallel (or, as the
   // baseline, one device after another).
   PublishProgress(v1::PHASE_STOPCOPY);
-  if (absl::Status s = StopCopy(order, serial); !s.ok()) return s;
+  auto checks = [this](absl::string_view phase) { return CheckWait(phase); };
+  if (absl::Status s = path_.StopCopy(order, serial, checks); !s.ok()) return s;
   t.transferred = MonotonicNanos();
   if (Cancelled()) return absl::CancelledError("cancelled before the commit");
   // 3. Commit: the destination loads and resumes in lockstep.
@@ -538,8 +305,8 @@ absl::Status SourceEngine::Switchover() {
   t.end = MonotonicNanos();
   t.dest_running = resp->last_running_mono_ns();
   // 4. Off the downtime path: the source's devices leave the saving group.
-  ReleaseStreams();
-  if (absl::Status s = SetStateAll(order, DeviceState::kStop, false, false);
+  path_.ReleaseStreams(session_->name());
+  if (absl::Status s = path_.Move(order, DeviceState::kStop, false, false);
       !s.ok()) {
     spdlog::warn("{}: after the commit: {}", session_->name(), s.message());
   }
@@ -551,30 +318,15 @@ absl::Status SourceEngine::Switchover() {
                               "; the source devices stay stopped");
     return absl::OkStatus();
   }
-  Report(*resp, t, predicted, serial);
+  Report(*resp, t, predicted);
   return absl::OkStatus();
-}
-
-void SourceEngine::ReleaseStreams() {
-  // The worker may be inside a read: a data session is freed once it lets
-  // go (if it stalled past the wait, its stream keeps the session).
-  for (Device& d : devs_) {
-    if (d.stream && !d.stream->CancelAndWait(absl::Seconds(5), &d.data)) {
-      spdlog::warn(
-          "{}: {}: the data plane's worker did not let go of the stream "
-          "within 5s; its data session is closed when it does",
-          session_->name(), d.id);
-    }
-    d.stream.reset();
-    d.data.reset();
-  }
 }
 
 void SourceEngine::Rollback(const absl::Status& why) {
   spdlog::warn("{}: rolling back: {}", session_->name(), why.message());
-  ReleaseStreams();
+  path_.ReleaseStreams(session_->name());
   // Every source device back to RUNNING with its state.
-  if (absl::Status r = group_.Recover(); !r.ok())
+  if (absl::Status r = path_.group().Recover(); !r.ok())
     spdlog::error("{}: {}", session_->name(), r.message());
   if (handshake_sent_) {
     v1::AbortRequest ar;
@@ -594,6 +346,105 @@ void SourceEngine::Rollback(const absl::Status& why) {
   end_error_ = cancelled && why.code() != absl::StatusCode::kCancelled
                    ? absl::StrCat("cancelled (", why.message(), ")")
                    : std::string(why.message());
+}
+
+absl::Status SourceEngine::ProbeLink() {
+  // The destination offers a probe stream only when asked for one.
+  if (tun_.probe_bytes == 0 || probe_stream_id_ == 0) return absl::OkStatus();
+  // The probe measures the link the stop-copy will have: under the
+  // switchover cap, not pre-copy's.
+  path_.cap().SetRate(Policy().switchover_bandwidth);
+  absl::StatusOr<double> rate = path_.ProbeLink(
+      probe_stream_id_, tun_.probe_bytes,
+      [this](absl::string_view phase) { return CheckWait(phase); });
+  if (!rate.ok()) return rate.status();
+  if (*rate <= 0) return absl::OkStatus();
+  predictor_.SetProbedLink(*rate);
+  // A session's own cap says nothing of the link to the next one.
+  if (!path_.cap().limited()) history_.RecordLink(*rate);
+  spdlog::info("{}: link probe: {:.1f} MiB at {:.1f} MiB/s", session_->name(),
+               MiB(static_cast<double>(tun_.probe_bytes)), MiB(*rate));
+  return absl::OkStatus();
+}
+
+void SourceEngine::PublishProgress(
+    v1::Phase phase, const std::function<void(v1::Session&)>& also) {
+  const SessionPolicy pol = Policy();
+  SessionProgress::Figures f;
+  f.predicted = predictor_.Predict(pol);
+  f.elapsed = clock_.Now() - start_;
+  if (phase == v1::PHASE_PRECOPY || phase == v1::PHASE_READY) {
+    f.time_left = std::max(absl::ZeroDuration(),
+                           pol.max_precopy - (clock_.Now() - precopy_.start()));
+    f.waiting = precopy_.waiting();
+  }
+  f.link_rate = predictor_.link_rate();
+  progress_.Publish(phase, f, also);
+}
+
+absl::StatusOr<v1::CommitResponse> SourceEngine::Commit(bool serial) {
+  v1::CommitRequest cr;
+  cr.set_session_id(session_->id());
+  cr.set_serial(serial);
+  for (SourceDevice& d : devs_) {
+    const dataplane::StreamStats st = d.stream->Stats();
+    d.caught_up = st.caught_up;
+    d.retransmits = st.sender.retransmits;
+    d.stream_bytes = st.device_bytes;
+    d.bytes_sent = d.stream_bytes;
+    cr.add_stream_bytes(d.stream_bytes);
+  }
+  if (absl::Status s = CheckPeer(); !s.ok()) return s;
+  absl::StatusOr<v1::CommitResponse> resp =
+      commit_.Call(cr, [this](const std::string& error) {
+        PublishProgress(v1::PHASE_IN_DOUBT,
+                        [&](v1::Session& p) { p.set_error(error); });
+      });
+  if (!resp.ok()) return resp.status();
+  // From here the destination owns the state: no rollback.
+  committed_ = true;
+  path_.group().SetRecovery(vfio::Recovery::kKeep);
+  return resp;
+}
+
+void SourceEngine::Report(const v1::CommitResponse& resp,
+                          const SwitchoverTimes& t,
+                          const Prediction& predicted) {
+  predictor_.Learn(resp, t, predicted);
+  ReportContext ctx;
+  ctx.predicted = predicted;
+  ctx.policy = Policy();
+  ctx.over_budget = precopy_.over_budget();
+  ctx.same_host = same_host_;
+  ctx.protection = dataplane::ProtectionName(protection_);
+  v1::DowntimeReport report = MakeDowntimeReport(resp, t, devs_, ctx);
+  spdlog::info(
+      "{}: downtime {:.1f} ms (predicted {:.1f}, bound {:.1f}, budget {:.1f}: "
+      "{}): quiesce {:.1f}, stop-copy {:.1f}, load {:.1f}, resume {:.1f}; "
+      "data plane {}{}{}",
+      session_->name(), (t.end - t.start) / 1e6,
+      absl::ToDoubleMilliseconds(predicted.expected),
+      absl::ToDoubleMilliseconds(predicted.bound),
+      absl::ToDoubleMilliseconds(ctx.policy.budget),
+      report.budget_met() ? "met" : "missed", (t.quiesced - t.start) / 1e6,
+      (t.transferred - t.quiesced) / 1e6, resp.load_ns() / 1e6,
+      resp.resume_ns() / 1e6, report.data_protection(),
+      report.overrun().empty() ? "" : "; overran: ", report.overrun());
+  // The destination's session shows the same report (best effort: the
+  // migration is done whatever becomes of this call).
+  v1::ReportRequest rr;
+  rr.set_session_id(session_->id());
+  *rr.mutable_report() = report;
+  for (const SourceDevice& d : devs_) {
+    if (std::optional<DeviceMeasures> m = history_.Device(d.history_key))
+      *rr.add_measures() = SharedMeasures(d.history_key, *m);
+  }
+  if (absl::Status s = peer_->Report(rr); !s.ok()) {
+    spdlog::warn("{}: the report did not reach the destination: {}",
+                 session_->name(), s.message());
+  }
+  end_phase_ = v1::PHASE_COMPLETED;
+  end_report_ = std::move(report);
 }
 
 }  // namespace vmig::daemon
