@@ -1,15 +1,13 @@
-// The destination session's progress: what its devices have taken and how
-// fast, for its own record and for the source's prediction, and the
-// source's report once the session has committed.
+#include "daemon/destination/destination_progress.h"
+
 #include "absl/strings/str_cat.h"
-#include "daemon/destination/destination_session.h"
 #include "proto/convert.h"
 
 namespace vmig::daemon {
 
-std::vector<double> DestinationSession::WriteRates() {
+std::vector<double> WriteRates(const ReceiveStreams& streams) {
   std::vector<double> rates;
-  for (const auto& st : streams_) {
+  for (const auto& st : streams) {
     const dataplane::StreamStats s = st->Stats();
     // Less than a millisecond of push-back says nothing yet.
     rates.push_back(s.write_bound_ns > 1000000
@@ -20,12 +18,12 @@ std::vector<double> DestinationSession::WriteRates() {
   return rates;
 }
 
-void DestinationSession::PublishProgress() {
+void PublishStreamProgress(SessionRecord& record, const ReceiveStreams& streams,
+                           absl::Duration elapsed) {
   std::vector<uint64_t> bytes;
-  for (const auto& st : streams_) bytes.push_back(st->Stats().device_bytes);
-  const std::vector<double> rates = WriteRates();
-  const absl::Duration elapsed = absl::Now() - prepared_at_;
-  record_->Update([&](v1::Session& p) {
+  for (const auto& st : streams) bytes.push_back(st->Stats().device_bytes);
+  const std::vector<double> rates = WriteRates(streams);
+  record.Update([&](v1::Session& p) {
     uint64_t total = 0;
     for (int i = 0; i < p.devices_size() && i < static_cast<int>(bytes.size());
          ++i) {
@@ -40,28 +38,31 @@ void DestinationSession::PublishProgress() {
   });
 }
 
-absl::Status DestinationSession::Report(const v1::ReportRequest& req) {
-  {
-    absl::MutexLock st(&state_mu_);
-    if (decision_ != Decision::kCommitted) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(record_->name(), " has not committed: no report"));
-    }
+void PublishDeviceStates(SessionRecord& record,
+                         const std::vector<std::string>& ids,
+                         const vfio::DeviceGroup& group, v1::Phase phase,
+                         const std::string& error) {
+  std::vector<v1::DeviceState> states;
+  for (size_t i = 0; i < group.size(); ++i) {
+    absl::StatusOr<vfio::DeviceState> st = group[i].device->GetState();
+    states.push_back(st.ok() ? ToProto(*st) : v1::DEVICE_STATE_UNSPECIFIED);
   }
-  record_->Update([&](v1::Session& p) { *p.mutable_report() = req.report(); });
-  // What the source measured of its classes, this session included: one
-  // entry per device at most (a peer cannot flood the history).
-  if (history_) {
-    size_t devices = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      devices = ids_.size();
+  record.Update([&](v1::Session& p) {
+    p.set_phase(phase);
+    if (!error.empty()) p.set_error(error);
+    std::vector<v1::DeviceProgress> before(p.devices().begin(),
+                                           p.devices().end());
+    p.clear_devices();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto* d = p.add_devices();
+      const std::string name = absl::StrCat("devices/", ids[i]);
+      for (const v1::DeviceProgress& b : before) {
+        if (b.device() == name) *d = b;
+      }
+      d->set_device(name);
+      d->set_state(states[i]);
     }
-    for (int i = 0; i < req.measures_size() && static_cast<size_t>(i) < devices;
-         ++i)
-      history_->Learn(req.measures(i), Origin::kPeer);
-  }
-  return absl::OkStatus();
+  });
 }
 
 }  // namespace vmig::daemon

@@ -1,13 +1,11 @@
 #include "daemon/destination/destination_session.h"
 
 #include <algorithm>
-#include <random>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "common/clock.h"
 #include "common/fmt_absl.h"
+#include "daemon/destination/load_and_resume.h"
 #include "proto/convert.h"
 #include "spdlog/spdlog.h"
 #include "vfio/fsm.h"
@@ -27,7 +25,8 @@ DestinationSession::DestinationSession(
       transport_(transport),
       registry_(registry),
       history_(history),
-      events_(events) {
+      events_(events),
+      decision_(*record_) {
   absl::MutexLock lock(&mu_);
   ids_ = std::move(device_ids);
   for (const std::string& id : ids_) {
@@ -42,7 +41,7 @@ DestinationSession::DestinationSession(
 }
 
 DestinationSession::~DestinationSession() {
-  (void)Fence("daemon shutting down");
+  (void)decision_.Fence("daemon shutting down");
   absl::MutexLock lock(&mu_);
   if (!released_) RollBack(v1::PHASE_CANCELLED, "daemon shutting down");
 }
@@ -73,7 +72,7 @@ absl::Status DestinationSession::Prepare() {
     }
   }
   if (!s.ok()) {
-    (void)Fence(std::string(s.message()));
+    (void)decision_.Fence(std::string(s.message()));
     RollBack(v1::PHASE_FAILED, std::string(s.message()));
     return absl::FailedPreconditionError(
         absl::StrCat("cannot move devices to RESUMING: ", s.message()));
@@ -97,7 +96,7 @@ absl::Status DestinationSession::Prepare() {
 
 absl::StatusOr<v1::SwitchoverAckResponse> DestinationSession::SwitchoverAck(
     const v1::SwitchoverAckRequest& req) {
-  Touch();
+  decision_.Touch();
   absl::MutexLock lock(&mu_);
   if (absl::Status s = EndedError(); !s.ok()) return s;
   if (static_cast<size_t>(req.initial_data_offsets_size()) != streams_.size()) {
@@ -112,7 +111,7 @@ absl::StatusOr<v1::SwitchoverAckResponse> DestinationSession::SwitchoverAck(
   }
   v1::SwitchoverAckResponse resp;
   resp.set_acknowledged(all);
-  for (double w : WriteRates()) resp.add_write_bytes_per_second(w);
+  for (double w : WriteRates(streams_)) resp.add_write_bytes_per_second(w);
   PublishProgress();
   return resp;
 }
@@ -137,107 +136,12 @@ absl::Status DestinationSession::CheckAllWritten(const v1::CommitRequest& req) {
   return absl::OkStatus();
 }
 
-bool DestinationSession::AnyRan() {
-  for (size_t i = 0; i < group_.size(); ++i) {
-    absl::StatusOr<DeviceState> st = group_[i].device->GetState();
-    // A device whose state cannot be read may have run.
-    if (!st.ok() || *st == DeviceState::kRunning ||
-        *st == DeviceState::kRunningP2P || *st == DeviceState::kPreCopy ||
-        *st == DeviceState::kPreCopyP2P) {
-      return true;
-    }
-  }
-  return false;
-}
-
-v1::CommitResponse DestinationSession::LoadAndResume(bool serial) {
-  const auto schedule = serial ? DeviceGroup::Schedule::kSerial
-                               : DeviceGroup::Schedule::kParallel;
-  v1::CommitResponse resp;
-  const absl::Time t0 = absl::Now();
-  if (absl::Status s = group_.MoveAll(DeviceState::kStop, schedule, nullptr);
-      !s.ok()) {
-    resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
-    resp.set_error(absl::StrCat("load failed: ", s.message(),
-                                "; no destination device ran"));
-    return resp;
-  }
-  const absl::Time loaded = absl::Now();
-  // On disk before any device runs: a daemon restarted from here on knows
-  // the state is the destination's.
-  if (absl::Status j = record_->MarkCommit(v1::JournalSession::COMMIT_BEGUN);
-      !j.ok()) {
-    resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
-    resp.set_error(
-        absl::StrCat("journal: ", j.message(), "; no destination device ran"));
-    return resp;
-  }
-  // Resume in lockstep: every device RUNNING_P2P before any is RUNNING.
-  absl::Status resumed =
-      group_.MoveAll(DeviceState::kRunningP2P, schedule, nullptr);
-  if (!resumed.ok() && !AnyRan()) {
-    // Nothing ran: the source still holds the only running copy. On disk
-    // before the answer: a restart that found COMMIT_BEGUN last would finish
-    // the commit while the source resumes its copy.
-    if (absl::Status j =
-            record_->MarkCommit(v1::JournalSession::COMMIT_ABORTED);
-        !j.ok()) {
-      spdlog::critical(
-          "{}: journal: {}: the abandoned commit is not on disk; if this host "
-          "loses power before it is, a restart finishes the commit",
-          record_->name(), j.message());
-    }
-    resp.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
-    resp.set_error(absl::StrCat("resume failed: ", resumed.message(),
-                                "; no destination device ran"));
-    return resp;
-  }
-  // A device ran: the state is the destination's now, whatever follows, and
-  // nothing is reset behind the caller's back.
-  group_.SetRecovery(vfio::Recovery::kKeep);
-  if (resumed.ok() && !leave_stopped_)
-    resumed = group_.MoveAll(DeviceState::kRunning, schedule, nullptr);
-  if (!resumed.ok()) {
-    resp.set_error(
-        absl::StrCat("resume failed after devices ran: ", resumed.message(),
-                     "; the destination owns the state"));
-    spdlog::error("{}: {}", record_->name(), resp.error());
-  }
-  resp.set_outcome(v1::COMMIT_OUTCOME_COMMITTED);
-  resp.set_last_running_mono_ns(MonotonicNanos());
-  resp.set_load_ns(absl::ToInt64Nanoseconds(loaded - t0));
-  resp.set_resume_ns(absl::ToInt64Nanoseconds(absl::Now() - loaded));
-  return resp;
-}
-
 absl::StatusOr<v1::CommitResponse> DestinationSession::Commit(
     const v1::CommitRequest& req, absl::Time deadline) {
-  {
-    absl::MutexLock st(&state_mu_);
-    last_contact_ = absl::Now();
-    switch (decision_) {
-      case Decision::kCommitted:
-      case Decision::kAborted:
-        return answer_;  // asked again: the same answer
-      case Decision::kCommitting:
-        return absl::UnavailableError(
-            absl::StrCat("the commit of ", record_->name(),
-                         " is in progress; Abort answers its outcome"));
-      case Decision::kNone:
-        break;
-    }
-    if (!handshaken_) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          record_->name(), " is ", v1::Phase_Name(record_->phase()),
-          ": nothing to commit"));
-    }
-    if (absl::Now() >= deadline) {
-      return absl::FailedPreconditionError(
-          "the caller's deadline passed before the commit began: nothing "
-          "was done");
-    }
-    decision_ = Decision::kCommitting;
-  }
+  absl::StatusOr<std::optional<v1::CommitResponse>> begun =
+      decision_.Begin(deadline);
+  if (!begun.ok()) return begun.status();
+  if (begun->has_value()) return **begun;  // asked again: the same answer
   absl::MutexLock lock(&mu_);
   const absl::Time arrived = absl::Now();
   v1::CommitResponse resp;
@@ -249,20 +153,20 @@ absl::StatusOr<v1::CommitResponse> DestinationSession::Commit(
     const absl::Time written = absl::Now();
     PublishProgress();
     if (history_) {
-      const std::vector<double> rates = WriteRates();
+      const std::vector<double> rates = WriteRates(streams_);
       for (size_t i = 0; i < rates.size(); ++i)
         history_->RecordWrite(history_keys_[i], rates[i]);
     }
     record_->Update([](v1::Session& p) { p.set_phase(v1::PHASE_SWITCHOVER); });
     CancelStreams();
     incoming_.clear();
-    resp = LoadAndResume(req.serial());
+    resp = LoadAndResume(group_, *record_, req.serial(), leave_stopped_);
     resp.set_written_ns(absl::ToInt64Nanoseconds(written - arrived));
     resp.set_total_ns(absl::ToInt64Nanoseconds(absl::Now() - arrived));
   }
   if (resp.outcome() == v1::COMMIT_OUTCOME_ABORTED) {
     RollBack(v1::PHASE_FAILED, resp.error());
-    Decide(Decision::kAborted, resp);
+    decision_.Decide(Decision::kAborted, resp);
     return resp;
   }
   registry_.Release(ids_, record_->name());
@@ -270,86 +174,31 @@ absl::StatusOr<v1::CommitResponse> DestinationSession::Commit(
   record_->Update([](v1::Session& s) { s.set_committed(true); });
   PublishDevices(resp.error().empty() ? v1::PHASE_COMPLETED : v1::PHASE_FAILED,
                  resp.error());
-  Decide(Decision::kCommitted, resp);
+  decision_.Decide(Decision::kCommitted, resp);
   return resp;
 }
 
-void DestinationSession::Decide(Decision d, const v1::CommitResponse& resp) {
-  absl::MutexLock st(&state_mu_);
-  decision_ = d;
-  answer_ = resp;
-}
-
-DestinationSession::Decision DestinationSession::Fence(const std::string& why) {
-  absl::MutexLock st(&state_mu_);
-  const Decision was = decision_;
-  if (was == Decision::kNone) {
-    decision_ = Decision::kAborted;
-    answer_.set_outcome(v1::COMMIT_OUTCOME_ABORTED);
-    answer_.set_error(why);
-  }
-  return was;
-}
-
-v1::CommitOutcome DestinationSession::Outcome() const {
-  switch (decision_) {
-    case Decision::kNone:
-      return v1::COMMIT_OUTCOME_NONE;
-    case Decision::kCommitting:
-      return v1::COMMIT_OUTCOME_IN_PROGRESS;
-    case Decision::kCommitted:
-      return v1::COMMIT_OUTCOME_COMMITTED;
-    case Decision::kAborted:
-      return v1::COMMIT_OUTCOME_ABORTED;
-  }
-  return v1::COMMIT_OUTCOME_NONE;
-}
-
-void DestinationSession::Touch() {
-  absl::MutexLock st(&state_mu_);
-  last_contact_ = absl::Now();
-}
-
 void DestinationSession::set_source(std::string source) {
-  absl::MutexLock st(&state_mu_);
-  source_ = std::move(source);
+  decision_.set_source(std::move(source));
 }
 
 absl::StatusOr<v1::AbortResponse> DestinationSession::Abort(
     const v1::AbortRequest& req) {
-  Touch();
+  decision_.Touch();
   const std::string why = absl::StrCat("source aborted: ", req.reason());
-  if (Fence(why) == Decision::kNone) {
+  if (decision_.Fence(why) == Decision::kNone) {
     absl::MutexLock lock(&mu_);
     if (!released_) RollBack(v1::PHASE_FAILED, why);
   }
-  absl::MutexLock st(&state_mu_);
-  v1::AbortResponse resp;
-  resp.set_outcome(Outcome());
-  if (decision_ == Decision::kCommitted || decision_ == Decision::kAborted)
-    *resp.mutable_commit() = answer_;
-  return resp;
+  return decision_.AbortAnswer();
 }
 
 v1::HeartbeatResponse DestinationSession::Heartbeat() {
-  absl::MutexLock st(&state_mu_);
-  last_contact_ = absl::Now();
-  const v1::Session now = record_->Snapshot();
-  v1::HeartbeatResponse resp;
-  resp.set_phase(now.phase());
-  resp.set_error(now.error());
-  resp.set_outcome(Outcome());
-  // Fenced, but the rollback has not published its phase yet: the fence's
-  // reason is the answer already (a source must not read "no reason").
-  if (decision_ == Decision::kAborted && !IsTerminal(now.phase())) {
-    resp.set_phase(v1::PHASE_FAILED);
-    resp.set_error(answer_.error());
-  }
-  return resp;
+  return decision_.Heartbeat();
 }
 
 absl::Status DestinationSession::Cancel(const std::string& why) {
-  const Decision was = Fence(why);
+  const Decision was = decision_.Fence(why);
   if (was != Decision::kNone) {
     return absl::FailedPreconditionError(absl::StrCat(
         record_->name(), was == Decision::kAborted
@@ -382,12 +231,7 @@ std::string DestinationSession::FailedStream() {
 }
 
 void DestinationSession::MarkQueued(size_t place) {
-  {
-    absl::MutexLock st(&state_mu_);
-    if (decision_ != Decision::kNone || handshaken_) return;
-    if (expiry_ != absl::InfiniteFuture())
-      expiry_ = absl::Now() + expire_after_;
-  }
+  if (!decision_.Requeue()) return;
   record_->Update([&](v1::Session& p) {
     if (IsTerminal(p.phase())) return;
     p.set_phase(v1::PHASE_QUEUED);
@@ -396,45 +240,24 @@ void DestinationSession::MarkQueued(size_t place) {
 }
 
 void DestinationSession::ExpireAfter(absl::Duration d) {
-  absl::MutexLock st(&state_mu_);
-  expire_after_ = d;
-  expiry_ = absl::Now() + d;
+  decision_.ExpireAfter(d);
 }
 
 absl::Time DestinationSession::CheckHealth(absl::Time now,
                                            absl::Duration liveness) {
-  std::string why;
-  bool silent = false;
-  absl::Time next = absl::InfiniteFuture();
-  {
-    absl::MutexLock st(&state_mu_);
-    if (decision_ != Decision::kNone) return absl::InfiniteFuture();
-    if (!handshaken_) {
-      if (now < expiry_) return expiry_;
-      why = absl::StrCat("no source joined within ",
-                         absl::FormatDuration(expire_after_),
-                         " (limits.prepared_expiry_ms): expired, its devices "
-                         "reset and released");
-    } else if (now - last_contact_ > liveness) {
-      silent = true;
-      why = absl::StrCat(source_, " silent for ",
-                         absl::FormatDuration(now - last_contact_),
-                         " (liveness bound ", absl::FormatDuration(liveness),
-                         "): rolled back before the commit");
-    } else {
-      next = now;  // handshaken: looked at every tick
-    }
-  }
+  const CommitDecision::Health h = decision_.Check(now, liveness);
+  std::string why = h.why;
   if (why.empty()) {
+    if (!h.look_at_streams) return h.next;
     // Busy with the peer's call: look again at the next check.
-    if (!mu_.TryLock()) return next;
+    if (!mu_.TryLock()) return h.next;
     why = FailedStream();
     mu_.Unlock();
-    if (why.empty()) return next;
+    if (why.empty()) return h.next;
   }
-  if (Fence(why) == Decision::kNone) {
+  if (decision_.Fence(why) == Decision::kNone) {
     spdlog::warn("{}: {}", record_->name(), why);
-    if (silent) events_.PeerSilent(v1::ROLE_DESTINATION);
+    if (h.silent) events_.PeerSilent(v1::ROLE_DESTINATION);
     absl::MutexLock lock(&mu_);
     if (!released_) RollBack(v1::PHASE_FAILED, why);
   }
@@ -470,32 +293,25 @@ void DestinationSession::RollBack(v1::Phase phase, const std::string& why) {
   PublishDevices(phase, why);
 }
 
-void DestinationSession::PublishDevices(v1::Phase phase,
-                                        const std::string& error) {
-  // The states the devices are really in, read back (a resume that failed
-  // shows as such).
-  std::vector<v1::DeviceState> states;
-  for (size_t i = 0; i < group_.size(); ++i) {
-    absl::StatusOr<DeviceState> st = group_[i].device->GetState();
-    states.push_back(st.ok() ? ToProto(*st) : v1::DEVICE_STATE_UNSPECIFIED);
+absl::Status DestinationSession::Report(const v1::ReportRequest& req) {
+  if (!decision_.committed()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(record_->name(), " has not committed: no report"));
   }
-  record_->Update([&](v1::Session& p) {
-    p.set_phase(phase);
-    if (!error.empty()) p.set_error(error);
-    // Progress the devices showed stays (what was written, how fast).
-    std::vector<v1::DeviceProgress> before(p.devices().begin(),
-                                           p.devices().end());
-    p.clear_devices();
-    for (size_t i = 0; i < ids_.size(); ++i) {
-      auto* d = p.add_devices();
-      const std::string name = absl::StrCat("devices/", ids_[i]);
-      for (const v1::DeviceProgress& b : before) {
-        if (b.device() == name) *d = b;
-      }
-      d->set_device(name);
-      d->set_state(states[i]);
+  record_->Update([&](v1::Session& p) { *p.mutable_report() = req.report(); });
+  // What the source measured of its classes, this session included: one
+  // entry per device at most (a peer cannot flood the history).
+  if (history_) {
+    size_t devices = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      devices = ids_.size();
     }
-  });
+    for (int i = 0; i < req.measures_size() && static_cast<size_t>(i) < devices;
+         ++i)
+      history_->Learn(req.measures(i), Origin::kPeer);
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vmig::daemon

@@ -4,11 +4,9 @@
 // daemon asks (handshake, switchover-ack, commit, abort, heartbeat) and
 // rolls itself back on any failure before its devices run.
 //
-// The commit has one decision point, `decision_`: a commit begins only if no
-// rollback fenced it off first, and a rollback (abort, cancel, a silent
-// source, a failed stream) happens only if no commit began. Once a commit
-// has begun, its outcome is COMMITTED if any device ran, else ABORTED (the
-// devices reset), and every later call answers with that outcome.
+// The commit has one decision point, `decision_` (commit_decision.h); the
+// work on the devices is load_and_resume.h's, the handshake's checks
+// destination_wire.h's, the progress destination_progress.h's.
 #ifndef VMIGD_DAEMON_DESTINATION_DESTINATION_SESSION_H_
 #define VMIGD_DAEMON_DESTINATION_DESTINATION_SESSION_H_
 
@@ -18,7 +16,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "daemon/daemon_events.h"
+#include "daemon/destination/commit_decision.h"
+#include "daemon/destination/destination_progress.h"
 #include "daemon/device_registry.h"
 #include "daemon/link_probe.h"
 #include "daemon/measures/measure_history.h"
@@ -82,16 +83,8 @@ class DestinationSession {
   SessionRecord& record() { return *record_; }
 
  private:
-  enum class Decision { kNone, kCommitting, kCommitted, kAborted };
+  using Decision = CommitDecision::Decision;
 
-  // Fences off the commit for a rollback (if no commit had begun).
-  // Returns the decision before: kNone if this call fenced it.
-  Decision Fence(const std::string& why) ABSL_LOCKS_EXCLUDED(state_mu_);
-  v1::CommitOutcome Outcome() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_mu_);
-  void Touch() ABSL_LOCKS_EXCLUDED(state_mu_);
-  // Records how the commit ended; `resp` is what every later call answers.
-  void Decide(Decision d, const v1::CommitResponse& resp)
-      ABSL_LOCKS_EXCLUDED(state_mu_);
   // ABORTED with the phase and the error once the session has ended.
   absl::Status EndedError() const;
   // The name of the first failed stream and its error, or "".
@@ -99,47 +92,39 @@ class DestinationSession {
   void RollBack(v1::Phase phase, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CancelStreams() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The session's frame protection (unprotected only if both daemons are
-  // configured so) and its keys, from the handshake; the source's MAC is
-  // checked to be unicast.
-  struct Agreement {
-    dataplane::Protection protection = dataplane::Protection::kAes256Gcm;
-    SessionKeys keys{};
-    std::string key_share;
-  };
-  absl::Status Agree(const v1::HandshakeRequest& req, Agreement& out);
   // Puts devices in the source's stream order (the handshake's).
   absl::Status OrderLike(const v1::HandshakeRequest& req)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Several devices resume in lockstep through RUNNING_P2P: each needs P2P.
-  absl::Status CheckLockstep() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One receive stream per device, and the link probe's if asked for.
+  absl::Status AddStreams(const v1::HandshakeRequest& req,
+                          const dataplane::StreamSpec& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What this daemon knows of the devices, for the handshake's answer.
+  void DescribeDevices(const v1::HandshakeRequest& req,
+                       v1::HandshakeResponse& resp)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckAllWritten(const v1::CommitRequest& req)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Load and resume in lockstep; the response's timings.
-  v1::CommitResponse LoadAndResume(bool serial)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // After a resume that failed: whether any device ran.
-  bool AnyRan() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Per device, its write rate while it pushed back (0: it never did).
-  std::vector<double> WriteRates() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The devices' bytes and write rates, for the destination's progress.
-  void PublishProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Phase, error (if any) and the devices' states, in one update.
+  void PublishProgress() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    PublishStreamProgress(*record_, streams_, absl::Now() - prepared_at_);
+  }
   void PublishDevices(v1::Phase phase, const std::string& error = "")
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    PublishDeviceStates(*record_, ids_, group_, phase, error);
+  }
 
   const std::shared_ptr<SessionRecord> record_;
   const bool leave_stopped_;
   dataplane::Transport* const transport_;
   DeviceRegistry& registry_;
   // Serializes the work on the devices and streams (the peer's calls and
-  // local cancels). Never taken under state_mu_.
+  // local cancels). Never taken under the decision's lock.
   absl::Mutex mu_;
   std::vector<std::string> ids_ ABSL_GUARDED_BY(mu_);
   vfio::DeviceGroup group_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<vfio::DataSession>> incoming_
       ABSL_GUARDED_BY(mu_);
-  std::vector<std::shared_ptr<dataplane::Stream>> streams_ ABSL_GUARDED_BY(mu_);
+  ReceiveStreams streams_ ABSL_GUARDED_BY(mu_);
   // The link probe's sink and stream (the source asked for one).
   std::unique_ptr<vfio::DataSession> probe_sink_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<dataplane::Stream> probe_ ABSL_GUARDED_BY(mu_);
@@ -154,14 +139,7 @@ class DestinationSession {
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   // The decision, and what callers need while mu_ is held for long work
   // (a heartbeat or an abort during a commit's load is answered at once).
-  mutable absl::Mutex state_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  Decision decision_ ABSL_GUARDED_BY(state_mu_) = Decision::kNone;
-  v1::CommitResponse answer_ ABSL_GUARDED_BY(state_mu_);
-  bool handshaken_ ABSL_GUARDED_BY(state_mu_) = false;
-  absl::Time expiry_ ABSL_GUARDED_BY(state_mu_) = absl::InfiniteFuture();
-  absl::Duration expire_after_ ABSL_GUARDED_BY(state_mu_);
-  absl::Time last_contact_ ABSL_GUARDED_BY(state_mu_);
-  std::string source_ ABSL_GUARDED_BY(state_mu_) = "the source";
+  CommitDecision decision_;
 };
 
 }  // namespace vmig::daemon
