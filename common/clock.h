@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -26,6 +27,12 @@ class Clock {
   virtual ~Clock() = default;
   virtual absl::Time Now() = 0;
   virtual void SleepFor(absl::Duration d) = 0;
+  // Sleeps `d`, or less: the real clock wakes once `wake` is notified. (A
+  // test's clock may sleep its whole step unless notified before.)
+  virtual void SleepUntilWoken(absl::Duration d,
+                               const absl::Notification& wake) {
+    if (!wake.HasBeenNotified()) SleepFor(d);
+  }
 
   // The system's clock; lives as long as the process.
   static Clock& Real();
@@ -35,6 +42,10 @@ class RealClock final : public Clock {
  public:
   absl::Time Now() override { return absl::Now(); }
   void SleepFor(absl::Duration d) override { absl::SleepFor(d); }
+  void SleepUntilWoken(absl::Duration d,
+                       const absl::Notification& wake) override {
+    (void)wake.WaitForNotificationWithTimeout(d);
+  }
 };
 
 inline Clock& Clock::Real() {

@@ -1,9 +1,46 @@
 #include "dataplane/stream.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace vmig::dataplane {
+namespace {
+
+// The state word as the kernel's futex sees it: std::atomic<int> is a
+// plain, lock-free int in memory on Linux.
+static_assert(sizeof(std::atomic<int>) == sizeof(int) &&
+              std::atomic<int>::is_always_lock_free);
+int* FutexWord(const std::atomic<int>& word) {
+  return reinterpret_cast<int*>(const_cast<std::atomic<int>*>(&word));
+}
+
+}  // namespace
+
+void Stream::MarkRunning() {
+  state_.store(kRunning, std::memory_order_seq_cst);
+  syscall(SYS_futex, FutexWord(state_), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr,
+          nullptr, 0);
+}
+
+bool Stream::WaitTaken(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (state() == kPending) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    const timespec ts = absl::ToTimespec(left);
+    // Sleeps only while the word still reads kPending: a store and wake
+    // before this call returns at once (EAGAIN).
+    syscall(SYS_futex, FutexWord(state_), FUTEX_WAIT_PRIVATE, kPending, &ts,
+            nullptr, 0);
+  }
+  return true;
+}
 
 absl::StatusOr<std::shared_ptr<Stream>> Stream::Create(StreamSpec spec) {
   if (!spec.flow) spec.flow = FlowConfig();

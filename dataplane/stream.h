@@ -144,6 +144,10 @@ class Stream {
   absl::Status error() const;
   // Waits until finished or the timeout passes; returns the final status.
   absl::Status Wait(absl::Duration timeout) const;
+  // Waits until a worker has taken the stream (it is no longer kPending),
+  // asleep on the state word until MarkRunning() wakes it. False when
+  // `timeout` passed first.
+  bool WaitTaken(absl::Duration timeout) const;
   StreamStats Stats() const;
   // Asks the worker to stop; it releases the stream's buffers.
   // Sequentially consistent with MarkRunning() and cancel_requested(): a
@@ -168,7 +172,9 @@ class Stream {
     return cancel_.load(std::memory_order_seq_cst);
   }
   void MarkReleased() { released_.store(true, std::memory_order_release); }
-  void MarkRunning() { state_.store(kRunning, std::memory_order_seq_cst); }
+  // The worker took the stream; wakes WaitTaken() with a futex wake (a
+  // syscall only, once per stream: no lock, no allocation).
+  void MarkRunning();
   // kSend: the session is in its switchover (its downtime runs): its
   // worker serves it before streams in pre-copy. Any thread sets it.
   void SetUrgent(bool urgent) {

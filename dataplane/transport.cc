@@ -243,20 +243,17 @@ absl::StatusOr<std::shared_ptr<Stream>> Transport::AddStream(
   }
   // Return once the worker runs the stream, so that a peer told "ready"
   // afterwards never finds it missing (a sleeping worker takes up to 1 ms).
-  const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (s->state() == Stream::kPending) {
-    if (absl::Now() > deadline) {
-      s->Cancel();
-      // Taken just now: the worker may be serving it already, and the
-      // caller frees the data session on this error, so wait until the
-      // worker has seen the flag. Still pending: it will see the flag before
-      // it serves the stream (both sequentially consistent), and never
-      // touches the data session.
-      if (s->state() != Stream::kPending) (void)s->Wait(absl::Seconds(5));
-      return absl::DeadlineExceededError(
-          "the worker did not take the stream within 5s");
-    }
-    absl::SleepFor(absl::Microseconds(20));
+  // Woken when it does, not polled.
+  if (!s->WaitTaken(absl::Seconds(5))) {
+    s->Cancel();
+    // Taken just now: the worker may be serving it already, and the caller
+    // frees the data session on this error, so wait until the worker has
+    // seen the flag. Still pending: it will see the flag before it serves
+    // the stream (both sequentially consistent), and never touches the
+    // data session.
+    if (s->state() != Stream::kPending) (void)s->Wait(absl::Seconds(5));
+    return absl::DeadlineExceededError(
+        "the worker did not take the stream within 5s");
   }
   return s;
 }

@@ -96,6 +96,7 @@ bool SourceEngine::Cancelled() const {
 
 void SourceEngine::RequestCancel() {
   session_->cancel_requested.store(true);
+  if (!cancel_told_.exchange(true)) cancel_event_.Notify();
   if (outgoing_) outgoing_->Wake();  // a queued session leaves the line
   // A call to a hung peer would hold the cancel for its whole deadline. A
   // commit is never cut short on purpose (if the cut races its start, the
@@ -165,11 +166,8 @@ absl::Status SourceEngine::WaitQueued(size_t place, absl::Duration d) {
                      "(limits.max_incoming_sessions); place ",
                      place, " in its line"));
   });
-  const absl::Time until = clock_.Now() + d;
-  while (clock_.Now() < until) {
-    if (Cancelled()) return absl::CancelledError("cancelled while queued");
-    clock_.SleepFor(absl::Milliseconds(10));
-  }
+  clock_.SleepUntilWoken(d, cancel_event_);
+  if (Cancelled()) return absl::CancelledError("cancelled while queued");
   return absl::OkStatus();
 }
 

@@ -83,7 +83,7 @@ class SourceEngine {
   // Waits in PHASE_QUEUED for a slot among limits.max_outgoing_sessions.
   absl::Status AwaitTurn();
   // Sleeps `d` in PHASE_QUEUED at `place` (the destination's line), or
-  // less if cancelled.
+  // less: a cancel wakes it.
   absl::Status WaitQueued(size_t place, absl::Duration d);
   absl::Status Handshake();
   // What the destination said of its devices, its barrier and its wire.
@@ -127,6 +127,9 @@ class SourceEngine {
   PrecopyPhase precopy_;
   SessionProgress progress_;
   std::atomic<bool> shutdown_{false};
+  // Told once, at the first cancel: a queued wait wakes on it.
+  std::atomic<bool> cancel_told_{false};
+  absl::Notification cancel_event_;
   // An outcome it leaves unknown (shutdown) means no rollback: the devices
   // stay stopped.
   CommitCall commit_;

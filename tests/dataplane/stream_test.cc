@@ -3,7 +3,9 @@
 #include "dataplane/stream.h"
 
 #include <memory>
+#include <thread>
 
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace vmig::dataplane {
@@ -79,6 +81,33 @@ TEST(StreamTest, AFinishedStreamsWaitReturnsAtOnce) {
   EXPECT_FALSE(s->cancel_requested());  // nothing left to cancel
   data.reset();
   EXPECT_TRUE(destroyed);
+}
+
+// The control side sleeps until the worker takes the stream (a futex on
+// its state), and is woken by it, not by a poll; a worker that never takes
+// it leaves the wait to its timeout.
+TEST(StreamTest, AWaitForTheWorkerToTakeTheStreamIsWokenByItOrTimesOut) {
+  bool destroyed = false;
+  auto data = std::make_unique<TrackedSession>(&destroyed);
+  std::shared_ptr<Stream> s = MakeStream(data.get());
+  ASSERT_NE(s, nullptr);
+  const absl::Time t0 = absl::Now();
+  EXPECT_FALSE(s->WaitTaken(absl::Milliseconds(30)));
+  EXPECT_GE(absl::Now() - t0, absl::Milliseconds(30));
+  EXPECT_EQ(s->state(), Stream::kPending);
+  std::thread worker([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    s->MarkRunning();
+  });
+  // Woken by the worker, long before the timeout (unwoken, it would sleep
+  // the whole minute).
+  const absl::Time t1 = absl::Now();
+  EXPECT_TRUE(s->WaitTaken(absl::Seconds(60)));
+  EXPECT_LT(absl::Now() - t1, absl::Seconds(30));
+  EXPECT_EQ(s->state(), Stream::kRunning);
+  worker.join();
+  // Taken already: at once.
+  EXPECT_TRUE(s->WaitTaken(absl::ZeroDuration()));
 }
 
 }  // namespace

@@ -286,6 +286,31 @@ TEST_F(LinkSharingTest, SourcesPastTheDestinationsIncomingLimitWaitForIt) {
   ExpectCompletedAndVerified("in1");
 }
 
+// A source waiting in the destination's line sleeps between its asks, and
+// a cancel wakes it: it ends CANCELLED with its devices running, without
+// waiting out its turn or its next ask.
+TEST_F(LinkSharingTest, ACancelInTheDestinationsLineEndsTheWaitAtOnce) {
+  dst_extra_ = "limits { max_incoming_sessions: 1 }\n";
+  StartDaemons(PrecopyDevices(2, "8MiB"));
+  ASSERT_TRUE(Prepare("in0", {"d0"}).ok());
+  ASSERT_TRUE(Prepare("in1", {"d1"}).ok());
+  ASSERT_TRUE(StartCapped("in0", {"d0"}, kRoomyBudgetMs, true, 0, 0).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "in0", {v1::PHASE_READY}).phase(),
+            v1::PHASE_READY);
+  ASSERT_TRUE(StartCapped("in1", {"d1"}, kRoomyBudgetMs, false, 0, 0).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "in1", {v1::PHASE_QUEUED}).phase(),
+            v1::PHASE_QUEUED);
+  v1::Session cancelled;
+  ASSERT_TRUE(CancelOnSource("in1", &cancelled).ok());
+  const v1::Session s = WaitEnd(*src_mig_, "in1");
+  EXPECT_EQ(s.phase(), v1::PHASE_CANCELLED) << s.error();
+  EXPECT_FALSE(s.committed());
+  // in0 is untouched by it and completes.
+  EXPECT_EQ(Get(*src_mig_, "in0").phase(), v1::PHASE_READY);
+  ASSERT_TRUE(SwitchoverOnSource("in0").ok());
+  ExpectCompletedAndVerified("in0");
+}
+
 TEST_F(LinkSharingTest, ABudgetTheSwitchoverCapCannotKeepIsRefusedUpFront) {
   // 16 MiB with the devices stopped at 4 MB/s is about 4 s: a 500 ms
   // budget cannot be kept, whatever the link could do uncapped.
