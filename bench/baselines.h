@@ -4,6 +4,7 @@
 #define VMIGD_BENCH_BASELINES_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/status/statusor.h"
 
@@ -23,16 +24,25 @@ struct TcpResult {
 // What the TCP baseline carries: plain bytes, TLS 1.3 AES-256-GCM records
 // sealed by OpenSSL in user space, or the same with kTLS asked for.
 enum class TcpSecurity { kPlain, kTls, kKtls };
+// Where the TCP baseline's two ends live: both on loopback (empty), or the
+// receiver in network namespace `server_netns` listening on `server_ipv4`
+// and the senders in `client_netns`: the path a cross-host benchmark's own
+// transport takes (a veth pair between two namespaces).
+struct TcpPath {
+  std::string server_netns, client_netns, server_ipv4;
+  bool loopback() const { return server_netns.empty(); }
+};
+
 // The same bytes from emulated source devices (STOP_COPY) into emulated
-// RESUMING devices over kernel TCP loopback, verified by digest.
+// RESUMING devices over kernel TCP on `path`, verified by digest.
 // connections == 1: QEMU's migration channel, one connection with one
 // sending and one receiving thread carrying the devices one after another.
 // connections == streams: one connection per device, as multifd does.
 // With TLS, each connection handshakes before the clock starts, as a
 // migration's channels do before it streams.
-absl::StatusOr<TcpResult> TcpLoopbackCopy(
-    int streams, uint64_t bytes, int connections,
-    TcpSecurity security = TcpSecurity::kPlain);
+absl::StatusOr<TcpResult> TcpCopy(int streams, uint64_t bytes, int connections,
+                                  TcpSecurity security = TcpSecurity::kPlain,
+                                  const TcpPath& path = {});
 
 }  // namespace vmig::bench
 

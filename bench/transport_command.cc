@@ -35,7 +35,9 @@ constexpr char kUsage[] =
     "af_packet over a veth pair between two network namespaces it creates),\n"
     "moves SIZE bytes from emulated source devices into emulated destination\n"
     "devices over N streams, verifies every digest, and measures memcpy and a\n"
-    "kernel TCP loopback copy of the same bytes in the same run. Fault rates\n"
+    "kernel TCP copy of the same bytes (plain and TLS) in the same run, on\n"
+    "the same path: loopback for memif, the veth pair for af_packet. Fault\n"
+    "rates\n"
     "(0..1) are injected on transmit by both processes. --workers N gives\n"
     "each process N worker lcores with a queue pair each (on a host with\n"
     "fewer CPUs they share them; on af_packet the kernel's fanout picks the\n"
@@ -244,9 +246,6 @@ int RunTransportBench(const std::vector<std::string>& args) {
   Pair baseline;
   const bool cipher_baseline = baselines && opt["--cipher"] != "none";
   if (cipher_baseline) baseline = run_pair("none");
-  if (af_packet) {
-    Sh(absl::StrCat("ip netns del vmigA", tag, "; ip netns del vmigB", tag));
-  }
   const Report& s = main_run.s;
   const Report& r = main_run.r;
   const bool verified =
@@ -267,74 +266,96 @@ int RunTransportBench(const std::vector<std::string>& args) {
       base_seconds > 0 ? Num(baseline.s, "bytes") / base_seconds : 0;
   double memcpy_rate = 0;
   TcpResult tcp, tcp_multi, tls, ktls;
+  // Like against like on the path: on af_packet, kernel TCP between the
+  // same two namespaces over the same veth pair; on memif, loopback.
+  TcpPath path;
+  if (af_packet) {
+    path.server_netns = "vmigB" + tag;
+    path.client_netns = "vmigA" + tag;
+    path.server_ipv4 = "169.254.77.2";
+  }
+  const std::string tcp_on = af_packet ? " (veth)" : "";
   if (baselines) {
     memcpy_rate =
         MemcpyBytesPerSecond(static_cast<uint64_t>(std::max(total, 1.0)));
-    if (auto t = TcpLoopbackCopy(streams, static_cast<uint64_t>(total), 1);
-        t.ok())
+    if (auto t = TcpCopy(streams, static_cast<uint64_t>(total), 1,
+                         TcpSecurity::kPlain, path);
+        t.ok()) {
       tcp = *t;
-    if (auto t =
-            TcpLoopbackCopy(streams, static_cast<uint64_t>(total), streams);
+    } else {
+      std::fprintf(stderr, "TCP baseline: %s\n",
+                   std::string(t.status().message()).c_str());
+    }
+    if (auto t = TcpCopy(streams, static_cast<uint64_t>(total), streams,
+                         TcpSecurity::kPlain, path);
         t.ok()) {
       tcp_multi = *t;
     }
     // Encrypted against encrypted: TLS 1.3 AES-256-GCM over as many
     // connections as streams, as QEMU's multifd with TLS; and with kTLS
     // where the kernel offers it.
-    if (auto t = TcpLoopbackCopy(streams, static_cast<uint64_t>(total), streams,
-                                 TcpSecurity::kTls);
+    if (auto t = TcpCopy(streams, static_cast<uint64_t>(total), streams,
+                         TcpSecurity::kTls, path);
         t.ok()) {
       tls = *t;
     } else {
       std::fprintf(stderr, "TCP+TLS baseline: %s\n",
                    std::string(t.status().message()).c_str());
     }
-    if (auto t = TcpLoopbackCopy(streams, static_cast<uint64_t>(total), streams,
-                                 TcpSecurity::kKtls);
+    if (auto t = TcpCopy(streams, static_cast<uint64_t>(total), streams,
+                         TcpSecurity::kKtls, path);
         t.ok() && t->ktls) {
       ktls = *t;
     }
   }
+  if (af_packet) {
+    Sh(absl::StrCat("ip netns del vmigA", tag, "; ip netns del vmigB", tag));
+  }
   const double gb = 1e9;
-  std::printf("\n%-26s %12s %10s\n", "path", "GB/s", "vs memcpy");
-  std::printf("%-26s %12.3f %10.3f\n",
+  std::printf("\n%-32s %12s %10s\n", "path", "GB/s", "vs memcpy");
+  std::printf("%-32s %12.3f %10.3f\n",
               ("vmigd DPDK " + opt["--port"] + " " + opt["--cipher"]).c_str(),
               rate / gb, memcpy_rate > 0 ? rate / memcpy_rate : 0);
   if (cipher_baseline) {
-    std::printf("%-26s %12.3f %10.3f\n",
+    std::printf("%-32s %12.3f %10.3f\n",
                 ("vmigd DPDK " + opt["--port"] + " none").c_str(),
                 base_rate / gb, memcpy_rate > 0 ? base_rate / memcpy_rate : 0);
     std::printf("%s keeps %.2fx of the unprotected transport's rate\n",
                 opt["--cipher"].c_str(), base_rate > 0 ? rate / base_rate : 0);
   }
   if (baselines) {
-    std::printf("%-26s %12.3f %10.3f\n", "kernel TCP, 1 connection",
+    std::printf("%-32s %12.3f %10.3f\n",
+                ("kernel TCP, 1 connection" + tcp_on).c_str(),
                 tcp.bytes_per_second / gb, tcp.bytes_per_second / memcpy_rate);
-    std::printf("%-26s %12.3f %10.3f\n", "kernel TCP, N connections",
+    std::printf("%-32s %12.3f %10.3f\n",
+                ("kernel TCP, N connections" + tcp_on).c_str(),
                 tcp_multi.bytes_per_second / gb,
                 tcp_multi.bytes_per_second / memcpy_rate);
-    std::printf("%-26s %12.3f %10.3f\n", "kernel TCP+TLS, N conns",
+    std::printf("%-32s %12.3f %10.3f\n",
+                ("kernel TCP+TLS, N conns" + tcp_on).c_str(),
                 tls.bytes_per_second / gb, tls.bytes_per_second / memcpy_rate);
     if (ktls.ktls) {
-      std::printf("%-26s %12.3f %10.3f\n", "kernel TCP+kTLS, N conns",
+      std::printf("%-32s %12.3f %10.3f\n",
+                  ("kernel TCP+kTLS, N conns" + tcp_on).c_str(),
                   ktls.bytes_per_second / gb,
                   ktls.bytes_per_second / memcpy_rate);
     } else {
-      std::printf("%-26s %12s\n", "kernel TCP+kTLS, N conns",
+      std::printf("%-32s %12s\n", ("kernel TCP+kTLS, N conns" + tcp_on).c_str(),
                   "(no kTLS in this kernel)");
     }
-    std::printf("%-26s %12.3f %10.3f\n", "memcpy (1 core)", memcpy_rate / gb,
+    std::printf("%-32s %12.3f %10.3f\n", "memcpy (1 core)", memcpy_rate / gb,
                 1.0);
     // Like against like: an encrypted transport against the best encrypted
     // TCP, an unprotected one against plain TCP (N connections).
     std::printf(
-        "vmigd %s is %.2fx kernel TCP%s (N connections)\n",
+        "vmigd %s is %.2fx kernel TCP%s%s (N connections)\n",
         opt["--cipher"].c_str(),
         VsLike(opt["--cipher"] != "none", rate, tls, ktls, tcp_multi),
-        opt["--cipher"] != "none" ? "+TLS, encrypted against encrypted" : "");
+        opt["--cipher"] != "none" ? "+TLS, encrypted against encrypted" : "",
+        tcp_on.c_str());
     if (cipher_baseline && tcp_multi.bytes_per_second > 0) {
-      std::printf("vmigd none is %.2fx plain kernel TCP (N connections)\n",
-                  base_rate / tcp_multi.bytes_per_second);
+      std::printf("vmigd none is %.2fx plain kernel TCP%s (N connections)\n",
+                  base_rate / tcp_multi.bytes_per_second, tcp_on.c_str());
     }
   }
   const std::string ktls_json =
