@@ -157,11 +157,16 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
     case PortConfig::Kind::kAfPacket:
       p->device_name_ = absl::StrCat("net_af_packet", seq);
       // 10 KiB slots so that a 9000-byte MTU frame fits one (blocks must be
-      // whole pages: two slots a block).
-      devargs =
-          absl::StrCat(p->device_name_, ",iface=", c.args, ",qpairs=", c.queues,
-                       ",blocksz=", 2 * kAfPacketSlotBytes,
-                       ",framesz=", kAfPacketSlotBytes, ",framecnt=1024");
+      // whole pages: two slots a block). 256 slots a ring (2.5 MiB): with
+      // 1024 the four rings of a sender and a receiver (40 MiB) outgrew the
+      // cache, and moved 1.70 GB/s against 1.94 with 256 (median of five
+      // runs each of vmig-bench transport --port af_packet, docs/
+      // benchmarks.md); 64 began to drop frames. The qdisc is bypassed
+      // (the PMD's default, said here): the ring is the only queue.
+      devargs = absl::StrCat(
+          p->device_name_, ",iface=", c.args, ",qpairs=", c.queues,
+          ",blocksz=", 2 * kAfPacketSlotBytes, ",framesz=", kAfPacketSlotBytes,
+          ",framecnt=256,qdisc_bypass=1");
       break;
     case PortConfig::Kind::kPci:
       p->device_name_ = c.args;
