@@ -18,6 +18,9 @@ double Ms(const google::protobuf::Duration& d) {
 
 class LinkSharingTest : public MigrationTest {
  protected:
+  // A destination that takes one incoming session at a time: in0 holds it
+  // (manual, READY), and in1 is started behind it.
+  void FillTheDestinationsLine();
   // Starts session `id` over `devices` (same ids on both sides).
   grpc::Status StartCapped(const std::string& id,
                            const std::vector<std::string>& devices,
@@ -111,6 +114,17 @@ std::vector<DeviceSpec> PrecopyDevices(int n, const std::string& size) {
                    "emu:" + common + ",seed=" + std::to_string(50 + i)});
   }
   return out;
+}
+
+void LinkSharingTest::FillTheDestinationsLine() {
+  dst_extra_ = "limits { max_incoming_sessions: 1 }\n";
+  StartDaemons(PrecopyDevices(2, "8MiB"));
+  ASSERT_TRUE(Prepare("in0", {"d0"}).ok());
+  ASSERT_TRUE(Prepare("in1", {"d1"}).ok());
+  ASSERT_TRUE(StartCapped("in0", {"d0"}, kRoomyBudgetMs, true, 0, 0).ok());
+  ASSERT_EQ(WaitPhase(*src_mig_, "in0", {v1::PHASE_READY}).phase(),
+            v1::PHASE_READY);
+  ASSERT_TRUE(StartCapped("in1", {"d1"}, kRoomyBudgetMs, false, 0, 0).ok());
 }
 
 TEST_F(LinkSharingTest, ASessionsCapHoldsOnTheWireAndUpdateSessionChangesIt) {
@@ -263,14 +277,7 @@ TEST_F(LinkSharingTest, SessionsPastMaxOutgoingWaitQueuedAndStartInOrder) {
 }
 
 TEST_F(LinkSharingTest, SourcesPastTheDestinationsIncomingLimitWaitForIt) {
-  dst_extra_ = "limits { max_incoming_sessions: 1 }\n";
-  StartDaemons(PrecopyDevices(2, "8MiB"));
-  ASSERT_TRUE(Prepare("in0", {"d0"}).ok());
-  ASSERT_TRUE(Prepare("in1", {"d1"}).ok());
-  ASSERT_TRUE(StartCapped("in0", {"d0"}, kRoomyBudgetMs, true, 0, 0).ok());
-  ASSERT_EQ(WaitPhase(*src_mig_, "in0", {v1::PHASE_READY}).phase(),
-            v1::PHASE_READY);
-  ASSERT_TRUE(StartCapped("in1", {"d1"}, kRoomyBudgetMs, false, 0, 0).ok());
+  ASSERT_NO_FATAL_FAILURE(FillTheDestinationsLine());
   const v1::Session waiting = WaitPhase(*src_mig_, "in1", {v1::PHASE_QUEUED});
   ASSERT_EQ(waiting.phase(), v1::PHASE_QUEUED) << waiting.error();
   EXPECT_EQ(waiting.queue_position(), 1u);
@@ -290,14 +297,7 @@ TEST_F(LinkSharingTest, SourcesPastTheDestinationsIncomingLimitWaitForIt) {
 // a cancel wakes it: it ends CANCELLED with its devices running, without
 // waiting out its turn or its next ask.
 TEST_F(LinkSharingTest, ACancelInTheDestinationsLineEndsTheWaitAtOnce) {
-  dst_extra_ = "limits { max_incoming_sessions: 1 }\n";
-  StartDaemons(PrecopyDevices(2, "8MiB"));
-  ASSERT_TRUE(Prepare("in0", {"d0"}).ok());
-  ASSERT_TRUE(Prepare("in1", {"d1"}).ok());
-  ASSERT_TRUE(StartCapped("in0", {"d0"}, kRoomyBudgetMs, true, 0, 0).ok());
-  ASSERT_EQ(WaitPhase(*src_mig_, "in0", {v1::PHASE_READY}).phase(),
-            v1::PHASE_READY);
-  ASSERT_TRUE(StartCapped("in1", {"d1"}, kRoomyBudgetMs, false, 0, 0).ok());
+  ASSERT_NO_FATAL_FAILURE(FillTheDestinationsLine());
   ASSERT_EQ(WaitPhase(*src_mig_, "in1", {v1::PHASE_QUEUED}).phase(),
             v1::PHASE_QUEUED);
   v1::Session cancelled;
