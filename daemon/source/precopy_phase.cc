@@ -6,16 +6,10 @@
 #include "absl/strings/str_format.h"
 #include "common/fmt_absl.h"
 #include "daemon/model/switchover_policy.h"
+#include "daemon/source/figures.h"
 #include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
-
-namespace {
-
-double MiB(double bytes) { return bytes / (1 << 20); }
-double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
-
-}  // namespace
 
 absl::Status PrecopyPhase::AskSwitchoverAck(absl::Time now) {
   const absl::Duration ask_every =

@@ -4,15 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "daemon/source/figures.h"
 
 namespace vmig::daemon {
-
-namespace {
-
-double MiB(double bytes) { return bytes / (1 << 20); }
-double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
-
-}  // namespace
 
 SessionPredictor::SessionPredictor(const std::vector<SourceDevice>& devs,
                                    MeasureHistory& history,

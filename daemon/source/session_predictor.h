@@ -56,7 +56,6 @@ class SessionPredictor {
     source_barrier_ = dest_barrier_ = std::min(d, dest_barrier_);
   }
   double link_rate() const { return link_rate_; }
-  absl::Duration round_trip() const { return round_trip_; }
 
   // The rate the stop-copy will have: the link as measured, held to the
   // session's switchover cap and the port's cap. `*why` (if given) names

@@ -7,18 +7,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/boot_id.h"
 #include "common/fmt_absl.h"
+#include "daemon/source/figures.h"
 #include "daemon/source/source_handshake.h"
 #include "spdlog/spdlog.h"
 
 namespace vmig::daemon {
 
 using vfio::DeviceState;
-
-namespace {
-
-double MiB(double bytes) { return bytes / (1 << 20); }
-
-}  // namespace
 
 SourceEngine::SourceEngine(
     std::shared_ptr<SessionRecord> session, v1::StartMigrationRequest request,
@@ -270,11 +265,12 @@ absl::Status SourceEngine::Switchover() {
             [](const SourceDevice* a, const SourceDevice* b) {
               return a->remaining() > b->remaining();
             });
-  const Prediction predicted = predictor_.Predict(Policy());
+  const SessionPolicy pol = Policy();
+  const Prediction predicted = predictor_.Predict(pol);
   // The downtime runs from here: this session's frames go first on its
   // worker, under its switchover cap.
   path_.BeginSwitchover();
-  path_.cap().SetRate(Policy().switchover_bandwidth);
+  path_.cap().SetRate(pol.switchover_bandwidth);
   PublishProgress(v1::PHASE_SWITCHOVER);
   for (SourceDevice& d : devs_) d.bytes_at_switchover = d.bytes_sent;
   SwitchoverTimes t;
