@@ -142,6 +142,10 @@ absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(
   p->dst_health_ = grpc::health::v1::Health::NewStub(*dst);
   p->src_health_ = grpc::health::v1::Health::NewStub(*src);
   p->dst_addr_ = "unix://" + d + "/dest.sock";
+  // A migration asked for before the memif link is up is refused ("retry
+  // once health reports vmig.dataplane SERVING"); on a loaded host the
+  // client's first dial can take a while.
+  if (absl::Status up = p->AwaitLinkUp("start"); !up.ok()) return up;
   return p;
 }
 
@@ -210,13 +214,17 @@ absl::Status DaemonPair::StartAgain(bool source) {
   (source ? src_mig_ : dst_mig_) = v1::MigrationService::NewStub(*ch);
   (source ? src_health_ : dst_health_) = grpc::health::v1::Health::NewStub(*ch);
   // Both ends must see the link up again (the memif client redials).
+  return AwaitLinkUp(absl::StrCat(name, "'s restart"));
+}
+
+absl::Status DaemonPair::AwaitLinkUp(const std::string& after) {
   for (int i = 0; i < 300; ++i) {
     if (LinkUpBothEnds()) return absl::OkStatus();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return absl::UnavailableError(
-      absl::StrCat("the data-plane link did not come back within 30 s of the ",
-                   name, "'s restart"));
+  return absl::UnavailableError(absl::StrCat(
+      "the data-plane link was not up at both ends within 30 s of the ",
+      after));
 }
 
 grpc::Status DaemonPair::Cancel(const std::string& session) {

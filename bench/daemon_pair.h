@@ -112,6 +112,8 @@ class DaemonPair {
   absl::Status StartAgain(bool source);
   // Whether both ends report their data-plane link up now.
   bool LinkUpBothEnds();
+  // Until both ends do (at most 30 s); the error names what came `after`.
+  absl::Status AwaitLinkUp(const std::string& after);
   // The daemons' APIs (valid until the daemon is started again).
   v1::MigrationService::Stub& migration(bool source) {
     return source ? *src_mig_ : *dst_mig_;
