@@ -69,8 +69,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> DaemonPair::Spawn1(
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  // Still running but not answering: where its threads are says why (a
+  // restart once hung so, with an empty log, 1 in 524 kills).
   return absl::UnavailableError(
-      absl::StrCat("vmigd did not come up: ", ReadFileOrEmpty(log)));
+      absl::StrCat("vmigd did not come up within 40 s: ", ReadFileOrEmpty(log),
+                   "\nits threads:\n", DescribeThreads(*pid)));
 }
 
 absl::StatusOr<std::unique_ptr<DaemonPair>> DaemonPair::Start(

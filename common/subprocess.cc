@@ -103,6 +103,29 @@ double ProcessCpuSeconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+std::string DescribeThreads(pid_t pid) {
+  const std::string task = absl::StrCat("/proc/", pid, "/task");
+  std::error_code ec;
+  std::string out;
+  for (const auto& t : std::filesystem::directory_iterator(task, ec)) {
+    const std::string dir = t.path().string();
+    std::string comm = ReadFileOrEmpty(dir + "/comm");
+    if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+    const std::string stat = ReadFileOrEmpty(dir + "/stat");
+    const size_t paren = stat.rfind(')');
+    const char state = paren + 2 < stat.size() ? stat[paren + 2] : '?';
+    absl::StrAppend(&out, t.path().filename().string(), " ", comm, " ",
+                    std::string(1, state), " in ",
+                    ReadFileOrEmpty(dir + "/wchan"), "\n");
+    std::istringstream stack(ReadFileOrEmpty(dir + "/stack"));
+    std::string frame;
+    for (int i = 0; i < 4 && std::getline(stack, frame); ++i) {
+      absl::StrAppend(&out, "    ", frame, "\n");
+    }
+  }
+  return out;
+}
+
 std::string SelfPath() {
   std::error_code ec;
   return std::filesystem::read_symlink("/proc/self/exe", ec).string();

@@ -26,6 +26,12 @@ pid_t Spawn(const std::vector<std::string>& argv,
 // not end within timeout_s (then it is killed).
 int WaitExit(pid_t pid, double timeout_s);
 
+// Where each thread of `pid` is, for a child that hangs: a line per thread
+// with its id, name, state and the kernel function it waits in, then the
+// top of its kernel stack where this process may read it (root). Empty if
+// the process is gone.
+std::string DescribeThreads(pid_t pid);
+
 // This process's executable (/proc/self/exe), to start it again as a child.
 std::string SelfPath();
 
