@@ -6,11 +6,15 @@
 //     alternating on one core (emulated device read and write included).
 //   BM_WorkerRxLoop / BM_WorkerTxLoop: one worker's frame loop alone; the
 //     other side runs with the timer paused.
+//   .../guarded: the same loop with the quiescent state a worker reports
+//     after each pass (peer_memory_guard.h), so the guard's cost on the poll
+//     path is a ratio within one run.
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +22,7 @@
 #include "benchmark/benchmark.h"
 #include "common/clock.h"
 #include "dataplane/eal.h"
+#include "dataplane/peer_memory_guard.h"
 #include "dataplane/port.h"
 #include "dataplane/stream.h"
 #include "dataplane/worker.h"
@@ -191,7 +196,8 @@ BENCHMARK(BM_RingTransport)->Arg(1)->Arg(4)->Unit(benchmark::kMillisecond);
 
 // One worker's loop over a full ring of frames; `rx` picks which side is
 // timed. A 64 GiB emulated stream (generated as read) never runs dry.
-void WorkerLoop(benchmark::State& state, bool rx) {
+// `guarded`: each pass ends with the quiescent state Worker::Run reports.
+void WorkerLoop(benchmark::State& state, bool rx, bool guarded) {
   if (!EnsureEal()) return state.SkipWithError("EAL init failed");
   auto link = RingLink::Make();
   if (!link) return state.SkipWithError("ring port failed");
@@ -201,6 +207,10 @@ void WorkerLoop(benchmark::State& state, bool rx) {
   const auto& frame_count = c.value[rx ? kRxFrames : kTxFrames];
   const auto& byte_count = c.value[rx ? kRxBytes : kTxBytes];
   const uint64_t frames0 = frame_count.load(), bytes0 = byte_count.load();
+  // This thread is EAL's main lcore, so it joins the quiescence domain as a
+  // worker lcore does.
+  std::optional<WorkerQuiescence> quiescence;
+  if (guarded) quiescence.emplace();
   for (auto _ : state) {
     // The untimed side: the sender fills its window (the receiver's acks
     // from the last round open it again), or the receiver drains and acks.
@@ -210,7 +220,13 @@ void WorkerLoop(benchmark::State& state, bool rx) {
     }
     state.ResumeTiming();
     Worker& timed = rx ? link->receiver() : link->sender();
-    for (int i = 0; i < 64 && timed.RunOnce(); ++i) {
+    if (guarded) {
+      for (int i = 0; i < 64 && timed.RunOnce(); ++i) {
+        quiescence->Quiescent();
+      }
+    } else {
+      for (int i = 0; i < 64 && timed.RunOnce(); ++i) {
+      }
     }
   }
   const uint64_t frames = frame_count.load() - frames0;
@@ -221,10 +237,22 @@ void WorkerLoop(benchmark::State& state, bool rx) {
   link->CancelAll();
 }
 
-void BM_WorkerRxLoop(benchmark::State& state) { WorkerLoop(state, true); }
-void BM_WorkerTxLoop(benchmark::State& state) { WorkerLoop(state, false); }
-BENCHMARK(BM_WorkerRxLoop)->Unit(benchmark::kMicrosecond);
-BENCHMARK(BM_WorkerTxLoop)->Unit(benchmark::kMicrosecond);
+void BM_WorkerRxLoop(benchmark::State& state) {
+  WorkerLoop(state, true, state.range(0) != 0);
+}
+void BM_WorkerTxLoop(benchmark::State& state) {
+  WorkerLoop(state, false, state.range(0) != 0);
+}
+BENCHMARK(BM_WorkerRxLoop)
+    ->ArgName("guarded")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_WorkerTxLoop)
+    ->ArgName("guarded")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond);
 
 // Four streams into one receiving worker, one destination device throttled
 // to 64 MiB/s (arg 1) or none (arg 0, the baseline): the worker must never
