@@ -94,20 +94,32 @@ mkdir -p "$shared/tls" "$work/a" "$work/b"
   cert vmigd-b DNS:vmigd-b,IP:169.254.10.2
   cert client DNS:operator
 ) >/dev/null 2>&1 || failed+=("cannot make the test certificates")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-scripts/kernel-vm/run-vm.sh --job "$work/b" --mdevs 4 --shared "$shared" \
-  --net-listen "$port" --mac 52:54:00:6d:74:02 -- \
-  tests/integration/two_vm_guest.sh dest "$VMIG_BUILD_DIR" >"$work/b.out" 2>&1 &
-dest_vm=$!
-# The connecting side needs the listener up.
-for _ in $(seq 100); do
-  ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break
-  sleep 0.1
-done
-scripts/kernel-vm/run-vm.sh --job "$work/a" --mdevs 4 --shared "$shared" \
-  --net-connect "$port" --mac 52:54:00:6d:74:01 -- \
-  tests/integration/two_vm_guest.sh source "$VMIG_BUILD_DIR" >"$work/a.out" 2>&1
-wait "$dest_vm"
+two_vms() {
+  rm -f "$shared"/*-report "$shared"/*-result "$shared"/source-session.json
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  scripts/kernel-vm/run-vm.sh --job "$work/b" --mdevs 4 --shared "$shared" \
+    --net-listen "$port" --mac 52:54:00:6d:74:02 -- \
+    tests/integration/two_vm_guest.sh dest "$VMIG_BUILD_DIR" >"$work/b.out" 2>&1 &
+  local dest_vm=$!
+  # The connecting side needs the listener up.
+  for _ in $(seq 100); do
+    ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break
+    sleep 0.1
+  done
+  scripts/kernel-vm/run-vm.sh --job "$work/a" --mdevs 4 --shared "$shared" \
+    --net-connect "$port" --mac 52:54:00:6d:74:01 -- \
+    tests/integration/two_vm_guest.sh source "$VMIG_BUILD_DIR" >"$work/a.out" 2>&1
+  wait "$dest_vm"
+}
+two_vms
+# A guest that died at boot, before its init ran (run-vm.sh says so; a TCG
+# oops, not a finding), took the pair's link with it: the pair runs again.
+if grep -q "died before its init ran" "$work/a.out" "$work/b.out"; then
+  step "a VM of the pair died at boot, before its init ran; the pair once more"
+  grep -h -A 30 "died before its init ran" "$work/a.out" "$work/b.out" >&2
+  two_vms
+fi
 two_vm=true
 for i in 0 1 2 3; do
   grep -qx "tty$i RUNNING mtty$i-fifo" "$shared/dest-report" 2>/dev/null || two_vm=false
