@@ -4,7 +4,7 @@
 # 30) on a copy of its seed corpus (tests/fuzz/corpus/NAME/). A crash fails
 # the run and leaves its input in build-fuzz/crashes/: add it to the corpus
 # as a regression input once fixed. Prints each harness's executions per
-# second and coverage.
+# second and coverage. --build-only builds them and runs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,6 +19,7 @@ harnesses=(frame flow emu_spec emu_stream config)
 targets=()
 for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer"); done
 cmake --build "$dir" -j "${VMIG_JOBS:-2}" --target "${targets[@]}"
+[ "${1:-}" = --build-only ] && exit 0
 mkdir -p "$dir/crashes"
 fail=0
 for h in "${harnesses[@]}"; do

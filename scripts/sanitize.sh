@@ -6,9 +6,40 @@
 # concurrent parts. Every report fails the run; suppressions
 # (tests/sanitizers/) name third-party libraries only, each with a reason.
 # Skipped with VMIG_SKIP_SANITIZERS=1 (quick local runs).
+#
+#   scripts/sanitize.sh [asan|tsan|all] [--build-only]
+# --build-only builds and runs nothing (scripts/test.sh builds ahead so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+part=all build_only=0
+for a in "$@"; do
+  case "$a" in
+    asan | tsan | all) part=$a ;;
+    --build-only) build_only=1 ;;
+    *) echo "usage: sanitize.sh [asan|tsan|all] [--build-only]" >&2; exit 2 ;;
+  esac
+done
+build_asan() {
+  VMIG_BUILD_DIR=build-asan scripts/build.sh -DVMIG_WERROR=ON \
+    -DVMIG_SANITIZE=address,undefined
+}
+tsan_tests=($(cat "$root/tests/sanitizers/tsan_tests"))
+build_tsan() {
+  if [ ! -f build-tsan/build.ninja ]; then
+    cmake -S . -B build-tsan -G Ninja -DVMIG_WERROR=ON -DVMIG_SANITIZE=thread \
+      >/dev/null
+  fi
+  cmake --build build-tsan -j "${VMIG_JOBS:-2}" --target "${tsan_tests[@]}"
+}
+if [ "$build_only" = 1 ]; then
+  case "$part" in
+    asan) build_asan ;;
+    tsan) build_tsan ;;
+    all) build_asan && build_tsan ;;
+  esac
+  exit
+fi
 reports=$(mktemp -d /tmp/vmig-sanitizers.XXXXXX)
 trap 'rm -rf "$reports"' EXIT
 
@@ -27,38 +58,41 @@ check_reports() {
   fi
 }
 
-echo "sanitize: ASan+UBSan build (build-asan/)"
-VMIG_BUILD_DIR=build-asan scripts/build.sh -DVMIG_WERROR=ON \
-  -DVMIG_SANITIZE=address,undefined
-export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=0:halt_on_error=1"
-export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
-export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
-(cd build-asan && ctest -j 2 --timeout 900 --output-on-failure) || fail=1
-check_reports "ASan+UBSan"
-unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+run_asan() {
+  echo "sanitize: ASan+UBSan build (build-asan/)"
+  build_asan
+  export ASAN_OPTIONS="log_path=$reports/asan:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=0:halt_on_error=1"
+  export LSAN_OPTIONS="suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="log_path=$reports/ubsan:print_stacktrace=1:halt_on_error=1"
+  (cd build-asan && ctest -j 2 --timeout 900 --output-on-failure) || fail=1
+  check_reports "ASan+UBSan"
+  unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
+}
 
-echo "sanitize: TSan build of the concurrent parts (build-tsan/)"
-# The tests of vmigd's own concurrent parts: the journal, the peer
-# monitor's thread against a live engine, the destination session (peer
-# calls against its health checks), the emulated devices and their
-# transition log, and the source engine's streaming: whole migrations (and
-# their commits) over an in-process ring port, the data plane's worker
-# lcores sending and receiving. The mbufs cross lcores through DPDK's rings
-# and mempool caches, whose enqueue, dequeue, get and put are inline
-# functions compiled into vmigd (instrumented), so TSan sees their order;
-# the engine rig scales its liveness bound and default budget under TSan
-# (tests/daemon/engine_fixture.h), whose data plane runs several times
-# slower.
-tsan_tests=($(cat "$root/tests/sanitizers/tsan_tests"))
-if [ ! -f build-tsan/build.ninja ]; then
-  cmake -S . -B build-tsan -G Ninja -DVMIG_WERROR=ON -DVMIG_SANITIZE=thread \
-    >/dev/null
-fi
-cmake --build build-tsan -j "${VMIG_JOBS:-2}" --target "${tsan_tests[@]}"
-export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp"
-for t in "${tsan_tests[@]}"; do
-  echo "sanitize: TSan $t"
-  (cd build-tsan && "tests/$t" --gtest_brief=1) || fail=1
-done
-check_reports "TSan"
+run_tsan() {
+  echo "sanitize: TSan build of the concurrent parts (build-tsan/)"
+  # The tests of vmigd's own concurrent parts: the journal, the peer
+  # monitor's thread against a live engine, the destination session (peer
+  # calls against its health checks), the emulated devices and their
+  # transition log, and the source engine's streaming: whole migrations (and
+  # their commits) over an in-process ring port, the data plane's worker
+  # lcores sending and receiving. The mbufs cross lcores through DPDK's rings
+  # and mempool caches, whose enqueue, dequeue, get and put are inline
+  # functions compiled into vmigd (instrumented), so TSan sees their order;
+  # the engine rig scales its liveness bound and default budget under TSan
+  # (tests/daemon/engine_fixture.h), whose data plane runs several times
+  # slower.
+  build_tsan
+  export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=1:second_deadlock_stack=1:suppressions=$root/tests/sanitizers/tsan.supp"
+  for t in "${tsan_tests[@]}"; do
+    echo "sanitize: TSan $t"
+    (cd build-tsan && "tests/$t" --gtest_brief=1) || fail=1
+  done
+  check_reports "TSan"
+}
+case "$part" in
+  asan) run_asan ;;
+  tsan) run_tsan ;;
+  all) run_asan; run_tsan ;;
+esac
 exit $fail
