@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -67,10 +68,22 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> DaemonPair::Spawn1(
                              std::chrono::milliseconds(50))) {
       return ch;
     }
+    // A daemon that ended before it answered: how it ended is the finding
+    // (a restart once "hung" with an empty log: it had died).
+    int status = 0;
+    if (waitpid(*pid, &status, WNOHANG) == *pid) {
+      *pid = -1;
+      return absl::UnavailableError(absl::StrCat(
+          "vmigd ",
+          WIFSIGNALED(status)
+              ? absl::StrCat("was killed by signal ", WTERMSIG(status), " (",
+                             strsignal(WTERMSIG(status)), ")")
+              : absl::StrCat("exited with status ", WEXITSTATUS(status)),
+          " before it answered; its log: ", ReadFileOrEmpty(log)));
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  // Still running but not answering: where its threads are says why (a
-  // restart once hung so, with an empty log, 1 in 524 kills).
+  // Still running but not answering: where its threads are says why.
   return absl::UnavailableError(
       absl::StrCat("vmigd did not come up within 40 s: ", ReadFileOrEmpty(log),
                    "\nits threads:\n", DescribeThreads(*pid)));

@@ -1,8 +1,11 @@
 #include "dataplane/eal.h"
 
+#include <fcntl.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -52,20 +55,61 @@ std::string g_file_prefix;  // this instance's, set by InitEal
 // segments still allocated (a few MiB: what was never freed, such as the
 // mempools), which hold the pages until someone deletes them. They are
 // this instance's (its own file prefix), so they go with it.
-void RemoveOwnHugepageFiles(const std::string& prefix) {
-  if (prefix.empty()) return;
+int RemoveOwnHugepageFiles(const std::string& prefix) {
+  if (prefix.empty()) return 0;
   const std::string own = prefix + "map_";
+  int removed = 0;
   for (const std::string& dir : HugetlbfsMounts()) {
     std::error_code ec;
     for (auto it = std::filesystem::directory_iterator(dir, ec);
          !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-      if (absl::StartsWith(it->path().filename().string(), own))
-        std::filesystem::remove(it->path(), ec);
+      std::error_code rm;
+      if (absl::StartsWith(it->path().filename().string(), own) &&
+          std::filesystem::remove(it->path(), rm)) {
+        ++removed;
+      }
     }
   }
+  return removed;
+}
+
+// Whether a live process holds the prefix: EAL's primary keeps a write
+// lock on <runtime dir>/config for its whole life (that lock is how EAL
+// itself refuses a second primary).
+bool PrefixHeldByALiveInstance(const std::string& prefix) {
+  const std::string config = RuntimeDirOf(prefix) + "/config";
+  const int fd = open(config.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // never started, or its directory was removed
+  struct flock probe = {};
+  probe.l_type = F_WRLCK;
+  probe.l_whence = SEEK_SET;
+  const bool held = fcntl(fd, F_GETLK, &probe) == 0 && probe.l_type != F_UNLCK;
+  close(fd);
+  return held;
 }
 
 }  // namespace
+
+std::string RuntimeDirOf(const std::string& file_prefix) {
+  // EAL's choice (eal_create_runtime_dir): systemd's RUNTIME_DIRECTORY,
+  // then /var/run for root, then XDG_RUNTIME_DIR, then /tmp.
+  std::string base;
+  if (const char* d = std::getenv("RUNTIME_DIRECTORY"); d != nullptr) {
+    base = d;
+  } else if (getuid() == 0) {
+    base = "/var/run";
+  } else if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr) {
+    base = x;
+  } else {
+    base = "/tmp";
+  }
+  return absl::StrCat(base, "/dpdk/", file_prefix);
+}
+
+int RemoveDeadInstanceHugepageFiles(const std::string& file_prefix) {
+  if (file_prefix.empty() || PrefixHeldByALiveInstance(file_prefix)) return 0;
+  return RemoveOwnHugepageFiles(file_prefix);
+}
 
 std::vector<std::string> EalArguments(const EalOptions& o) {
   std::vector<std::string> args = {"vmigd"};
@@ -97,6 +141,9 @@ absl::Status InitEal(const EalOptions& options) {
     return absl::InvalidArgumentError(
         "EAL: a per-instance file prefix is required");
   }
+  // Before the arguments: the files removed free their pages, which
+  // EalArguments counts.
+  RemoveDeadInstanceHugepageFiles(options.file_prefix);
   std::vector<std::string> args = EalArguments(options);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

@@ -19,6 +19,20 @@ struct EalOptions {
   bool no_pci = true;
 };
 
+// Removes the hugepage files a dead earlier instance with this file prefix
+// left, unless a live instance holds the prefix (then EAL refuses to start
+// anyway). Why: a memif zero-copy client hands the server EAL's segment
+// descriptors, so after the client is killed its files can stay open in the
+// server for a while; EAL's own clean-up at start skips a file someone
+// holds and then reuses it, so a restarted client's memory would be pages
+// the server still maps (a restarted source died at start so, 2 in about
+// 750 kills). Unlinked first, EAL makes fresh files; the server keeps the
+// old pages until it lets go. InitEal calls it. Returns how many it removed.
+int RemoveDeadInstanceHugepageFiles(const std::string& file_prefix);
+// EAL's runtime directory for a prefix, as EAL chooses it (the comment on
+// TelemetrySocketPath below).
+std::string RuntimeDirOf(const std::string& file_prefix);
+
 // Builds the argument list (exposed for tests and logs).
 std::vector<std::string> EalArguments(const EalOptions& options);
 // rte_eal_init with those arguments. A second call is an error.
