@@ -301,9 +301,16 @@ void Port::Close() {
     // the pool only at its next transmit call, and stopping the port does
     // not: an empty burst per queue hands them back. (The workers that own
     // the queues have stopped by now.)
-    rte_mbuf* none[1] = {nullptr};
-    for (uint16_t q = 0; q < queues_; ++q)
-      (void)rte_eth_tx_burst(port_id_, q, none, 0);
+    // The burst reads the peer's rings: like a worker's, it must end before
+    // memif's interrupt thread unmaps a peer that dies right now (a daemon
+    // stopped with its peer died so in memif's transmit, under ASan). This
+    // lcore joins the quiescence domain for its length.
+    {
+      const WorkerQuiescence flushing;
+      rte_mbuf* none[1] = {nullptr};
+      for (uint16_t q = 0; q < queues_; ++q)
+        (void)rte_eth_tx_burst(port_id_, q, none, 0);
+    }
     (void)rte_eth_dev_stop(port_id_);
   }
   started_ = false;
