@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses of tests/fuzz/ with clang (ASan+UBSan and
 # coverage) into build-fuzz/, then runs each for VMIG_FUZZ_SECONDS (default
-# 30) on a copy of its seed corpus (tests/fuzz/corpus/NAME/). A crash fails
+# 30) on a copy of its seed corpus (tests/fuzz/corpus/NAME/), two at a time
+# (one per core; VMIG_JOBS). A crash fails
 # the run and leaves its input in build-fuzz/crashes/: add it to the corpus
 # as a regression input once fixed. Prints each harness's executions per
 # second and coverage. --build-only builds them and runs nothing.
@@ -21,19 +22,38 @@ for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer"); done
 cmake --build "$dir" -j "${VMIG_JOBS:-2}" --target "${targets[@]}"
 [ "${1:-}" = --build-only ] && exit 0
 mkdir -p "$dir/crashes"
-fail=0
-for h in "${harnesses[@]}"; do
+# One harness: its status in $dir/$h.rc, its output in $dir/$h.log.
+fuzz_one() {
+  local h=$1 work rc=0
   work=$(mktemp -d)
   cp -r "$root/tests/fuzz/corpus/$h/." "$work/" 2>/dev/null || true
+  ASAN_OPTIONS=detect_leaks=0 "$dir/tests/fuzz/${h}_fuzzer" "$work" \
+    -max_total_time="$seconds" -print_final_stats=1 \
+    -artifact_prefix="$dir/crashes/$h-" -rss_limit_mb=4096 \
+    >"$dir/$h.log" 2>&1 || rc=$?
+  echo "$rc" >"$dir/$h.rc"
+  rm -rf "$work"
+}
+# A harness runs on one core: VMIG_JOBS (default 2) run side by side.
+jobs=${VMIG_JOBS:-2}
+running=0
+for h in "${harnesses[@]}"; do
+  fuzz_one "$h" &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+done
+wait
+fail=0
+for h in "${harnesses[@]}"; do
   log="$dir/$h.log"
-  if ! ASAN_OPTIONS=detect_leaks=0 "$dir/tests/fuzz/${h}_fuzzer" "$work" \
-      -max_total_time="$seconds" -print_final_stats=1 \
-      -artifact_prefix="$dir/crashes/$h-" -rss_limit_mb=4096 >"$log" 2>&1; then
+  if [ "$(cat "$dir/$h.rc" 2>/dev/null)" != 0 ]; then
     echo "fuzz: $h FAILED:"; tail -n 40 "$log"; fail=1
   fi
   execs=$(sed -n 's/.*stat::average_exec_per_sec: *//p' "$log")
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
   echo "fuzz: $h: ${execs:-?} execs/s, ${cov:-cov: ?}, ${seconds}s"
-  rm -rf "$work"
 done
 exit $fail
