@@ -8,8 +8,8 @@
 # VMIG_SKIP_SANITIZERS=1 stops after the first suite. The gates' builds run
 # ahead, in the idle scheduling class, while the first suite runs (below).
 # The gates share a time budget (VMIG_GATE_BUDGET_S, default 3300 s from the
-# start: a gate begun by then ends inside CI's 90 minutes; a warm run takes
-# about 38 minutes in all): one that would start past it, or that cannot run at all (exit 3:
+# start: a gate begun by then ends inside CI's 90 minutes; a run from a cold
+# compiler cache took 45 minutes in all): one that would start past it, or that cannot run at all (exit 3:
 # the kernel rig without its packages), is NOT RUN, said loudly; outside CI
 # that does not fail the command (a machine with a cold compiler cache), but
 # with CI=true it does: CI is the gates. A gate that runs and finds anything
