@@ -27,6 +27,13 @@ grpc::ClientContext* Ctx(grpc::ClientContext& c, int seconds = 120) {
   return &c;
 }
 
+// A waitpid status as the campaign reports it ("killed by signal 11").
+std::string HowItEnded(int status) {
+  return WIFSIGNALED(status)
+             ? absl::StrCat("killed by signal ", WTERMSIG(status))
+             : absl::StrCat("exited ", WEXITSTATUS(status));
+}
+
 bool Terminal(v1::Phase p) {
   return p == v1::PHASE_COMPLETED || p == v1::PHASE_FAILED ||
          p == v1::PHASE_CANCELLED;
@@ -73,13 +80,9 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> DaemonPair::Spawn1(
     int status = 0;
     if (waitpid(*pid, &status, WNOHANG) == *pid) {
       *pid = -1;
-      return absl::UnavailableError(absl::StrCat(
-          "vmigd ",
-          WIFSIGNALED(status)
-              ? absl::StrCat("was killed by signal ", WTERMSIG(status), " (",
-                             strsignal(WTERMSIG(status)), ")")
-              : absl::StrCat("exited with status ", WEXITSTATUS(status)),
-          " before it answered; its log: ", ReadFileOrEmpty(log)));
+      return absl::UnavailableError(
+          absl::StrCat("vmigd ", HowItEnded(status),
+                       " before it answered; its log: ", ReadFileOrEmpty(log)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -187,10 +190,7 @@ bool DaemonPair::Alive(bool source) {
   if (pid <= 0) return false;
   int status = 0;
   if (waitpid(pid, &status, WNOHANG) == pid) {
-    (source ? src_death_ : dst_death_) =
-        WIFSIGNALED(status)
-            ? absl::StrCat("killed by signal ", WTERMSIG(status))
-            : absl::StrCat("exited ", WEXITSTATUS(status));
+    (source ? src_death_ : dst_death_) = HowItEnded(status);
     pid = -1;
     return false;
   }
