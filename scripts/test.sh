@@ -54,7 +54,9 @@ bash -c '
   done' build-ahead "$ahead" "$start" </dev/null &
 ahead_pid=$!
 set +m
-trap 'kill -- -"$ahead_pid" 2>/dev/null; rm -rf "$ahead"' EXIT
+# (|| true: under errexit a failing kill, the group already gone, would end
+# the trap before its rm.)
+trap 'kill -- -"$ahead_pid" 2>/dev/null || true; rm -rf "$ahead"' EXIT
 await_ahead() {  # STAGE
   local waited=0
   while [ ! -f "$ahead/$1.rc" ] && kill -0 "$ahead_pid" 2>/dev/null; do
