@@ -130,7 +130,7 @@ TEST_F(MigrationTest, APredictionRestsOnItsOwnDevicesArcsNotAnEarlierSessions) {
   // The first session leaves the daemon a history of sub-millisecond arcs
   // (all its state moves after the switchover, so it is recorded).
   ASSERT_TRUE(Prepare("h1", {"quick"}).ok());
-  ASSERT_TRUE(Start("h1", 500, false, {"quick"}).ok());
+  ASSERT_TRUE(Start("h1", kRoomyBudgetMs, false, {"quick"}).ok());
   ASSERT_EQ(WaitEnd(*src_mig_, "h1").phase(), v1::PHASE_COMPLETED);
   // The second holds in pre-copy (manual switchover) on the slow device:
   // its prediction must count its two 60 ms source arcs (quiesce, STOP_COPY;
@@ -322,6 +322,10 @@ TEST_F(MigrationTest, ReinitMidPrecopyReArmsSwitchoverAckAndVerifies) {
 // session whose data_endpoint names p2 travels on p2 and verifies, and p1
 // carries none of it. The clients copy (zero-copy clients whose connections
 // race each other can fail to connect on DPDK 22.11's memif).
+// The budget is roomy: what is checked is the port, and a 16 MiB device
+// without pre-copy cannot promise 500 ms over a link probed on a busy host
+// (in one CI run the smallest promise was 648 ms, and the daemon rightly
+// refused).
 TEST_F(MigrationTest, SeveralPortsEachSessionTravelsOnTheOneItNames) {
   const std::string d = dir_.path();
   auto ports = [&](const char* role, const char* last_octet,
@@ -344,7 +348,7 @@ TEST_F(MigrationTest, SeveralPortsEachSessionTravelsOnTheOneItNames) {
                  "emu:state=16MiB,flags=stop_copy|p2p,seed=4"}});
   auto migrate = [&](const std::string& id, const std::string& device) {
     ASSERT_TRUE(Prepare(id, {device}).ok());
-    ASSERT_TRUE(Start(id, 500, false, {device}).ok());
+    ASSERT_TRUE(Start(id, kRoomyBudgetMs, false, {device}).ok());
     v1::Session s = WaitEnd(*src_mig_, id);
     ASSERT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error();
     ASSERT_EQ(WaitEnd(*dst_mig_, id).phase(), v1::PHASE_COMPLETED);
