@@ -73,8 +73,12 @@ double SessionPredictor::SwitchoverRate(const SessionPolicy& pol,
     // On the wire a frame carries its headers and tag too: about 1% of a
     // 9000-byte frame, less of a memif one.
     const double device_bytes = static_cast<double>(cap) * 0.99;
-    if (cap == 0 || (rate > 0 && rate <= device_bytes)) return;
-    rate = device_bytes;
+    if (cap == 0) return;
+    // A link probed under the cap measures the cap, or a little under it
+    // (the probe's first and last frames are not paced): within 10% of the
+    // cap, the cap is what holds the link.
+    if (rate > 0 && rate < 0.9 * device_bytes) return;
+    rate = rate > 0 ? std::min(rate, device_bytes) : device_bytes;
     held =
         absl::StrFormat("%s %.1f MB/s", name, static_cast<double>(cap) / 1e6);
   };
