@@ -32,7 +32,15 @@ struct RunResult {
   std::string name;
   std::vector<SessionRun> sessions;
   std::vector<std::pair<double, uint64_t>> wire;  // the source host's bytes
-  double jain = 0, aggregate = 0, cap_error = 0;
+  // The source daemon's sender passes that a cap held back, at each sample
+  // (DataplaneStatus): a window is the cap's only if the cap held senders
+  // back all through it.
+  std::vector<uint64_t> cap_waits;
+  double jain = 0, aggregate = 0;
+  // The cap's windows (bytes on the wire over the cap): the worst excess,
+  // the median window's shortfall, the worst shortfall; cap_error is the
+  // larger of the first two.
+  double cap_over = 0, cap_under = 0, cap_worst_under = 0, cap_error = 0;
   int cap_windows = 0;
   int completed = 0, verified = 0, budgets_missed = 0, refused = 0, failed = 0,
       killed_rolled_back = 0, killed = 0;

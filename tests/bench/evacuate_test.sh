@@ -20,7 +20,7 @@ check() { if ! echo "$json" | grep -q "$1"; then echo "FAIL: $2"; fail=1; fi; }
 check '"verified":true' "every completed session verified"
 check '"budgets_missed":0' "every budget met"
 check '"killed_rolled_back":true' "the killed destination's sessions rolled back"
-check '"cap_error":' "the cap measured on the wire"
+check '"cap_over":' "the cap measured on the wire"
 check '"jain":' "Jain's index reported"
 [ "$rc" -eq 0 ] || { echo "FAIL: vmig-bench evacuate exited $rc"; fail=1; }
 exit $fail
