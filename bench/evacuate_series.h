@@ -37,10 +37,11 @@ struct RunResult {
   // back all through it.
   std::vector<uint64_t> cap_waits;
   double jain = 0, aggregate = 0;
-  // The cap's windows (bytes on the wire over the cap): the worst excess,
-  // the median window's shortfall, the worst shortfall; cap_error is the
-  // larger of the first two.
+  // The cap (see JudgeCap): the worst window's excess, the shortfall while
+  // the cap held, the worst window's shortfall, the larger of the first
+  // two, and how long the cap held.
   double cap_over = 0, cap_under = 0, cap_worst_under = 0, cap_error = 0;
+  double cap_held_seconds = 0;
   int cap_windows = 0;
   int completed = 0, verified = 0, budgets_missed = 0, refused = 0, failed = 0,
       killed_rolled_back = 0, killed = 0;

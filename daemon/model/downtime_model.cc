@@ -8,10 +8,6 @@
 namespace vmig::daemon {
 namespace {
 
-// Scheduling jitter on a host whose cores the daemons share: added once to
-// the bound, whatever the inputs.
-constexpr absl::Duration kJitter = absl::Milliseconds(2);
-
 struct Inputs {
   double read, write, link;  // bytes/s; write 0: not limiting
   absl::Duration src_arc, dst_arc, overhead;
@@ -117,7 +113,7 @@ double Uncertainty(Source s) {
 Prediction PredictDowntime(const std::vector<DeviceTerms>& devices,
                            const LinkTerms& link) {
   Prediction p = Evaluate(devices, link, 0);
-  p.bound = Evaluate(devices, link, 1).expected + kJitter;
+  p.bound = Evaluate(devices, link, 1).expected + kSchedulingJitter;
   std::vector<std::string> guesses;
   if (link.rate <= 0 || link.rate_source == Source::kGuess)
     guesses.push_back("the link rate");

@@ -84,6 +84,10 @@ inline constexpr double kAssumedLinkRate = 1e9;
 // is measured from then on. The expectation still takes the link's rate.
 inline constexpr double kSlowestGuessedReadRate = 128.0 * 1024 * 1024;
 
+// Scheduling jitter on a host whose cores the daemons share: added once to
+// the bound, whatever the inputs. No prediction is finer than this.
+inline constexpr absl::Duration kSchedulingJitter = absl::Milliseconds(2);
+
 struct Prediction {
   absl::Duration expected, bound;
   // Per phase, expected.

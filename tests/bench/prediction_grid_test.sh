@@ -8,6 +8,9 @@
 # session verified. The worst error (target 25%) is reported by the
 # benchmark itself (docs/benchmarks.md): at this scale a few ms of noise on
 # this shared machine are a large share of a 15 ms downtime.
+# A run across which the host took a CPU away (vmig-bench's stall sentinel)
+# is shown and not judged; if the host did so at any time, the worst error
+# is not judged either (a stall may have hit what a later run measured).
 # Under sanitizers (the second argument names them) every phase runs
 # several times slower and its timing is the instrumentation's: the
 # errors are printed but not judged there; everything else is.
@@ -18,10 +21,14 @@ out=$("$bench" predict --scale small --repeat 2)
 echo "$out"
 json=$(echo "$out" | tail -n 1)
 source "$(dirname "$0")/json_check.sh"
-check 'j["measured"] >= 6' "at least six predictions rested on measurements"
+check 'j["measured"] + j["stalled"] >= 6' "at least six predictions rested on measurements (judged, or shown for a stalled host)"
 if [ -z "$sanitized" ]; then
   check 'j["median_error_pct"] <= 10' "median prediction error <= 10%"
-  check 'j["worst_error_pct"] <= 25' "worst prediction error <= 25%"
+  if [ "$(echo "$json" | python3 -c 'import json,sys; print(json.load(sys.stdin)["host_stalls"])')" = 0 ]; then
+    check 'j["worst_error_pct"] <= 25' "worst prediction error <= 25%"
+  else
+    echo "NOT JUDGED: the worst prediction error, for the host took a CPU away during the grid (host_stalls in the JSON)"
+  fi
 else
   echo "not judged: prediction errors under -fsanitize=$sanitized (timing)"
 fi
