@@ -33,6 +33,7 @@
 #include "bench/evacuate_series.h"
 #include "bench/netns_segment.h"
 #include "bench/options.h"
+#include "bench/stall_sentinel.h"
 #include "common/subprocess.h"
 #include "common/units.h"
 #include "nlohmann/json.hpp"
@@ -57,7 +58,8 @@ constexpr char kUsage[] =
     "Pass (exit 0): every completed session verified, every budget met or\n"
     "refused up front, Jain's index >= 0.9 among the sessions of each run,\n"
     "no one-second window over the cap by more than 5%, the rate within\n"
-    "20% of it while the cap held the senders back (cap_waits), and the\n"
+    "20% of it while the cap held the senders back (cap_waits; not judged\n"
+    "if the host took a CPU away meanwhile: host_stalls), and the\n"
     "killed destination's sessions rolled\n"
     "back with their source devices running. Last line: JSON (verified,\n"
     "jain, budgets_missed, cap_error, ...). --out DIR: evacuate.json, the\n"
@@ -509,7 +511,14 @@ int RunEvacuate(const std::vector<std::string>& args) {
     return 1;
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));
-  ev.Run(runs[2], budget, /*kill_after=*/0.5);
+  size_t host_stalls = 0;
+  {
+    // Whether the host took a CPU away while the cap was measured: its
+    // reach is then shown, not judged (its ceiling always is).
+    const StallSentinel sentinel;
+    ev.Run(runs[2], budget, /*kill_after=*/0.5);
+    host_stalls = sentinel.Count();
+  }
   Print(runs[2]);
   ev.cap_ = 0;
   ev.Run(runs[3], budget, 0);
@@ -528,11 +537,16 @@ int RunEvacuate(const std::vector<std::string>& args) {
   const double ratio =
       runs[0].aggregate > 0 ? runs[1].aggregate / runs[0].aggregate : 0;
   const bool killed_ok = runs[2].killed == runs[2].killed_rolled_back;
-  const bool pass = verified == completed && failed == 0 && missed == 0 &&
-                    jain >= 0.9 && runs[2].cap_windows > 0 &&
-                    runs[2].cap_held_seconds >= 0.5 &&
-                    runs[2].cap_over <= 0.05 &&
-                    runs[2].cap_under <= kCapShortfall && killed_ok;
+  const bool pass =
+      verified == completed && failed == 0 && missed == 0 && jain >= 0.9 &&
+      runs[2].cap_windows > 0 && runs[2].cap_held_seconds >= 0.5 &&
+      runs[2].cap_over <= 0.05 &&
+      (runs[2].cap_under <= kCapShortfall || host_stalls > 0) && killed_ok;
+  if (host_stalls > 0)
+    std::printf(
+        "NOT JUDGED: how near the cap came (%.1f%% under), for the host took "
+        "a CPU away %zu times while it was measured\n",
+        100 * runs[2].cap_under, host_stalls);
   std::printf(
       "aggregate %.3f GB/s with %d sessions, %.2fx one alone (%.3f GB/s); "
       "port cap %.1f MB/s passed by %.1f%% at worst, %.1f%% under while held; "
@@ -548,6 +562,7 @@ int RunEvacuate(const std::vector<std::string>& args) {
                       {"failed", failed},
                       {"cap_bytes_per_s", cap},
                       {"cap_error", runs[2].cap_error},
+                      {"host_stalls", host_stalls},
                       {"aggregate_over_alone", ratio},
                       {"killed_rolled_back", killed_ok},
                       {"pass", pass}};
