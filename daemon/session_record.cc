@@ -36,8 +36,7 @@ v1::Phase SessionRecord::phase() const {
 
 absl::Time SessionRecord::update_time() const {
   absl::MutexLock lock(&mu_);
-  return absl::FromUnixSeconds(session_.update_time().seconds()) +
-         absl::Nanoseconds(session_.update_time().nanos());
+  return FromProto(session_.update_time());
 }
 
 void SessionRecord::Update(const std::function<void(v1::Session&)>& change) {

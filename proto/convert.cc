@@ -45,6 +45,10 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
+absl::Time FromProto(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
 absl::StatusOr<std::string> ParseResourceName(absl::string_view name,
                                               absl::string_view collection,
                                               absl::string_view field) {

@@ -19,6 +19,7 @@ v1::MigrationFlags ToProto(vfio::MigrationFlags f);
 void ToProto(absl::Duration d, google::protobuf::Duration* out);
 void ToProto(absl::Time t, google::protobuf::Timestamp* out);
 absl::Duration FromProto(const google::protobuf::Duration& d);
+absl::Time FromProto(const google::protobuf::Timestamp& t);
 // For reports and tables.
 inline double ToMillis(const google::protobuf::Duration& d) {
   return absl::ToDoubleMilliseconds(FromProto(d));
