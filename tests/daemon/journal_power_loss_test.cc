@@ -13,7 +13,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <string>
@@ -40,10 +39,23 @@ std::string PathOf(int fd) {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-// The whole file behind `fd` (which the journal opened write-only).
+// The whole file behind `fd` (which the journal opened write-only), in
+// one read: a durable mark copies the whole journal (up to a compaction's
+// 4096 records), and a character at a time made the test take 82 s under
+// ASan.
 std::string ReadAllOf(int fd) {
-  std::ifstream in(absl::StrCat("/proc/self/fd/", fd), std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  const int in =
+      open(absl::StrCat("/proc/self/fd/", fd).c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return {};
+  std::string all;
+  struct stat st;
+  if (fstat(in, &st) == 0 && st.st_size > 0) {
+    all.resize(static_cast<size_t>(st.st_size));
+    const ssize_t n = pread(in, all.data(), all.size(), 0);
+    all.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  close(in);
+  return all;
 }
 
 // A sync of `fd`: a file's content, or a directory's names, reach the disk.
