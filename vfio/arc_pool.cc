@@ -39,6 +39,15 @@ void ArcPool::Work() {
   }
 }
 
+void ArcPool::Grow(size_t n, const std::unique_lock<std::mutex>& /*lock*/) {
+  while (threads_.size() + 1 < n) threads_.emplace_back([this] { Work(); });
+}
+
+void ArcPool::Reserve(size_t n) {
+  std::unique_lock<std::mutex> lock(mu_);
+  Grow(n, lock);
+}
+
 void ArcPool::ParallelFor(size_t n, const std::function<void(size_t)>& f) {
   if (n == 0) return;
   if (n == 1) {
@@ -47,7 +56,7 @@ void ArcPool::ParallelFor(size_t n, const std::function<void(size_t)>& f) {
   }
   std::lock_guard<std::mutex> turn(turn_);
   std::unique_lock<std::mutex> lock(mu_);
-  while (threads_.size() < n - 1) threads_.emplace_back([this] { Work(); });
+  Grow(n, lock);
   job_ = &f;
   size_ = n;
   next_ = 0;

@@ -33,6 +33,9 @@ absl::Status DeviceGroup::Add(std::string name,
   }
   members_.push_back({std::move(name), std::move(device),
                       flags.value_or(MigrationFlags()), recovery});
+  // The threads of a barrier across every member, started while the group
+  // forms rather than inside its first barrier.
+  pool_->Reserve(members_.size());
   return result;
 }
 

@@ -71,6 +71,22 @@ TEST(ArcPoolTest, ThreadsAreStartedOnceAndReusedByEveryLaterCall) {
   EXPECT_EQ(pool.threads(), 3u);
 }
 
+// The threads a barrier needs can be started before it, and the barrier
+// then starts none.
+TEST(ArcPoolTest, ReservedThreadsServeTheFirstBarrierWhichStartsNone) {
+  ArcPool pool;
+  pool.Reserve(1);
+  EXPECT_EQ(pool.threads(), 0u);
+  pool.Reserve(5);
+  EXPECT_EQ(pool.threads(), 4u);
+  pool.Reserve(3);  // fewer: none stopped, none started
+  EXPECT_EQ(pool.threads(), 4u);
+  std::atomic<int> calls{0};
+  pool.ParallelFor(5, [&](size_t) { calls++; });
+  EXPECT_EQ(calls.load(), 5);
+  EXPECT_EQ(pool.threads(), 4u);
+}
+
 TEST(ArcPoolTest, NoWorkAndOneCallStartNoThread) {
   ArcPool pool;
   int ran = 0;
