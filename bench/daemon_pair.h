@@ -29,7 +29,8 @@ struct MigrationOutcome {
   double cpu_seconds = 0;    // both daemons' user + system time
   uint64_t bytes = 0;        // every device's stream
   // With MigrateOptions::accept_failure: whether it completed, and, if not,
-  // whether every source device runs with the digest it had before.
+  // whether every source device runs with the digest it had before (one
+  // whose workload dirties it: whether it runs).
   bool completed = true;
   bool source_intact = false;
   // A session that failed after the destination committed (Session.
