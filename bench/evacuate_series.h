@@ -32,6 +32,10 @@ struct RunResult {
   std::string name;
   std::vector<SessionRun> sessions;
   std::vector<std::pair<double, uint64_t>> wire;  // the source host's bytes
+  // Whether each sample's wire counter was read: a read that failed (a
+  // shell in the bridge's namespace, on a loaded host) is no figure, and
+  // its zero must not count as one.
+  std::vector<bool> wire_read;
   // The source daemon's sender passes that a cap held back, at each sample
   // (DataplaneStatus): a window is the cap's only if the cap held senders
   // back all through it.
