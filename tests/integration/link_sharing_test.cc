@@ -185,9 +185,11 @@ TEST_F(LinkSharingTest,
   // The port carries 32 MB/s. Seven sessions pre-copy devices that keep
   // dirtying state (they never converge and fill the port); an eighth has
   // 8 MiB to send with the devices stopped: about 0.27 s at the port's
-  // rate, eight times that if it shared the port with the others evenly.
-  // Its budget (700 ms) is above its guessed bound (about 630 ms: its read
-  // rate was never measured) and far below an even share.
+  // rate, eight times that (2.1 s) if it shared the port with the others
+  // evenly. Its budget (1200 ms) is above its guessed bound (about 630 ms:
+  // its read rate was never measured, so the bound assumes half the link's
+  // probed rate; 733 ms in a CI run whose probe met a host stall) and its
+  // downtime must stay under half an even share.
   constexpr uint64_t kPortCap = 32'000'000;
   CapTheSourcePort(kPortCap);
   std::vector<DeviceSpec> devs;
@@ -215,13 +217,16 @@ TEST_F(LinkSharingTest,
               true);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(Prepare("urgent", {"urgent"}).ok());
-  constexpr int kBudgetMs = 700;
+  constexpr int kBudgetMs = 1200;
   ASSERT_TRUE(StartCapped("urgent", {"urgent"}, kBudgetMs, false, 0, 0).ok());
   const v1::Session s = WaitEnd(*src_mig_, "urgent");
   ASSERT_EQ(s.phase(), v1::PHASE_COMPLETED) << s.error();
   EXPECT_TRUE(s.report().budget_met())
       << "downtime " << Ms(s.report().downtime()) << " ms, budget " << kBudgetMs
       << " ms, predicted " << Ms(s.report().predicted());
+  const double even_share_ms = 8.0 * 8 * 1048576 / kPortCap * 1e3;
+  EXPECT_LT(Ms(s.report().downtime()), even_share_ms / 2)
+      << "it did not go before the others' pre-copy";
   // The others lived on, slowed, and still migrate.
   for (int i = 0; i < kOthers; ++i) {
     const std::string id = "busy" + std::to_string(i);
