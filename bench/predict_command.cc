@@ -125,6 +125,13 @@ constexpr char kUsage[] =
     "--calibration FILE: both daemons load it (calibration_file).\n"
     "Last line: JSON.\n";
 
+// Why a figure is shown and not judged: the stall the sentinel saw.
+std::string NotJudged(absl::Duration stall, absl::string_view during) {
+  return absl::StrFormat(
+      "not judged: the host stalled a CPU for %.0f ms during %s",
+      absl::ToDoubleMilliseconds(stall), during);
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> PredictGridClasses(
@@ -239,10 +246,7 @@ int RunPredict(const std::vector<std::string>& args) {
         std::string judged;
         if (stall > absl::ZeroDuration()) {
           ++refused_stalled;
-          judged = absl::StrFormat(
-              " (not judged: the host stalled a CPU for %.0f ms during the "
-              "grid)",
-              absl::ToDoubleMilliseconds(stall));
+          judged = absl::StrCat(" (", NotJudged(stall, "the grid"), ")");
         } else {
           (ok ? refused_ok : refused_bad) += 1;
         }
@@ -266,10 +270,7 @@ int RunPredict(const std::vector<std::string>& args) {
       std::string verdict = r.budget_met() ? "met" : "MISSED";
       if (stall > absl::ZeroDuration()) {
         ++stalled;
-        verdict = absl::StrFormat(
-            "not judged: the host stalled a CPU for %.0f ms during the "
-            "switchover",
-            absl::ToDoubleMilliseconds(stall));
+        verdict = NotJudged(stall, "the switchover");
       } else {
         // Judged net of the scheduling jitter the model allows for: on a
         // 30 ms switchover, two cores shared by both daemons and whatever
