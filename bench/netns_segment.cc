@@ -1,11 +1,18 @@
 #include "bench/netns_segment.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/files.h"
 #include "common/subprocess.h"
@@ -64,10 +71,39 @@ absl::StatusOr<std::unique_ptr<NetnsSegment>> NetnsSegment::Create(
   if (Shell(script, &out) != 0)
     return absl::UnavailableError(
         absl::StrCat("cannot make the network namespaces: ", out));
+  if (absl::Status st = s->OpenBridgeCounters(); !st.ok()) return st;
   return s;
 }
 
+absl::Status NetnsSegment::OpenBridgeCounters() {
+  // A thread of its own enters the namespace (the process's other threads
+  // stay where they are) and opens its /proc/net/dev, which stays bound to
+  // that namespace after the thread has ended.
+  const std::string path = "/run/netns/" + Ns("br");
+  int fd = -1, err = 0;
+  std::thread([&] {
+    const int ns = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+      err = errno;
+    } else {
+      fd = open("/proc/thread-self/net/dev", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) err = errno;
+    }
+    if (ns >= 0) close(ns);
+  }).join();
+  if (fd < 0)
+    return absl::UnavailableError(absl::StrCat(
+        "cannot open the bridge's counters (", path, "): ", strerror(err)));
+  absl::MutexLock l(&mu_);
+  bridge_dev_ = fd;
+  return absl::OkStatus();
+}
+
 NetnsSegment::~NetnsSegment() {
+  {
+    absl::MutexLock l(&mu_);
+    if (bridge_dev_ >= 0) close(bridge_dev_);
+  }
   std::string script;
   for (const std::string& h : hosts_)
     absl::StrAppend(&script, "ip netns del ", Ns(h), " 2>/dev/null; ");
@@ -77,17 +113,41 @@ NetnsSegment::~NetnsSegment() {
 
 absl::StatusOr<uint64_t> NetnsSegment::SentBytes(
     const std::string& host) const {
-  // What the host sent is what its bridge port received.
-  std::string out;
-  const int rc =
-      Shell(absl::StrCat("ip netns exec ", Ns("br"), " cat /sys/class/net/p",
-                         Iface(host), "/statistics/rx_bytes"),
-            &out);
-  uint64_t bytes = 0;
-  if (rc != 0 || !absl::SimpleAtoi(absl::StripAsciiWhitespace(out), &bytes))
-    return absl::UnavailableError(
-        absl::StrCat("cannot read the bridge port of ", host, ": ", out));
-  return bytes;
+  // What the host sent is what its bridge port received: the first
+  // figure after "pIFACE:" in /proc/net/dev.
+  std::string text;
+  {
+    absl::MutexLock l(&mu_);
+    if (lseek(bridge_dev_, 0, SEEK_SET) != 0)
+      return absl::UnavailableError(absl::StrCat(
+          "cannot rewind the bridge's counters: ", strerror(errno)));
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = read(bridge_dev_, buf, sizeof(buf));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0)
+        return absl::UnavailableError(absl::StrCat(
+            "cannot read the bridge's counters: ", strerror(errno)));
+      if (n == 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+  }
+  const std::string port = absl::StrCat("p", Iface(host));
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    const size_t colon = line.find(':');
+    if (colon == absl::string_view::npos ||
+        absl::StripAsciiWhitespace(line.substr(0, colon)) != port)
+      continue;
+    const std::vector<absl::string_view> fields =
+        absl::StrSplit(line.substr(colon + 1), ' ', absl::SkipWhitespace());
+    uint64_t bytes = 0;
+    if (fields.empty() || !absl::SimpleAtoi(fields[0], &bytes))
+      return absl::UnavailableError(
+          absl::StrCat("cannot parse the bridge port of ", host, ": ", line));
+    return bytes;
+  }
+  return absl::UnavailableError(
+      absl::StrCat("the bridge has no port ", port, " for ", host));
 }
 
 }  // namespace vmig::bench

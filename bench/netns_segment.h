@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace vmig::bench {
 
@@ -29,14 +31,23 @@ class NetnsSegment {
   // `host`'s interface on the segment.
   std::string Iface(const std::string& host) const;
   // Bytes `host` has sent onto the segment so far (its bridge port's
-  // received bytes), or an error.
+  // received bytes), or an error. Read from the bridge namespace's
+  // /proc/net/dev, opened once: tens of microseconds, and no process
+  // started (`ip netns exec ... cat` took over 50 ms on a loaded 2-core
+  // guest often enough that a CI run had no sample left to judge a cap by).
   absl::StatusOr<uint64_t> SentBytes(const std::string& host) const;
 
  private:
   NetnsSegment() = default;
   std::string Ns(const std::string& host) const;
+  // Opens the bridge namespace's /proc/net/dev into bridge_dev_.
+  absl::Status OpenBridgeCounters();
   std::string tag_;
   std::vector<std::string> hosts_;
+  mutable absl::Mutex mu_;
+  // A seq file bound to the bridge's namespace at open: each read from its
+  // start lists that namespace's interfaces afresh.
+  int bridge_dev_ ABSL_GUARDED_BY(mu_) = -1;
 };
 
 }  // namespace vmig::bench
