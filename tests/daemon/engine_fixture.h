@@ -29,7 +29,7 @@ namespace vmig::daemon::testing {
 // builds run the data plane several times slower, so the rig's liveness
 // bound and default budget grow with it (a test that asks for a budget of
 // its own keeps it).
-#if defined(__SANITIZE_THREAD__)
+#if defined(VMIG_TSAN)
 inline constexpr int kSlowdown = 10;
 #else
 inline constexpr int kSlowdown = 1;

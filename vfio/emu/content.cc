@@ -31,7 +31,7 @@ using Words4 = uint64_t __attribute__((vector_size(32)));
 // `out` overlaps `base`.
 // Not under TSan: its runtime is not up yet when the ifunc resolver of the
 // clones runs at load, and the process dies.
-#if defined(__SANITIZE_THREAD__)
+#if defined(VMIG_TSAN)
 #define VMIG_AVX2_CLONES
 #else
 #define VMIG_AVX2_CLONES __attribute__((target_clones("avx2", "default")))
