@@ -95,7 +95,12 @@ mkdir -p "$shared/tls" "$work/a" "$work/b"
   cert client DNS:operator
 ) >/dev/null 2>&1 || failed+=("cannot make the test certificates")
 two_vms() {
-  rm -f "$shared"/*-report "$shared"/*-result "$shared"/source-session.json
+  # Every file by which the guests speak: a second run must not read the
+  # first's (a retried pair's source once took the first run's dest-ready
+  # for its own destination's, and prepared it before its devices were in).
+  rm -f "$shared"/*-report "$shared"/*-result "$shared"/source-session.json \
+    "$shared"/dest-ready "$shared"/source-done "$shared"/dest-sessions \
+    "$shared"/*-vmigd.log
   local port
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   scripts/kernel-vm/run-vm.sh --job "$work/b" --mdevs 4 --shared "$shared" \

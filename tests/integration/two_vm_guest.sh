@@ -16,7 +16,17 @@ sh=/tmp/shared
 tls=$sh/tls
 ctl=$build/control/cli/vmigctl
 log() { echo "two-vm $role: $*"; }
-fail() { log "FAILED: $*"; echo "FAILED: $*" >"$sh/$role-result"; exit 1; }
+# A side that gives up says so where its peer looks (the source's
+# source-done, the destination's dest-result), so that the peer does not
+# wait out its own bound, and ends its VMM and daemon, so that its VM ends.
+fail() {
+  log "FAILED: $*"
+  echo "FAILED: $*" >"$sh/$role-result"
+  [ "$role" = source ] && touch "$sh/source-done"
+  touch /tmp/vmm/done 2>/dev/null
+  [ -n "${daemon:-}" ] && kill "$daemon" 2>/dev/null
+  exit 1
+}
 # Waits (bounded) until a command succeeds.
 await() {
   local seconds=$1 what=$2
@@ -74,7 +84,8 @@ if [ "$role" = dest ]; then
   await 600 "word from the source" test -f "$sh/source-done"
   "${local_ctl[@]}" migrate list >"$sh/dest-sessions" 2>&1
 else
-  await 300 "destination" test -f "$sh/dest-ready"
+  await 300 "destination" test -f "$sh/dest-ready" -o -f "$sh/dest-result"
+  [ -f "$sh/dest-ready" ] || fail "the destination gave up: $(cat "$sh/dest-result")"
   remote_ctl=("$ctl" --addr 169.254.10.2:7443 --tls-ca "$tls/ca.pem"
     --tls-cert "$tls/client.pem" --tls-key "$tls/client.key" --timeout 60s)
   "${remote_ctl[@]}" migrate prepare x1 --device tty0 --device tty1 \
