@@ -94,6 +94,8 @@ mkdir -p "$shared/tls" "$work/a" "$work/b"
   cert vmigd-b DNS:vmigd-b,IP:169.254.10.2
   cert client DNS:operator
 ) >/dev/null 2>&1 || failed+=("cannot make the test certificates")
+# What run-vm.sh says of a guest that died at boot, before its init ran.
+boot_death="died before its init ran"
 two_vms() {
   # Every file by which the guests speak: a second run must not read the
   # first's (a retried pair's source once took the first run's dest-ready
@@ -124,7 +126,7 @@ two_vms() {
   while kill -0 "$dest_vm" 2>/dev/null || kill -0 "$source_vm" 2>/dev/null; do
     for side in a b; do
       other=$([ "$side" = a ] && echo b || echo a)
-      if grep -q "died before its init ran" "$work/$side.out" 2>/dev/null &&
+      if grep -q "$boot_death" "$work/$side.out" 2>/dev/null &&
         pkill -f -- "file:$work/$other/console.log"; then
         step "the $side VM died at boot: its peer stopped"
       fi
@@ -136,9 +138,9 @@ two_vms() {
 two_vms
 # A guest that died at boot, before its init ran (run-vm.sh says so; a TCG
 # oops, not a finding), took the pair's link with it: the pair runs again.
-if grep -q "died before its init ran" "$work/a.out" "$work/b.out"; then
+if grep -q "$boot_death" "$work/a.out" "$work/b.out"; then
   step "a VM of the pair died at boot, before its init ran; the pair once more"
-  grep -h -A 30 "died before its init ran" "$work/a.out" "$work/b.out" >&2
+  grep -h -A 30 "$boot_death" "$work/a.out" "$work/b.out" >&2
   two_vms
 fi
 two_vm=true
