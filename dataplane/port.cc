@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "dataplane/memif_socket.h"
 #include "dataplane/peer_memory_guard.h"
+#include "dataplane/ring_link.h"
 
 namespace vmig::dataplane {
 namespace {
@@ -37,17 +38,6 @@ constexpr uint32_t kAfPacketMaxMtu =
 absl::Status Fail(const std::string& port, const std::string& step, int err) {
   return absl::UnavailableError(absl::StrCat(
       "port ", port, ": ", step, ": ", rte_strerror(err < 0 ? -err : err)));
-}
-
-// kRing: one rte_ring per direction and queue, looked up or created by
-// name so that either side may open first.
-rte_ring* RingOf(const std::string& name, uint16_t size,
-                 std::vector<rte_ring*>& owned) {
-  if (rte_ring* r = rte_ring_lookup(name.c_str())) return r;
-  rte_ring* r = rte_ring_create(name.c_str(), size, rte_socket_id(),
-                                RING_F_SP_ENQ | RING_F_SC_DEQ);
-  if (r) owned.push_back(r);
-  return r;
 }
 
 uint32_t MtuOf(const PortConfig& c) {
@@ -181,16 +171,12 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& c) {
         return absl::InvalidArgumentError(absl::StrCat(
             "port ", c.name, ": ring arguments must be PAIR:a or PAIR:b"));
       }
-      std::vector<rte_ring*> rx, tx;
-      for (uint16_t q = 0; q < c.queues; ++q) {
-        rte_ring* ab =
-            RingOf(absl::StrCat(pair, "_ab", q), c.ring_size, p->owned_rings_);
-        rte_ring* ba =
-            RingOf(absl::StrCat(pair, "_ba", q), c.ring_size, p->owned_rings_);
-        if (!ab || !ba) return Fail(c.name, "ring", rte_errno);
-        tx.push_back(side == "a" ? ab : ba);
-        rx.push_back(side == "a" ? ba : ab);
-      }
+      absl::StatusOr<std::shared_ptr<RingLink>> link =
+          RingLink::Join(pair, c.queues, c.ring_size);
+      if (!link.ok()) return link.status();
+      p->ring_link_ = *std::move(link);
+      std::vector<rte_ring*> rx = p->ring_link_->RxRings(side == "a");
+      std::vector<rte_ring*> tx = p->ring_link_->TxRings(side == "a");
       p->device_name_ = absl::StrCat("vmig_ring", seq);
       const int id =
           rte_eth_from_rings(p->device_name_.c_str(), rx.data(), c.queues,
@@ -323,14 +309,12 @@ void Port::Close() {
 
 Port::~Port() {
   Close();
-  for (rte_ring* r : owned_rings_) {
-    // Frames still in flight on the link go back to their pools.
-    void* m;
-    while (rte_ring_dequeue(r, &m) == 0)
-      rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
-    rte_ring_free(r);
+  if (ring_link_ && pool_) {
+    // This side's frames may be on the link or in the peer's hands.
+    ring_link_->Adopt(pool_);
+  } else if (pool_) {
+    rte_mempool_free(pool_);
   }
-  if (pool_) rte_mempool_free(pool_);
 }
 
 bool Port::LinkUp() const {

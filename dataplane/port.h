@@ -18,6 +18,8 @@ struct rte_device;
 
 namespace vmig::dataplane {
 
+class RingLink;
+
 // memif's default MTU. Shared memory has no wire and carries any frame size,
 // and the per-frame costs (headers, acks, descriptors, mbuf handling) are a
 // third of the sender's time at 9000 bytes: 64000-byte frames moved 1.25x
@@ -33,7 +35,7 @@ struct PortConfig {
   // memif: vdev arguments ("role=server,socket=/run/vmigd/memif.sock");
   // af_packet: the interface name; pci: the device address; ring: "PAIR:a"
   // or "PAIR:b", the two sides of an in-process link made of rte_rings
-  // (benchmarks and tests; open both sides, close both together).
+  // (benchmarks and tests; the sides may open and close in any order).
   std::string args;
   uint16_t queues = 1;
   // 0: the kind's default, kMemifMtu on memif and 9000 elsewhere; always
@@ -82,7 +84,8 @@ class Port {
   std::array<uint8_t, 6> mac_{};
   bool started_ = false;
   unsigned posted_rx_capacity_ = 0;
-  std::vector<rte_ring*> owned_rings_;  // kRing: the rings this side made
+  std::shared_ptr<RingLink>
+      ring_link_;  // kRing: the link, shared with the peer
 };
 
 }  // namespace vmig::dataplane
