@@ -1,21 +1,18 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses of tests/fuzz/ with clang (ASan+UBSan and
-# coverage) into build-fuzz/, then runs each for VMIG_FUZZ_SECONDS (default
+# Builds the libFuzzer harnesses of tests/fuzz/ in the ASan+UBSan tree
+# (build-asan/, clang, which scripts/sanitize.sh configures with libFuzzer's
+# coverage instrumentation), then runs each for VMIG_FUZZ_SECONDS (default
 # 30) on a copy of its seed corpus (tests/fuzz/corpus/NAME/), two at a time
 # (one per core; VMIG_JOBS). A crash fails
-# the run and leaves its input in build-fuzz/crashes/: add it to the corpus
+# the run and leaves its input in build-asan/crashes/: add it to the corpus
 # as a regression input once fixed. Prints each harness's executions per
 # second and coverage. --build-only builds them and runs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 seconds=${VMIG_FUZZ_SECONDS:-30}
-dir=build-fuzz
-if [ ! -f "$dir/build.ninja" ]; then
-  CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DVMIG_FUZZ=ON \
-    -DVMIG_SANITIZE=address,undefined -DVMIG_BUILD_TESTS=OFF \
-    -DVMIG_BUILD_BENCH=OFF >/dev/null
-fi
+dir=build-asan
+scripts/sanitize.sh asan --configure-only
 harnesses=(frame flow emu_spec emu_stream config)
 targets=()
 for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer"); done
