@@ -6,18 +6,30 @@
 # (one per core; VMIG_JOBS). A crash fails
 # the run and leaves its input in build-asan/crashes/: add it to the corpus
 # as a regression input once fixed. Prints each harness's executions per
-# second and coverage. --build-only builds them and runs nothing.
+# second and coverage. --build-only builds them and runs nothing;
+# --run-only runs them as they are built (scripts/test.sh runs them so in
+# the background, once the ASan tree's build has ended, while the ASan
+# suite runs in that tree: no configure, no build there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 seconds=${VMIG_FUZZ_SECONDS:-30}
 dir=build-asan
-scripts/sanitize.sh asan --configure-only
 harnesses=(frame flow emu_spec emu_stream config)
-targets=()
-for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer"); done
-cmake --build "$dir" -j "${VMIG_JOBS:-2}" --target "${targets[@]}"
-[ "${1:-}" = --build-only ] && exit 0
+if [ "${1:-}" = --run-only ]; then
+  for h in "${harnesses[@]}"; do
+    if [ ! -x "$dir/tests/fuzz/${h}_fuzzer" ]; then
+      echo "fuzz: $dir/tests/fuzz/${h}_fuzzer is not built (run without --run-only)"
+      exit 1
+    fi
+  done
+else
+  scripts/sanitize.sh asan --configure-only
+  targets=()
+  for h in "${harnesses[@]}"; do targets+=("${h}_fuzzer"); done
+  cmake --build "$dir" -j "${VMIG_JOBS:-2}" --target "${targets[@]}"
+  [ "${1:-}" = --build-only ] && exit 0
+fi
 mkdir -p "$dir/crashes"
 # One harness: its status in $dir/$h.rc, its output in $dir/$h.log.
 fuzz_one() {
