@@ -66,19 +66,13 @@ build_tsan() {
   configure_tsan
   cmake --build build-tsan -j "${VMIG_JOBS:-2}" --target "${tsan_tests[@]}"
 }
-if [ "$configure_only" = 1 ]; then
+step=
+[ "$configure_only" = 1 ] && step=configure
+[ "$build_only" = 1 ] && step=build
+if [ -n "$step" ]; then
   case "$part" in
-    asan) configure_asan ;;
-    tsan) configure_tsan ;;
-    all) configure_asan && configure_tsan ;;
-  esac
-  exit
-fi
-if [ "$build_only" = 1 ]; then
-  case "$part" in
-    asan) build_asan ;;
-    tsan) build_tsan ;;
-    all) build_asan && build_tsan ;;
+    asan | tsan) "${step}_$part" ;;
+    all) "${step}_asan" && "${step}_tsan" ;;
   esac
   exit
 fi
