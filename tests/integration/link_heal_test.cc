@@ -70,7 +70,9 @@ TEST_F(AfPacketLinkTest, ADataPlaneOnlyPartitionFailsTheSourceWithinLiveness) {
           .count();
   EXPECT_EQ(s.phase(), v1::PHASE_FAILED);
   EXPECT_NE(s.error().find("data path is cut"), std::string::npos) << s.error();
-  EXPECT_LT(took, 1.5 + 2) << "liveness bound 1.5 s";
+  // (One ASan run on a loaded host took 4.8 s, where 1.5 s is usual: the
+  // source's log says which step held it.)
+  EXPECT_LT(took, 1.5 + 2) << "liveness bound 1.5 s\n" << source_->log();
   EXPECT_FALSE(s.committed());
   // First law: the source runs its devices, the destination does not.
   ExpectAllIn(*src_dev_, v1::DEVICE_STATE_RUNNING);
