@@ -67,12 +67,15 @@ set +m
 # (|| true: under errexit a failing kill, the group already gone, would end
 # the trap before its rm.)
 trap 'kill -- -"$ahead_pid" 2>/dev/null || true; rm -rf "$ahead"' EXIT
-await_ahead() {  # STAGE
-  local waited=0
+wait_ahead() {  # STAGE: until the run ahead has done it or has ended
   while [ ! -f "$ahead/$1.rc" ] && kill -0 "$ahead_pid" 2>/dev/null; do
     sleep 2
-    waited=$((waited + 2))
   done
+}
+await_ahead() {  # STAGE
+  local since=$(date +%s) waited
+  wait_ahead "$1"
+  waited=$(($(date +%s) - since))
   if [ ! -f "$ahead/$1.rc" ]; then
     echo "test: the $1 build ahead did not finish; building in the foreground"
   elif [ "$(cat "$ahead/$1.rc")" != 0 ]; then
@@ -111,9 +114,7 @@ await_ahead tsan
 gate "TSan" 480 scripts/sanitize.sh tsan || fail=1
 # The fuzzers ran ahead (above) unless that could not be: then here.
 fuzzers() {
-  while [ ! -f "$ahead/fuzz.rc" ] && kill -0 "$ahead_pid" 2>/dev/null; do
-    sleep 2
-  done
+  wait_ahead fuzz
   if [ -f "$ahead/fuzz.rc" ]; then
     echo "test: the fuzzers ran ahead, in the idle class, ending at $(cat "$ahead/fuzz.at")s:"
     cat "$ahead/fuzz.log"
