@@ -36,8 +36,8 @@ absl::StatusOr<std::shared_ptr<RingLink>> RingLink::Join(
   // last reference (and the destructor, which takes the lock) drops after it.
   std::shared_ptr<RingLink> existing;
   absl::MutexLock lock(&g_links_mu);
-  std::weak_ptr<RingLink>& slot = Links()[pair];
-  if (existing = slot.lock(); existing) {
+  if (auto it = Links().find(pair);
+      it != Links().end() && (existing = it->second.lock())) {
     if (existing->ab_.size() != queues) {
       return absl::InvalidArgumentError(
           absl::StrCat("ring pair ", pair, " has ", existing->ab_.size(),
@@ -67,7 +67,7 @@ absl::StatusOr<std::shared_ptr<RingLink>> RingLink::Join(
   link->pair_ = pair;
   link->ab_ = std::move(ab);
   link->ba_ = std::move(ba);
-  slot = link;
+  Links()[pair] = link;
   return link;
 }
 
