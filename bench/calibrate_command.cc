@@ -24,10 +24,11 @@ constexpr char kUsage[] =
     "                            [--preset predict-small|predict-full]\n"
     "                            [--vmigd PATH]\n\n"
     "Migrates each emulated device (SPEC without the \"emu:\" prefix, as in\n"
-    "AttachDevice's emulated_spec) N times between two fresh local vmigd\n"
-    "daemons over memif, into the --dest device of the same place (default:\n"
-    "one of its sizes, flags and arcs), and writes what the two daemons\n"
-    "measured of each device class (read and write rates, arcs) to FILE\n"
+    "AttachDevice's emulated_spec) N times (default 3), each time between\n"
+    "two fresh local vmigd daemons over memif, into the --dest device of the\n"
+    "same place (default: one of its sizes, flags and arcs), and writes the\n"
+    "median over the runs of what the daemons measured of each device class\n"
+    "(read and write rates, arcs) to FILE\n"
     "(vmig.v1.Calibration, protobuf text) with its provenance: host, CPU,\n"
     "kernel, date, vmigd version, method and the states the devices went\n"
     "through. Only figures a daemon measured itself are written. A kernel\n"
@@ -37,8 +38,8 @@ constexpr char kUsage[] =
     "--devices).\n"
     "Last line: JSON.\n";
 
-// One figure from the two daemons' views of a class: a daemon's own only;
-// the mean where both measured it.
+// One figure from the two daemons' views of a class after one run: a
+// daemon's own only; the mean where both measured it.
 template <typename Get>
 auto Own(const std::vector<v1::DeviceClassMeasures>& views, Get get,
          v1::MeasureOrigin (v1::DeviceClassMeasures::*origin)() const) {
@@ -51,6 +52,55 @@ auto Own(const std::vector<v1::DeviceClassMeasures>& views, Get get,
     ++n;
   }
   return n > 0 ? sum / n : T{};
+}
+
+// A class's figures from one run's views (zero where no daemon measured).
+v1::DeviceClassMeasures OneRun(
+    const std::vector<v1::DeviceClassMeasures>& views) {
+  using M = v1::DeviceClassMeasures;
+  M m;
+  m.set_read_bytes_per_second(Own(
+      views, [](const M& x) { return x.read_bytes_per_second(); },
+      &M::read_origin));
+  m.set_read_floor_bytes_per_second(Own(
+      views, [](const M& x) { return x.read_floor_bytes_per_second(); },
+      &M::read_floor_origin));
+  m.set_write_bytes_per_second(Own(
+      views, [](const M& x) { return x.write_bytes_per_second(); },
+      &M::write_origin));
+  m.set_arc_ns(Own(
+      views, [](const M& x) { return x.arc_ns(); }, &M::arc_origin));
+  return m;
+}
+
+// The median of the runs that measured a figure (zero: none did). A run
+// across a host stall (a vCPU taken away for 100 ms) is one odd sample
+// among three, not half the figure.
+template <typename Get>
+auto MedianOfRuns(const std::vector<v1::DeviceClassMeasures>& runs, Get get) {
+  using T = decltype(get(runs[0]));
+  std::vector<T> v;
+  for (const v1::DeviceClassMeasures& m : runs)
+    if (get(m) > T{}) v.push_back(get(m));
+  if (v.empty()) return T{};
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+v1::DeviceClassMeasures Median(
+    const std::string& cls, const std::vector<v1::DeviceClassMeasures>& runs) {
+  using M = v1::DeviceClassMeasures;
+  M m;
+  m.set_device_class(cls);
+  m.set_read_bytes_per_second(
+      MedianOfRuns(runs, [](const M& x) { return x.read_bytes_per_second(); }));
+  m.set_read_floor_bytes_per_second(MedianOfRuns(
+      runs, [](const M& x) { return x.read_floor_bytes_per_second(); }));
+  m.set_write_bytes_per_second(MedianOfRuns(
+      runs, [](const M& x) { return x.write_bytes_per_second(); }));
+  m.set_arc_ns(MedianOfRuns(runs, [](const M& x) { return x.arc_ns(); }));
+  return m;
 }
 
 }  // namespace
@@ -111,16 +161,19 @@ int RunCalibrate(const std::vector<std::string>& args) {
     (spec->flags.has(vfio::kMigPreCopy) ? precopy : stop_copy_only) = true;
     dest_all.push_back(i < dest.size() ? dest[i] : DestSpecFor(*spec, i));
   }
-  auto pair = DaemonPair::Start(opt["--vmigd"]);
-  if (!pair.ok()) {
-    std::fprintf(stderr, "calibrate: %s\n",
-                 std::string(pair.status().message()).c_str());
-    return 1;
-  }
   // Each class alone, so that its rates are its own and not a share of the
-  // link with the others'.
+  // link with the others'; each run on a fresh pair, so that what the
+  // daemons know after it is that run's measurement alone (a daemon blends
+  // its runs: one odd run would move the figure halfway).
+  std::map<std::string, std::vector<v1::DeviceClassMeasures>> runs_of;
   for (size_t i = 0; i < specs.size(); ++i) {
     for (int run = 0; run < runs; ++run) {
+      auto pair = DaemonPair::Start(opt["--vmigd"]);
+      if (!pair.ok()) {
+        std::fprintf(stderr, "calibrate: %s\n",
+                     std::string(pair.status().message()).c_str());
+        return 1;
+      }
       v1::StartMigrationRequest req;
       // Calibration measures; it does not promise: a budget any device
       // keeps, and pre-copy for as long as it needs.
@@ -139,29 +192,29 @@ int RunCalibrate(const std::vector<std::string>& args) {
       }
       std::printf("%s run %d: downtime %.1f ms\n", specs[i].c_str(), run + 1,
                   ToMillis(out->source.report().downtime()));
-    }
-  }
-  // Every class either daemon measured: the source's devices and the
-  // destination's.
-  std::map<std::string, std::vector<v1::DeviceClassMeasures>> views;
-  for (bool source : {true, false}) {
-    for (const std::string& s : source ? specs : dest_all) {
-      for (bool on_source : {true, false}) {
-        absl::StatusOr<v1::Device> d = (*pair)->DescribeClass(on_source, s);
-        if (!d.ok()) {
-          std::fprintf(stderr, "calibrate: %s\n",
-                       std::string(d.status().message()).c_str());
-          return 1;
+      // The source's device class and the destination's, as each daemon
+      // measured it in this run.
+      std::map<std::string, std::vector<v1::DeviceClassMeasures>> views;
+      for (const std::string& s : {specs[i], dest_all[i]}) {
+        for (bool on_source : {true, false}) {
+          absl::StatusOr<v1::Device> d = (*pair)->DescribeClass(on_source, s);
+          if (!d.ok()) {
+            std::fprintf(stderr, "calibrate: %s\n",
+                         std::string(d.status().message()).c_str());
+            return 1;
+          }
+          views[d->device_class()].push_back(d->measures());
         }
-        views[d->device_class()].push_back(d->measures());
       }
+      for (const auto& [cls, v] : views) runs_of[cls].push_back(OneRun(v));
     }
   }
   v1::Calibration cal;
   cal.set_version(daemon::kCalibrationVersion);
   *cal.mutable_provenance() = daemon::MakeProvenance(absl::StrCat(
-      "vmig-bench calibrate: ", runs,
-      " migrations per class between two local vmigd daemons over memif"));
+      "vmig-bench calibrate: the median of ", runs,
+      " migrations per class, each between two fresh local vmigd daemons "
+      "over memif"));
   // The arcs each device took (the kernel walks RUNNING_P2P -> STOP_COPY
   // through STOP); a source device stays stopped once it has left.
   if (precopy)
@@ -172,23 +225,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
         "source, without PRE_COPY: RUNNING RUNNING_P2P STOP STOP_COPY STOP");
   cal.mutable_provenance()->add_states_visited(
       "destination: RUNNING STOP RESUMING STOP RUNNING_P2P RUNNING");
-  for (const auto& [cls, v] : views) {
-    v1::DeviceClassMeasures m;
-    m.set_device_class(cls);
-    using M = v1::DeviceClassMeasures;
-    m.set_read_bytes_per_second(Own(
-        v, [](const M& x) { return x.read_bytes_per_second(); },
-        &M::read_origin));
-    m.set_read_floor_bytes_per_second(Own(
-        v, [](const M& x) { return x.read_floor_bytes_per_second(); },
-        &M::read_floor_origin));
-    m.set_write_bytes_per_second(Own(
-        v, [](const M& x) { return x.write_bytes_per_second(); },
-        &M::write_origin));
-    m.set_arc_ns(Own(
-        v, [](const M& x) { return x.arc_ns(); }, &M::arc_origin));
-    *cal.add_classes() = m;
-  }
+  for (const auto& [cls, v] : runs_of) *cal.add_classes() = Median(cls, v);
   if (absl::Status s = daemon::WriteCalibrationFile(opt["--out"], cal);
       !s.ok()) {
     std::fprintf(stderr, "calibrate: %s\n", std::string(s.message()).c_str());
