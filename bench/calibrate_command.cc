@@ -38,15 +38,32 @@ constexpr char kUsage[] =
     "--devices).\n"
     "Last line: JSON.\n";
 
+using Measures = v1::DeviceClassMeasures;
+
+// Calls f(get, set, origin) for each figure a calibration file carries.
+template <typename F>
+void ForEachFigure(F f) {
+  using M = Measures;
+  f([](const M& x) { return x.read_bytes_per_second(); },
+    [](M& x, double v) { x.set_read_bytes_per_second(v); }, &M::read_origin);
+  f([](const M& x) { return x.read_floor_bytes_per_second(); },
+    [](M& x, double v) { x.set_read_floor_bytes_per_second(v); },
+    &M::read_floor_origin);
+  f([](const M& x) { return x.write_bytes_per_second(); },
+    [](M& x, double v) { x.set_write_bytes_per_second(v); }, &M::write_origin);
+  f([](const M& x) { return x.arc_ns(); },
+    [](M& x, int64_t v) { x.set_arc_ns(v); }, &M::arc_origin);
+}
+
 // One figure from the two daemons' views of a class after one run: a
 // daemon's own only; the mean where both measured it.
 template <typename Get>
-auto Own(const std::vector<v1::DeviceClassMeasures>& views, Get get,
-         v1::MeasureOrigin (v1::DeviceClassMeasures::*origin)() const) {
+auto Own(const std::vector<Measures>& views, Get get,
+         v1::MeasureOrigin (Measures::*origin)() const) {
   using T = decltype(get(views[0]));
   T sum{};
   int n = 0;
-  for (const v1::DeviceClassMeasures& m : views) {
+  for (const Measures& m : views) {
     if ((m.*origin)() != v1::MEASURE_ORIGIN_HISTORY || get(m) <= T{}) continue;
     sum += get(m);
     ++n;
@@ -54,33 +71,14 @@ auto Own(const std::vector<v1::DeviceClassMeasures>& views, Get get,
   return n > 0 ? sum / n : T{};
 }
 
-// A class's figures from one run's views (zero where no daemon measured).
-v1::DeviceClassMeasures OneRun(
-    const std::vector<v1::DeviceClassMeasures>& views) {
-  using M = v1::DeviceClassMeasures;
-  M m;
-  m.set_read_bytes_per_second(Own(
-      views, [](const M& x) { return x.read_bytes_per_second(); },
-      &M::read_origin));
-  m.set_read_floor_bytes_per_second(Own(
-      views, [](const M& x) { return x.read_floor_bytes_per_second(); },
-      &M::read_floor_origin));
-  m.set_write_bytes_per_second(Own(
-      views, [](const M& x) { return x.write_bytes_per_second(); },
-      &M::write_origin));
-  m.set_arc_ns(Own(
-      views, [](const M& x) { return x.arc_ns(); }, &M::arc_origin));
-  return m;
-}
-
 // The median of the runs that measured a figure (zero: none did). A run
 // across a host stall (a vCPU taken away for 100 ms) is one odd sample
 // among three, not half the figure.
 template <typename Get>
-auto MedianOfRuns(const std::vector<v1::DeviceClassMeasures>& runs, Get get) {
+auto MedianOfRuns(const std::vector<Measures>& runs, Get get) {
   using T = decltype(get(runs[0]));
   std::vector<T> v;
-  for (const v1::DeviceClassMeasures& m : runs)
+  for (const Measures& m : runs)
     if (get(m) > T{}) v.push_back(get(m));
   if (v.empty()) return T{};
   std::sort(v.begin(), v.end());
@@ -88,18 +86,22 @@ auto MedianOfRuns(const std::vector<v1::DeviceClassMeasures>& runs, Get get) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-v1::DeviceClassMeasures Median(
-    const std::string& cls, const std::vector<v1::DeviceClassMeasures>& runs) {
-  using M = v1::DeviceClassMeasures;
-  M m;
+// A class's figures from one run's views (zero where no daemon measured).
+Measures OneRun(const std::vector<Measures>& views) {
+  Measures m;
+  ForEachFigure([&](auto get, auto set, auto origin) {
+    set(m, Own(views, get, origin));
+  });
+  return m;
+}
+
+// A class's figures over its runs.
+Measures Median(const std::string& cls, const std::vector<Measures>& runs) {
+  Measures m;
   m.set_device_class(cls);
-  m.set_read_bytes_per_second(
-      MedianOfRuns(runs, [](const M& x) { return x.read_bytes_per_second(); }));
-  m.set_read_floor_bytes_per_second(MedianOfRuns(
-      runs, [](const M& x) { return x.read_floor_bytes_per_second(); }));
-  m.set_write_bytes_per_second(MedianOfRuns(
-      runs, [](const M& x) { return x.write_bytes_per_second(); }));
-  m.set_arc_ns(MedianOfRuns(runs, [](const M& x) { return x.arc_ns(); }));
+  ForEachFigure([&](auto get, auto set, auto /*origin*/) {
+    set(m, MedianOfRuns(runs, get));
+  });
   return m;
 }
 
@@ -165,7 +167,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
   // link with the others'; each run on a fresh pair, so that what the
   // daemons know after it is that run's measurement alone (a daemon blends
   // its runs: one odd run would move the figure halfway).
-  std::map<std::string, std::vector<v1::DeviceClassMeasures>> runs_of;
+  std::map<std::string, std::vector<Measures>> runs_of;
   for (size_t i = 0; i < specs.size(); ++i) {
     for (int run = 0; run < runs; ++run) {
       auto pair = DaemonPair::Start(opt["--vmigd"]);
@@ -194,7 +196,7 @@ int RunCalibrate(const std::vector<std::string>& args) {
                   ToMillis(out->source.report().downtime()));
       // The source's device class and the destination's, as each daemon
       // measured it in this run.
-      std::map<std::string, std::vector<v1::DeviceClassMeasures>> views;
+      std::map<std::string, std::vector<Measures>> views;
       for (const std::string& s : {specs[i], dest_all[i]}) {
         for (bool on_source : {true, false}) {
           absl::StatusOr<v1::Device> d = (*pair)->DescribeClass(on_source, s);
