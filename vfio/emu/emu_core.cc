@@ -11,8 +11,8 @@
 #include "common/fmt_absl.h"
 #include "spdlog/spdlog.h"
 #include "vfio/emu/state_file.h"
-#include "vfio/transition_log.h"
 #include "vfio/fsm.h"
+#include "vfio/transition_log.h"
 
 namespace vmig::vfio::emu {
 namespace {
@@ -49,6 +49,16 @@ class EmuSession final : public DataSession {
   bool nonblocking_ = false;
 };
 
+constexpr int64_t kOneMilli = 1000000;
+
+// How far the device's saving runs ahead of its reader, in time at its read
+// rate: read_ahead= bytes, or 1 ms when the spec gives none.
+int64_t ReadBankNanos(const EmuSpec& spec) {
+  if (!spec.read_ahead_bytes || spec.read_bytes_per_s <= 0) return kOneMilli;
+  return static_cast<int64_t>(static_cast<double>(*spec.read_ahead_bytes) *
+                              1e9 / spec.read_bytes_per_s);
+}
+
 }  // namespace
 
 EmuCore::EmuCore(const EmuSpec& spec)
@@ -56,8 +66,8 @@ EmuCore::EmuCore(const EmuSpec& spec)
       fail_arc_(spec.fail_arc),
       content_(std::make_unique<BlockContent>(spec.seed, spec.block_bytes)),
       blocks_(spec.state_bytes, spec.block_bytes),
-      read_throttle_(spec.read_bytes_per_s),
-      write_throttle_(spec.write_bytes_per_s) {
+      read_throttle_(spec.read_bytes_per_s, ReadBankNanos(spec)),
+      write_throttle_(spec.write_bytes_per_s, kOneMilli) {
   absl::MutexLock lock(&mu_);
   StartWorkload(MonotonicNanos());
   if (!spec_.state_file.empty()) Reload();
@@ -195,10 +205,13 @@ absl::Status EmuCore::ApplyArc(DeviceState from, DeviceState to) {
     session_open_ = true;
     save_ = std::make_unique<SaveStream>(blocks_, *content_);
     precopy_bytes_read_ = 0;
+    read_throttle_.Restart(now);  // told to save: nothing is saved yet
     if (to == S::kStopCopy) save_->EnterStopCopy();
   } else if (to == S::kStopCopy) {
-    // PRE_COPY(_P2P) -> STOP_COPY: the same session streams the rest.
+    // PRE_COPY(_P2P) -> STOP_COPY: the same session streams the rest, which
+    // the device starts saving now (mlx5 issues its final save at this arc).
     save_->EnterStopCopy();
+    read_throttle_.Restart(now);
     SetReady();
   } else if (IsSavingState(from) && !IsSavingState(to)) {
     EndSession();

@@ -62,6 +62,13 @@ absl::Status ParseField(absl::string_view key, absl::string_view value,
     (key == "dirty"     ? spec.dirty_bytes_per_s
      : key == "read_bw" ? spec.read_bytes_per_s
                         : spec.write_bytes_per_s) = *v;
+  } else if (key == "read_ahead") {
+    absl::StatusOr<uint64_t> v = ParseBytes(value);
+    if (!v.ok()) return wrap(v.status());
+    if (*v < 4096 || *v > (1ull << 30)) {
+      return FieldError(key, value, "must be between 4 KiB and 1 GiB");
+    }
+    spec.read_ahead_bytes = *v;
   } else if (key == "flags") {
     absl::StatusOr<MigrationFlags> v = ParseMigrationFlags(value);
     if (!v.ok()) return wrap(v.status());
@@ -106,7 +113,8 @@ absl::Status ParseField(absl::string_view key, absl::string_view value,
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
         "emulated device spec: unknown field ", Bounded(key, 32),
-        " (known: name, state, block, dirty, read_bw, write_bw, flags, "
+        " (known: name, state, block, dirty, read_bw, write_bw, read_ahead, "
+        "flags, "
         "transition_ms, seed, fail_arc, corrupt_at, reinit_after, "
         "state_file)"));
   }
@@ -139,6 +147,12 @@ absl::StatusOr<EmuSpec> ParseEmuSpec(absl::string_view text) {
           "emulated device spec: field ", Bounded(key, 32), " given twice"));
     }
     if (absl::Status s = ParseField(key, value, spec); !s.ok()) return s;
+  }
+  if (spec.read_ahead_bytes && spec.read_bytes_per_s <= 0) {
+    // A device read as fast as memory has nothing to save ahead of.
+    return absl::InvalidArgumentError(
+        "emulated device spec: field 'read_ahead' needs a read_bw= to pace "
+        "the device's saving");
   }
   if (spec.fail_arc) {
     // Only an arc the device's FSM takes can fail: anything else would be
@@ -178,6 +192,8 @@ std::string EmuSpec::ToString() const {
       name, state_bytes, block_bytes, dirty_bytes_per_s, read_bytes_per_s,
       write_bytes_per_s, flags.ToString(),
       absl::ToDoubleMilliseconds(transition), seed);
+  if (read_ahead_bytes)
+    absl::StrAppend(&out, ",read_ahead=", *read_ahead_bytes);
   if (fail_arc) {
     absl::StrAppend(&out, ",fail_arc=", DeviceStateName(fail_arc->first), ">",
                     DeviceStateName(fail_arc->second));

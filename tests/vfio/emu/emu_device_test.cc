@@ -8,8 +8,8 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "vfio/emu/stream_format.h"
-#include "vfio/transition_log.h"
 #include "vfio/local_migration.h"
+#include "vfio/transition_log.h"
 
 namespace vmig::vfio::emu {
 namespace {
@@ -212,6 +212,54 @@ TEST(EmuDeviceTest, NonBlockingThrottledReadWouldBlockThenPollWakes) {
   EXPECT_EQ((*s)->Read(absl::MakeSpan(buf))->outcome, ReadOutcome::kData);
 }
 
+// Reads without blocking until the device would block; returns the bytes.
+uint64_t ReadUntilWouldBlock(DataSession& s) {
+  EXPECT_TRUE(s.SetNonBlocking(true).ok());
+  std::vector<uint8_t> buf(1 << 20);
+  uint64_t total = 0;
+  for (;;) {
+    auto r = s.Read(absl::MakeSpan(buf));
+    if (!r.ok() || r->outcome != ReadOutcome::kData) return total;
+    total += r->bytes;
+  }
+}
+
+// A device with buffers of its own (read_ahead=, like mlx5's two 8 MiB
+// chunks) keeps saving while its reader is away: what it saved meanwhile
+// is there at once. 300 ms at 64 MiB/s would be 19 MiB; 16 MiB are kept.
+TEST(EmuDeviceTest, ReadAheadKeepsSavingWhileTheReaderIsAway) {
+  auto dev = Make("emu:state=32MiB,read_bw=64MiB/s,read_ahead=16MiB");
+  auto s = dev->SetState(S::kStopCopy);
+  ASSERT_TRUE(s.ok() && *s);
+  absl::SleepFor(absl::Milliseconds(300));
+  const uint64_t ready = ReadUntilWouldBlock(**s);
+  EXPECT_GE(ready, 15u << 20);
+  EXPECT_LT(ready, 24u << 20);  // the buffers bound it, not the pause
+}
+
+// Without read_ahead= the device saves only while it is read (1 ms of
+// slack): the reader's pause is lost. A host stall during the reads can
+// let one more 1 MiB read through, hence the margin.
+TEST(EmuDeviceTest, WithoutReadAheadAPausedReaderLosesTheTime) {
+  auto dev = Make("emu:state=32MiB,read_bw=64MiB/s");
+  auto s = dev->SetState(S::kStopCopy);
+  ASSERT_TRUE(s.ok() && *s);
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_LT(ReadUntilWouldBlock(**s), 5u << 20);
+}
+
+// The saving starts at the arc into STOP_COPY: time the device spent
+// running before it does not count as saved state.
+TEST(EmuDeviceTest, ReadAheadStartsEmptyAtTheArc) {
+  auto dev = Make("emu:state=32MiB,read_bw=64MiB/s,read_ahead=16MiB");
+  absl::SleepFor(absl::Milliseconds(300));
+  auto s = dev->SetState(S::kStopCopy);
+  ASSERT_TRUE(s.ok() && *s);
+  // Only what it saved since the arc (one free read, plus whatever a host
+  // stall of up to ~100 ms lets it save meanwhile).
+  EXPECT_LT(ReadUntilWouldBlock(**s), 12u << 20);
+}
+
 TEST(EmuDeviceTest, FailedArcLeavesErrorUntilResetAndKeepsState) {
   auto dev = Make("emu:state=1MiB,fail_arc=PRE_COPY_P2P>STOP_COPY");
   const uint64_t digest = dev->StateDigest();
@@ -323,9 +371,9 @@ TEST(EmuResumeTest, ShortStreamWrongGeometryAndWritesPastTheEndAreRefused) {
   size_t got = 0;
   uint8_t spare;  // a read needs room, even the one that finds the end
   for (;;) {
-    auto r = (*out)->Read(got < stream.size()
-                              ? absl::MakeSpan(stream).subspan(got)
-                              : absl::MakeSpan(&spare, 1));
+    auto r =
+        (*out)->Read(got < stream.size() ? absl::MakeSpan(stream).subspan(got)
+                                         : absl::MakeSpan(&spare, 1));
     ASSERT_TRUE(r.ok());
     if (r->outcome != ReadOutcome::kData) {
       last = r->outcome;

@@ -43,11 +43,12 @@ TEST(EmuSpecTest, FaultFields) {
 TEST(EmuSpecTest, ToStringRoundTrips) {
   auto spec = ParseEmuSpec(
       "emu:name=a,state=1MiB,flags=stop_copy|p2p,seed=3,"
-      "fail_arc=STOP>STOP_COPY");
+      "fail_arc=STOP>STOP_COPY,read_bw=1GiB/s,read_ahead=16MiB");
   ASSERT_TRUE(spec.ok());
   auto again = ParseEmuSpec(spec->ToString());
   ASSERT_TRUE(again.ok()) << again.status() << " " << spec->ToString();
   EXPECT_EQ(again->ToString(), spec->ToString());
+  EXPECT_EQ(again->read_ahead_bytes, std::optional<uint64_t>(16u << 20));
 }
 
 // A malformed spec is an error that names the field.
@@ -56,13 +57,22 @@ TEST(EmuSpecTest, ErrorsNameTheField) {
     const char* spec;
     const char* field;
   } cases[] = {
-      {"emu:state=lots", "state"},  {"emu:state=0", "state"},
-      {"emu:dirty=5MiB", "dirty"},  {"emu:read_bw=fast", "read_bw"},
-      {"emu:flags=p2p", "flags"},   {"emu:transition_ms=-1", "transition_ms"},
-      {"emu:seed=x", "seed"},       {"emu:name=bad name", "name"},
-      {"emu:block=100", "block"},   {"emu:fail_arc=RUNNING", "fail_arc"},
-      {"emu:colour=red", "colour"}, {"emu:state=1MiB,state=2MiB", "state"},
+      {"emu:state=lots", "state"},
+      {"emu:state=0", "state"},
+      {"emu:dirty=5MiB", "dirty"},
+      {"emu:read_bw=fast", "read_bw"},
+      {"emu:flags=p2p", "flags"},
+      {"emu:transition_ms=-1", "transition_ms"},
+      {"emu:seed=x", "seed"},
+      {"emu:name=bad name", "name"},
+      {"emu:block=100", "block"},
+      {"emu:fail_arc=RUNNING", "fail_arc"},
+      {"emu:colour=red", "colour"},
+      {"emu:state=1MiB,state=2MiB", "state"},
       {"emu:state", "state"},
+      {"emu:read_bw=1GiB/s,read_ahead=1", "read_ahead"},
+      // Saving ahead of the reader needs a pace to save at.
+      {"emu:read_ahead=16MiB", "read_ahead"},
   };
   for (const Case& c : cases) {
     auto spec = ParseEmuSpec(c.spec);
