@@ -82,16 +82,9 @@ void SenderFlow::OnLoss(int64_t now) {
 }
 
 bool SenderFlow::OnQueueDelay(int64_t rtt, int64_t now) {
-  constexpr uint32_t kMinRttEpoch = 4096;
-  epoch_min_rtt_ns_ = std::min(epoch_min_rtt_ns_, rtt);
-  min_rtt_ns_ = std::min(min_rtt_ns_, rtt);
-  if (++epoch_samples_ == kMinRttEpoch) {
-    min_rtt_ns_ = epoch_min_rtt_ns_;
-    epoch_min_rtt_ns_ = INT64_MAX;
-    epoch_samples_ = 0;
-  }
-  stats_.min_rtt_ns = min_rtt_ns_;
-  const int64_t target = min_rtt_ns_ + config_.target_queue_delay_ns;
+  const int64_t base = base_->Sample(rtt);
+  stats_.min_rtt_ns = base;
+  const int64_t target = base + config_.target_queue_delay_ns;
   if (config_.target_queue_delay_ns <= 0 || rtt <= target) return false;
   // Over target: shrink in proportion to the excess (at most by half), once
   // per round trip, so that the window settles where the queue stays near

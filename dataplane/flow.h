@@ -8,6 +8,7 @@
 #ifndef VMIGD_DATAPLANE_FLOW_H_
 #define VMIGD_DATAPLANE_FLOW_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -69,6 +70,36 @@ struct SenderStats {
   uint64_t acked_bytes = 0;  // stream bytes the peer has written
 };
 
+// The base RTT of a path: the smallest RTT sample, over epochs of
+// kMinRttEpoch samples so that a path that got slower for good is learned
+// again. Flows that share a bottleneck share it: a flow that judges its
+// queueing delay against a base of its own is unfair to the others. One
+// that started on an empty queue learns a low base and keeps cutting; one
+// that started behind a queue takes the queue for its base and never does
+// (the latecomer advantage of delay-based windows, as in TCP Vegas and
+// LEDBAT). Seen with 8 streams on one memif link: the first four cut their
+// windows to about 20 frames, the last four kept 60, and the first four
+// finished 40 ms after the others.
+class PathBaseRtt {
+ public:
+  // Takes a sample; returns the base to judge it against.
+  int64_t Sample(int64_t rtt_ns) {
+    constexpr uint32_t kMinRttEpoch = 4096;
+    epoch_min_ns_ = std::min(epoch_min_ns_, rtt_ns);
+    min_ns_ = std::min(min_ns_, rtt_ns);
+    if (++epoch_samples_ == kMinRttEpoch) {
+      min_ns_ = epoch_min_ns_;
+      epoch_min_ns_ = INT64_MAX;
+      epoch_samples_ = 0;
+    }
+    return min_ns_;
+  }
+
+ private:
+  int64_t min_ns_ = INT64_MAX, epoch_min_ns_ = INT64_MAX;
+  uint32_t epoch_samples_ = 0;
+};
+
 class SenderFlow {
  public:
   struct Frame {
@@ -82,6 +113,12 @@ class SenderFlow {
   };
 
   explicit SenderFlow(const FlowConfig& config);
+  SenderFlow(const SenderFlow&) = delete;
+  SenderFlow& operator=(const SenderFlow&) = delete;
+  // From now on the flow judges queueing delay against `base`, which the
+  // flows that share its bottleneck also feed; it must outlive the flow's
+  // acks. Null: its own again.
+  void SharePath(PathBaseRtt* base) { base_ = base ? base : &own_base_; }
 
   // Room for a new frame of `len` bytes: credit, congestion window, and a
   // slot (at most kFlowSlots frames unacked, sacked ones included: the
@@ -166,10 +203,9 @@ class SenderFlow {
   bool eos_pushed_ = false;
   int64_t rto_ns_;
   bool have_rtt_ = false;
-  // The base RTT: the smallest sample, over epochs of kMinRttEpoch samples
-  // so that a path that got slower for good is learned again.
-  int64_t min_rtt_ns_ = INT64_MAX, epoch_min_rtt_ns_ = INT64_MAX;
-  uint32_t epoch_samples_ = 0;
+  // The base RTT: the flow's own, or its path's (SharePath).
+  PathBaseRtt own_base_;
+  PathBaseRtt* base_ = &own_base_;
   int64_t last_delay_decrease_ns_ = 0;
   // RTTVAR falls at most once per smoothed RTT: samples come with every
   // ack, many per round trip, and would otherwise forget a delay spike

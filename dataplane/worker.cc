@@ -54,6 +54,7 @@ Worker::Worker(Port& port, uint16_t queue, const Endpoint& local,
   // (a session's stop-copy streams arrive mid-transfer, beside others).
   streams_.reserve(kStreamsReserved);
   order_.reserve(kStreamsReserved);
+  paths_.reserve(kPathsReserved);
   // A burst is handled whole (each frame checked, decrypted, queued) before
   // the loop sends acks: at most about 256 KiB of frames per burst keeps
   // that under ~100 us even through the cipher, so that the acks' RTT shows
@@ -90,6 +91,14 @@ void Worker::TakeNewStreams(int64_t now) {
     StreamContext* s = static_cast<StreamContext*>(p);
     const StreamSpec& spec = s->handle.spec();
     s->peer = spec.peer;
+    if (s->sender) {
+      s->path_key =
+          (static_cast<uint64_t>(spec.peer.ipv4) << 16) | spec.peer.udp_port;
+      if (SharedPath* path = JoinPath(s->path_key)) {
+        s->sender->SharePath(&path->base);
+        s->on_path = true;
+      }
+    }
     s->started_ns = now;
     s->heard_ns = now;
     s->handle.MarkRunning();
@@ -220,12 +229,45 @@ void Worker::ReleaseAll() {
 }
 
 void Worker::Retire(StreamContext& s) {
-  if (s.sender) s.sender->ReleaseAll(FreeMbuf);
+  if (s.sender) {
+    s.sender->ReleaseAll(FreeMbuf);
+    if (s.on_path) {
+      s.sender->SharePath(nullptr);  // the path may go with this stream
+      LeavePath(s.path_key);
+      s.on_path = false;
+    }
+  }
   if (s.receiver) s.receiver->ReleaseAll(FreeMbuf);
   PublishStats(s);
   streams_.erase(s.handle.key());
   order_.erase(std::remove(order_.begin(), order_.end(), &s), order_.end());
   s.handle.MarkReleased();
+}
+
+Worker::SharedPath* Worker::JoinPath(uint64_t key) {
+  SharedPath* free = nullptr;
+  for (SharedPath& p : paths_) {
+    if (p.flows > 0 && p.key == key) {
+      ++p.flows;
+      return &p;
+    }
+    if (p.flows == 0 && !free) free = &p;
+  }
+  if (!free) {
+    if (paths_.size() == paths_.capacity()) return nullptr;  // no allocation
+    free = &paths_.emplace_back();
+  }
+  *free = SharedPath{key, 1, PathBaseRtt()};  // a new path: a new base
+  return free;
+}
+
+void Worker::LeavePath(uint64_t key) {
+  for (SharedPath& p : paths_) {
+    if (p.flows > 0 && p.key == key) {
+      --p.flows;
+      return;
+    }
+  }
 }
 
 void Worker::PublishStats(StreamContext& s) {

@@ -138,6 +138,20 @@ class Worker {
 
   absl::flat_hash_map<uint64_t, StreamContext*> streams_;
   std::vector<StreamContext*> order_;  // round-robin service order
+  // The base RTT of each peer this worker sends to, shared by the streams
+  // that send there (they share its bottleneck): by peer address and port.
+  // Reserved once (the worker allocates nothing after its start, and each
+  // sender flow keeps a pointer into it); an entry is free again when its
+  // last stream goes. Past kPathsReserved peers a flow keeps its own base.
+  struct SharedPath {
+    uint64_t key = 0;
+    int flows = 0;
+    PathBaseRtt base;
+  };
+  static constexpr size_t kPathsReserved = 64;
+  std::vector<SharedPath> paths_;
+  SharedPath* JoinPath(uint64_t key);
+  void LeavePath(uint64_t key);
   std::vector<rte_mbuf*> tx_;
 
   // Frames the fault injector holds back (delayed or reordered), with the
