@@ -27,18 +27,19 @@ constexpr char kUsage[] =
     "(P2P, no PRE_COPY: all their state is stop-copy state):\n"
     "  calibration  devices unthrottled, no transition cost: measures the "
     "link\n"
-    "               (--runs times; the best rate is the link's)\n"
-    "  parallel     the lockstep schedule vmigd uses (--runs times)\n"
+    "  parallel     the lockstep schedule vmigd uses, each run judged "
+    "against\n"
+    "               the calibration just before it (--runs pairs)\n"
     "  serial       one device at a time, transitions one after another (QEMU\n"
     "               without multifd)\n"
     "and compares the parallel downtime with the critical-path lower bound:\n"
     "  6 arcs x transition (3 source, 3 destination, each done in parallel)\n"
     "  + max(state / read rate, N x state / link bandwidth).\n"
-    "Each device saves at the read rate from its STOP_COPY arc on, and up to\n"
-    "--read-ahead bytes ahead of its reader (mlx5: two 8 MiB chunks; 1MiB is\n"
-    "a device that saves only while it is read). A parallel run during which\n"
+    "Each device saves at the read rate from its STOP_COPY arc on, while it\n"
+    "is read (1 ms of slack), or with --read-ahead up to that many bytes\n"
+    "ahead of its reader (mlx5: two 8 MiB chunks, 16MiB). A pair during which\n"
     "the host stalled a CPU for 20 ms or more is shown but not judged.\n"
-    "Defaults: 8 devices, 64MiB, 1GiB/s, 16MiB ahead, 10 ms, 3 runs.\n"
+    "Defaults: 8 devices, 64MiB, 1GiB/s, no read-ahead, 10 ms, 3 runs.\n"
     "Last line: JSON.\n";
 
 }  // namespace
@@ -46,7 +47,7 @@ constexpr char kUsage[] =
 int RunDowntimeBench(const std::vector<std::string>& args) {
   std::map<std::string, std::string> opt = {
       {"--devices", "8"},        {"--state", "64MiB"},
-      {"--read-bw", "1GiB/s"},   {"--read-ahead", "16MiB"},
+      {"--read-bw", "1GiB/s"},   {"--read-ahead", "0"},
       {"--transition-ms", "10"}, {"--runs", "3"},
       {"--vmigd", FindVmigd()}};
   if (int rc = ParseOptions(args, "downtime", kUsage, opt); rc >= 0) return rc;
@@ -76,8 +77,9 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
                                       ",flags=stop_copy|p2p,seed=", i + 1);
       if (throttled) {
         absl::StrAppend(&spec, ",read_bw=", opt["--read-bw"],
-                        ",read_ahead=", *read_ahead,
                         ",transition_ms=", transition_ms);
+        if (*read_ahead > 0)
+          absl::StrAppend(&spec, ",read_ahead=", *read_ahead);
       }
       specs.push_back(spec);
     }
@@ -104,45 +106,58 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
       "arc\n",
       n, FormatBytes(static_cast<double>(*state)).c_str(),
       opt["--read-bw"].c_str(),
-      FormatBytes(static_cast<double>(*read_ahead)).c_str(), transition_ms);
+      *read_ahead > 0 ? FormatBytes(static_cast<double>(*read_ahead)).c_str()
+                      : "1 ms",
+      transition_ms);
   // A run across a host stall measures the hypervisor, not vmigd.
   const StallSentinel sentinel;
-  // The link's rate is the best of several unthrottled runs: a run slowed
-  // by the host would loosen the bound, never tighten it.
-  std::vector<MigrationOutcome> cals;
+  auto stall_during = [&](const MigrationOutcome& out) {
+    const absl::Time end = FromProto(out.source.update_time());
+    const absl::Duration stall =
+        sentinel.LongestIn(end - FromProto(out.source.report().downtime()) -
+                               absl::Milliseconds(20),
+                           end);
+    if (stall > absl::ZeroDuration()) {
+      std::printf(
+          "             (the host stalled a CPU for %.0f ms during "
+          "it: not judged)\n",
+          absl::ToDoubleMilliseconds(stall));
+    }
+    return stall > absl::ZeroDuration();
+  };
+  const double total = static_cast<double>(*state) * n;
+  auto rate = [&](const MigrationOutcome& o) {
+    return total / (ToMillis(o.source.report().stop_copy_transfer()) / 1e3);
+  };
+  // Each lockstep run is judged against a bound from the calibration run
+  // just before it, on the same pair: the host's speed drifts over a
+  // minute, and a ratio of figures from different minutes would carry it.
+  // The link's rate is the better of the two runs' (the calibration's
+  // devices are unthrottled, but a throttled run can still be faster).
+  struct Pair {
+    double down_ms, bound_ms, link, predicted_ms;
+    bool judged;
+  };
+  std::vector<Pair> pairs;
+  bool verified = true;
   for (int i = 0; i < runs; ++i) {
     auto cal = run("calibration", false, false);
-    if (!cal.ok()) {
-      std::cerr << "vmig-bench downtime: " << cal.status().message() << "\n";
-      std::printf("{\"verified\":false}\n");
-      return 1;
-    }
-    cals.push_back(*std::move(cal));
-  }
-  struct ParallelRun {
-    MigrationOutcome out;
-    absl::Duration stall;
-  };
-  std::vector<ParallelRun> pars;
-  for (int i = 0; i < runs; ++i) {
-    auto par = run("parallel", true, false);
+    const bool cal_stalled = cal.ok() && stall_during(*cal);
+    auto par = cal.ok() ? run("parallel", true, false) : cal;
     if (!par.ok()) {
       std::cerr << "vmig-bench downtime: " << par.status().message() << "\n";
       std::printf("{\"verified\":false}\n");
       return 1;
     }
-    const absl::Time end = FromProto(par->source.update_time());
-    const absl::Duration stall =
-        sentinel.LongestIn(end - FromProto(par->source.report().downtime()) -
-                               absl::Milliseconds(20),
-                           end);
-    if (stall > absl::ZeroDuration()) {
-      std::printf(
-          "             (the host stalled a CPU for %.0f ms during it: "
-          "not judged)\n",
-          absl::ToDoubleMilliseconds(stall));
-    }
-    pars.push_back({*std::move(par), stall});
+    const bool par_stalled = stall_during(*par);
+    verified = verified && cal->verified && par->verified;
+    const double link = std::max(rate(*cal), rate(*par));
+    const double bound_ms =
+        6 * transition_ms +
+        std::max(static_cast<double>(*state) / *read_bw, total / link) * 1e3;
+    pairs.push_back({ToMillis(par->source.report().downtime()), bound_ms, link,
+                     ToMillis(par->source.report().predicted()),
+                     !cal_stalled && !par_stalled});
   }
   auto ser = run("serial", true, true);
   if (!ser.ok()) {
@@ -150,66 +165,53 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
     std::printf("{\"verified\":false}\n");
     return 1;
   }
-  const double total = static_cast<double>(*state) * n;
-  // The link's bandwidth: the best rate any of the runs achieved for the
-  // whole stop-copy (the calibration's devices are unthrottled, but on a
-  // busy host a throttled run can still be the fastest).
-  double link = 0;
-  std::vector<const MigrationOutcome*> timed;
-  for (const MigrationOutcome& c : cals) timed.push_back(&c);
-  for (const ParallelRun& p : pars) timed.push_back(&p.out);
-  for (const MigrationOutcome* o : timed) {
-    const auto& r = o->source.report();
-    link = std::max(link, total / (ToMillis(r.stop_copy_transfer()) / 1e3));
-  }
-  const double bound_ms =
-      6 * transition_ms +
-      std::max(static_cast<double>(*state) / *read_bw, total / link) * 1e3;
-  bool verified = ser->verified;
-  for (const MigrationOutcome& c : cals) verified = verified && c.verified;
-  std::vector<double> judged, all;
-  for (const ParallelRun& p : pars) {
-    verified = verified && p.out.verified;
-    const double ms = ToMillis(p.out.source.report().downtime());
-    all.push_back(ms);
-    if (p.stall == absl::ZeroDuration()) judged.push_back(ms);
-  }
+  verified = verified && ser->verified;
   auto median = [](std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.size() % 2 ? v[v.size() / 2]
                         : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
   };
-  const std::vector<double>& shown = judged.empty() ? all : judged;
-  const double down = median(shown);
-  const auto [lo, hi] = std::minmax_element(shown.begin(), shown.end());
+  std::vector<double> downs, bounds, links, ratios, predicted;
+  size_t judged = 0;
+  for (const Pair& p : pairs) judged += p.judged;
+  for (const Pair& p : pairs) {
+    if (judged > 0 && !p.judged) continue;  // all shown if none is judged
+    downs.push_back(p.down_ms);
+    bounds.push_back(p.bound_ms);
+    links.push_back(p.link);
+    ratios.push_back(p.down_ms / p.bound_ms);
+    predicted.push_back(p.predicted_ms);
+  }
+  const double down = median(downs), ratio = median(ratios);
+  const auto [lo, hi] = std::minmax_element(downs.begin(), downs.end());
+  const auto [rlo, rhi] = std::minmax_element(ratios.begin(), ratios.end());
   const double serial = ToMillis(ser->source.report().downtime());
-  std::printf("\nlink bandwidth (best of the runs) %s; lower bound %.1f ms\n",
-              FormatRate(link).c_str(), bound_ms);
-  if (judged.empty()) {
+  std::printf(
+      "\nlink bandwidth %s, lower bound %.1f ms (medians over the pairs)\n",
+      FormatRate(median(links)).c_str(), median(bounds));
+  if (judged == 0) {
     std::printf(
-        "parallel / lower bound: not judged (every run met a host "
+        "parallel / lower bound: not judged (every pair met a host "
         "stall; %.2f-%.2f)\n",
-        *lo / bound_ms, *hi / bound_ms);
+        *rlo, *rhi);
   } else {
     std::printf(
-        "parallel / lower bound = %.2f, median of %zu runs (%.2f-%.2f; "
+        "parallel / lower bound = %.2f, median of %zu pairs (%.2f-%.2f; "
         "target <= 1.15); serial / parallel = %.2f (target >= 3)\n",
-        down / bound_ms, judged.size(), *lo / bound_ms, *hi / bound_ms,
-        serial / down);
+        ratio, judged, *rlo, *rhi, serial / down);
   }
   std::printf(
       "{\"downtime_ms\":%.2f,\"downtime_min_ms\":%.2f,\"downtime_max_ms\":"
       "%.2f,\"runs\":%d,\"judged_runs\":%zu,\"lower_bound_ms\":%.2f,"
-      "\"ratio\":%s,\"serial_downtime_ms\":%.2f,"
+      "\"ratio\":%s,\"ratio_min\":%.3f,\"ratio_max\":%.3f,"
+      "\"serial_downtime_ms\":%.2f,"
       "\"verified\":%s,\"link_gbytes_per_s\":%.3f,\"predicted_ms\":%.2f,"
       "\"devices\":%d,\"state_bytes\":%llu,\"read_bytes_per_s\":%.0f,"
       "\"read_ahead_bytes\":%llu,\"transition_ms\":%.1f}\n",
-      down, *lo, *hi, runs, judged.size(), bound_ms,
-      judged.empty() ? "null"
-                     : absl::StrFormat("%.3f", down / bound_ms).c_str(),
-      serial, verified ? "true" : "false", link / 1e9,
-      ToMillis(pars.back().out.source.report().predicted()), n,
-      static_cast<unsigned long long>(*state), *read_bw,
+      down, *lo, *hi, runs, judged, median(bounds),
+      judged == 0 ? "null" : absl::StrFormat("%.3f", ratio).c_str(), *rlo, *rhi,
+      serial, verified ? "true" : "false", median(links) / 1e9,
+      median(predicted), n, static_cast<unsigned long long>(*state), *read_bw,
       static_cast<unsigned long long>(*read_ahead), transition_ms);
   return verified ? 0 : 1;
 }

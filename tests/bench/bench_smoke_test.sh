@@ -30,10 +30,12 @@ check '[ -s "$out/grid/downtime_vs_workers.svg" ]' "plot against worker lcores"
 "$bench" sweep --preset qemu-anchor --out "$out/anchor" || fail=1
 check 'grep -q "qemu_multifd_ms" "$out/anchor/anchor.json"' "anchor comparison written"
 
-json=$("$bench" downtime --devices 4 --state 16MiB | tail -n 1)
+json=$("$bench" downtime --devices 4 --state 16MiB --runs 2 --read-ahead 4MiB | tail -n 1)
 echo "$json"
 check 'echo "$json" | grep -q "\"verified\":true"' "downtime benchmark verified"
 check 'echo "$json" | grep -q "\"lower_bound_ms\":"' "downtime benchmark reports its lower bound"
+check 'echo "$json" | grep -qE "\"ratio_min\":[0-9.]+,\"ratio_max\":[0-9.]+"' "downtime benchmark reports the range of its ratios"
+check 'echo "$json" | grep -q "\"read_ahead_bytes\":4194304"' "the devices' read-ahead reached the bench"
 # The transport's baselines, like against like: plain TCP and TCP with TLS
 # 1.3 AES-256-GCM (as multifd with TLS), each verified, and the ratio.
 json=$("$bench" transport --streams 2 --bytes 64MiB | tail -n 1)
