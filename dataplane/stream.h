@@ -84,10 +84,9 @@ struct StreamContext {
   std::unique_ptr<SenderFlow> sender;
   std::unique_ptr<ReceiverFlow> receiver;
   Endpoint peer;
-  // kSend: the worker's key of the path to the peer, and whether the flow
-  // shares that path's base RTT.
-  uint64_t path_key = 0;
-  bool on_path = false;
+  // kSend: the worker's slot of the path to the peer whose base RTT the
+  // flow shares, -1 if none.
+  int path_slot = -1;
   // kSend: the session's cap (spec.cap), null when it has none.
   RateLimiter* cap = nullptr;
   // kSend: it sent data in the worker's current pass (service order).

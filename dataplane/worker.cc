@@ -92,12 +92,9 @@ void Worker::TakeNewStreams(int64_t now) {
     const StreamSpec& spec = s->handle.spec();
     s->peer = spec.peer;
     if (s->sender) {
-      s->path_key =
-          (static_cast<uint64_t>(spec.peer.ipv4) << 16) | spec.peer.udp_port;
-      if (SharedPath* path = JoinPath(s->path_key)) {
-        s->sender->SharePath(&path->base);
-        s->on_path = true;
-      }
+      s->path_slot = JoinPath((static_cast<uint64_t>(spec.peer.ipv4) << 16) |
+                              spec.peer.udp_port);
+      if (s->path_slot >= 0) s->sender->SharePath(&paths_[s->path_slot].base);
     }
     s->started_ns = now;
     s->heard_ns = now;
@@ -231,10 +228,10 @@ void Worker::ReleaseAll() {
 void Worker::Retire(StreamContext& s) {
   if (s.sender) {
     s.sender->ReleaseAll(FreeMbuf);
-    if (s.on_path) {
+    if (s.path_slot >= 0) {
       s.sender->SharePath(nullptr);  // the path may go with this stream
-      LeavePath(s.path_key);
-      s.on_path = false;
+      --paths_[s.path_slot].flows;
+      s.path_slot = -1;
     }
   }
   if (s.receiver) s.receiver->ReleaseAll(FreeMbuf);
@@ -244,30 +241,23 @@ void Worker::Retire(StreamContext& s) {
   s.handle.MarkReleased();
 }
 
-Worker::SharedPath* Worker::JoinPath(uint64_t key) {
-  SharedPath* free = nullptr;
-  for (SharedPath& p : paths_) {
+int Worker::JoinPath(uint64_t key) {
+  int free = -1;
+  for (size_t i = 0; i < paths_.size(); ++i) {
+    SharedPath& p = paths_[i];
     if (p.flows > 0 && p.key == key) {
       ++p.flows;
-      return &p;
+      return static_cast<int>(i);
     }
-    if (p.flows == 0 && !free) free = &p;
+    if (p.flows == 0 && free < 0) free = static_cast<int>(i);
   }
-  if (!free) {
-    if (paths_.size() == paths_.capacity()) return nullptr;  // no allocation
-    free = &paths_.emplace_back();
+  if (free < 0) {
+    if (paths_.size() == paths_.capacity()) return -1;  // no allocation
+    free = static_cast<int>(paths_.size());
+    paths_.emplace_back();
   }
-  *free = SharedPath{key, 1, PathBaseRtt()};  // a new path: a new base
+  paths_[free] = SharedPath{key, 1, PathBaseRtt()};  // a new path, a new base
   return free;
-}
-
-void Worker::LeavePath(uint64_t key) {
-  for (SharedPath& p : paths_) {
-    if (p.flows > 0 && p.key == key) {
-      --p.flows;
-      return;
-    }
-  }
 }
 
 void Worker::PublishStats(StreamContext& s) {

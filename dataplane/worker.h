@@ -150,8 +150,9 @@ class Worker {
   };
   static constexpr size_t kPathsReserved = 64;
   std::vector<SharedPath> paths_;
-  SharedPath* JoinPath(uint64_t key);
-  void LeavePath(uint64_t key);
+  // The slot of the path `key` with one more flow on it (a free slot if
+  // none has that key yet); -1 when every reserved slot is taken.
+  int JoinPath(uint64_t key);
   std::vector<rte_mbuf*> tx_;
 
   // Frames the fault injector holds back (delayed or reordered), with the
