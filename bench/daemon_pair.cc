@@ -16,6 +16,7 @@
 #include "common/grpc_status.h"
 #include "common/subprocess.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "proto/convert.h"
 #include "vfio/emu/spec.h"
 
 namespace vmig::bench {
@@ -479,6 +480,14 @@ absl::StatusOr<MigrationOutcome> DaemonPair::Migrate(
     DetachBoth(id);
   }
   return out;
+}
+
+absl::Duration SwitchoverStall(const StallSentinel& sentinel,
+                               const MigrationOutcome& out) {
+  const absl::Time end = FromProto(out.source.update_time());
+  return sentinel.LongestIn(
+      end - FromProto(out.source.report().downtime()) - absl::Milliseconds(20),
+      end);
 }
 
 }  // namespace vmig::bench

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bench/stall_sentinel.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "vfio/emu/spec.h"
@@ -38,6 +40,12 @@ struct MigrationOutcome {
   bool committed = false;
   bool source_stopped = false;
 };
+
+// The longest host stall the sentinel saw during an outcome's switchover
+// (zero if none): the session last changed about when it ended, and it
+// lasted the report's downtime, give or take 20 ms.
+absl::Duration SwitchoverStall(const StallSentinel& sentinel,
+                               const MigrationOutcome& out);
 
 struct MigrateOptions {
   // The destination devices' specs (default: the source's sizes, flags and

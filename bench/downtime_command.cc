@@ -12,6 +12,7 @@
 #include "bench/daemon_pair.h"
 #include "bench/options.h"
 #include "bench/stall_sentinel.h"
+#include "bench/sweep_point.h"
 #include "common/units.h"
 #include "proto/convert.h"
 
@@ -112,11 +113,7 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
   // A run across a host stall measures the hypervisor, not vmigd.
   const StallSentinel sentinel;
   auto stall_during = [&](const MigrationOutcome& out) {
-    const absl::Time end = FromProto(out.source.update_time());
-    const absl::Duration stall =
-        sentinel.LongestIn(end - FromProto(out.source.report().downtime()) -
-                               absl::Milliseconds(20),
-                           end);
+    const absl::Duration stall = SwitchoverStall(sentinel, out);
     if (stall > absl::ZeroDuration()) {
       std::printf(
           "             (the host stalled a CPU for %.0f ms during "
@@ -124,6 +121,11 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
           absl::ToDoubleMilliseconds(stall));
     }
     return stall > absl::ZeroDuration();
+  };
+  auto fail = [](const absl::Status& s) {
+    std::cerr << "vmig-bench downtime: " << s.message() << "\n";
+    std::printf("{\"verified\":false}\n");
+    return 1;
   };
   const double total = static_cast<double>(*state) * n;
   auto rate = [&](const MigrationOutcome& o) {
@@ -144,11 +146,7 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
     auto cal = run("calibration", false, false);
     const bool cal_stalled = cal.ok() && stall_during(*cal);
     auto par = cal.ok() ? run("parallel", true, false) : cal;
-    if (!par.ok()) {
-      std::cerr << "vmig-bench downtime: " << par.status().message() << "\n";
-      std::printf("{\"verified\":false}\n");
-      return 1;
-    }
+    if (!par.ok()) return fail(par.status());
     const bool par_stalled = stall_during(*par);
     verified = verified && cal->verified && par->verified;
     const double link = std::max(rate(*cal), rate(*par));
@@ -160,17 +158,9 @@ int RunDowntimeBench(const std::vector<std::string>& args) {
                      !cal_stalled && !par_stalled});
   }
   auto ser = run("serial", true, true);
-  if (!ser.ok()) {
-    std::cerr << "vmig-bench downtime: " << ser.status().message() << "\n";
-    std::printf("{\"verified\":false}\n");
-    return 1;
-  }
+  if (!ser.ok()) return fail(ser.status());
   verified = verified && ser->verified;
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? v[v.size() / 2]
-                        : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
-  };
+  auto median = [](const std::vector<double>& v) { return Quantile(v, 0.5); };
   std::vector<double> downs, bounds, links, ratios, predicted;
   size_t judged = 0;
   for (const Pair& p : pairs) judged += p.judged;

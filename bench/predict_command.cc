@@ -263,10 +263,7 @@ int RunPredict(const std::vector<std::string>& args) {
       const double err =
           (Ms(r.predicted()) - Ms(r.downtime())) / Ms(r.downtime());
       const bool guessed = !r.prediction_guesses().empty();
-      // The switchover ended about when the session last changed.
-      const absl::Time end = FromProto(out->source.update_time());
-      const absl::Duration stall = sentinel.LongestIn(
-          end - FromProto(r.downtime()) - absl::Milliseconds(20), end);
+      const absl::Duration stall = SwitchoverStall(sentinel, *out);
       std::string verdict = r.budget_met() ? "met" : "MISSED";
       if (stall > absl::ZeroDuration()) {
         ++stalled;
