@@ -88,6 +88,29 @@ double SessionPredictor::SwitchoverRate(const SessionPolicy& pol,
   return rate;
 }
 
+std::string SessionPredictor::CapsBreakingBudget(
+    const SessionPolicy& pol, const std::string& held) const {
+  // A cap that alone breaks the budget is named even where the link as
+  // measured is slower still: a faster link, or a later probe that finds
+  // the link faster, would not cure it.
+  std::string out;
+  auto check = [&](uint64_t cap, const std::string& name) {
+    if (cap == 0) return;
+    const std::string label =
+        absl::StrFormat("%s %.1f MB/s", name, static_cast<double>(cap) / 1e6);
+    if (label == held) return;  // already named as what holds the link
+    LinkTerms link = Link(pol);
+    link.rate = static_cast<double>(cap) * 0.99;
+    const Prediction alone = PredictDowntime(Terms(true), link);
+    if (alone.bound <= pol.budget) return;
+    absl::StrAppend(&out, "; ", label, " alone allows no less than ",
+                    absl::StrFormat("%.1f ms", Ms(alone.bound)));
+  };
+  check(pol.switchover_bandwidth, "the session's switchover_bandwidth");
+  check(port_cap_.rate(), absl::StrCat("port ", port_name_, "'s max_rate"));
+  return out;
+}
+
 LinkTerms SessionPredictor::Link(const SessionPolicy& pol) const {
   LinkTerms link;
   // The rate the session will have at its switchover: the link as
@@ -132,6 +155,7 @@ absl::Status SessionPredictor::BudgetUnreachable(
   SwitchoverRate(pol, &held);
   if (!held.empty())
     absl::StrAppend(&why, "; the stop-copy's link is held to ", held);
+  absl::StrAppend(&why, CapsBreakingBudget(pol, held));
   absl::StrAppend(&why, "; the source keeps running. ");
   // A guessed term's bound is wide on purpose: a measurement narrows it.
   if (!floor.guesses.empty())

@@ -82,6 +82,10 @@ class SessionPredictor {
  private:
   std::vector<DeviceTerms> Terms(bool drained) const;
   LinkTerms Link(const SessionPolicy& pol) const;
+  // "; <cap> alone allows no less than X ms" for each cap that would break
+  // the budget at its own rate, but for `held` (named already).
+  std::string CapsBreakingBudget(const SessionPolicy& pol,
+                                 const std::string& held) const;
   void LearnStopCopyOverhead(const SwitchoverTimes& t,
                              const Prediction& predicted);
 

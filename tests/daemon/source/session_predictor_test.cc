@@ -136,6 +136,38 @@ TEST(SessionPredictorTest, AnUnreachableBudgetSaysTheFloorAndTheCure) {
   EXPECT_NE(s.message().find("allow_budget_overrun"), std::string::npos);
 }
 
+// The link as probed is slower than the switchover cap, yet the cap alone
+// would break the budget: the refusal names the cap as well, since a
+// faster link would not cure it. A cap that alone keeps the budget is not
+// named.
+TEST(SessionPredictorTest, AnUnreachableBudgetNamesEveryCapThatAloneBreaksIt) {
+  std::vector<SourceDevice> devs = Devs(Dev("nic0", false, 16 << 20));
+  devs[0].read_rate = 1000 * kMiB;
+  devs[0].read_source = Source::kMeasured;
+  devs[0].arc_source = Source::kMeasured;
+  MeasureHistory history;
+  dataplane::RateLimiter port_cap;
+  port_cap.SetRate(1'000'000'000);
+  SessionPredictor p(devs, history, port_cap, "p0", false);
+  p.SetProbedLink(1e6);  // a probe that met a loaded host
+  SessionPolicy pol = Budget(absl::Milliseconds(500));
+  pol.switchover_bandwidth = 4'000'000;
+  const absl::Status s = p.BudgetUnreachable(pol, p.PredictFloor(pol));
+  EXPECT_NE(s.message().find("the session's switchover_bandwidth 4.0 MB/s "
+                             "alone allows no less than"),
+            std::string::npos)
+      << s.message();
+  EXPECT_EQ(s.message().find("max_rate"), std::string::npos) << s.message();
+  // With the link faster than the cap, the cap holds it and is named once.
+  p.SetProbedLink(1000e6);
+  const absl::Status held = p.BudgetUnreachable(pol, p.PredictFloor(pol));
+  const std::string m(held.message());
+  EXPECT_NE(m.find("held to the session's switchover_bandwidth"),
+            std::string::npos)
+      << m;
+  EXPECT_EQ(m.find("alone allows"), std::string::npos) << m;
+}
+
 SwitchoverTimes Times(double quiesce_ms, double stop_copy_ms,
                       double commit_ms) {
   SwitchoverTimes t;
