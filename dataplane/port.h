@@ -47,6 +47,11 @@ struct PortConfig {
   absl::Duration link_timeout = absl::Seconds(10);
 };
 
+// The per-lcore cache of a port's mbuf pool: none for a zero-copy memif
+// client, whose mbufs are the buffers the peer's core copies frames out of
+// and into; 256 otherwise. Why, with the figures: port.cc.
+uint32_t PoolCacheSize(const PortConfig& c);
+
 class Port {
  public:
   static absl::StatusOr<std::unique_ptr<Port>> Open(const PortConfig& config);
