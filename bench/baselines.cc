@@ -53,6 +53,43 @@ absl::StatusOr<UniqueFd> SocketIn(const std::string& netns) {
 
 }  // namespace
 
+absl::StatusOr<BaselineDevices> MakeBaselineDevices(int streams,
+                                                    uint64_t bytes) {
+  BaselineDevices d;
+  d.per_stream = bytes / streams;
+  for (int i = 0; i < streams; ++i) {
+    absl::StatusOr<std::unique_ptr<vfio::emu::EmuDevice>> src =
+        vfio::emu::EmuDevice::Create(absl::StrCat(
+            "emu:name=tsrc", i, ",state=", d.per_stream, ",seed=", 100 + i));
+    if (!src.ok()) return src.status();
+    absl::StatusOr<std::unique_ptr<vfio::emu::EmuDevice>> dst =
+        vfio::emu::EmuDevice::Create(absl::StrCat(
+            "emu:name=tdst", i, ",state=", d.per_stream, ",seed=", 900 + i));
+    if (!dst.ok()) return dst.status();
+    absl::StatusOr<std::unique_ptr<vfio::DataSession>> out =
+        (*src)->SetState(vfio::DeviceState::kStopCopy);
+    if (!out.ok()) return out.status();
+    absl::StatusOr<std::unique_ptr<vfio::DataSession>> in =
+        (*dst)->SetState(vfio::DeviceState::kResuming);
+    if (!in.ok()) return in.status();
+    d.src.push_back(*std::move(src));
+    d.dst.push_back(*std::move(dst));
+    d.out.push_back(*std::move(out));
+    d.in.push_back(*std::move(in));
+  }
+  return d;
+}
+
+bool BaselineDevices::Verify() {
+  bool ok = true;
+  for (size_t i = 0; i < dst.size(); ++i) {
+    in[i].reset();
+    ok = ok && dst[i]->SetState(vfio::DeviceState::kStop).ok() &&
+         dst[i]->StateDigest() == src[i]->StateDigest();
+  }
+  return ok;
+}
+
 double MemcpyBytesPerSecond(uint64_t bytes) {
   constexpr size_t kBuf = 256 << 20;
   std::vector<uint8_t> src(kBuf, 1), dst(kChunk);
@@ -85,19 +122,10 @@ absl::StatusOr<TcpResult> TcpCopy(int streams, uint64_t bytes, int connections,
           0) {
     return absl::ErrnoToStatus(errno, "TCP baseline: listen");
   }
-  const uint64_t per = bytes / streams;
-  std::vector<std::unique_ptr<vfio::emu::EmuDevice>> src, dst;
-  std::vector<std::unique_ptr<vfio::DataSession>> out, in;
-  for (int i = 0; i < streams; ++i) {
-    src.push_back(std::move(*vfio::emu::EmuDevice::Create(
-        absl::StrCat("emu:name=tsrc", i, ",state=", per, ",seed=", 100 + i))));
-    dst.push_back(std::move(*vfio::emu::EmuDevice::Create(
-        absl::StrCat("emu:name=tdst", i, ",state=", per, ",seed=", 900 + i))));
-    out.push_back(
-        std::move(*src.back()->SetState(vfio::DeviceState::kStopCopy)));
-    in.push_back(
-        std::move(*dst.back()->SetState(vfio::DeviceState::kResuming)));
-  }
+  absl::StatusOr<BaselineDevices> devices = MakeBaselineDevices(streams, bytes);
+  if (!devices.ok()) return devices.status();
+  std::vector<std::unique_ptr<vfio::DataSession>>& out = devices->out;
+  std::vector<std::unique_ptr<vfio::DataSession>>& in = devices->in;
   std::vector<UniqueFd> client, server;
   for (int c = 0; c < connections; ++c) {
     absl::StatusOr<UniqueFd> end = SocketIn(path.client_netns);
@@ -192,15 +220,10 @@ absl::StatusOr<TcpResult> TcpCopy(int streams, uint64_t bytes, int connections,
   }
   for (auto& t : threads) t.join();
   TcpResult result;
-  result.bytes_per_second = static_cast<double>(per * streams) / Seconds(start);
-  result.verified = !failed;
+  result.bytes_per_second =
+      static_cast<double>(devices->per_stream * streams) / Seconds(start);
+  result.verified = !failed && devices->Verify();
   result.ktls = ktls;
-  for (int i = 0; i < streams; ++i) {
-    in[i].reset();
-    result.verified = result.verified &&
-                      dst[i]->SetState(vfio::DeviceState::kStop).ok() &&
-                      dst[i]->StateDigest() == src[i]->StateDigest();
-  }
   return result;
 }
 

@@ -4,11 +4,28 @@
 #define VMIGD_BENCH_BASELINES_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
+#include "vfio/device.h"
+#include "vfio/emu/emu_device.h"
 
 namespace vmig::bench {
+
+// What every baseline moves: `bytes` over `streams` emulated source devices
+// in STOP_COPY (their data sessions in `out`) into as many RESUMING ones
+// (`in`), the same devices and seeds in each baseline.
+struct BaselineDevices {
+  uint64_t per_stream = 0;
+  std::vector<std::unique_ptr<vfio::emu::EmuDevice>> src, dst;
+  std::vector<std::unique_ptr<vfio::DataSession>> out, in;
+  // Ends the destinations' sessions and compares every state digest.
+  bool Verify();
+};
+absl::StatusOr<BaselineDevices> MakeBaselineDevices(int streams,
+                                                    uint64_t bytes);
 
 // One core copying `bytes` in 1 MiB chunks out of a 256 MiB buffer.
 double MemcpyBytesPerSecond(uint64_t bytes);

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "bench/baselines.h"
 #include "bench/options.h"
+#include "bench/pipeline_ceiling.h"
 #include "common/subprocess.h"
 #include "common/units.h"
 #include "dataplane/aead.h"
@@ -36,9 +37,13 @@ constexpr char kUsage[] =
     "moves SIZE bytes from emulated source devices into emulated destination\n"
     "devices over N streams, verifies every digest, and measures memcpy and a\n"
     "kernel TCP copy of the same bytes (plain and TLS) in the same run, on\n"
-    "the same path: loopback for memif, the veth pair for af_packet. Fault\n"
-    "rates\n"
-    "(0..1) are injected on transmit by both processes. --workers N gives\n"
+    "the same path: loopback for memif, the veth pair for af_packet. On\n"
+    "memif it also measures the one-copy pipeline ceiling: the same devices\n"
+    "through shared buffers between a thread on each worker's CPU, with no\n"
+    "protocol, the most a transport with one copy could move here\n"
+    "(ceiling_gbytes_per_s; vs_ceiling is the unprotected transport's share).\n"
+    "Fault rates (0..1) are injected on transmit by both processes. --workers "
+    "N gives\n"
     "each process N worker lcores with a queue pair each (on a host with\n"
     "fewer CPUs they share them; on af_packet the kernel's fanout picks the\n"
     "queue, and a worker hands frames for another's streams to it). --mtu\n"
@@ -308,10 +313,25 @@ int RunTransportBench(const std::vector<std::string>& args) {
       ktls = *t;
     }
   }
+  // On memif, the most a one-copy transport could move here (memif's own
+  // path with nothing else: bench/pipeline_ceiling.h), in the same run.
+  PipelineCeilingResult ceiling;
+  if (baselines && !af_packet) {
+    PipelineCeilingConfig pc;
+    pc.streams = streams;
+    pc.bytes = static_cast<uint64_t>(total);
+    if (auto c = PipelineCeiling(pc); c.ok()) {
+      ceiling = *c;
+    } else {
+      std::fprintf(stderr, "pipeline ceiling: %s\n",
+                   std::string(c.status().message()).c_str());
+    }
+  }
   if (af_packet) {
     Sh(absl::StrCat("ip netns del vmigA", tag, "; ip netns del vmigB", tag));
   }
   const double gb = 1e9;
+  const double unprotected_rate = cipher_baseline ? base_rate : rate;
   std::printf("\n%-32s %12s %10s\n", "path", "GB/s", "vs memcpy");
   std::printf("%-32s %12.3f %10.3f\n",
               ("vmigd DPDK " + opt["--port"] + " " + opt["--cipher"]).c_str(),
@@ -345,6 +365,11 @@ int RunTransportBench(const std::vector<std::string>& args) {
     }
     std::printf("%-32s %12.3f %10.3f\n", "memcpy (1 core)", memcpy_rate / gb,
                 1.0);
+    if (ceiling.bytes_per_second > 0) {
+      std::printf("%-32s %12.3f %10.3f\n", "one-copy pipeline ceiling",
+                  ceiling.bytes_per_second / gb,
+                  ceiling.bytes_per_second / memcpy_rate);
+    }
     // Like against like: an encrypted transport against the best encrypted
     // TCP, an unprotected one against plain TCP (N connections).
     std::printf(
@@ -357,7 +382,21 @@ int RunTransportBench(const std::vector<std::string>& args) {
       std::printf("vmigd none is %.2fx plain kernel TCP%s (N connections)\n",
                   base_rate / tcp_multi.bytes_per_second, tcp_on.c_str());
     }
+    if (ceiling.bytes_per_second > 0 && tcp_multi.bytes_per_second > 0) {
+      std::printf(
+          "vmigd none reaches %.2f of the one-copy pipeline ceiling, which "
+          "is %.2fx plain kernel TCP (N connections)\n",
+          unprotected_rate / ceiling.bytes_per_second,
+          ceiling.bytes_per_second / tcp_multi.bytes_per_second);
+    }
   }
+  const bool has_ceiling = ceiling.bytes_per_second > 0;
+  const std::string ceiling_json =
+      has_ceiling ? absl::StrCat(ceiling.bytes_per_second / gb) : "null";
+  const std::string vs_ceiling_json =
+      has_ceiling && unprotected_rate > 0
+          ? absl::StrCat(unprotected_rate / ceiling.bytes_per_second)
+          : "null";
   const std::string ktls_json =
       ktls.ktls ? absl::StrCat(ktls.bytes_per_second / gb) : "null";
   // The least-loaded receive queue: with several workers, each must carry
@@ -390,7 +429,8 @@ int RunTransportBench(const std::vector<std::string>& args) {
       "\"unprotected_gbytes_per_s\":%.4f,\"unprotected_verified\":%s,"
       "\"vs_unprotected\":%.4f,\"tcp_tls_gbytes_per_s\":%.4f,"
       "\"tcp_tls_verified\":%s,\"tcp_ktls_gbytes_per_s\":%s,"
-      "\"vs_like\":%.4f}\n",
+      "\"vs_like\":%.4f,\"ceiling_gbytes_per_s\":%s,"
+      "\"ceiling_verified\":%s,\"vs_ceiling\":%s}\n",
       total, seconds, rate / gb, verified ? "true" : "false", memcpy_rate / gb,
       tcp.bytes_per_second / gb,
       tcp.verified && tcp_multi.verified ? "true" : "false",
@@ -408,10 +448,13 @@ int RunTransportBench(const std::vector<std::string>& args) {
       cipher_baseline ? (baseline.verified ? "true" : "false") : "null",
       base_rate > 0 ? rate / base_rate : 0, tls.bytes_per_second / gb,
       tls.verified ? "true" : "false", ktls_json.c_str(),
-      VsLike(opt["--cipher"] != "none", rate, tls, ktls, tcp_multi));
+      VsLike(opt["--cipher"] != "none", rate, tls, ktls, tcp_multi),
+      ceiling_json.c_str(),
+      has_ceiling ? (ceiling.verified ? "true" : "false") : "null",
+      vs_ceiling_json.c_str());
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
-  return verified ? 0 : 1;
+  return verified && (!has_ceiling || ceiling.verified) ? 0 : 1;
 }
 
 }  // namespace vmig::bench
