@@ -43,6 +43,11 @@ echo "$json"
 check 'echo "$json" | grep -q "\"tcp_tls_verified\":true"' "the TCP+TLS baseline carried every byte"
 check 'echo "$json" | grep -qE "\"tcp_tls_gbytes_per_s\":(0\.0*[1-9]|[1-9])"' "the TCP+TLS baseline has a rate"
 check 'echo "$json" | grep -qE "\"vs_like\":[0-9]"' "the encrypted transport's ratio to TCP+TLS"
+# On memif, the one-copy pipeline ceiling in the same run, verified, and
+# the unprotected transport's share of it.
+check 'echo "$json" | grep -q "\"ceiling_verified\":true"' "the pipeline ceiling carried every byte"
+check 'echo "$json" | grep -qE "\"ceiling_gbytes_per_s\":(0\.0*[1-9]|[1-9])"' "the pipeline ceiling has a rate"
+check 'echo "$json" | grep -qE "\"vs_ceiling\":(0\.0*[1-9]|[1-9])"' "the transport's share of the ceiling"
 # Every micro-benchmark runs in one command and states its throughput.
 micro=$(dirname "$bench")/vmig_micro_bench
 lines=$("$micro" --benchmark_min_time=0.01 2>&1 | grep '^BM_')
