@@ -36,6 +36,7 @@ void BM_Crc(benchmark::State& state) {
   for (auto _ : state)
     benchmark::DoNotOptimize(kCrc(data.data(), data.size(), 0xffffffffu));
   state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(n));
+  if (kCrc == &Crc32c) state.SetLabel(Crc32cLongKernel());
 }
 
 uint32_t IsalOnly(const uint8_t* data, size_t n, uint32_t seed) {

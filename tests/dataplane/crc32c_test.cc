@@ -2,6 +2,10 @@
 // against the bit-by-bit definition, across lengths, alignments and seeds.
 #include "dataplane/crc32c.h"
 
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -14,6 +18,40 @@ std::vector<uint8_t> Noise(size_t n, uint32_t x) {
   for (auto& b : data)
     b = static_cast<uint8_t>((x = x * 1103515245 + 12345) >> 16);
   return data;
+}
+
+// The CPU's flags as the kernel lists them, read apart from the compiler's
+// CPU probe that the dispatch itself uses.
+std::set<std::string> CpuFlags() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    std::set<std::string> flags;
+    for (std::string w; words >> w;) flags.insert(w);
+    return flags;
+  }
+  return {};
+}
+
+// Long buffers take ISA-L's AVX-512 kernel where the CPU has it (it beats
+// the interleaved kernel at every size there), the interleaved kernel where
+// VPCLMULQDQ has no AVX-512 beside it, and ISA-L's crc32 kernel elsewhere.
+TEST(Crc32cTest, LongBuffersTakeTheKernelThisCpuRunsFastest) {
+  const std::set<std::string> f = CpuFlags();
+  if (f.empty()) GTEST_SKIP() << "no flags in /proc/cpuinfo";
+  auto has = [&](const char* flag) { return f.count(flag) > 0; };
+  const std::string kernel = Crc32cLongKernel();
+  if (has("avx512f") && has("avx512vl") && has("avx512bw") && has("avx512dq") &&
+      has("vpclmulqdq")) {
+    EXPECT_EQ(kernel, "isal-avx512");
+  } else if (has("avx2") && has("vpclmulqdq") && has("pclmulqdq") &&
+             has("sse4_2")) {
+    EXPECT_EQ(kernel, "interleaved");
+  } else {
+    EXPECT_EQ(kernel, "isal");
+  }
 }
 
 TEST(Crc32cTest, MatchesTheStandardCheckValue) {
