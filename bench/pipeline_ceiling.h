@@ -5,7 +5,8 @@
 // into shared frame buffers (what memif's zero-copy client does); one on
 // the receiver's CPU copies each frame out (what memif's server does) and
 // writes it into its emulated RESUMING device, then hands the buffer back.
-// The two pass buffer indices through lock-free rings. There are no
+// The two share one ring of buffer slots, with a lock-free head and tail
+// index. There are no
 // headers, no checksum, no cipher, no acknowledgements and no window, so a
 // real transport over memif can only come under it: vmig-bench transport
 // reports the fraction of it that vmigd reaches, and what it is against
