@@ -65,25 +65,34 @@ std::vector<DeviceTerms> SessionPredictor::Terms(bool drained) const {
   return terms;
 }
 
+std::vector<SessionPredictor::Cap> SessionPredictor::Caps(
+    const SessionPolicy& pol) const {
+  std::vector<Cap> caps;
+  auto add = [&](uint64_t cap, const std::string& name) {
+    if (cap == 0) return;
+    // On the wire a frame carries its headers and tag too: about 1% of a
+    // 9000-byte frame, less of a memif one.
+    caps.push_back({static_cast<double>(cap) * 0.99,
+                    absl::StrFormat("%s %.1f MB/s", name,
+                                    static_cast<double>(cap) / 1e6)});
+  };
+  add(pol.switchover_bandwidth, "the session's switchover_bandwidth");
+  add(port_cap_.rate(), absl::StrCat("port ", port_name_, "'s max_rate"));
+  return caps;
+}
+
 double SessionPredictor::SwitchoverRate(const SessionPolicy& pol,
                                         std::string* why) const {
   double rate = link_rate_;
   std::string held;
-  auto hold = [&](uint64_t cap, const std::string& name) {
-    // On the wire a frame carries its headers and tag too: about 1% of a
-    // 9000-byte frame, less of a memif one.
-    const double device_bytes = static_cast<double>(cap) * 0.99;
-    if (cap == 0) return;
+  for (const Cap& cap : Caps(pol)) {
     // A link probed under the cap measures the cap, or a little under it
     // (the probe's first and last frames are not paced): within 10% of the
     // cap, the cap is what holds the link.
-    if (rate > 0 && rate < 0.9 * device_bytes) return;
-    rate = rate > 0 ? std::min(rate, device_bytes) : device_bytes;
-    held =
-        absl::StrFormat("%s %.1f MB/s", name, static_cast<double>(cap) / 1e6);
-  };
-  hold(pol.switchover_bandwidth, "the session's switchover_bandwidth");
-  hold(port_cap_.rate(), absl::StrCat("port ", port_name_, "'s max_rate"));
+    if (rate > 0 && rate < 0.9 * cap.device_rate) continue;
+    rate = rate > 0 ? std::min(rate, cap.device_rate) : cap.device_rate;
+    held = cap.label;
+  }
   if (why) *why = held;
   return rate;
 }
@@ -94,20 +103,15 @@ std::string SessionPredictor::CapsBreakingBudget(
   // measured is slower still: a faster link, or a later probe that finds
   // the link faster, would not cure it.
   std::string out;
-  auto check = [&](uint64_t cap, const std::string& name) {
-    if (cap == 0) return;
-    const std::string label =
-        absl::StrFormat("%s %.1f MB/s", name, static_cast<double>(cap) / 1e6);
-    if (label == held) return;  // already named as what holds the link
+  for (const Cap& cap : Caps(pol)) {
+    if (cap.label == held) continue;  // already named as what holds the link
     LinkTerms link = Link(pol);
-    link.rate = static_cast<double>(cap) * 0.99;
+    link.rate = cap.device_rate;
     const Prediction alone = PredictDowntime(Terms(true), link);
-    if (alone.bound <= pol.budget) return;
-    absl::StrAppend(&out, "; ", label, " alone allows no less than ",
+    if (alone.bound <= pol.budget) continue;
+    absl::StrAppend(&out, "; ", cap.label, " alone allows no less than ",
                     absl::StrFormat("%.1f ms", Ms(alone.bound)));
-  };
-  check(pol.switchover_bandwidth, "the session's switchover_bandwidth");
-  check(port_cap_.rate(), absl::StrCat("port ", port_name_, "'s max_rate"));
+  }
   return out;
 }
 

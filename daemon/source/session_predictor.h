@@ -80,6 +80,14 @@ class SessionPredictor {
              const Prediction& predicted);
 
  private:
+  // A cap on the stop-copy's rate: what it lets devices' bytes through at,
+  // and how errors name it ("<what> N MB/s").
+  struct Cap {
+    double device_rate = 0;
+    std::string label;
+  };
+  // The session's and the port's caps that are set, in that order.
+  std::vector<Cap> Caps(const SessionPolicy& pol) const;
   std::vector<DeviceTerms> Terms(bool drained) const;
   LinkTerms Link(const SessionPolicy& pol) const;
   // "; <cap> alone allows no less than X ms" for each cap that would break
