@@ -1,8 +1,5 @@
 #include "bench/pipeline_ceiling.h"
 
-#include <pthread.h>
-#include <sched.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -10,6 +7,7 @@
 #include <vector>
 
 #include "bench/baselines.h"
+#include "bench/pin_thread.h"
 
 namespace vmig::bench {
 namespace {
@@ -26,15 +24,6 @@ struct Slot {
   uint32_t bytes = 0;
   int stream = 0;
 };
-
-void PinTo(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  // On a host with fewer CPUs the thread floats: the figure is then that
-  // host's, which is what a ceiling for it should be.
-  (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
 
 inline void Relax() { __builtin_ia32_pause(); }
 
@@ -61,7 +50,7 @@ absl::StatusOr<PipelineCeilingResult> PipelineCeiling(
   std::atomic<bool> sender_done{false}, failed{false}, go{false};
 
   std::thread sender([&] {
-    PinTo(c.sender_cpu);
+    PinThisThreadTo(c.sender_cpu);
     while (!go.load(std::memory_order_acquire)) Relax();
     std::vector<bool> ended(c.streams, false);
     int live = c.streams;
@@ -95,7 +84,7 @@ absl::StatusOr<PipelineCeilingResult> PipelineCeiling(
   });
 
   std::thread receiver([&] {
-    PinTo(c.receiver_cpu);
+    PinThisThreadTo(c.receiver_cpu);
     // What memif's server copies each frame into: a buffer of its own,
     // reused while the cache holds it.
     std::vector<uint8_t> copy(c.frame_bytes);

@@ -1,10 +1,10 @@
 #include "bench/stall_sentinel.h"
 
-#include <pthread.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
+
+#include "bench/pin_thread.h"
 
 namespace vmig::bench {
 
@@ -20,11 +20,8 @@ StallSentinel::~StallSentinel() {
 }
 
 void StallSentinel::Watch(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
   // Unpinned, it still sees the stalls of whichever CPU it runs on.
-  (void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  PinThisThreadTo(cpu);
   constexpr absl::Duration kTick = absl::Milliseconds(1);
   while (!stop_.load(std::memory_order_relaxed)) {
     const absl::Time before = absl::Now();
